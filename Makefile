@@ -1,0 +1,46 @@
+# The two commands a newcomer needs: `make run` and `make test`. Everything else is for operators.
+SHELL := /bin/bash
+VENV := .venv
+BIN := $(VENV)/bin
+# pyenv picks 3.12 from .python-version; elsewhere use python3.12 if it is on the PATH.
+PYTHON ?= $(shell command -v python3.12 2>/dev/null || command -v python3)
+WITH_DB := $(BIN)/python scripts/with_database.py
+REDIS_URL_FOR_TESTS ?= redis://127.0.0.1:6379/0
+
+DEV_ENV := DJANGO_DEBUG=true INT_DEMO_MODE=true DJANGO_SECRET_KEY=dev-only-not-secret
+TEST_ENV := DJANGO_SECRET_KEY=test-only-not-secret DJANGO_SECURE_SSL_REDIRECT=false INT_STATIC_MANIFEST=false \
+	CELERY_TASK_ALWAYS_EAGER=true REDIS_URL=$${REDIS_URL:-$(REDIS_URL_FOR_TESTS)}
+
+.PHONY: run test install worker beat bench lock seed migrate clean-data
+
+$(VENV)/.installed: requirements-dev.lock pyproject.toml
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 12) else "Python 3.12 or newer is needed (found " + sys.version.split()[0] + "); install it, e.g. with pyenv.")'
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -r requirements-dev.lock
+	touch $@
+
+install: $(VENV)/.installed
+
+run: install
+	$(DEV_ENV) $(WITH_DB) bash -c '\
+		$(BIN)/python manage.py migrate --no-input && \
+		$(BIN)/python manage.py seed_demo --once && \
+		exec $(BIN)/python manage.py runserver 127.0.0.1:8000'
+
+test: install
+	$(TEST_ENV) $(WITH_DB) $(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# With REDIS_URL set, tasks go to Redis: run these beside `make run` in other terminals.
+worker: install
+	$(DEV_ENV) $(WITH_DB) $(BIN)/celery -A int_app worker --loglevel=INFO
+
+beat: install
+	$(DEV_ENV) $(WITH_DB) $(BIN)/celery -A int_app beat --loglevel=INFO --schedule .data/celerybeat-schedule
+
+lock:
+	$(BIN)/pip-compile --quiet --strip-extras --output-file requirements.lock pyproject.toml
+	$(BIN)/pip-compile --quiet --strip-extras --extra dev --output-file requirements-dev.lock pyproject.toml
+
+clean-data:
+	rm -rf .data

@@ -1,0 +1,94 @@
+"""Load the demo organisation. Deterministic and idempotent: running it twice changes nothing."""
+
+from django.conf import settings
+from django.core.management.base import BaseCommand, CommandError
+from django.db import transaction
+
+from int_app.teams.demo import DEMO_ADMIN_EMAIL, DEMO_PASSWORD, DEMO_ROLES, DEMO_TEAMS, demo_email
+from int_app.teams.models import PCN, Membership, Neighbourhood, Organisation, Place, Practice, Team, User
+from int_app.teams.roles import Role
+
+PRACTICE_NAMES = ("Church Road Surgery", "Park View Medical Centre", "Station Lane Practice")
+FIRST_NAMES = {
+    "east": ("Amina", "Daniel", "Priya", "Oluwaseun", "Grace", "Tomasz", "Fatima", "Hannah"),
+    "west": ("Kwame", "Sophie", "Imran", "Chloe", "Aisha", "Liam", "Mei", "Rebecca"),
+}
+SURNAMES = {
+    "east": ("Begum", "Clarke", "Patel", "Adeyemi", "Murphy", "Nowak", "Hussain", "Wright"),
+    "west": ("Mensah", "Turner", "Khan", "Evans", "Rahman", "O'Brien", "Chen", "Hughes"),
+}
+SHARED_ORGANISATIONS = {
+    Organisation.Kind.COUNCIL: "Birmingham City Council",
+    Organisation.Kind.COMMUNITY_TRUST: "Birmingham Community Healthcare NHS Foundation Trust",
+    Organisation.Kind.MENTAL_HEALTH_TRUST: "Birmingham and Solihull Mental Health NHS Foundation Trust",
+}
+
+
+class Command(BaseCommand):
+    help = "Create the demo place, two INTs (East and West) and a login for every role."
+
+    def handle(self, *args, **options) -> None:
+        if not settings.DEMO_MODE and not options.get("force"):
+            raise CommandError("seed_demo sets known passwords: run it only with INT_DEMO_MODE=true.")
+        if options.get("once") and User.objects.filter(email=DEMO_ADMIN_EMAIL).exists():
+            self.stdout.write("Demo data already loaded; `make clean-data` starts afresh.")
+            return
+        with transaction.atomic():
+            self.seed_organisation()
+        self.stdout.write(self.style.SUCCESS("Demo organisation ready."))
+
+    def add_arguments(self, parser) -> None:
+        parser.add_argument("--force", action="store_true", help="Seed even when not in demo mode.")
+        parser.add_argument(
+            "--once", action="store_true", help="Do nothing when the demo data is already there (make run)."
+        )
+
+    def seed_organisation(self) -> None:
+        place, _ = Place.objects.get_or_create(name="Birmingham")
+        shared = {
+            kind: Organisation.objects.get_or_create(name=name, defaults={"kind": kind})[0]
+            for kind, name in SHARED_ORGANISATIONS.items()
+        }
+        for team_index, spec in enumerate(DEMO_TEAMS):
+            neighbourhood, _ = Neighbourhood.objects.get_or_create(place=place, name=spec.neighbourhood)
+            team, _ = Team.objects.update_or_create(
+                slug=spec.slug, defaults={"name": spec.name, "neighbourhood": neighbourhood}
+            )
+            for pcn_index, (pcn_name, pcn_code) in enumerate(spec.pcns):
+                pcn, _ = PCN.objects.update_or_create(
+                    ods_code=pcn_code, defaults={"name": pcn_name, "neighbourhood": neighbourhood}
+                )
+                for practice_index, practice_name in enumerate(PRACTICE_NAMES):
+                    code = f"{spec.practice_letter}{team_index + 8}{pcn_index}{practice_index:03d}"
+                    Practice.objects.update_or_create(
+                        ods_code=code, defaults={"name": f"{practice_name}, {pcn_name.removesuffix(' PCN')}", "pcn": pcn}
+                    )
+            local = {
+                Organisation.Kind.GP_PRACTICE: f"{PRACTICE_NAMES[0]}, {spec.pcns[0][0].removesuffix(' PCN')}",
+                Organisation.Kind.PCN_OR_ICB: f"{spec.neighbourhood} Primary Care Networks",
+                Organisation.Kind.VOLUNTARY: f"{spec.neighbourhood} Voluntary Action",
+            }
+            organisations = dict(shared)
+            for kind, name in local.items():
+                organisations[kind] = Organisation.objects.get_or_create(name=name, defaults={"kind": kind})[0]
+            for person_index, (role, (_short, org_kind)) in enumerate(DEMO_ROLES.items()):
+                full_name = f"{FIRST_NAMES[spec.slug][person_index]} {SURNAMES[spec.slug][person_index]}"
+                if role == Role.GP:
+                    full_name = f"Dr {full_name}"
+                user = self.demo_user(demo_email(role, spec.slug), full_name)
+                Membership.objects.update_or_create(
+                    user=user, team=team, defaults={"role": role, "organisation": organisations[org_kind]}
+                )
+        admin = self.demo_user(DEMO_ADMIN_EMAIL, "Sam Admin")
+        if not admin.is_superuser:
+            admin.is_staff = admin.is_superuser = True
+            admin.save(update_fields=["is_staff", "is_superuser"])
+
+    def demo_user(self, email: str, full_name: str) -> User:
+        user = User.objects.filter(email=email).first()
+        if user is None:
+            return User.objects.create_user(email, DEMO_PASSWORD, full_name=full_name)
+        if user.full_name != full_name:
+            user.full_name = full_name
+            user.save(update_fields=["full_name"])
+        return user

@@ -1,0 +1,241 @@
+from __future__ import annotations
+
+from django.contrib.auth.models import AbstractBaseUser, BaseUserManager, PermissionsMixin
+from django.db import models
+from django.db.models import Q
+from django.utils import timezone
+
+from .roles import KEY_WORKER_ROLES, Role
+from .validators import pcn_ods_code_validator, practice_ods_code_validator
+
+
+class Place(models.Model):
+    """A city or borough holding several neighbourhoods."""
+
+    name = models.CharField(max_length=120, unique=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Neighbourhood(models.Model):
+    place = models.ForeignKey(Place, on_delete=models.PROTECT, related_name="neighbourhoods")
+    name = models.CharField(max_length=120)
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [
+            models.UniqueConstraint(fields=["place", "name"], name="neighbourhood_unique_name_in_place")
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class PCNQuerySet(models.QuerySet):
+    def visible_to(self, user) -> PCNQuerySet:
+        if user.is_superuser:
+            return self
+        return self.filter(neighbourhood__team__memberships__user=user).distinct()
+
+
+class PCN(models.Model):
+    """A Primary Care Network: a group of practices serving 30,000 to 50,000 people."""
+
+    neighbourhood = models.ForeignKey(Neighbourhood, on_delete=models.PROTECT, related_name="pcns")
+    name = models.CharField(max_length=120)
+    ods_code = models.CharField("ODS code", max_length=6, unique=True, validators=[pcn_ods_code_validator])
+
+    objects = PCNQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["name"]
+        verbose_name = "PCN"
+        verbose_name_plural = "PCNs"
+        constraints = [
+            models.CheckConstraint(condition=Q(ods_code__regex=r"^U[0-9]{5}$"), name="pcn_ods_code_format")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.ods_code})"
+
+
+class PracticeQuerySet(models.QuerySet):
+    def visible_to(self, user) -> PracticeQuerySet:
+        if user.is_superuser:
+            return self
+        return self.filter(pcn__neighbourhood__team__memberships__user=user).distinct()
+
+
+class Practice(models.Model):
+    pcn = models.ForeignKey(PCN, on_delete=models.PROTECT, related_name="practices")
+    name = models.CharField(max_length=160)
+    ods_code = models.CharField(
+        "ODS code", max_length=6, unique=True, validators=[practice_ods_code_validator]
+    )
+
+    objects = PracticeQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(ods_code__regex=r"^[A-Z][0-9]{5}$"), name="practice_ods_code_format"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.ods_code})"
+
+
+class TeamQuerySet(models.QuerySet):
+    def visible_to(self, user) -> TeamQuerySet:
+        """The teams a user belongs to: the root of every other team-scoped query."""
+        if not user.is_authenticated:
+            return self.none()
+        if user.is_superuser:
+            return self
+        return self.filter(memberships__user=user).distinct()
+
+
+class Team(models.Model):
+    """An Integrated Neighbourhood Team: serves one neighbourhood and so covers its PCNs."""
+
+    neighbourhood = models.OneToOneField(Neighbourhood, on_delete=models.PROTECT, related_name="team")
+    name = models.CharField(max_length=120, unique=True)
+    slug = models.SlugField(max_length=60, unique=True)
+
+    objects = TeamQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def pcns(self) -> models.QuerySet[PCN]:
+        return PCN.objects.filter(neighbourhood_id=self.neighbourhood_id)
+
+    @property
+    def practices(self) -> models.QuerySet[Practice]:
+        return Practice.objects.filter(pcn__neighbourhood_id=self.neighbourhood_id)
+
+    def key_workers(self) -> models.QuerySet[Membership]:
+        return self.memberships.filter(role__in=KEY_WORKER_ROLES).select_related("user", "organisation")
+
+
+class Organisation(models.Model):
+    """An employer: every person in an INT works for one."""
+
+    class Kind(models.TextChoices):
+        GP_PRACTICE = "gp_practice", "GP practice"
+        COUNCIL = "council", "Council"
+        COMMUNITY_TRUST = "community_trust", "Community trust"
+        MENTAL_HEALTH_TRUST = "mental_health_trust", "Mental health trust"
+        VOLUNTARY = "voluntary", "Voluntary body"
+        PCN_OR_ICB = "pcn_or_icb", "PCN or ICB"
+
+    name = models.CharField(max_length=160, unique=True)
+    kind = models.CharField(max_length=30, choices=Kind.choices)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class UserManager(BaseUserManager):
+    use_in_migrations = True
+
+    def create_user(self, email: str, password: str | None = None, **extra) -> User:
+        if not email:
+            raise ValueError("A user needs an email address.")
+        user = self.model(email=self.normalize_email(email).lower(), **extra)
+        user.set_password(password)
+        user.save(using=self._db)
+        return user
+
+    def create_superuser(self, email: str, password: str | None = None, **extra) -> User:
+        extra.setdefault("is_staff", True)
+        extra.setdefault("is_superuser", True)
+        return self.create_user(email, password, **extra)
+
+
+class User(AbstractBaseUser, PermissionsMixin):
+    email = models.EmailField(unique=True)
+    full_name = models.CharField(max_length=160)
+    is_active = models.BooleanField(default=True)
+    is_staff = models.BooleanField(default=False, help_text="Staff admins set up places, teams and accounts.")
+    date_joined = models.DateTimeField(default=timezone.now)
+
+    objects = UserManager()
+
+    USERNAME_FIELD = "email"
+    EMAIL_FIELD = "email"
+    REQUIRED_FIELDS = ["full_name"]
+
+    class Meta:
+        ordering = ["full_name"]
+
+    def __str__(self) -> str:
+        return self.full_name or self.email
+
+    def get_full_name(self) -> str:
+        return self.full_name
+
+    def get_short_name(self) -> str:
+        return self.full_name.split(" ")[0] if self.full_name else self.email
+
+    def roles_in(self, team: Team) -> set[str]:
+        # Memberships are few per user, so one cached read serves every check in a request.
+        if not hasattr(self, "_memberships_cache"):
+            self._memberships_cache = list(self.memberships.all())
+        return {m.role for m in self._memberships_cache if m.team_id == team.pk}
+
+
+class MembershipQuerySet(models.QuerySet):
+    def visible_to(self, user) -> MembershipQuerySet:
+        return self.filter(team__in=Team.objects.visible_to(user))
+
+    def key_workers(self) -> MembershipQuerySet:
+        return self.filter(role__in=KEY_WORKER_ROLES)
+
+
+class Membership(models.Model):
+    """A person's role in one team, and the organisation they work for there."""
+
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="memberships")
+    team = models.ForeignKey(Team, on_delete=models.CASCADE, related_name="memberships")
+    role = models.CharField(max_length=30, choices=Role.choices)
+    organisation = models.ForeignKey(Organisation, on_delete=models.PROTECT, related_name="memberships")
+
+    objects = MembershipQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["team__name", "role", "user__full_name"]
+        constraints = [
+            models.UniqueConstraint(fields=["user", "team"], name="membership_one_role_per_team"),
+            models.CheckConstraint(condition=Q(role__in=Role.values), name="membership_role_known"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user} – {self.get_role_display()}, {self.team}"
+
+    @property
+    def is_key_worker(self) -> bool:
+        return self.role in KEY_WORKER_ROLES
+
+
+class WorkerHeartbeat(models.Model):
+    """Written by a periodic Celery task so that /readyz can say when a worker last ran."""
+
+    name = models.CharField(max_length=60, primary_key=True)
+    seen_at = models.DateTimeField()
+
+    def __str__(self) -> str:
+        return f"{self.name} at {self.seen_at:%Y-%m-%d %H:%M:%S}"

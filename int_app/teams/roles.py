@@ -1,0 +1,62 @@
+"""Who may do what: the one place that maps team roles to rights.
+
+Views ask `has_right(user, team, Right.X)`; nothing else in the code compares role names.
+"""
+
+from enum import StrEnum
+
+from django.db import models
+
+
+class Role(models.TextChoices):
+    COORDINATOR = "coordinator", "INT coordinator"
+    NEIGHBOURHOOD_EXPERT = "neighbourhood_expert", "Neighbourhood expert"
+    GP = "gp", "GP"
+    OCCUPATIONAL_THERAPIST = "occupational_therapist", "Occupational therapist"
+    SOCIAL_WORKER = "social_worker", "Social worker"
+    COMMUNITY_TRUST = "community_trust", "Community trust key worker"
+    MENTAL_HEALTH_TRUST = "mental_health_trust", "Mental health trust key worker"
+    PCN_LEAD = "pcn_lead", "PCN lead"
+
+
+KEY_WORKER_ROLES: frozenset[str] = frozenset(
+    {Role.OCCUPATIONAL_THERAPIST, Role.SOCIAL_WORKER, Role.COMMUNITY_TRUST, Role.MENTAL_HEALTH_TRUST}
+)
+
+# Everyone in the team who takes part in case discussions sees residents; the PCN lead sees
+# aggregates only (DOMAIN.md: "PCN leads see aggregate KPIs of their own PCNs, not case notes").
+CASE_ROLES: frozenset[str] = frozenset(set(Role.values) - {Role.PCN_LEAD})
+
+
+class Right(StrEnum):
+    VIEW_CASES = "view_cases"
+    RECORD_REFERRALS = "record_referrals"
+    BUILD_AGENDA = "build_agenda"
+    SIGN_CLINICAL_DECISIONS = "sign_clinical_decisions"
+    KEEP_DIRECTORY = "keep_directory"
+    OWN_ACTIONS = "own_actions"
+    VIEW_KPIS = "view_kpis"
+    VIEW_TEAM = "view_team"
+
+
+RIGHTS: dict[Right, frozenset[str]] = {
+    Right.VIEW_CASES: CASE_ROLES,
+    Right.RECORD_REFERRALS: frozenset({Role.COORDINATOR}),
+    Right.BUILD_AGENDA: frozenset({Role.COORDINATOR}),
+    Right.SIGN_CLINICAL_DECISIONS: frozenset({Role.GP}),
+    Right.KEEP_DIRECTORY: frozenset({Role.NEIGHBOURHOOD_EXPERT, Role.COORDINATOR}),
+    Right.OWN_ACTIONS: CASE_ROLES,
+    Right.VIEW_KPIS: frozenset({Role.PCN_LEAD, Role.COORDINATOR}),
+    Right.VIEW_TEAM: frozenset(Role.values),
+}
+
+
+def role_has_right(role: str, right: Right) -> bool:
+    return role in RIGHTS[right]
+
+
+def has_right(user, team, right: Right) -> bool:
+    """True when the user holds, in this team, a role that carries the right."""
+    if not user.is_authenticated:
+        return False
+    return any(role_has_right(role, right) for role in user.roles_in(team))

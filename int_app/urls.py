@@ -1,0 +1,15 @@
+from django.contrib import admin
+from django.contrib.auth import views as auth_views
+from django.urls import path
+
+from int_app.teams import views as team_views
+
+urlpatterns = [
+    path("", team_views.home, name="home"),
+    path("teams/<slug:slug>/", team_views.team_detail, name="team_detail"),
+    path("accounts/login/", team_views.LoginView.as_view(), name="login"),
+    path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("healthz", team_views.healthz, name="healthz"),
+    path("readyz", team_views.readyz, name="readyz"),
+    path("admin/", admin.site.urls),
+]
