@@ -184,12 +184,23 @@ STORAGES = {
 # Tests and `make run` serve straight from the finders; production serves the collected files.
 WHITENOISE_USE_FINDERS = not env_bool("INT_STATIC_MANIFEST", not DEBUG)
 
-EMAIL_BACKEND = env_str(
-    "EMAIL_BACKEND",
-    "django.core.mail.backends.console.EmailBackend" if DEBUG else "django.core.mail.backends.smtp.EmailBackend",
-)
-EMAIL_HOST = env_str("EMAIL_HOST", "localhost")
-EMAIL_PORT = env_int("EMAIL_PORT", 25)
+MAILERS = {
+    "default": {
+        "BACKEND": env_str(
+            "EMAIL_BACKEND",
+            "django.core.mail.backends.console.EmailBackend"
+            if DEBUG
+            else "django.core.mail.backends.smtp.EmailBackend",
+        ),
+        "OPTIONS": {}
+        if DEBUG and "EMAIL_HOST" not in os.environ
+        else {
+            "host": env_str("EMAIL_HOST", "localhost"),
+            "port": env_int("EMAIL_PORT", 25),
+            "use_tls": env_bool("EMAIL_USE_TLS", False),
+        },
+    }
+}
 DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "int-meetings@localhost")
 
 # Security headers: safe by default, loosened only by DEBUG for plain-http local use.

@@ -47,7 +47,7 @@ class PCN(models.Model):
 
     neighbourhood = models.ForeignKey(Neighbourhood, on_delete=models.PROTECT, related_name="pcns")
     name = models.CharField(max_length=120)
-    ods_code = models.CharField("ODS code", max_length=6, unique=True, validators=[pcn_ods_code_validator])
+    ods_code = models.CharField("ODS code", max_length=10, unique=True, validators=[pcn_ods_code_validator])
 
     objects = PCNQuerySet.as_manager()
 
@@ -74,7 +74,7 @@ class Practice(models.Model):
     pcn = models.ForeignKey(PCN, on_delete=models.PROTECT, related_name="practices")
     name = models.CharField(max_length=160)
     ods_code = models.CharField(
-        "ODS code", max_length=6, unique=True, validators=[practice_ods_code_validator]
+        "ODS code", max_length=10, unique=True, validators=[practice_ods_code_validator]
     )
 
     objects = PracticeQuerySet.as_manager()

@@ -1,0 +1,99 @@
+"""factory_boy factories for the organisation and its people."""
+
+import factory
+from factory.django import DjangoModelFactory
+
+from int_app.teams.models import PCN, Membership, Neighbourhood, Organisation, Place, Practice, Team, User
+from int_app.teams.roles import Role
+
+PASSWORD = "a-long-test-password-2026"
+
+
+class PlaceFactory(DjangoModelFactory):
+    class Meta:
+        model = Place
+        django_get_or_create = ("name",)
+
+    name = "Birmingham"
+
+
+class NeighbourhoodFactory(DjangoModelFactory):
+    class Meta:
+        model = Neighbourhood
+
+    place = factory.SubFactory(PlaceFactory)
+    name = factory.Sequence(lambda n: f"Neighbourhood {n}")
+
+
+class PCNFactory(DjangoModelFactory):
+    class Meta:
+        model = PCN
+
+    neighbourhood = factory.SubFactory(NeighbourhoodFactory)
+    name = factory.Sequence(lambda n: f"PCN {n}")
+    ods_code = factory.Sequence(lambda n: f"U{n:05d}")
+
+
+class PracticeFactory(DjangoModelFactory):
+    class Meta:
+        model = Practice
+
+    pcn = factory.SubFactory(PCNFactory)
+    name = factory.Sequence(lambda n: f"Practice {n}")
+    ods_code = factory.Sequence(lambda n: f"P{n:05d}")
+
+
+class TeamFactory(DjangoModelFactory):
+    class Meta:
+        model = Team
+
+    neighbourhood = factory.SubFactory(NeighbourhoodFactory)
+    name = factory.Sequence(lambda n: f"Team {n}")
+    slug = factory.Sequence(lambda n: f"team-{n}")
+
+
+class OrganisationFactory(DjangoModelFactory):
+    class Meta:
+        model = Organisation
+        django_get_or_create = ("name",)
+
+    name = factory.Sequence(lambda n: f"Organisation {n}")
+    kind = Organisation.Kind.COMMUNITY_TRUST
+
+
+class UserFactory(DjangoModelFactory):
+    class Meta:
+        model = User
+        skip_postgeneration_save = True
+
+    email = factory.Sequence(lambda n: f"person{n}@example.nhs.uk")
+    full_name = factory.Sequence(lambda n: f"Person {n}")
+    password = factory.PostGenerationMethodCall("set_password", PASSWORD)
+
+    @factory.post_generation
+    def save_password(obj, create, extracted, **kwargs):
+        if create:
+            obj.save()
+
+
+class MembershipFactory(DjangoModelFactory):
+    class Meta:
+        model = Membership
+
+    user = factory.SubFactory(UserFactory)
+    team = factory.SubFactory(TeamFactory)
+    role = Role.COORDINATOR
+    organisation = factory.SubFactory(OrganisationFactory)
+
+
+def make_team(name: str) -> Team:
+    """A team with one PCN of two practices and one member in every role."""
+    slug = name.lower()
+    team = TeamFactory(name=f"{name} INT", slug=slug)
+    pcn = PCNFactory(neighbourhood=team.neighbourhood, name=f"{name} PCN")
+    PracticeFactory.create_batch(2, pcn=pcn)
+    for role in Role.values:
+        MembershipFactory(
+            team=team, role=role, user=UserFactory(email=f"{role}@{slug}.test", full_name=f"{name} {role}")
+        )
+    return team
