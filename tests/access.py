@@ -1,0 +1,62 @@
+"""The access matrix: every URL of the project, as every role, own team and other team.
+
+Each URL name has one Row. `World` holds one object of each kind for the "own" team; a row's
+`path` builds the URL from it and `missing` the same URL for an object that does not exist.
+Adding a URL to the project without a Row here fails `test_every_url_has_a_row`.
+"""
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from int_app.teams.models import Team, User
+from int_app.teams.roles import Role
+
+
+@dataclass
+class World:
+    own: Team
+    other: Team
+    objects: dict[str, object] = field(default_factory=dict)
+
+    def member(self, team: Team, role: str) -> User:
+        return team.memberships.select_related("user").get(role=role).user
+
+
+EVERY_ROLE = frozenset(Role.values)
+
+
+@dataclass(frozen=True)
+class Row:
+    name: str
+    path: Callable[[World], str]
+    # Roles of the own team that may use the page; the rest of the own team gets 403.
+    roles: frozenset[str] = EVERY_ROLE
+    # What a member of another team gets: 404 for a team's object (it does not exist for them),
+    # or the same as the own team for pages that are not about one team's object.
+    other_team: str = "404"
+    public: bool = False
+    methods: tuple[str, ...] = ("GET",)
+    missing: Callable[[World], str] | None = None
+    # What an allowed user gets. POSTs in the matrix carry no form data, so an allowed user gets
+    # the form back with its errors, or a redirect.
+    get_ok: frozenset[int] = frozenset({200})
+    post_ok: frozenset[int] = frozenset({200, 302})
+
+
+ROWS: list[Row] = [
+    Row("home", lambda w: "/", other_team="same"),
+    Row("team_detail", lambda w: f"/teams/{w.own.slug}/", missing=lambda w: "/teams/no-such-team/"),
+    # A signed-in user is sent on from the login page to their home.
+    Row("login", lambda w: "/accounts/login/", public=True, other_team="same", get_ok=frozenset({302})),
+    Row("logout", lambda w: "/accounts/logout/", other_team="same", methods=("POST",), public=True),
+    Row("healthz", lambda w: "/healthz", public=True, other_team="same"),
+    Row("readyz", lambda w: "/readyz", public=True, other_team="same"),
+]
+
+
+def register(*rows: Row) -> None:
+    ROWS.extend(rows)
+
+
+# World builders registered by each feature's tests: each adds its objects for the own team.
+WORLD_BUILDERS: list[Callable[[World], None]] = []
