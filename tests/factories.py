@@ -97,3 +97,34 @@ def make_team(name: str) -> Team:
             team=team, role=role, user=UserFactory(email=f"{role}@{slug}.test", full_name=f"{name} {role}")
         )
     return team
+
+
+def valid_nhs_number(seed: int) -> str:
+    """The first valid NHS number at or after a nine-digit seed (some seeds have none)."""
+    from caseload.nhs_number import nhs_number_check_digit
+
+    stem = 400_000_000 + seed
+    while True:
+        digits = f"{stem:09d}"
+        check = nhs_number_check_digit(digits)
+        if check is not None:
+            return f"{digits}{check}"
+        stem += 1
+
+
+class ResidentFactory(DjangoModelFactory):
+    """A referred resident of the team's first practice. Pass status and fields for later stages."""
+
+    class Meta:
+        model = "caseload.Resident"
+
+    team = factory.SubFactory(TeamFactory)
+    practice = factory.LazyAttribute(lambda o: o.team.practices.first() or PracticeFactory(pcn=PCNFactory(neighbourhood=o.team.neighbourhood)))
+    nhs_number = factory.Sequence(lambda n: valid_nhs_number(n * 13))
+    given_name = factory.Iterator(["Margaret", "Joseph", "Olive", "Winston", "Parveen", "Stanislaw"])
+    family_name = factory.Sequence(lambda n: f"Resident{n}")
+    date_of_birth = factory.Faker("date_of_birth", minimum_age=55, maximum_age=95)
+    referral_date = factory.Faker("date_between", start_date="-60d", end_date="-1d")
+    referral_source = "gp"
+    referral_reason = "Frequent A&E attendance after falls"
+    referrer = "Dr Example, Church Road Surgery"

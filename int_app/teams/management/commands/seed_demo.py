@@ -8,6 +8,13 @@ from int_app.teams.demo import DEMO_ADMIN_EMAIL, DEMO_PASSWORD, DEMO_ROLES, DEMO
 from int_app.teams.models import PCN, Membership, Neighbourhood, Organisation, Place, Practice, Team, User
 from int_app.teams.roles import Role
 
+def demo_steps():
+    from caseload.demo import seed_caseload
+    from meetings.demo import seed_meetings
+
+    return (seed_caseload, seed_meetings)
+
+
 PRACTICE_NAMES = ("Church Road Surgery", "Park View Medical Centre", "Station Lane Practice")
 FIRST_NAMES = {
     "east": ("Amina", "Daniel", "Priya", "Oluwaseun", "Grace", "Tomasz", "Fatima", "Hannah"),
@@ -35,6 +42,10 @@ class Command(BaseCommand):
             return
         with transaction.atomic():
             self.seed_organisation()
+        # Each feature seeds its own demo data on top of the organisation, in journey order.
+        for step in demo_steps():
+            with transaction.atomic():
+                self.stdout.write(step(self.stdout) or "")
         self.stdout.write(self.style.SUCCESS("Demo organisation ready."))
 
     def add_arguments(self, parser) -> None:
