@@ -13,7 +13,7 @@ rm -rf "$v" && mkdir -p "$v/nhsuk-frontend/assets/images" "$v/htmx" "$v/sortable
 # The compiled CSS points at /assets/ on the site root and at fonts on assets.nhs.uk; a strict
 # CSP and no CDN mean relative image paths and no web font (Arial is the NHS fallback).
 sed -e 's#url(/assets/images/#url(assets/images/#g' \
-    -e 's#@font-face{[^}]*assets\.nhs\.uk[^}]*}##g' \
+    -e 's#@font-face{[^}]*assets\.nhs\.uk[^}]*}##g' -e 's#/\*\# sourceMappingURL=[^*]*\*/##' \
     "$m/nhsuk-frontend/dist/nhsuk/nhsuk-frontend-$NHSUK.min.css" > "$v/nhsuk-frontend/nhsuk-frontend.min.css"
 cp "$m/nhsuk-frontend/dist/nhsuk/nhsuk-frontend-$NHSUK.min.js" "$v/nhsuk-frontend/nhsuk-frontend.min.mjs"
 sed -i 's#//\# sourceMappingURL=.*##' "$v/nhsuk-frontend/nhsuk-frontend.min.mjs"
