@@ -1,4 +1,6 @@
+from django import forms
 from django.conf import settings
+from django.contrib.auth.forms import AuthenticationForm, UsernameField
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_not_required
 from django.db import connection
@@ -39,8 +41,21 @@ def team_detail(request: HttpRequest, slug: str) -> HttpResponse:
     )
 
 
+class EmailLoginForm(AuthenticationForm):
+    username = UsernameField(
+        label="Email address",
+        widget=forms.EmailInput(attrs={"autofocus": True, "autocomplete": "email", "class": "nhsuk-input"}),
+    )
+    password = forms.CharField(
+        label="Password",
+        strip=False,
+        widget=forms.PasswordInput(attrs={"autocomplete": "current-password", "class": "nhsuk-input"}),
+    )
+
+
 class LoginView(auth_views.LoginView):
     template_name = "registration/login.html"
+    authentication_form = EmailLoginForm
     redirect_authenticated_user = True
 
     def get_context_data(self, **kwargs):

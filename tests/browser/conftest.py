@@ -1,0 +1,104 @@
+"""Browser tests drive Debian's Chromium through Playwright against pytest-django's live server.
+
+Every page a test opens is watched: a console error or a Content-Security-Policy violation fails
+the test, because either means something the user sees is broken.
+"""
+
+import os
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from ..factories import PASSWORD
+
+# Playwright's sync API runs an event loop in this thread; the ORM calls the tests make between
+# browser steps are still synchronous and safe.
+os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+
+CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+
+WATCH_CSP = """
+window.__cspViolations = [];
+document.addEventListener('securitypolicyviolation', (event) => {
+  window.__cspViolations.push(event.violatedDirective + ' ' + event.blockedURI);
+});
+"""
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[object]:
+    if not Path(CHROMIUM).exists() and not shutil.which("chromium"):
+        pytest.fail(f"Chromium is needed for the browser tests: apt-get install chromium (looked for {CHROMIUM}).")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+        yield chromium
+        chromium.close()
+
+
+class PageProblems:
+    def __init__(self) -> None:
+        self.console_errors: list[str] = []
+        self.csp_violations: list[str] = []
+
+
+def _watched_page(browser, problems: PageProblems):
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    page = context.new_page()
+    page.add_init_script(WATCH_CSP)
+    page.on("console", lambda message: message.type == "error" and problems.console_errors.append(message.text))
+    page.on("pageerror", lambda error: problems.console_errors.append(str(error)))
+
+    def collect_csp() -> None:
+        try:
+            problems.csp_violations.extend(page.evaluate("window.__cspViolations || []"))
+        except Exception:  # the page may be mid-navigation; the console also reports violations
+            pass
+
+    page.on("framenavigated", lambda frame: None)
+    return context, page, collect_csp
+
+
+@pytest.fixture
+def new_page(browser) -> Iterator[object]:
+    """A factory of watched pages, one browser context each (so two people can be logged in)."""
+    opened: list[tuple[object, object, object, PageProblems]] = []
+
+    def open_page():
+        problems = PageProblems()
+        context, page, collect = _watched_page(browser, problems)
+        opened.append((context, page, collect, problems))
+        return page
+
+    yield open_page
+    complaints: list[str] = []
+    for context, page, collect, problems in opened:
+        collect()
+        complaints += [f"console error: {text}" for text in problems.console_errors]
+        complaints += [f"CSP violation: {text}" for text in problems.csp_violations]
+        context.close()
+    assert not complaints, "\n".join(complaints)
+
+
+@pytest.fixture
+def page(new_page):
+    return new_page()
+
+
+def log_in(page, live_server, email: str, password: str = PASSWORD) -> None:
+    page.goto(f"{live_server.url}/accounts/login/")
+    page.get_by_label("Email address").fill(email)
+    page.get_by_label("Password").fill(password)
+    page.get_by_role("button", name="Log in").click()
+    page.wait_for_url(f"{live_server.url}/")
