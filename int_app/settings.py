@@ -247,7 +247,19 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TIMEZONE = TIME_ZONE
 CELERY_BEAT_SCHEDULE: dict = {
     "worker-heartbeat": {"task": "int_app.teams.tasks.record_worker_heartbeat", "schedule": 60.0},
+    # Idempotent, so a frequent beat is harmless and catches up after downtime.
+    "meetings-schedule-ahead": {"task": "meetings.tasks.schedule_meetings", "schedule": 6 * 3600.0},
+    "meetings-weekly-action-digest": {"task": "meetings.tasks.send_action_digests", "schedule": 3600.0},
 }
+
+# Practice pressure: six levels, lowest first. A deployment may rename them; the numbers 1-6 stay.
+PRACTICE_PRESSURE_LABELS = env_list(
+    "PRACTICE_PRESSURE_LABELS", ["cool", "tepid", "warm", "hot", "nearing boiling point", "vaporising"]
+)
+if len(PRACTICE_PRESSURE_LABELS) != 6:
+    raise ImproperlyConfigured(
+        f"PRACTICE_PRESSURE_LABELS must name six levels, lowest first; it names {len(PRACTICE_PRESSURE_LABELS)}."
+    )
 
 LOGGING = {
     "version": 1,

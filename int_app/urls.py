@@ -13,5 +13,6 @@ urlpatterns = [
     path("readyz", team_views.readyz, name="readyz"),
     path("caseload/", include("caseload.urls")),
     path("meetings/", include("meetings.urls")),
+    path("kpis/", include("kpis.urls")),
     path("admin/", admin.site.urls),
 ]

@@ -91,10 +91,13 @@ def make_team(name: str) -> Team:
     slug = name.lower()
     team = TeamFactory(name=f"{name} INT", slug=slug)
     pcn = PCNFactory(neighbourhood=team.neighbourhood, name=f"{name} PCN")
-    PracticeFactory.create_batch(2, pcn=pcn)
+    practices = PracticeFactory.create_batch(2, pcn=pcn)
     for role in Role.values:
         MembershipFactory(
-            team=team, role=role, user=UserFactory(email=f"{role}@{slug}.test", full_name=f"{name} {role}")
+            team=team,
+            role=role,
+            user=UserFactory(email=f"{role}@{slug}.test", full_name=f"{name} {role}"),
+            practice=practices[0] if role == Role.PRACTICE_MANAGER else None,
         )
     return team
 

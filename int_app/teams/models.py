@@ -213,6 +213,10 @@ class Membership(models.Model):
     team = models.ForeignKey(Team, on_delete=models.CASCADE, related_name="memberships")
     role = models.CharField(max_length=30, choices=Role.choices)
     organisation = models.ForeignKey(Organisation, on_delete=models.PROTECT, related_name="memberships")
+    # Only for practice managers: the one practice they report for.
+    practice = models.ForeignKey(
+        Practice, on_delete=models.PROTECT, related_name="managers", null=True, blank=True
+    )
 
     objects = MembershipQuerySet.as_manager()
 
@@ -221,6 +225,11 @@ class Membership(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["user", "team"], name="membership_one_role_per_team"),
             models.CheckConstraint(condition=Q(role__in=Role.values), name="membership_role_known"),
+            models.CheckConstraint(
+                condition=Q(role=Role.PRACTICE_MANAGER, practice__isnull=False)
+                | (~Q(role=Role.PRACTICE_MANAGER) & Q(practice__isnull=True)),
+                name="membership_practice_only_for_practice_managers",
+            ),
         ]
 
     def __str__(self) -> str:

@@ -17,6 +17,7 @@ class Role(models.TextChoices):
     COMMUNITY_TRUST = "community_trust", "Community trust key worker"
     MENTAL_HEALTH_TRUST = "mental_health_trust", "Mental health trust key worker"
     PCN_LEAD = "pcn_lead", "PCN lead"
+    PRACTICE_MANAGER = "practice_manager", "Practice manager"
 
 
 KEY_WORKER_ROLES: frozenset[str] = frozenset(
@@ -25,29 +26,41 @@ KEY_WORKER_ROLES: frozenset[str] = frozenset(
 
 # Everyone in the team who takes part in case discussions sees residents; the PCN lead sees
 # aggregates only (DOMAIN.md: "PCN leads see aggregate KPIs of their own PCNs, not case notes").
-CASE_ROLES: frozenset[str] = frozenset(set(Role.values) - {Role.PCN_LEAD})
+# A practice manager only reports their practice's pressure; they are not part of case discussions.
+CASE_ROLES: frozenset[str] = frozenset(set(Role.values) - {Role.PCN_LEAD, Role.PRACTICE_MANAGER})
 
 
 class Right(StrEnum):
     VIEW_CASES = "view_cases"
     RECORD_REFERRALS = "record_referrals"
+    UPDATE_CASES = "update_cases"
     BUILD_AGENDA = "build_agenda"
     SIGN_CLINICAL_DECISIONS = "sign_clinical_decisions"
     KEEP_DIRECTORY = "keep_directory"
     OWN_ACTIONS = "own_actions"
     VIEW_KPIS = "view_kpis"
     VIEW_TEAM = "view_team"
+    REPORT_PRESSURE = "report_pressure"
+    VIEW_PRESSURE = "view_pressure"
+    ACKNOWLEDGE_PRESSURE_ALERTS = "acknowledge_pressure_alerts"
 
 
 RIGHTS: dict[Right, frozenset[str]] = {
     Right.VIEW_CASES: CASE_ROLES,
     Right.RECORD_REFERRALS: frozenset({Role.COORDINATOR}),
+    # Keeping a resident's record (start, consent, support plan, step-down, close) is the work of
+    # the coordinator and the key workers; the GP and the expert advise in the meeting.
+    Right.UPDATE_CASES: frozenset({Role.COORDINATOR}) | KEY_WORKER_ROLES,
     Right.BUILD_AGENDA: frozenset({Role.COORDINATOR}),
     Right.SIGN_CLINICAL_DECISIONS: frozenset({Role.GP}),
     Right.KEEP_DIRECTORY: frozenset({Role.NEIGHBOURHOOD_EXPERT, Role.COORDINATOR}),
     Right.OWN_ACTIONS: CASE_ROLES,
     Right.VIEW_KPIS: frozenset({Role.PCN_LEAD, Role.COORDINATOR}),
     Right.VIEW_TEAM: frozenset(Role.values),
+    # A practice manager reports for their own practice only (checked against Membership.practice).
+    Right.REPORT_PRESSURE: frozenset({Role.PRACTICE_MANAGER, Role.COORDINATOR}),
+    Right.VIEW_PRESSURE: frozenset({Role.PCN_LEAD, Role.COORDINATOR}),
+    Right.ACKNOWLEDGE_PRESSURE_ALERTS: frozenset({Role.PCN_LEAD}),
 }
 
 

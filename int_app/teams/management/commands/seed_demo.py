@@ -10,19 +10,20 @@ from int_app.teams.roles import Role
 
 def demo_steps():
     from caseload.demo import seed_caseload
+    from kpis.demo import seed_pressure
     from meetings.demo import seed_meetings
 
-    return (seed_caseload, seed_meetings)
+    return (seed_caseload, seed_meetings, seed_pressure)
 
 
 PRACTICE_NAMES = ("Church Road Surgery", "Park View Medical Centre", "Station Lane Practice")
 FIRST_NAMES = {
-    "east": ("Amina", "Daniel", "Priya", "Oluwaseun", "Grace", "Tomasz", "Fatima", "Hannah"),
-    "west": ("Kwame", "Sophie", "Imran", "Chloe", "Aisha", "Liam", "Mei", "Rebecca"),
+    "east": ("Amina", "Daniel", "Priya", "Oluwaseun", "Grace", "Tomasz", "Fatima", "Hannah", "Gareth"),
+    "west": ("Kwame", "Sophie", "Imran", "Chloe", "Aisha", "Liam", "Mei", "Rebecca", "Joanna"),
 }
 SURNAMES = {
-    "east": ("Begum", "Clarke", "Patel", "Adeyemi", "Murphy", "Nowak", "Hussain", "Wright"),
-    "west": ("Mensah", "Turner", "Khan", "Evans", "Rahman", "O'Brien", "Chen", "Hughes"),
+    "east": ("Begum", "Clarke", "Patel", "Adeyemi", "Murphy", "Nowak", "Hussain", "Wright", "Price"),
+    "west": ("Mensah", "Turner", "Khan", "Evans", "Rahman", "O'Brien", "Chen", "Hughes", "Kowalska"),
 }
 SHARED_ORGANISATIONS = {
     Organisation.Kind.COUNCIL: "Birmingham City Council",
@@ -87,8 +88,12 @@ class Command(BaseCommand):
                 if role == Role.GP:
                     full_name = f"Dr {full_name}"
                 user = self.demo_user(demo_email(role, spec.slug), full_name)
+                # The demo practice manager runs the team's first practice, the GP's own.
+                practice = team.practices.order_by("ods_code").first() if role == Role.PRACTICE_MANAGER else None
                 Membership.objects.update_or_create(
-                    user=user, team=team, defaults={"role": role, "organisation": organisations[org_kind]}
+                    user=user,
+                    team=team,
+                    defaults={"role": role, "organisation": organisations[org_kind], "practice": practice},
                 )
         admin = self.demo_user(DEMO_ADMIN_EMAIL, "Sam Admin")
         if not admin.is_superuser:

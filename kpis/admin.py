@@ -1,0 +1,30 @@
+from django.contrib import admin
+
+from .models import PressureAlert, PressureReport, PressureReportChange
+
+
+class PressureReportChangeInline(admin.TabularInline):
+    model = PressureReportChange
+    extra = 0
+    can_delete = False
+    readonly_fields = ["level", "comment", "same_day_appointments_available", "clinical_staff_absent", "changed_by", "changed_at"]
+
+
+@admin.register(PressureReport)
+class PressureReportAdmin(admin.ModelAdmin):
+    list_display = ["practice", "week_start", "level", "reported_by"]
+    list_filter = ["level", "week_start"]
+    list_select_related = ["practice", "reported_by"]
+    inlines = [PressureReportChangeInline]
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).visible_to(request.user)
+
+
+@admin.register(PressureAlert)
+class PressureAlertAdmin(admin.ModelAdmin):
+    list_display = ["report", "level", "raised_at", "emailed_at", "acknowledged_by", "acknowledged_at"]
+    list_select_related = ["report__practice", "acknowledged_by"]
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).visible_to(request.user)

@@ -1,0 +1,197 @@
+"""Practice pressure: weekly reports, the escalation alert and the heatmap PCN leads read."""
+
+from __future__ import annotations
+
+import datetime
+from dataclasses import dataclass, field
+
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import transaction
+from django.db.models import F, QuerySet
+from django.utils import timezone
+
+from int_app.teams.models import Membership, Practice, Team
+from int_app.teams.roles import Right, Role, has_right
+
+from .models import TOP_LEVELS, PressureAlert, PressureReport, PressureReportChange, pressure_label, week_start_of
+
+HEATMAP_WEEKS = 12
+# Practices are asked to report by Wednesday 12:00 each week.
+DEADLINE_WEEKDAY, DEADLINE_HOUR = 2, 12
+
+
+class StaleReport(Exception):
+    """Someone else saved the report after this form was opened."""
+
+    def __init__(self, current: PressureReport) -> None:
+        super().__init__("This report was changed by someone else while you were editing it.")
+        self.current = current
+
+
+def team_of(practice: Practice) -> Team | None:
+    return Team.objects.filter(neighbourhood__pcns__practices=practice).first()
+
+
+def reportable_practices(user) -> QuerySet[Practice]:
+    """A practice manager reports for their own practice; a coordinator for any of the team's."""
+    memberships = Membership.objects.filter(user=user, role__in=[Role.PRACTICE_MANAGER, Role.COORDINATOR])
+    own = [m.practice_id for m in memberships if m.role == Role.PRACTICE_MANAGER]
+    coordinated = [m.team.neighbourhood_id for m in memberships.select_related("team") if m.role == Role.COORDINATOR]
+    return (
+        Practice.objects.filter(pk__in=own) | Practice.objects.filter(pcn__neighbourhood_id__in=coordinated)
+    ).select_related("pcn").order_by("pcn__name", "name").distinct()
+
+
+def can_report_for(user, practice: Practice) -> bool:
+    return reportable_practices(user).filter(pk=practice.pk).exists()
+
+
+def can_view_pressure(user) -> bool:
+    return any(has_right(user, m.team, Right.VIEW_PRESSURE) for m in user.memberships.select_related("team"))
+
+
+@transaction.atomic
+def pressure_report_submit(
+    *,
+    practice: Practice,
+    week_start: datetime.date,
+    level: int,
+    by,
+    comment: str = "",
+    same_day_appointments_available: int | None = None,
+    clinical_staff_absent: int | None = None,
+    expected_version: int | None = None,
+    today: datetime.date | None = None,
+) -> PressureReport:
+    """Create or update the practice's report for the week, keep the change, raise an alert on
+    escalation into the top levels and email the PCN leads once the transaction commits."""
+    today = today or timezone.localdate()
+    if not can_report_for(by, practice):
+        raise PermissionDenied("You can report only for your own practice.")
+    if week_start != week_start_of(week_start):
+        raise ValidationError("A report is for a week starting on a Monday.")
+    if week_start > week_start_of(today):
+        raise ValidationError("You cannot report for a week that has not started yet.")
+    if not 1 <= level <= 6:
+        raise ValidationError("The level is a number from 1 to 6.")
+    figures = {
+        "level": level,
+        "comment": comment,
+        "same_day_appointments_available": same_day_appointments_available,
+        "clinical_staff_absent": clinical_staff_absent,
+    }
+    report = PressureReport.objects.select_for_update().filter(practice=practice, week_start=week_start).first()
+    previous_level = report.level if report else None
+    if report is None:
+        if week_start + datetime.timedelta(days=6) < today:
+            raise ValidationError("That week has ended: reports can be made only until the end of their week.")
+        report = PressureReport.objects.create(practice=practice, week_start=week_start, reported_by=by, **figures)
+    else:
+        if not report.is_editable(today):
+            raise ValidationError("That week has ended, so its report can no longer be changed.")
+        if expected_version is not None and expected_version != report.version:
+            raise StaleReport(report)
+        PressureReport.objects.filter(pk=report.pk).update(
+            **figures, updated_at=timezone.now(), version=F("version") + 1
+        )
+        report.refresh_from_db()
+    PressureReportChange.objects.create(report=report, changed_by=by, **figures)
+    if level in TOP_LEVELS and previous_level not in TOP_LEVELS:
+        raise_pressure_alert(report=report)
+    return report
+
+
+def raise_pressure_alert(*, report: PressureReport) -> PressureAlert:
+    from .tasks import email_pressure_alert
+
+    alert = PressureAlert.objects.create(report=report, level=report.level)
+    transaction.on_commit(lambda: email_pressure_alert.delay(alert.pk))
+    return alert
+
+
+def pcn_leads_for(practice: Practice) -> QuerySet:
+    from int_app.teams.models import User
+
+    return User.objects.filter(
+        memberships__role=Role.PCN_LEAD,
+        memberships__team__neighbourhood__pcns__practices=practice,
+        is_active=True,
+    ).distinct()
+
+
+def pressure_alert_acknowledge(*, alert: PressureAlert, by) -> PressureAlert:
+    team = team_of(alert.report.practice)
+    if team is None or not has_right(by, team, Right.ACKNOWLEDGE_PRESSURE_ALERTS):
+        raise PermissionDenied("Only the PCN lead can acknowledge a pressure alert.")
+    # Conditional, so two leads acknowledging at once keep the first one's name.
+    PressureAlert.objects.filter(pk=alert.pk, acknowledged_at__isnull=True).update(
+        acknowledged_by=by, acknowledged_at=timezone.now()
+    )
+    alert.refresh_from_db()
+    return alert
+
+
+def report_deadline(week_start: datetime.date) -> datetime.datetime:
+    day = week_start + datetime.timedelta(days=DEADLINE_WEEKDAY)
+    return timezone.make_aware(datetime.datetime.combine(day, datetime.time(DEADLINE_HOUR)))
+
+
+@dataclass
+class HeatmapRow:
+    practice: Practice
+    cells: list[PressureReport | None]
+
+
+@dataclass
+class HeatmapGroup:
+    pcn_name: str
+    rows: list[HeatmapRow] = field(default_factory=list)
+
+
+@dataclass
+class Heatmap:
+    weeks: list[datetime.date]
+    groups: list[HeatmapGroup]
+    missing: list[Practice]
+    deadline: datetime.datetime
+    deadline_passed: bool
+
+
+def practices_for_heatmap(user, *, pcn_id: int | None = None, neighbourhood_id: int | None = None) -> QuerySet[Practice]:
+    practices = Practice.objects.visible_to(user).select_related("pcn__neighbourhood")
+    if pcn_id:
+        practices = practices.filter(pcn_id=pcn_id)
+    if neighbourhood_id:
+        practices = practices.filter(pcn__neighbourhood_id=neighbourhood_id)
+    return practices.order_by("pcn__name", "name")
+
+
+def build_heatmap(practices: QuerySet[Practice], *, now: datetime.datetime | None = None) -> Heatmap:
+    """Practices grouped by PCN against the last twelve weeks, in two queries whatever the size."""
+    now = now or timezone.now()
+    this_week = week_start_of(timezone.localdate(now))
+    weeks = [this_week - datetime.timedelta(weeks=back) for back in range(HEATMAP_WEEKS - 1, -1, -1)]
+    practice_list = list(practices)
+    reports = PressureReport.objects.filter(practice__in=practice_list).for_weeks(weeks[0], weeks[-1])
+    by_cell = {(r.practice_id, r.week_start): r for r in reports}
+    groups: dict[int, HeatmapGroup] = {}
+    for practice in practice_list:
+        group = groups.setdefault(practice.pcn_id, HeatmapGroup(pcn_name=str(practice.pcn)))
+        group.rows.append(HeatmapRow(practice, [by_cell.get((practice.pk, week)) for week in weeks]))
+    deadline = report_deadline(this_week)
+    missing = [p for p in practice_list if (p.pk, this_week) not in by_cell]
+    return Heatmap(weeks, list(groups.values()), missing, deadline, now >= deadline)
+
+
+def current_levels(practice_ids, *, today: datetime.date | None = None) -> dict[int, PressureReport]:
+    """The latest report of each practice from this week or last, for the agenda page."""
+    today = today or timezone.localdate()
+    since = week_start_of(today) - datetime.timedelta(weeks=1)
+    latest: dict[int, PressureReport] = {}
+    for report in PressureReport.objects.filter(practice_id__in=practice_ids, week_start__gte=since).order_by("week_start"):
+        latest[report.practice_id] = report
+    return latest
+
+
+def level_choices() -> list[tuple[int, str]]:
+    return [(level, f"{level} – {pressure_label(level)}") for level in range(1, 7)]

@@ -1,0 +1,110 @@
+from django.contrib import messages
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.utils import timezone
+from django.views.decorators.http import require_POST
+
+from .forms import HeatmapFilterForm, PressureReportForm
+from .models import PressureAlert, PressureReport, week_start_of
+from .pressure import (
+    StaleReport,
+    build_heatmap,
+    can_report_for,
+    can_view_pressure,
+    practices_for_heatmap,
+    pressure_alert_acknowledge,
+    pressure_report_submit,
+    reportable_practices,
+)
+
+
+def pressure_heatmap(request: HttpRequest) -> HttpResponse:
+    if not can_view_pressure(request.user):
+        raise PermissionDenied("The pressure heatmap is for PCN leads and coordinators.")
+    filters = HeatmapFilterForm(request.GET or None, user=request.user)
+    chosen = filters.cleaned_data if filters.is_valid() else {}
+    practices = practices_for_heatmap(
+        request.user,
+        pcn_id=getattr(chosen.get("pcn"), "pk", None),
+        neighbourhood_id=getattr(chosen.get("neighbourhood"), "pk", None),
+    )
+    context = {
+        "filters": filters,
+        "heatmap": build_heatmap(practices),
+        "alerts": PressureAlert.objects.visible_to(request.user)
+        .unacknowledged()
+        .select_related("report__practice__pcn"),
+    }
+    template = "kpis/pressure_heatmap.html#heatmap" if request.htmx else "kpis/pressure_heatmap.html"
+    return render(request, template, context)
+
+
+def report_pressure(request: HttpRequest) -> HttpResponse:
+    practices = reportable_practices(request.user)
+    if not practices.exists():
+        raise PermissionDenied("Only a practice manager or the team's coordinator can report pressure.")
+    week = week_start_of(timezone.localdate())
+    chosen_id = request.POST.get("practice") or request.GET.get("practice")
+    existing = (
+        PressureReport.objects.filter(practice__in=practices, practice_id=chosen_id, week_start=week).first()
+        if chosen_id and str(chosen_id).isdigit()
+        else None
+    )
+    if existing is None and not chosen_id and practices.count() == 1:
+        existing = PressureReport.objects.filter(practice__in=practices, week_start=week).first()
+    initial = {"practice": existing.practice_id, "level": existing.level, "comment": existing.comment,
+               "same_day_appointments_available": existing.same_day_appointments_available,
+               "clinical_staff_absent": existing.clinical_staff_absent, "version": existing.version} if existing else {}
+    form = PressureReportForm(request.POST or None, practices=practices, initial=initial)
+    stale = None
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        try:
+            report = pressure_report_submit(
+                practice=data["practice"],
+                week_start=week,
+                level=data["level"],
+                comment=data["comment"],
+                same_day_appointments_available=data["same_day_appointments_available"],
+                clinical_staff_absent=data["clinical_staff_absent"],
+                expected_version=data["version"],
+                by=request.user,
+            )
+        except StaleReport as conflict:
+            stale = conflict.current
+            form.add_error(None, f"{conflict} Their report is shown below; yours has not been saved.")
+        except ValidationError as error:
+            form.add_error(None, error)
+        else:
+            messages.success(request, f"Pressure for {report.practice.name} saved: level {report.level}, {report.label}.")
+            return redirect("kpis:pressure_report_detail", report.pk)
+    return render(request, "kpis/pressure_report_form.html", {"form": form, "week": week, "existing": existing, "stale": stale})
+
+
+def pressure_report_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    report = get_object_or_404(
+        PressureReport.objects.visible_to(request.user).select_related("practice__pcn", "reported_by"), pk=pk
+    )
+    if not (can_view_pressure(request.user) or can_report_for(request.user, report.practice)):
+        raise PermissionDenied("This report is for the practice, its PCN lead and the team's coordinator.")
+    return render(
+        request,
+        "kpis/pressure_report_detail.html",
+        {
+            "report": report,
+            "changes": report.changes.select_related("changed_by"),
+            "alerts": report.alerts.select_related("acknowledged_by"),
+            "can_edit": report.is_editable() and can_report_for(request.user, report.practice),
+        },
+    )
+
+
+@require_POST
+def acknowledge_alert(request: HttpRequest, pk: int) -> HttpResponse:
+    alert = get_object_or_404(PressureAlert.objects.visible_to(request.user).select_related("report__practice"), pk=pk)
+    alert = pressure_alert_acknowledge(alert=alert, by=request.user)
+    messages.success(
+        request, f"Alert for {alert.report.practice.name} acknowledged by {alert.acknowledged_by.full_name}."
+    )
+    return redirect("kpis:pressure_heatmap")

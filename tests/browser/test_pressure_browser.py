@@ -1,0 +1,33 @@
+import pytest
+from playwright.sync_api import expect
+
+from int_app.teams.roles import Role
+
+from ..conftest import member
+from .conftest import log_in
+
+
+@pytest.mark.browser
+def test_a_practice_manager_reports_level_six_and_the_pcn_lead_sees_the_alert_and_the_cell(
+    new_page, live_server, transactional_db, own_team
+):
+    manager = member(own_team, Role.PRACTICE_MANAGER)
+    practice = manager.memberships.get().practice
+
+    reporting = new_page()
+    log_in(reporting, live_server, manager.email)
+    reporting.get_by_role("link", name="Report pressure").click()
+    reporting.get_by_label("6 – vaporising").check()
+    reporting.get_by_label("Comment").fill("Three GPs off with flu")
+    reporting.get_by_role("button", name="Save report").click()
+    expect(reporting.get_by_text("level 6, vaporising")).to_be_visible()
+
+    lead_page = new_page()
+    log_in(lead_page, live_server, member(own_team, Role.PCN_LEAD).email)
+    lead_page.get_by_role("link", name="Practice pressure").click()
+    expect(lead_page.get_by_role("alert").filter(has_text="Practice at level 6")).to_be_visible()
+    row = lead_page.get_by_role("row").filter(has=lead_page.get_by_role("rowheader", name=practice.name))
+    expect(row.get_by_text("vaporising")).to_be_visible()
+    lead_page.get_by_role("button", name="Acknowledge").click()
+    expect(lead_page.get_by_text("acknowledged by")).to_be_visible()
+    expect(lead_page.get_by_text("Practice at level 6")).to_have_count(0)
