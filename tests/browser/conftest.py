@@ -57,7 +57,11 @@ def _watched_page(browser, problems: PageProblems):
     context = browser.new_context(viewport={"width": 1280, "height": 900})
     page = context.new_page()
     page.add_init_script(WATCH_CSP)
-    page.on("console", lambda message: message.type == "error" and problems.console_errors.append(message.text))
+    page.on(
+        "console",
+        lambda message: (message.type == "error" or "Error:" in message.text)
+        and problems.console_errors.append(message.text),
+    )
     page.on("pageerror", lambda error: problems.console_errors.append(str(error)))
 
     def collect_csp() -> None:
