@@ -4,12 +4,15 @@ Everything comes from the environment. The defaults are the production-safe ones
 sets the development values (DEBUG, demo mode, a throwaway secret key).
 """
 
+import datetime
 import os
 from pathlib import Path
 from urllib.parse import parse_qs, unquote, urlparse
 
 from django.core.exceptions import ImproperlyConfigured
 from django.utils.csp import CSP
+
+from int_app.logs import configure_structlog, logging_config
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -96,7 +99,14 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "django.contrib.postgres",
+    "django.contrib.humanize",
     "django_htmx",
+    "allauth",
+    "allauth.account",
+    "allauth.mfa",
+    "allauth.usersessions",
+    "axes",
+    "django_structlog",
     "int_app.teams",
     "caseload",
     "meetings",
@@ -110,11 +120,19 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "allauth.account.middleware.AccountMiddleware",
+    "allauth.usersessions.middleware.UserSessionsMiddleware",
+    # Binds a request id and the user id to every log line of the request.
+    "django_structlog.middlewares.RequestMiddleware",
+    "int_app.teams.middleware.session_lifetime",
+    "int_app.teams.middleware.require_mfa",
     "django.contrib.auth.middleware.LoginRequiredMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django.middleware.csp.ContentSecurityPolicyMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    # Last, as django-axes asks: it turns a lockout raised during login into the lockout page.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "int_app.urls"
@@ -147,9 +165,45 @@ DATABASES = {"default": database_from_url(_database_url)}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTH_USER_MODEL = "teams.User"
-LOGIN_URL = "login"
+LOGIN_URL = "account_login"
 LOGIN_REDIRECT_URL = "home"
-LOGOUT_REDIRECT_URL = "login"
+AUTHENTICATION_BACKENDS = [
+    # django-axes first, so a locked-out account is refused before its password is checked.
+    "axes.backends.AxesStandaloneBackend",
+    "allauth.account.auth_backends.AuthenticationBackend",
+]
+
+# Login: django-allauth by email, no self sign-up (staff admins create accounts), MFA by TOTP with
+# recovery codes. MFA is required of every account unless INT_REQUIRE_MFA is off (demo mode).
+ACCOUNT_ADAPTER = "int_app.teams.accounts.AccountAdapter"
+ACCOUNT_FORMS = {"login": "int_app.teams.accounts.LoginForm"}
+ACCOUNT_LOGIN_METHODS = {"email"}
+ACCOUNT_SIGNUP_FIELDS = ["email*", "password1*"]
+ACCOUNT_USER_MODEL_USERNAME_FIELD = None
+ACCOUNT_EMAIL_VERIFICATION = "none"
+ACCOUNT_SESSION_REMEMBER = False
+ACCOUNT_LOGOUT_REDIRECT_URL = "account_login"
+# A password reset sends the person back to the login page, where MFA still applies.
+ACCOUNT_LOGIN_ON_PASSWORD_RESET = False
+ACCOUNT_PASSWORD_RESET_BY_CODE_ENABLED = False
+MFA_SUPPORTED_TYPES = ["totp", "recovery_codes"]
+MFA_TOTP_ISSUER = "INT case meetings"
+INT_REQUIRE_MFA = env_bool("INT_REQUIRE_MFA", not DEMO_MODE)
+
+# django-axes: five failed attempts lock the account for fifteen minutes.
+AXES_FAILURE_LIMIT = 5
+AXES_COOLOFF_TIME = datetime.timedelta(minutes=15)
+# By account only: a GP surgery or council office puts many staff behind one address, and locking
+# the address would lock them all out after one person's typos (hence axes.W006 is silenced).
+AXES_LOCKOUT_PARAMETERS = ["username"]
+SILENCED_SYSTEM_CHECKS = ["axes.W006"]
+AXES_USERNAME_CALLABLE = "int_app.teams.accounts.username_for_axes"
+AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_TEMPLATE = "account/locked_out.html"
+AXES_VERBOSE = False
+# allauth would also lock an account (5 failures, 5 minutes); leave that to django-axes so there is
+# one rule, and keep only allauth's per-address throttle.
+ACCOUNT_RATE_LIMITS = {"login_failed": "10/m/ip"}
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator", "OPTIONS": {"min_length": 12}},
@@ -211,11 +265,15 @@ CSRF_COOKIE_SECURE = not DEBUG
 SESSION_COOKIE_HTTPONLY = True
 SECURE_HSTS_SECONDS = 0 if DEBUG else 31_536_000
 SECURE_HSTS_INCLUDE_SUBDOMAINS = not DEBUG
-SECURE_HSTS_PRELOAD = False
+SECURE_HSTS_PRELOAD = not DEBUG
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
 X_FRAME_OPTIONS = "DENY"
-SESSION_COOKIE_AGE = 12 * 60 * 60
+# Sessions end after 30 minutes idle (the cookie is renewed on every request) and after 12 hours
+# in all (int_app.teams.middleware.session_lifetime).
+SESSION_COOKIE_AGE = 30 * 60
+SESSION_SAVE_EVERY_REQUEST = True
+SESSION_ABSOLUTE_SECONDS = 12 * 60 * 60
 SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$"]
 SECURE_CSP = {
     "default-src": [CSP.SELF],
@@ -245,12 +303,30 @@ CELERY_TASK_TIME_LIMIT = 30 * 60
 CELERY_TASK_SOFT_TIME_LIMIT = 25 * 60
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TIMEZONE = TIME_ZONE
+from celery.schedules import crontab  # noqa: E402 - only the beat schedule needs it
+
 CELERY_BEAT_SCHEDULE: dict = {
     "worker-heartbeat": {"task": "int_app.teams.tasks.record_worker_heartbeat", "schedule": 60.0},
+    # The full KPI recompute; imports also enqueue one (kpis.tasks.enqueue_recompute).
+    "kpis-nightly-recompute": {"task": "kpis.tasks.recompute_kpis", "schedule": crontab(hour=2, minute=15)},
     # Idempotent, so a frequent beat is harmless and catches up after downtime.
     "meetings-schedule-ahead": {"task": "meetings.tasks.schedule_meetings", "schedule": 6 * 3600.0},
     "meetings-weekly-action-digest": {"task": "meetings.tasks.send_action_digests", "schedule": 3600.0},
 }
+
+# KPIs: the before/after window W in months, the n under which a figure is "too few to judge", and
+# the city projection the PCN lead takes to the board (DOMAIN.md: 20,000 residents, 850,000
+# contacts a year, 15 % prevented).
+KPI_WINDOW_MONTHS = env_int("KPI_WINDOW_MONTHS", 6)
+if not 1 <= KPI_WINDOW_MONTHS <= 24:
+    raise ImproperlyConfigured(f"KPI_WINDOW_MONTHS must be from 1 to 24, not {KPI_WINDOW_MONTHS}.")
+KPI_MIN_RESIDENTS = env_int("KPI_MIN_RESIDENTS", 10)
+KPI_PROJECTION_RESIDENTS = env_int("KPI_PROJECTION_RESIDENTS", 20_000)
+KPI_CITY_CONTACTS_PER_YEAR = env_int("KPI_CITY_CONTACTS_PER_YEAR", 850_000)
+KPI_AMBITION_PERCENT = env_int("KPI_AMBITION_PERCENT", 15)
+KPI_PROCESS_WEEKS = env_int("KPI_PROCESS_WEEKS", 12)
+if min(KPI_MIN_RESIDENTS, KPI_PROJECTION_RESIDENTS, KPI_CITY_CONTACTS_PER_YEAR, KPI_AMBITION_PERCENT, KPI_PROCESS_WEEKS) < 1:
+    raise ImproperlyConfigured("The KPI_ settings must be whole numbers of at least 1.")
 
 # Practice pressure: six levels, lowest first. A deployment may rename them; the numbers 1-6 stay.
 PRACTICE_PRESSURE_LABELS = env_list(
@@ -261,10 +337,6 @@ if len(PRACTICE_PRESSURE_LABELS) != 6:
         f"PRACTICE_PRESSURE_LABELS must name six levels, lowest first; it names {len(PRACTICE_PRESSURE_LABELS)}."
     )
 
-LOGGING = {
-    "version": 1,
-    "disable_existing_loggers": False,
-    "handlers": {"console": {"class": "logging.StreamHandler"}},
-    "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
-    "loggers": {"django.db.backends": {"level": "WARNING"}},
-}
+LOGGING = logging_config(env_str("LOG_LEVEL", "INFO"))
+configure_structlog()
+DJANGO_STRUCTLOG_CELERY_ENABLED = False

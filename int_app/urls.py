@@ -1,5 +1,4 @@
 from django.contrib import admin
-from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
 from int_app.teams import views as team_views
@@ -7,8 +6,7 @@ from int_app.teams import views as team_views
 urlpatterns = [
     path("", team_views.home, name="home"),
     path("teams/<slug:slug>/", team_views.team_detail, name="team_detail"),
-    path("accounts/login/", team_views.LoginView.as_view(), name="login"),
-    path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("accounts/", include("allauth.urls")),
     path("healthz", team_views.healthz, name="healthz"),
     path("readyz", team_views.readyz, name="readyz"),
     path("caseload/", include("caseload.urls")),

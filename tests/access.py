@@ -46,9 +46,6 @@ class Row:
 ROWS: list[Row] = [
     Row("home", lambda w: "/", other_team="same"),
     Row("team_detail", lambda w: f"/teams/{w.own.slug}/", missing=lambda w: "/teams/no-such-team/"),
-    # A signed-in user is sent on from the login page to their home.
-    Row("login", lambda w: "/accounts/login/", public=True, other_team="same", get_ok=frozenset({302})),
-    Row("logout", lambda w: "/accounts/logout/", other_team="same", methods=("POST",), public=True),
     Row("healthz", lambda w: "/healthz", public=True, other_team="same"),
     Row("readyz", lambda w: "/readyz", public=True, other_team="same"),
 ]

@@ -1,7 +1,4 @@
-from django import forms
 from django.conf import settings
-from django.contrib.auth.forms import AuthenticationForm, UsernameField
-from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_not_required
 from django.db import connection
 from django.http import HttpRequest, HttpResponse, JsonResponse
@@ -9,7 +6,6 @@ from django.shortcuts import get_object_or_404, render
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
-from .demo import demo_accounts
 from .models import Team, WorkerHeartbeat
 from .roles import KEY_WORKER_ROLES, Right, Role, has_right
 
@@ -39,30 +35,6 @@ def team_detail(request: HttpRequest, slug: str) -> HttpResponse:
         "teams/team_detail.html",
         {"team": team, "members": members, "pcns": pcns, "can_view_cases": has_right(request.user, team, Right.VIEW_CASES)},
     )
-
-
-class EmailLoginForm(AuthenticationForm):
-    username = UsernameField(
-        label="Email address",
-        widget=forms.EmailInput(attrs={"autofocus": True, "autocomplete": "email", "class": "nhsuk-input"}),
-    )
-    password = forms.CharField(
-        label="Password",
-        strip=False,
-        widget=forms.PasswordInput(attrs={"autocomplete": "current-password", "class": "nhsuk-input"}),
-    )
-
-
-class LoginView(auth_views.LoginView):
-    template_name = "registration/login.html"
-    authentication_form = EmailLoginForm
-    redirect_authenticated_user = True
-
-    def get_context_data(self, **kwargs):
-        context = super().get_context_data(**kwargs)
-        if settings.DEMO_MODE:
-            context["demo_accounts"] = demo_accounts()
-        return context
 
 
 @login_not_required

@@ -1,0 +1,50 @@
+"""Session rules an information-governance lead asks for, in one place."""
+
+import time
+from collections.abc import Callable
+
+from django.conf import settings
+from django.contrib.auth import logout
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect
+from django.urls import reverse
+
+from .signals import SESSION_STARTED_KEY
+
+
+def session_lifetime(get_response: Callable[[HttpRequest], HttpResponse]):
+    """End a session 12 hours after login however active it is (idle expiry is the cookie's)."""
+
+    def middleware(request: HttpRequest) -> HttpResponse:
+        if request.user.is_authenticated:
+            started = request.session.get(SESSION_STARTED_KEY)
+            if started is None:
+                request.session[SESSION_STARTED_KEY] = int(time.time())
+            elif time.time() - started > settings.SESSION_ABSOLUTE_SECONDS:
+                logout(request)
+                return redirect(f"{reverse('account_login')}?next={request.path}")
+        return get_response(request)
+
+    return middleware
+
+
+# Pages a person without MFA may still open: to set it up, or to leave.
+MFA_SETUP_PREFIXES = ("/accounts/", "/healthz", "/readyz", "/static/")
+
+
+def require_mfa(get_response: Callable[[HttpRequest], HttpResponse]):
+    """With INT_REQUIRE_MFA on, an account without an authenticator app is sent to set one up."""
+
+    def middleware(request: HttpRequest) -> HttpResponse:
+        if (
+            settings.INT_REQUIRE_MFA
+            and request.user.is_authenticated
+            and not request.path.startswith(MFA_SETUP_PREFIXES)
+        ):
+            from allauth.mfa.models import Authenticator
+
+            if not Authenticator.objects.filter(user=request.user, type=Authenticator.Type.TOTP).exists():
+                return redirect("mfa_activate_totp")
+        return get_response(request)
+
+    return middleware
