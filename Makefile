@@ -11,7 +11,7 @@ DEV_ENV := DJANGO_DEBUG=true INT_DEMO_MODE=true DJANGO_SECRET_KEY=dev-only-not-s
 TEST_ENV := DJANGO_SECRET_KEY=test-only-not-secret DJANGO_SECURE_SSL_REDIRECT=false INT_STATIC_MANIFEST=false \
 	CELERY_TASK_ALWAYS_EAGER=true INT_REQUIRE_MFA=false REDIS_URL=$${REDIS_URL:-$(REDIS_URL_FOR_TESTS)}
 
-.PHONY: run test install worker beat bench lock clean-data
+.PHONY: run test install worker beat bench lock backup restore clean-data
 
 $(VENV)/.installed: requirements-dev.lock pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 12) else "Python 3.12 or newer is needed (found " + sys.version.split()[0] + "); install it, e.g. with pyenv.")'
@@ -31,6 +31,9 @@ run: install
 test: install
 	$(TEST_ENV) $(WITH_DB) $(BIN)/python -m pytest $(PYTEST_ARGS)
 
+bench: install
+	$(TEST_ENV) $(WITH_DB) $(BIN)/python scripts/bench.py
+
 # With REDIS_URL set, tasks go to Redis: run these beside `make run` in other terminals.
 worker: install
 	$(DEV_ENV) $(WITH_DB) $(BIN)/celery -A int_app worker --loglevel=INFO
@@ -41,6 +44,14 @@ beat: install
 lock:
 	$(BIN)/pip-compile --quiet --strip-extras --output-file requirements.lock pyproject.toml
 	$(BIN)/pip-compile --quiet --strip-extras --extra dev --output-file requirements-dev.lock pyproject.toml
+
+# pg_dump custom format; FILE= names the backup (default backups/int-<UTC time>.dump).
+backup: install
+	$(WITH_DB) $(BIN)/python scripts/backup.py backup $(FILE)
+
+restore: install
+	@test -n "$(FILE)" || (echo "make restore FILE=backups/int-....dump" && exit 2)
+	$(WITH_DB) $(BIN)/python scripts/backup.py restore $(FILE)
 
 clean-data:
 	rm -rf .data

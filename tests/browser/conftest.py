@@ -106,3 +106,16 @@ def log_in(page, live_server, email: str, password: str = PASSWORD) -> None:
     page.get_by_label("Password").fill(password)
     page.get_by_role("button", name="Log in").click()
     page.wait_for_url(f"{live_server.url}/")
+
+
+def assert_accessible(page, live_server, *, context: str = "") -> None:
+    """Run axe-core (vendored) on the page: no WCAG 2.2 A or AA violations."""
+    if not page.evaluate("typeof window.axe !== 'undefined'"):
+        page.add_script_tag(url=f"{live_server.url}/static/vendor/axe-core/axe.min.js")
+    results = page.evaluate(
+        """async () => {
+            const r = await axe.run(document, {runOnly: {type: 'tag', values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa', 'wcag22aa']}});
+            return r.violations.map(v => `${v.id}: ${v.help} (${v.nodes.map(n => n.target.join(' ')).slice(0, 3).join('; ')})`);
+        }"""
+    )
+    assert not results, f"axe-core on {context or page.url}:\n" + "\n".join(results)

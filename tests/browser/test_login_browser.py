@@ -4,7 +4,7 @@ from playwright.sync_api import expect
 from int_app.teams.roles import Role
 
 from ..conftest import member
-from .conftest import log_in
+from .conftest import assert_accessible, log_in
 
 
 @pytest.mark.browser
@@ -19,6 +19,9 @@ def test_the_coordinator_logs_in_and_sees_their_home_without_console_errors(
     expect(page.locator("body.nhsuk-frontend-supported")).to_be_attached()
     styles = page.evaluate("getComputedStyle(document.querySelector('.nhsuk-header')).backgroundColor")
     assert styles == "rgb(0, 94, 184)", "the NHS.UK stylesheet is loaded (NHS blue header)"
+    assert_accessible(page, live_server, context="home")
+    page.goto(f"{live_server.url}/teams/{own_team.slug}/")
+    assert_accessible(page, live_server, context="team page")
 
 
 @pytest.mark.browser
@@ -28,3 +31,13 @@ def test_a_wrong_password_keeps_the_person_on_the_login_page(page, live_server, 
     page.get_by_label("Password").fill("not-the-password")
     page.get_by_role("button", name="Log in").click()
     assert page.get_by_text("There is a problem").is_visible()
+    assert_accessible(page, live_server, context="login page with errors")
+
+
+@pytest.mark.browser
+def test_the_accessibility_check_catches_a_broken_page(page, live_server, transactional_db):
+    """Guards the guard: axe-core must report an image with no text alternative."""
+    page.goto(f"{live_server.url}/accounts/login/")
+    page.evaluate("document.querySelector('main').appendChild(document.createElement('img'))")
+    with pytest.raises(AssertionError, match="image-alt"):
+        assert_accessible(page, live_server)

@@ -4,7 +4,7 @@ from playwright.sync_api import expect
 from int_app.teams.roles import Role
 
 from ..conftest import member
-from .conftest import log_in
+from .conftest import assert_accessible, log_in
 
 
 @pytest.mark.browser
@@ -17,6 +17,7 @@ def test_a_practice_manager_reports_level_six_and_the_pcn_lead_sees_the_alert_an
     reporting = new_page()
     log_in(reporting, live_server, manager.email)
     reporting.get_by_role("link", name="Report pressure").click()
+    assert_accessible(reporting, live_server, context="pressure report form")
     reporting.get_by_label("6 – vaporising").check()
     reporting.get_by_label("Comment").fill("Three GPs off with flu")
     reporting.get_by_role("button", name="Save report").click()
@@ -28,6 +29,7 @@ def test_a_practice_manager_reports_level_six_and_the_pcn_lead_sees_the_alert_an
     expect(lead_page.get_by_role("alert").filter(has_text="Practice at level 6")).to_be_visible()
     row = lead_page.get_by_role("row").filter(has=lead_page.get_by_role("rowheader", name=practice.name))
     expect(row.get_by_text("vaporising")).to_be_visible()
+    assert_accessible(lead_page, live_server, context="pressure heatmap")
     lead_page.get_by_role("button", name="Acknowledge").click()
     expect(lead_page.get_by_text("acknowledged by")).to_be_visible()
     expect(lead_page.get_by_text("Practice at level 6")).to_have_count(0)
