@@ -1,14 +1,34 @@
 from __future__ import annotations
 
+import datetime
+from collections.abc import Iterable
+from dataclasses import dataclass
+
 from django.conf import settings
-from django.db import models
-from django.db.models import Q
+from django.contrib.postgres.indexes import GinIndex
+from django.core.exceptions import ValidationError
+from django.db import models, transaction
+from django.db.models import Count, F, Max, OuterRef, Q, Subquery, Value
+from django.db.models.functions import Concat, TruncMonth
 from django.utils import timezone
 
-from int_app.teams.models import Practice, Team
+from int_app.teams.models import Practice, Team, User
 from int_app.teams.roles import CASE_ROLES
 
-from .nhs_number import validate_nhs_number
+from .nhs_number import normalise_nhs_number, validate_nhs_number
+
+
+class JourneyRefused(ValidationError):
+    """A change the resident's journey does not allow, in words the coordinator can act on."""
+
+
+class StaleRecord(JourneyRefused):
+    """Someone else saved the resident after this person opened the page."""
+
+
+# Word similarity at or above which a name counts as a match: "Margret" scores 0.55 against
+# "Margaret Begum", while unrelated names such as "Martin Evans" score under 0.4.
+NAME_MATCH_THRESHOLD = 0.45
 
 
 class ResidentQuerySet(models.QuerySet):
@@ -26,6 +46,44 @@ class ResidentQuerySet(models.QuerySet):
 
     def active(self) -> ResidentQuerySet:
         return self.filter(status=Resident.Status.ACTIVE)
+
+    def with_last_contact(self) -> ResidentQuerySet:
+        """`last_contact`: when the team last did something with the resident. Today that is the
+        latest event in their history; case discussions will count too once meetings exist."""
+        latest = (
+            ResidentEvent.objects.filter(resident=OuterRef("pk"))
+            .order_by()
+            .values("resident")
+            .annotate(latest=Max("occurred_at"))
+            .values("latest")
+        )
+        return self.annotate(last_contact=Subquery(latest, output_field=models.DateTimeField()))
+
+    def without_contact_since(self, moment: datetime.datetime) -> ResidentQuerySet:
+        """Needs with_last_contact(): residents nobody has been in touch with since the moment."""
+        return self.filter(Q(last_contact__lt=moment) | Q(last_contact__isnull=True))
+
+    def without_consent(self) -> ResidentQuerySet:
+        return self.filter(consent_date__isnull=True)
+
+    def matching(self, query: str) -> ResidentQuerySet:
+        """Search by NHS number (whole or its start) or by name, tolerant of typos: "Margret"
+        finds Margaret. Annotates `name_match` (0 to 1) for sorting by relevance."""
+        query = query.strip()
+        digits = normalise_nhs_number(query)
+        if digits.isdigit():
+            if len(digits) == 10:
+                return self.filter(nhs_number=digits)
+            return self.filter(nhs_number__startswith=digits)
+        from django.contrib.postgres.search import TrigramWordSimilarity
+
+        # pg_trgm's `%>` operator would use the index but only at its 0.6 threshold, which misses
+        # "Margret" for Margaret (0.55). A search always runs inside one team's caseload (a few
+        # hundred rows), so scoring those rows directly is cheap; ILIKE, which the trigram index
+        # serves, catches the one- and two-letter starts that have too few trigrams to score.
+        return self.annotate(name_match=TrigramWordSimilarity(query, "search_name")).filter(
+            Q(name_match__gte=NAME_MATCH_THRESHOLD) | Q(search_name__icontains=query)
+        )
 
 
 class Resident(models.Model):
@@ -83,6 +141,12 @@ class Resident(models.Model):
     nhs_number = models.CharField("NHS number", max_length=10, validators=[validate_nhs_number])
     given_name = models.CharField(max_length=100)
     family_name = models.CharField(max_length=100)
+    # Kept by the database so the trigram index can serve name searches.
+    search_name = models.GeneratedField(
+        expression=Concat("given_name", Value(" "), "family_name"),
+        output_field=models.TextField(),
+        db_persist=True,
+    )
     date_of_birth = models.DateField()
 
     status = models.CharField(max_length=20, choices=Status.choices, default=Status.REFERRED)
@@ -133,6 +197,8 @@ class Resident(models.Model):
         indexes = [
             models.Index(fields=["team", "status"], name="resident_team_status"),
             models.Index(fields=["nhs_number"], name="resident_nhs_number"),
+            GinIndex(fields=["search_name"], opclasses=["gin_trgm_ops"], name="resident_search_name_trgm"),
+            models.Index(fields=["team", "family_name", "given_name"], name="resident_team_name"),
         ]
         constraints = [
             models.UniqueConstraint(
@@ -157,6 +223,11 @@ class Resident(models.Model):
     def __str__(self) -> str:
         return self.full_name
 
+    def get_absolute_url(self) -> str:
+        from django.urls import reverse
+
+        return reverse("caseload:resident", args=[self.team.slug, self.pk])
+
     @property
     def full_name(self) -> str:
         return f"{self.given_name} {self.family_name}"
@@ -166,5 +237,585 @@ class Resident(models.Model):
         return f"{self.nhs_number[:3]} {self.nhs_number[3:6]} {self.nhs_number[6:]}"
 
     @property
+    def age(self) -> int:
+        today = timezone.localdate()
+        born = self.date_of_birth
+        return today.year - born.year - ((today.month, today.day) < (born.month, born.day))
+
+    @property
     def has_consent(self) -> bool:
         return self.consent_date is not None
+
+    @property
+    def is_open(self) -> bool:
+        return self.status in Resident.Status.open_values()
+
+    @property
+    def needs_consent(self) -> bool:
+        """Case pages warn while an open case has no consent to share across organisations."""
+        return self.is_open and not self.has_consent
+
+    @property
+    def plan_is_editable(self) -> bool:
+        return self.status in (Resident.Status.ACCEPTED, Resident.Status.ACTIVE)
+
+    @property
+    def status_colour(self) -> str:
+        return {
+            Resident.Status.REFERRED: "blue",
+            Resident.Status.ACCEPTED: "aqua-green",
+            Resident.Status.NOT_ACCEPTED: "grey",
+            Resident.Status.ACTIVE: "green",
+            Resident.Status.STEPPED_DOWN: "purple",
+            Resident.Status.CLOSED: "grey",
+        }[self.status]
+
+    def service_use_by_month(self) -> ServiceUseMonths:
+        """Contacts with services per month and kind, for the 12 months before the intervention
+        start and the 12 from it (from the referral while the intervention has not started)."""
+        anchor_day = self.intervention_start or self.referral_date
+        anchor = anchor_day.replace(day=1)
+        first, end = add_months(anchor, -12), add_months(anchor, 12)
+        counts = (
+            self.service_use.filter(date__gte=first, date__lt=end)
+            .annotate(month=TruncMonth("date"))
+            .order_by()
+            .values_list("month", "kind")
+            .annotate(n=Count("*"))
+        )
+        return ServiceUseMonths(
+            anchor=anchor,
+            from_intervention=self.intervention_start is not None,
+            counts={(month, kind): n for month, kind, n in counts},
+        )
+
+    # --- the journey: each move checks it is allowed, records who and when, and adds history ---
+
+    def accept(self, *, key_worker: User, by: User, on: datetime.date | None = None) -> None:
+        on = on or timezone.localdate()
+        self._refuse_unless(Resident.Status.REFERRED, "accepted")
+        self._refuse_if_before(on, self.referral_date, "The triage date", "the referral date")
+        if not self.team.key_workers().filter(user=key_worker).exists():
+            raise JourneyRefused(
+                f"{key_worker} is not a key worker in {self.team}: choose one of the team's key workers."
+            )
+        self._move(
+            {"status": Resident.Status.ACCEPTED, "triaged_on": on, "triaged_by": by, "key_worker": key_worker},
+            kind=ResidentEvent.Kind.ACCEPTED,
+            on=on,
+            by=by,
+            detail=f"Key worker: {key_worker}.",
+        )
+
+    def not_accept(self, *, reason: str, detail: str = "", by: User, on: datetime.date | None = None) -> None:
+        on = on or timezone.localdate()
+        self._refuse_unless(Resident.Status.REFERRED, "marked as not accepted")
+        self._refuse_if_before(on, self.referral_date, "The triage date", "the referral date")
+        if reason not in Resident.NotAcceptedReason.values:
+            raise JourneyRefused("Choose a reason from the list.")
+        if reason == Resident.NotAcceptedReason.OTHER and not detail.strip():
+            raise JourneyRefused("Say why the referral was not accepted.")
+        label = Resident.NotAcceptedReason(reason).label
+        self._move(
+            {
+                "status": Resident.Status.NOT_ACCEPTED,
+                "triaged_on": on,
+                "triaged_by": by,
+                "not_accepted_reason": reason,
+                "not_accepted_detail": detail.strip(),
+            },
+            kind=ResidentEvent.Kind.NOT_ACCEPTED,
+            on=on,
+            by=by,
+            detail=f"{label}. {detail.strip()}".strip(),
+        )
+
+    def start_intervention(self, *, on: datetime.date, by: User) -> None:
+        self._refuse_unless(Resident.Status.ACCEPTED, "started")
+        self._refuse_if_before(on, self.triaged_on or self.referral_date, "The start date", "the triage date")
+        self._move(
+            {"status": Resident.Status.ACTIVE, "intervention_start": on},
+            kind=ResidentEvent.Kind.INTERVENTION_STARTED,
+            on=on,
+            by=by,
+        )
+
+    def record_consent(self, *, on: datetime.date, method: str, by: User) -> None:
+        if self.status not in (Resident.Status.REFERRED, Resident.Status.ACCEPTED, Resident.Status.ACTIVE):
+            raise JourneyRefused(
+                f"{self.full_name} is {self.get_status_display().lower()}: consent is recorded while the case is open."
+            )
+        if self.has_consent:
+            raise JourneyRefused(f"Consent was already recorded on {self.consent_date:%d %B %Y}.")
+        if method not in Resident.ConsentMethod.values:
+            raise JourneyRefused("Choose how consent was obtained.")
+        self._refuse_if_before(on, self.referral_date, "The consent date", "the referral date")
+        self._move(
+            {"consent_date": on, "consent_method": method, "consent_recorded_by": by},
+            kind=ResidentEvent.Kind.CONSENT_RECORDED,
+            on=on,
+            by=by,
+            detail=f"{Resident.ConsentMethod(method).label}.",
+        )
+
+    def step_down(
+        self,
+        *,
+        on: datetime.date,
+        outcome: str,
+        by: User,
+        feedback_score: int | None = None,
+        feedback_comment: str = "",
+    ) -> None:
+        self._refuse_unless(Resident.Status.ACTIVE, "stepped down")
+        self._refuse_if_before(on, self.intervention_start, "The step-down date", "the intervention start")
+        if outcome not in Resident.StepDownOutcome.values:
+            raise JourneyRefused("Choose the outcome from the list.")
+        if feedback_score is not None and not 1 <= feedback_score <= 5:
+            raise JourneyRefused("Feedback is a score from 1 to 5.")
+        label = Resident.StepDownOutcome(outcome).label
+        self._move(
+            {
+                "status": Resident.Status.STEPPED_DOWN,
+                "stepped_down_on": on,
+                "step_down_outcome": outcome,
+                "feedback_score": feedback_score,
+                "feedback_comment": feedback_comment.strip(),
+            },
+            kind=ResidentEvent.Kind.STEPPED_DOWN,
+            on=on,
+            by=by,
+            detail=f"{label}." + (f" Feedback {feedback_score} out of 5." if feedback_score else ""),
+        )
+
+    def close(self, *, on: datetime.date, by: User) -> None:
+        self._refuse_unless(Resident.Status.STEPPED_DOWN, "closed")
+        self._refuse_if_before(on, self.stepped_down_on, "The closing date", "the step-down date")
+        self._move({"status": Resident.Status.CLOSED, "closed_on": on}, kind=ResidentEvent.Kind.CLOSED, on=on, by=by)
+
+    def add_goal(self, *, text: str, by: User) -> Goal:
+        self._refuse_unless_plan_editable()
+        if not text.strip():
+            raise JourneyRefused("Describe the goal.")
+        with transaction.atomic():
+            goal = Goal.objects.create(resident=self, text=text.strip(), created_by=by)
+            self._note(ResidentEvent.Kind.GOAL_ADDED, by=by, detail=goal.text)
+        return goal
+
+    def choose_interventions(self, interventions: Iterable[Intervention], *, by: User) -> tuple[list, list]:
+        """Make the support plan's interventions exactly these; returns (added, removed)."""
+        self._refuse_unless_plan_editable()
+        wanted = {intervention.pk: intervention for intervention in interventions}
+        if any(intervention.team_id != self.team_id for intervention in wanted.values()):
+            raise JourneyRefused("Choose interventions from your team's directory.")
+        with transaction.atomic():
+            current = {p.intervention_id: p for p in self.planned_interventions.select_related("intervention")}
+            added = [wanted[pk] for pk in wanted.keys() - current.keys()]
+            removed = [current[pk].intervention for pk in current.keys() - wanted.keys()]
+            PlannedIntervention.objects.bulk_create(
+                [PlannedIntervention(resident=self, intervention=i, chosen_by=by) for i in added]
+            )
+            self.planned_interventions.filter(intervention__in=[i.pk for i in removed]).delete()
+            if added or removed:
+                parts = []
+                if added:
+                    parts.append("Added " + ", ".join(sorted(i.name for i in added)) + ".")
+                if removed:
+                    parts.append("Removed " + ", ".join(sorted(i.name for i in removed)) + ".")
+                self._note(ResidentEvent.Kind.PLAN_INTERVENTIONS_CHANGED, by=by, detail=" ".join(parts))
+        return added, removed
+
+    def _refuse_unless(self, status: str, verb: str) -> None:
+        if self.status != status:
+            raise JourneyRefused(
+                f"{self.full_name} is {self.get_status_display().lower()}, so they cannot be {verb}. "
+                f"Only a resident who is {Resident.Status(status).label.lower()} can be."
+            )
+
+    def _refuse_unless_plan_editable(self) -> None:
+        if not self.plan_is_editable:
+            raise JourneyRefused(
+                f"{self.full_name} is {self.get_status_display().lower()}: the support plan is kept while "
+                "the case is accepted or active."
+            )
+
+    @staticmethod
+    def _refuse_if_before(on: datetime.date, earliest: datetime.date | None, what: str, than: str) -> None:
+        if on > timezone.localdate():
+            raise JourneyRefused(f"{what} cannot be in the future.")
+        if earliest is not None and on < earliest:
+            raise JourneyRefused(f"{what} cannot be before {than} ({earliest:%d %B %Y}).")
+
+    def _move(self, changes: dict, *, kind: str, on: datetime.date, by: User, detail: str = "") -> None:
+        """Save the changes only if nobody else has saved since this copy was read."""
+        now = timezone.now()
+        with transaction.atomic():
+            updated = Resident.objects.filter(pk=self.pk, version=self.version, status=self.status).update(
+                **changes, version=F("version") + 1, updated_at=now
+            )
+            if not updated:
+                raise StaleRecord(
+                    f"Someone else changed {self.full_name}'s record while you were working on it. "
+                    "Nothing was saved: reload the page, check their changes and try again."
+                )
+            ResidentEvent.objects.create(
+                resident=self, kind=kind, occurred_at=ResidentEvent.moment_on(on, now), by=by, detail=detail
+            )
+        for name, value in changes.items():
+            setattr(self, name, value)
+        self.version += 1
+        self.updated_at = now
+
+    def _note(self, kind: str, *, by: User, detail: str = "") -> None:
+        ResidentEvent.objects.create(resident=self, kind=kind, occurred_at=timezone.now(), by=by, detail=detail)
+
+
+def key_worker_caseloads(team: Team) -> models.QuerySet[User]:
+    """The team's key workers, each with their role and organisation in the team and how many of
+    the team's residents they hold: `active_count` (active) and `accepted_count` (awaiting start)."""
+    memberships = team.key_workers().filter(user=OuterRef("pk"))
+    held = Q(key_worker_residents__team=team)
+    return (
+        User.objects.filter(pk__in=team.key_workers().values("user"))
+        .annotate(
+            key_worker_role=Subquery(memberships.values("role")[:1]),
+            key_worker_organisation=Subquery(memberships.values("organisation__name")[:1]),
+            active_count=Count("key_worker_residents", filter=held & Q(key_worker_residents__status=Resident.Status.ACTIVE)),
+            accepted_count=Count("key_worker_residents", filter=held & Q(key_worker_residents__status=Resident.Status.ACCEPTED)),
+        )
+        .order_by("full_name")
+    )
+
+
+def add_months(day: datetime.date, months: int) -> datetime.date:
+    """The first of the month `months` after (or before) the first of day's month."""
+    index = day.year * 12 + day.month - 1 + months
+    return datetime.date(index // 12, index % 12 + 1, 1)
+
+
+@dataclass
+class ServiceUseMonths:
+    """A resident's service use by month and kind over 24 months, in the chart's and the table's
+    shape (both are drawn from it, so they always show the same numbers)."""
+
+    anchor: datetime.date
+    from_intervention: bool
+    counts: dict[tuple[datetime.date, str], int]
+
+    @property
+    def months(self) -> list[datetime.date]:
+        return [add_months(self.anchor, offset) for offset in range(-12, 12)]
+
+    @property
+    def kinds(self) -> list[ServiceUseEvent.Kind]:
+        """The kinds that occur, in the standard order."""
+        present = {kind for _month, kind in self.counts}
+        return [kind for kind in ServiceUseEvent.Kind if kind.value in present]
+
+    @property
+    def total(self) -> int:
+        return sum(self.counts.values())
+
+    def rows(self) -> list[dict]:
+        kinds = self.kinds
+        return [
+            {
+                "month": month,
+                "after": month >= self.anchor,
+                "counts": [self.counts.get((month, kind.value), 0) for kind in kinds],
+                "total": sum(self.counts.get((month, kind.value), 0) for kind in kinds),
+            }
+            for month in self.months
+        ]
+
+    def before_and_after(self) -> list[dict]:
+        summary = []
+        for kind in self.kinds:
+            before = sum(n for (month, k), n in self.counts.items() if k == kind.value and month < self.anchor)
+            after = sum(n for (month, k), n in self.counts.items() if k == kind.value and month >= self.anchor)
+            summary.append({"kind": kind.label, "before": before, "after": after})
+        return summary
+
+    def chart_data(self) -> dict:
+        """What static/js/caseload_chart.mjs draws, passed through json_script."""
+        return {
+            "months": [f"{month:%b %Y}" for month in self.months],
+            "anchor_index": 12,
+            "anchor_label": "Intervention start" if self.from_intervention else "Referral",
+            "series": [
+                {
+                    "kind": kind.value,
+                    "label": kind.label,
+                    "counts": [self.counts.get((month, kind.value), 0) for month in self.months],
+                }
+                for kind in self.kinds
+            ],
+        }
+
+
+class ResidentEvent(models.Model):
+    """One step of a resident's journey, for the timeline and for "last contact"."""
+
+    class Kind(models.TextChoices):
+        REFERRED = "referred", "Referred"
+        ACCEPTED = "accepted", "Accepted at triage"
+        NOT_ACCEPTED = "not_accepted", "Not accepted at triage"
+        INTERVENTION_STARTED = "intervention_started", "Intervention started"
+        CONSENT_RECORDED = "consent_recorded", "Consent to share recorded"
+        GOAL_ADDED = "goal_added", "Goal added to the support plan"
+        GOAL_UPDATED = "goal_updated", "Goal updated"
+        PLAN_INTERVENTIONS_CHANGED = "plan_interventions_changed", "Support plan interventions changed"
+        STEPPED_DOWN = "stepped_down", "Stepped down"
+        CLOSED = "closed", "Closed"
+
+    # Indexed with occurred_at below, which also serves the foreign key.
+    resident = models.ForeignKey(Resident, on_delete=models.CASCADE, related_name="events", db_index=False)
+    kind = models.CharField(max_length=40, choices=Kind.choices)
+    # When it happened (a triage backdated to last week's meeting happened last week) ...
+    occurred_at = models.DateTimeField()
+    # ... and when it was written down, by whom.
+    recorded_at = models.DateTimeField(default=timezone.now)
+    by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+", null=True, blank=True)
+    detail = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["-occurred_at", "-recorded_at"]
+        indexes = [models.Index(fields=["resident", "occurred_at"], name="resident_event_when")]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} ({self.occurred_at:%Y-%m-%d})"
+
+    @staticmethod
+    def moment_on(day: datetime.date, now: datetime.datetime) -> datetime.datetime:
+        """Today's events keep the time they were recorded; a past date is taken as midday."""
+        if day == timezone.localdate(now):
+            return now
+        return timezone.make_aware(datetime.datetime.combine(day, datetime.time(12)))
+
+
+class InterventionQuerySet(models.QuerySet):
+    def visible_to(self, user) -> InterventionQuerySet:
+        """Every case role of the team reads the directory; the neighbourhood expert keeps it."""
+        if not user.is_authenticated:
+            return self.none()
+        return self.filter(team__memberships__user=user, team__memberships__role__in=CASE_ROLES)
+
+    def active(self) -> InterventionQuerySet:
+        return self.filter(is_active=True)
+
+
+class Intervention(models.Model):
+    """An entry in the team's directory of what is on offer locally."""
+
+    class Category(models.TextChoices):
+        SOCIAL = "social", "Social"
+        HEALTH = "health", "Health"
+        HOUSING = "housing", "Housing"
+        FINANCIAL = "financial", "Financial"
+        CARERS = "carers", "Carers"
+        ACTIVITY = "activity", "Activity"
+        MENTAL_WELLBEING = "mental_wellbeing", "Mental wellbeing"
+
+    team = models.ForeignKey(Team, on_delete=models.CASCADE, related_name="interventions")
+    name = models.CharField(max_length=160)
+    provider = models.CharField("Provider organisation", max_length=160)
+    category = models.CharField(max_length=30, choices=Category.choices)
+    contact = models.CharField(max_length=200, help_text="Telephone, email or web address, and who to ask for.")
+    eligibility = models.TextField("Eligibility notes", blank=True)
+    is_active = models.BooleanField("Currently on offer", default=True)
+
+    objects = InterventionQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["category", "name"]
+        constraints = [
+            models.UniqueConstraint(fields=["team", "name"], name="intervention_unique_name_in_team"),
+            models.CheckConstraint(
+                condition=Q(category__in=["social", "health", "housing", "financial", "carers", "activity", "mental_wellbeing"]),
+                name="intervention_category_known",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+    def get_absolute_url(self) -> str:
+        from django.urls import reverse
+
+        return reverse("caseload:intervention_edit", args=[self.team.slug, self.pk])
+
+
+class GoalQuerySet(models.QuerySet):
+    def visible_to(self, user) -> GoalQuerySet:
+        return self.filter(resident__in=Resident.objects.visible_to(user))
+
+
+class Goal(models.Model):
+    """A goal in a resident's support plan, in the resident's own words where possible."""
+
+    class Status(models.TextChoices):
+        NOT_STARTED = "not_started", "Not started"
+        IN_PROGRESS = "in_progress", "In progress"
+        ACHIEVED = "achieved", "Achieved"
+        NOT_ACHIEVED = "not_achieved", "Not achieved"
+
+    resident = models.ForeignKey(Resident, on_delete=models.CASCADE, related_name="goals")
+    text = models.TextField()
+    status = models.CharField(max_length=20, choices=Status.choices, default=Status.NOT_STARTED)
+    created_at = models.DateTimeField(default=timezone.now)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+", null=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    objects = GoalQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["created_at", "pk"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(status__in=["not_started", "in_progress", "achieved", "not_achieved"]),
+                name="goal_status_known",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return self.text
+
+    @property
+    def status_colour(self) -> str:
+        return {"not_started": "grey", "in_progress": "blue", "achieved": "green", "not_achieved": "orange"}[
+            self.status
+        ]
+
+    def set_status(self, status: str, *, by: User) -> None:
+        self.resident._refuse_unless_plan_editable()
+        if status not in Goal.Status.values:
+            raise JourneyRefused("Choose the goal's status from the list.")
+        if status == self.status:
+            return
+        with transaction.atomic():
+            self.status = status
+            self.save(update_fields=["status", "updated_at"])
+            self.resident._note(
+                ResidentEvent.Kind.GOAL_UPDATED, by=by, detail=f"{self.text} – now {self.get_status_display().lower()}."
+            )
+
+
+class PlannedIntervention(models.Model):
+    """An intervention from the directory chosen for a resident's support plan."""
+
+    resident = models.ForeignKey(Resident, on_delete=models.CASCADE, related_name="planned_interventions")
+    intervention = models.ForeignKey(Intervention, on_delete=models.PROTECT, related_name="+")
+    chosen_at = models.DateTimeField(default=timezone.now)
+    chosen_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+", null=True)
+
+    class Meta:
+        ordering = ["intervention__name"]
+        constraints = [
+            models.UniqueConstraint(fields=["resident", "intervention"], name="planned_intervention_once_per_resident")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.intervention} for {self.resident}"
+
+
+class ServiceUseEvent(models.Model):
+    """A contact of a resident with a health or care service, from another system's extract.
+
+    (source, source_id) names the record in that system, so loading an extract twice counts
+    nothing twice."""
+
+    class Kind(models.TextChoices):
+        PRIMARY_CARE_APPOINTMENT = "primary_care_appointment", "Primary care appointment"
+        AE_ATTENDANCE = "ae_attendance", "A&E attendance"
+        EMERGENCY_ADMISSION = "emergency_admission", "Emergency admission"
+        AMBULANCE_CALLOUT = "ambulance_callout", "Ambulance call-out"
+        NHS_111_CALL = "nhs_111_call", "NHS 111 call"
+        SOCIAL_CARE_CONTACT = "social_care_contact", "Social care contact"
+        COMMUNITY_HEALTH_CONTACT = "community_health_contact", "Community health contact"
+        MENTAL_HEALTH_CONTACT = "mental_health_contact", "Mental health contact"
+
+    # No index of its own: the (resident, date) index below serves the foreign key too, and one
+    # index fewer to keep up makes a large import faster.
+    resident = models.ForeignKey(Resident, on_delete=models.CASCADE, related_name="service_use", db_index=False)
+    date = models.DateField()
+    kind = models.CharField(max_length=30, choices=Kind.choices)
+    # Codes, not words: byte order ("C") compares them several times faster than a language's
+    # collation, which matters for the unique index every imported row is checked against.
+    source = models.CharField(max_length=60, db_collation="C", help_text="The system the extract came from.")
+    source_id = models.CharField(max_length=100, db_collation="C", help_text="The record's id in that system.")
+
+    class Meta:
+        ordering = ["-date", "kind"]
+        constraints = [
+            models.UniqueConstraint(fields=["source", "source_id"], name="service_use_unique_source_record"),
+        ]
+        indexes = [
+            # The resident page's chart reads counts by month and kind from the index alone.
+            models.Index(fields=["resident", "date"], include=["kind"], name="service_use_resident_date"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} on {self.date:%Y-%m-%d}"
+
+
+class ImportJobQuerySet(models.QuerySet):
+    def visible_to(self, user) -> ImportJobQuerySet:
+        """An import exists for members of the teams it loaded into; who may read it is a right."""
+        return self.filter(teams__in=Team.objects.visible_to(user)).distinct()
+
+
+class ImportJob(models.Model):
+    """One upload of a service-use extract: the file, then what checking and loading it found."""
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", "Waiting to start"
+        CHECKING = "checking", "Checking every row"
+        LOADING = "loading", "Loading"
+        DONE = "done", "Loaded"
+        REFUSED = "refused", "Not loaded: the file has errors"
+        FAILED = "failed", "Not loaded: something went wrong"
+
+        @classmethod
+        def finished_values(cls) -> list[str]:
+            return [cls.DONE, cls.REFUSED, cls.FAILED]
+
+    teams = models.ManyToManyField(Team, related_name="import_jobs", help_text="Residents are matched within these teams.")
+    uploaded_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+", null=True, blank=True
+    )
+    file_name = models.CharField(max_length=255)
+    # The file lives in the database until it is loaded: no shared media volume between the web
+    # process and the worker, and it is emptied once the job finishes.
+    content = models.BinaryField(default=bytes)
+    # SHA-256 of the file as uploaded: the audit trail says exactly which file was loaded.
+    checksum = models.CharField(max_length=64, blank=True)
+    status = models.CharField(max_length=20, choices=Status.choices, default=Status.QUEUED)
+    rows_total = models.PositiveIntegerField(default=0)
+    rows_checked = models.PositiveIntegerField(default=0)
+    rows_loaded = models.PositiveIntegerField(default=0)
+    rows_already_loaded = models.PositiveIntegerField(default=0)
+    error_count = models.PositiveIntegerField(default=0)
+    errors = models.JSONField(default=list, blank=True, help_text="The first errors found, by line.")
+    created_at = models.DateTimeField(default=timezone.now)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    objects = ImportJobQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.file_name} ({self.get_status_display()})"
+
+    @property
+    def is_finished(self) -> bool:
+        return self.status in ImportJob.Status.finished_values()
+
+    @property
+    def percent_checked(self) -> int:
+        return int(100 * self.rows_checked / self.rows_total) if self.rows_total else 0
+
+    @property
+    def more_errors(self) -> int:
+        return max(0, self.error_count - len(self.errors))

@@ -1,0 +1,34 @@
+from django.contrib import admin
+
+from int_app.teams.admin import TeamScopedAdmin
+
+from .models import ImportJob, Intervention
+
+# Residents are not in the admin: every change to one goes through the caseload pages, where the
+# journey checks it and records it in the history.
+
+
+@admin.register(Intervention)
+class InterventionAdmin(TeamScopedAdmin):
+    list_display = ["name", "team", "category", "provider", "is_active"]
+    list_filter = ["team", "category", "is_active"]
+    list_select_related = ["team"]
+    search_fields = ["name", "provider"]
+
+
+@admin.register(ImportJob)
+class ImportJobAdmin(TeamScopedAdmin):
+    list_display = ["file_name", "status", "rows_total", "rows_loaded", "error_count", "uploaded_by", "created_at"]
+    list_filter = ["status"]
+    list_select_related = ["uploaded_by"]
+    exclude = ["content"]
+    readonly_fields = [
+        "teams", "uploaded_by", "file_name", "status", "rows_total", "rows_checked", "rows_loaded",
+        "rows_already_loaded", "error_count", "errors", "created_at", "started_at", "finished_at",
+    ]
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).defer("content")

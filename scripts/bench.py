@@ -1,0 +1,639 @@
+"""Benchmarks, run by `make bench`: one line per figure, so that runs can be compared.
+
+    bench <name> rows=<n> <measure>=<value> ...
+
+It works in a database of its own (int_bench, made with Django's test-database tools and dropped
+at the end), never in the development data. Each feature adds its sections as functions taking
+the shared Bench and appends them to BENCHES.
+"""
+
+from __future__ import annotations
+
+import datetime
+import os
+import random
+import statistics
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "int_app.settings")
+
+import django  # noqa: E402
+
+django.setup()
+
+from django.db import connection  # noqa: E402
+from django.test import Client  # noqa: E402
+from django.conf import settings  # noqa: E402
+from django.test.utils import CaptureQueriesContext  # noqa: E402
+from django.utils import timezone  # noqa: E402
+
+BENCH_DATABASE = "int_bench"
+
+
+@dataclass
+class Bench:
+    """What the sections share: the database is theirs, and they may leave data for each other."""
+
+    shared: dict[str, object] = field(default_factory=dict)
+
+    def report(self, name: str, **figures: object) -> None:
+        print(f"bench {name} " + " ".join(f"{key}={value}" for key, value in figures.items()), flush=True)
+
+
+# --- caseload --------------------------------------------------------------------------------
+
+IMPORT_RESIDENTS = 20_000
+IMPORT_ROWS = 850_000
+ACTIVE_RESIDENTS = 1_000
+
+
+def caseload_team(bench: Bench):
+    """One INT holding the city-scale caseload: 20,000 residents, 1,000 of them active."""
+    if "caseload_team" in bench.shared:
+        return bench.shared["caseload_team"]
+    from caseload.models import Resident, ResidentEvent
+    from caseload.nhs_number import nhs_number_check_digit
+    from int_app.teams.roles import Role
+    from tests.factories import make_team
+
+    team = make_team("Bench")
+    memberships = {m.role: m.user for m in team.memberships.select_related("user")}
+    key_workers = [memberships[role] for role in (Role.OCCUPATIONAL_THERAPIST, Role.SOCIAL_WORKER, Role.COMMUNITY_TRUST, Role.MENTAL_HEALTH_TRUST)]
+    practices = list(team.practices)
+    rng = random.Random(20_000)
+    today = timezone.localdate()
+    residents, stem = [], 600_000_000
+    for index in range(IMPORT_RESIDENTS):
+        while nhs_number_check_digit(f"{stem:09d}") is None:
+            stem += 1
+        number = f"{stem:09d}{nhs_number_check_digit(f'{stem:09d}')}"
+        stem += 1
+        referred = today - datetime.timedelta(days=rng.randint(60, 700))
+        is_active = index < ACTIVE_RESIDENTS
+        start = referred + datetime.timedelta(days=14)
+        residents.append(
+            Resident(
+                team=team, practice=practices[index % len(practices)], nhs_number=number,
+                given_name=rng.choice(["Margaret", "Joseph", "Olive", "Winston", "Parveen", "Doreen"]),
+                family_name=f"Resident{index:05d}", date_of_birth=datetime.date(1940, 1, 1) + datetime.timedelta(days=index % 9000),
+                status=Resident.Status.ACTIVE if is_active else Resident.Status.CLOSED,
+                referral_date=referred, referral_source="gp", referral_reason="Bench", referrer="Bench",
+                triaged_on=referred + datetime.timedelta(days=7), key_worker=key_workers[index % 4],
+                intervention_start=start,
+                consent_date=start if index % 5 else None,
+                stepped_down_on=None if is_active else start + datetime.timedelta(days=30),
+                closed_on=None if is_active else start + datetime.timedelta(days=40),
+            )
+        )
+    Resident.objects.bulk_create(residents, batch_size=5_000)
+    events = [
+        ResidentEvent(
+            resident=resident, kind=kind, by=memberships[Role.COORDINATOR],
+            occurred_at=timezone.make_aware(datetime.datetime.combine(day, datetime.time(12))),
+        )
+        for resident in residents[:ACTIVE_RESIDENTS]
+        for kind, day in (("referred", resident.referral_date), ("accepted", resident.triaged_on), ("intervention_started", resident.intervention_start))
+    ]
+    ResidentEvent.objects.bulk_create(events, batch_size=5_000)
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE")  # as autovacuum would have by the time anyone looks
+    bench.shared["caseload_team"] = (team, memberships[Role.COORDINATOR], [r.nhs_number for r in residents])
+    return bench.shared["caseload_team"]
+
+
+def service_use_csv(nhs_numbers: list[str], rows: int) -> bytes:
+    from caseload.demo import SOURCES
+
+    rng = random.Random(850_000)
+    kinds = list(SOURCES)
+    today = timezone.localdate()
+    lines = ["nhs_number,date,kind,source,source_id"]
+    for n in range(rows):
+        kind = kinds[rng.randrange(len(kinds))]
+        day = today - datetime.timedelta(days=rng.randint(1, 730))
+        lines.append(f"{nhs_numbers[n % len(nhs_numbers)]},{day.isoformat()},{kind},{SOURCES[kind]},BENCH-{n:07d}")
+    return ("\n".join(lines) + "\n").encode()
+
+
+def bench_service_use_import(bench: Bench) -> None:
+    from caseload.models import ImportJob, ServiceUseEvent
+    from caseload.services import import_job_create
+
+    team, coordinator, nhs_numbers = caseload_team(bench)
+    content = service_use_csv(nhs_numbers, IMPORT_ROWS)
+    started = time.perf_counter()
+    job = import_job_create(content=content, file_name="bench.csv", teams=[team], by=coordinator, background=False)
+    seconds = time.perf_counter() - started
+    assert job.status == ImportJob.Status.DONE and job.rows_loaded == IMPORT_ROWS, (job.status, job.errors[:3])
+    bench.report("import", rows=IMPORT_ROWS, s=f"{seconds:.1f}")
+
+    started = time.perf_counter()
+    again = import_job_create(content=content, file_name="bench.csv", teams=[team], by=coordinator, background=False)
+    seconds = time.perf_counter() - started
+    assert again.rows_loaded == 0 and ServiceUseEvent.objects.count() == IMPORT_ROWS
+    bench.report("import_again", rows=IMPORT_ROWS, s=f"{seconds:.1f}", added=again.rows_loaded)
+
+
+def bench_caseload_page(bench: Bench) -> None:
+    team, coordinator, _numbers = caseload_team(bench)
+    client = Client()
+    client.force_login(coordinator)
+    url = f"/caseload/teams/{team.slug}/"
+    for _ in range(5):
+        assert client.get(url).status_code == 200
+    timings = []
+    for _ in range(30):
+        started = time.perf_counter()
+        response = client.get(url)
+        timings.append((time.perf_counter() - started) * 1000)
+        assert response.status_code == 200
+    with CaptureQueriesContext(connection) as queries:
+        client.get(url)
+    assert f"{ACTIVE_RESIDENTS} residents with an open case" in response.text
+    bench.report("caseload_page", rows=ACTIVE_RESIDENTS, ms=f"{statistics.median(timings):.1f}", queries=len(queries))
+
+
+BENCHES: list[Callable[[Bench], None]] = [bench_service_use_import, bench_caseload_page]
+
+
+# --- meetings --------------------------------------------------------------------------------
+
+AGENDA_ITEMS = 30
+
+
+def bench_agenda_page(bench: Bench) -> None:
+    """The coordinator's agenda page with 30 residents, each with an information pack: a last
+    discussion with decisions, open actions and six months of service use."""
+    from caseload.models import ServiceUseEvent
+    from int_app.teams.roles import Role
+    from meetings.models import Meeting
+    from tests.factories import make_team
+    from tests.meetings.factories import active_resident, add_item, discussed, make_action, make_meeting, record_decision, referred_resident
+
+    team = make_team("AgendaBench")
+    coordinator = team.memberships.get(role=Role.COORDINATOR).user
+    meeting = make_meeting(team, days_ahead=3)
+    today = timezone.localdate()
+    events = []
+    for n in range(AGENDA_ITEMS):
+        resident = active_resident(team, family_name=f"Agenda{n:02d}", weeks_active=6 + n % 10)
+        record_decision(discussed(resident, days_ago=7 + 7 * (n % 4)), clinical=n % 2 == 0)
+        make_action(resident, due_in_days=n % 9 - 4)
+        add_item(meeting, resident)
+        referred_resident(team, family_name=f"Waiting{n:02d}")
+        events += [
+            ServiceUseEvent(resident=resident, kind=kind, date=today - datetime.timedelta(days=(7 * k + n) % 180), source="bench", source_id=f"AGENDA-{n}-{k}")
+            for k, kind in enumerate(list(ServiceUseEvent.Kind) * 3)
+        ]
+    ServiceUseEvent.objects.bulk_create(events)
+    assert Meeting.objects.get(pk=meeting.pk).items.count() == AGENDA_ITEMS
+    client = Client()
+    client.force_login(coordinator)
+    url = f"/meetings/{meeting.pk}/agenda/"
+    for _ in range(5):
+        assert client.get(url).status_code == 200
+    timings = []
+    for _ in range(30):
+        started = time.perf_counter()
+        response = client.get(url)
+        timings.append((time.perf_counter() - started) * 1000)
+        assert response.status_code == 200
+    with CaptureQueriesContext(connection) as queries:
+        client.get(url)
+    bench.report("agenda_page", items=AGENDA_ITEMS, ms=f"{statistics.median(timings):.1f}", queries=len(queries))
+
+
+BENCHES.append(bench_agenda_page)
+
+
+# --- kpis ------------------------------------------------------------------------------------
+# City-scale service use, in a database of its own (the shared one holds the other sections'
+# residents, which would change the figures): 20,000 × scale residents in ten teams of three
+# PCNs, with 1.7 million × scale contacts over two years, built in SQL (generate_series,
+# deterministic with setseed). The database, int_bench_kpis<scale>, is kept between runs because
+# building scale 10 takes minutes; it is built again when missing. The scale comes from
+# `--scale N` or the SCALE environment variable (`make bench SCALE=10`). Prints:
+#
+#   bench kpi_recompute scale=<n> app_s=<s> reference_s=<s> ratio=<app/reference>
+#   bench kpi_incremental scale=<n> s=<s>
+#   bench dashboard scale=<n> ms=<ms>
+#
+# Each figure is the best (or, for the dashboard, the median) of repeats that take turns with
+# the reference, so a busy machine slows both alike. No targets are asserted.
+
+from contextlib import contextmanager  # noqa: E402
+
+KPI_RESIDENTS_AT_1X = 20_000
+KPI_CONTACTS_AT_1X = 1_700_000
+KPI_CONTACTS_A_DAY_AT_1X = 2_300
+KPI_TEAMS, KPI_PCNS_PER_TEAM, KPI_PRACTICES_PER_PCN, KPI_KEY_WORKERS_PER_TEAM = 10, 3, 4, 4
+KPI_BENCH_LEAD_EMAIL = "lead@kpi.bench"
+KPI_REPEATS = 5
+
+
+def kpi_scale() -> int:
+    if "--scale" in sys.argv:
+        return int(sys.argv[sys.argv.index("--scale") + 1])
+    return int(os.environ.get("SCALE") or 1)
+
+
+@contextmanager
+def kpi_database(scale: int):
+    """Point the default connection at the KPI city's own database for the section, then back."""
+    settings_dict = connection.settings_dict
+    shared_name, shared_test_name = settings_dict["NAME"], settings_dict["TEST"].get("NAME")
+    settings_dict["TEST"]["NAME"] = f"int_bench_kpis{scale}"
+    connection.creation.create_test_db(verbosity=0, autoclobber=True, serialize=False, keepdb=True)
+    try:
+        yield
+    finally:
+        connection.close()
+        settings_dict["NAME"] = settings.DATABASES[connection.alias]["NAME"] = shared_name
+        settings_dict["TEST"]["NAME"] = shared_test_name
+
+
+KPI_KIND_SHARES = (  # a share of all contacts, cumulative thresholds are worked out below
+    ("primary_care_appointment", 0.45),
+    ("ae_attendance", 0.08),
+    ("emergency_admission", 0.03),
+    ("ambulance_callout", 0.04),
+    ("nhs_111_call", 0.06),
+    ("social_care_contact", 0.14),
+    ("community_health_contact", 0.14),
+    ("mental_health_contact", 0.06),
+)
+
+
+def kpi_kind_case(variable: str) -> str:
+    """A CASE picking a kind from a uniform random number by the shares above."""
+    parts, total = [], 0.0
+    for kind, share in KPI_KIND_SHARES[:-1]:
+        total += share
+        parts.append(f"WHEN {variable} < {total:.4f} THEN '{kind}'")
+    return f"CASE {' '.join(parts)} ELSE '{KPI_KIND_SHARES[-1][0]}' END"
+
+
+def kpi_city_is_built(cursor, scale: int) -> bool:
+    cursor.execute("SELECT count(*) FROM caseload_resident")
+    return cursor.fetchone()[0] == KPI_RESIDENTS_AT_1X * scale
+
+
+def kpi_build_city(scale: int) -> None:
+    """Ten teams of three PCNs, `20,000 × scale` residents and `1.7 M × scale` contacts over two
+    years, in SQL. Three in four residents were supported; their contacts fall by about a third
+    after the start, the comparator's by about a tenth (people are referred at their peak)."""
+    from django.db import connection
+
+    residents, contacts = KPI_RESIDENTS_AT_1X * scale, KPI_CONTACTS_AT_1X * scale
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "TRUNCATE kpis_kpirun, kpis_kpivalue, kpis_residentwindow, kpis_residentusage, "
+            "caseload_serviceuseevent, caseload_resident, teams_membership, teams_user, teams_practice, "
+            "teams_pcn, teams_team, teams_neighbourhood, teams_place, teams_organisation CASCADE"
+        )
+        cursor.execute("SELECT setseed(0.2026)")
+        cursor.execute("INSERT INTO teams_place (name) VALUES ('Bench City')")
+        cursor.execute("INSERT INTO teams_organisation (name, kind) VALUES ('Bench Trust', 'community_trust')")
+        cursor.execute(
+            "INSERT INTO teams_neighbourhood (place_id, name) "
+            "SELECT (SELECT id FROM teams_place), 'Neighbourhood ' || g FROM generate_series(1, %s) g",
+            [KPI_TEAMS],
+        )
+        cursor.execute(
+            "INSERT INTO teams_team (neighbourhood_id, name, slug) "
+            "SELECT id, 'Team ' || id, 'bench-' || id FROM teams_neighbourhood"
+        )
+        cursor.execute(
+            "INSERT INTO teams_pcn (neighbourhood_id, name, ods_code) "
+            "SELECT nb.id, 'PCN ' || nb.id || '-' || g, 'U' || lpad((nb.id * 10 + g)::text, 5, '0') "
+            "FROM teams_neighbourhood nb CROSS JOIN generate_series(1, %s) g",
+            [KPI_PCNS_PER_TEAM],
+        )
+        cursor.execute(
+            "INSERT INTO teams_practice (pcn_id, name, ods_code) "
+            "SELECT p.id, 'Practice ' || p.id || '-' || g, 'B' || lpad((p.id * 10 + g)::text, 5, '0') "
+            "FROM teams_pcn p CROSS JOIN generate_series(1, %s) g",
+            [KPI_PRACTICES_PER_PCN],
+        )
+        cursor.execute(
+            "INSERT INTO teams_user (password, email, full_name, is_superuser, is_active, is_staff, date_joined) "
+            "SELECT '!', 'kw' || t.id || '-' || g || '@kpi.bench', 'Key worker ' || g, false, true, false, now() "
+            "FROM teams_team t CROSS JOIN generate_series(1, %s) g",
+            [KPI_KEY_WORKERS_PER_TEAM],
+        )
+        cursor.execute(
+            "INSERT INTO teams_membership (role, user_id, organisation_id, team_id) "
+            "SELECT 'occupational_therapist', u.id, (SELECT id FROM teams_organisation), t.id "
+            "FROM teams_user u JOIN teams_team t ON u.email LIKE 'kw' || t.id || '-%%'"
+        )
+        # The widest dashboard: a lead in every team sees every team, PCN and the place.
+        cursor.execute(
+            "INSERT INTO teams_user (password, email, full_name, is_superuser, is_active, is_staff, date_joined) "
+            "VALUES ('!', %s, 'Bench PCN lead', false, true, false, now())",
+            [KPI_BENCH_LEAD_EMAIL],
+        )
+        cursor.execute(
+            "INSERT INTO teams_membership (role, user_id, organisation_id, team_id) "
+            "SELECT 'pcn_lead', (SELECT id FROM teams_user WHERE email = %s), (SELECT id FROM teams_organisation), id "
+            "FROM teams_team",
+            [KPI_BENCH_LEAD_EMAIL],
+        )
+        # Residents: referred over the last two years; three in four started an intervention
+        # within three weeks; a supported resident is active until six months after the start.
+        cursor.execute(
+            """
+            WITH practices AS (
+                SELECT pr.id, t.id AS team_id, row_number() OVER (ORDER BY pr.id) - 1 AS position,
+                       (SELECT min(m.user_id) FROM teams_membership m WHERE m.team_id = t.id
+                        AND m.role = 'occupational_therapist') AS key_worker_id
+                FROM teams_practice pr JOIN teams_pcn p ON p.id = pr.pcn_id
+                JOIN teams_team t ON t.neighbourhood_id = p.neighbourhood_id
+            ),
+            drawn AS (
+                SELECT g, random() AS supported, current_date - 1 - floor(random() * 729)::int AS referral_date,
+                       floor(random() * 22)::int AS wait, random() AS feedback
+                FROM generate_series(1, %(residents)s) g
+            ),
+            shaped AS (
+                SELECT d.*, CASE WHEN d.supported < 0.75 THEN least(d.referral_date + d.wait, current_date - 1) END AS start
+                FROM drawn d
+            )
+            INSERT INTO caseload_resident
+                (nhs_number, given_name, family_name, date_of_birth, status, referral_date, referral_source,
+                 referral_reason, referrer, not_accepted_reason, not_accepted_detail, intervention_start,
+                 consent_method, stepped_down_on, step_down_outcome, feedback_score, feedback_comment,
+                 created_at, updated_at, version, practice_id, team_id, key_worker_id)
+            SELECT lpad((1000000000 + s.g)::text, 10, '0'), 'Bench', 'Resident ' || s.g,
+                   date '1940-01-01' + (s.g %% 12000),
+                   CASE WHEN s.start IS NULL THEN CASE WHEN s.supported < 0.95 THEN 'not_accepted' ELSE 'referred' END
+                        WHEN s.start + 182 < current_date THEN 'stepped_down' ELSE 'active' END,
+                   s.referral_date, 'gp', 'Bench', 'Bench GP',
+                   CASE WHEN s.start IS NULL AND s.supported < 0.95 THEN 'does_not_meet_criteria' ELSE '' END, '',
+                   s.start, '',
+                   CASE WHEN s.start + 182 < current_date THEN s.start + 182 END,
+                   CASE WHEN s.start + 182 < current_date THEN 'goals_met' ELSE '' END,
+                   CASE WHEN s.start + 182 < current_date AND s.feedback < 0.7 THEN 1 + floor(s.feedback / 0.7 * 5)::int END,
+                   '', now(), now(), 1, p.id, p.team_id, CASE WHEN s.start IS NOT NULL THEN p.key_worker_id END
+            FROM shaped s JOIN practices p ON p.position = s.g %% (SELECT count(*) FROM teams_practice)
+            """,
+            {"residents": residents},
+        )
+        # Contacts: each around one resident's start (or referral), a year either side, with fewer
+        # after the start. Dropping the indexes while loading, then building them, is faster.
+        cursor.execute("DROP INDEX IF EXISTS service_use_resident_date, caseload_serviceuseevent_resident_id_3ee10dcb")
+        cursor.execute("ALTER TABLE caseload_serviceuseevent DROP CONSTRAINT IF EXISTS service_use_unique_source_record")
+        cursor.execute(
+            f"""
+            WITH people AS (
+                SELECT id, row_number() OVER (ORDER BY id) AS position,
+                       coalesce(intervention_start, referral_date) AS start, intervention_start IS NOT NULL AS supported
+                FROM caseload_resident
+            ),
+            drawn AS (
+                SELECT g, 1 + floor(random() * %(residents)s)::int AS position, random() AS side, random() AS day,
+                       random() AS kind
+                FROM generate_series(1, %(contacts)s) g
+            ),
+            dated AS (
+                SELECT d.g, p.id AS resident_id, d.kind,
+                       -- After the start: 41 %% of a supported resident's contacts, 47 %% of the comparator's.
+                       CASE WHEN d.side < CASE WHEN p.supported THEN 0.41 ELSE 0.47 END
+                            THEN p.start + floor(d.day * 365)::int
+                            ELSE p.start - 1 - floor(d.day * 365)::int END AS date
+                FROM drawn d JOIN people p ON p.position = d.position
+            )
+            INSERT INTO caseload_serviceuseevent (resident_id, date, kind, source, source_id)
+            SELECT resident_id,
+                   -- Nothing is known about the future: those contacts move back a year.
+                   CASE WHEN date >= current_date THEN date - 365 ELSE date END,
+                   {kpi_kind_case('kind')}, 'bench', g::text
+            FROM dated
+            """,
+            {"residents": residents, "contacts": contacts},
+        )
+        cursor.execute(
+            "CREATE INDEX service_use_resident_date ON caseload_serviceuseevent (resident_id, date) INCLUDE (kind)"
+        )
+        cursor.execute(
+            "CREATE INDEX caseload_serviceuseevent_resident_id_3ee10dcb ON caseload_serviceuseevent (resident_id)"
+        )
+        cursor.execute(
+            "ALTER TABLE caseload_serviceuseevent ADD CONSTRAINT service_use_unique_source_record UNIQUE (source, source_id)"
+        )
+    kpi_vacuum_analyse()
+
+
+def kpi_vacuum_analyse(*tables: str) -> None:
+    """As autovacuum would have done by the time anyone looks: statistics, and the visibility map
+    that lets the covering index answer without visiting the table. VACUUM cannot run inside a
+    transaction, so on a connection of its own."""
+    import psycopg2
+    from django.db import connection
+
+    dsn = connection.get_connection_params()
+    raw = psycopg2.connect(**dsn)
+    raw.autocommit = True
+    with raw.cursor() as cursor:
+        cursor.execute(f"VACUUM ANALYZE {', '.join(tables)}")
+    raw.close()
+
+
+def kpi_prune_runs() -> None:
+    """What the nightly prune task and autovacuum do, so the bench's many runs do not pile up."""
+    from kpis.compute import prune_old_runs
+
+    prune_old_runs()
+    kpi_vacuum_analyse("kpis_kpivalue", "kpis_kpirun", "kpis_residentwindow", "kpis_residentusage")
+
+
+# --- the timings --------------------------------------------------------------------------------
+
+
+def kpi_best_of(repeats: int, work) -> float:
+    timings = []
+    for _ in range(repeats):
+        started = time.perf_counter()
+        work()
+        timings.append(time.perf_counter() - started)
+    return min(timings)
+
+
+KPI_KINDS = [kind for kind, _share in KPI_KIND_SHARES]
+KPI_REFERENCE_WINDOWS = """
+    SELECT r.id, r.intervention_start IS NOT NULL AS supported,
+           coalesce(r.intervention_start, r.referral_date) AS s
+    FROM caseload_resident r
+    WHERE coalesce(r.intervention_start, r.referral_date) + make_interval(months => %(months)s) <= current_date
+"""
+KPI_REFERENCE_JOIN = """
+    FROM windows w
+    JOIN caseload_serviceuseevent e
+      ON e.resident_id = w.id
+     AND e.date >= (w.s - make_interval(months => %(months)s))::date
+     AND e.date < (w.s + make_interval(months => %(months)s))::date
+"""
+# The best single queries I found for the headline figures: per cohort and kind (and all kinds),
+# the residents with a complete window and the sums their change and its interval need, straight
+# from the residents and their contacts. The faster of the two is the reference.
+KPI_REFERENCE_QUERIES = {
+    "grouping sets": f"""
+        WITH windows AS ({KPI_REFERENCE_WINDOWS}),
+        per_resident AS (
+            SELECT w.id, w.supported, e.kind,
+                   count(*) FILTER (WHERE e.date < w.s) AS b, count(*) FILTER (WHERE e.date >= w.s) AS f
+            {KPI_REFERENCE_JOIN}
+            GROUP BY GROUPING SETS ((w.id, w.supported, e.kind), (w.id, w.supported))
+        )
+        SELECT supported, coalesce(kind, 'all'), count(*), sum(b), sum(f), sum(b * b), sum(f * f), sum(b * f)
+        FROM per_resident
+        GROUP BY supported, kind
+    """,
+    "one row per resident": f"""
+        WITH windows AS ({KPI_REFERENCE_WINDOWS}),
+        per_resident AS (
+            SELECT w.supported,
+                   {", ".join(f"count(*) FILTER (WHERE e.kind = '{kind}' AND e.date < w.s) AS b_{kind}, "
+                              f"count(*) FILTER (WHERE e.kind = '{kind}' AND e.date >= w.s) AS f_{kind}" for kind in KPI_KINDS)},
+                   count(*) FILTER (WHERE e.date < w.s) AS b_all, count(*) FILTER (WHERE e.date >= w.s) AS f_all
+            {KPI_REFERENCE_JOIN}
+            GROUP BY w.id, w.supported
+        )
+        SELECT supported, count(*),
+               {", ".join(f"sum(b_{kind}), sum(f_{kind}), sum(b_{kind} * b_{kind}), sum(f_{kind} * f_{kind}), sum(b_{kind} * f_{kind})"
+                          for kind in [*KPI_KINDS, "all"])}
+        FROM per_resident
+        GROUP BY supported
+    """,
+}
+
+
+def kpi_time_recompute(scale: int) -> dict[str, str]:
+    """(a) the full recompute through the Celery task (eager), against (b) the reference query,
+    taking turns so that a busy machine slows both alike; the best of each."""
+    from django.conf import settings
+    from django.db import connection, transaction
+
+    from kpis.compute import RUN_SETTINGS
+    from kpis.tasks import recompute_kpis
+
+    def app() -> None:
+        recompute_kpis.apply(kwargs={"full": True}).get()
+
+    def reference(sql: str):
+        def run() -> None:
+            with transaction.atomic(), connection.cursor() as cursor:
+                for setting in RUN_SETTINGS:  # the recompute's own session settings
+                    cursor.execute(f"SET LOCAL {setting}")
+                cursor.execute(sql, {"months": settings.KPI_WINDOW_MONTHS})
+                cursor.fetchall()
+
+        return run
+
+    app()  # warm: caches, and the windows table exists
+    timings: dict[str, list[float]] = {"app": [], **{name: [] for name in KPI_REFERENCE_QUERIES}}
+    for _ in range(KPI_REPEATS):
+        kpi_prune_runs()
+        timings["app"].append(kpi_best_of(1, app))
+        for name, sql in KPI_REFERENCE_QUERIES.items():
+            timings[name].append(kpi_best_of(1, reference(sql)))
+    app_s = min(timings.pop("app"))
+    reference_s = min(min(values) for values in timings.values())
+    return {"app_s": f"{app_s:.3f}", "reference_s": f"{reference_s:.3f}", "ratio": f"{app_s / reference_s:.2f}"}
+
+
+def kpi_import_one_day(scale: int, day_number: int) -> None:
+    """One day's contacts (2,300 at 1x) for random residents, loaded the way an import loads them."""
+    import datetime
+    import io
+    import random
+
+    from django.db import connection, transaction
+
+    from caseload.services import service_use_load
+
+    rng = random.Random(day_number)
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT min(id), max(id) FROM caseload_resident")
+        first, last = cursor.fetchone()
+    day = datetime.date.today() - datetime.timedelta(days=1)
+    staged = io.StringIO()
+    for index in range(KPI_CONTACTS_A_DAY_AT_1X * scale):
+        kind = rng.choices([k for k, _ in KPI_KIND_SHARES], weights=[w for _, w in KPI_KIND_SHARES])[0]
+        staged.write(f"{rng.randint(first, last)},{day.isoformat()},{kind},bench-day,{day_number}-{index}\n")
+    with transaction.atomic():
+        service_use_load(staged)
+
+
+def kpi_time_incremental(scale: int) -> dict[str, str]:
+    from kpis.tasks import recompute_kpis
+
+    recompute_kpis.apply(kwargs={"full": True}).get()
+    timings = []
+    for repeat in range(KPI_REPEATS):
+        kpi_prune_runs()
+        kpi_import_one_day(scale, day_number=int(time.time()) * 10 + repeat)
+        started = time.perf_counter()
+        recompute_kpis.apply(kwargs={"full": False}).get()
+        timings.append(time.perf_counter() - started)
+    return {"s": f"{min(timings):.3f}"}
+
+
+def kpi_time_dashboard(scale: int) -> dict[str, str]:
+    from django.conf import settings
+    from django.test import Client
+
+    from int_app.teams.models import User
+
+    kpi_prune_runs()
+    client = Client()
+    client.force_login(User.objects.get(email=KPI_BENCH_LEAD_EMAIL))
+    response = client.get("/kpis/", secure=True)
+    assert response.status_code == 200, response.status_code
+    timings = []
+    for _ in range(20):
+        started = time.perf_counter()
+        client.get("/kpis/", secure=True)
+        timings.append(time.perf_counter() - started)
+    return {"ms": f"{1000 * statistics.median(timings):.1f}"}
+
+
+def bench_kpis(bench: Bench) -> None:
+    scale = kpi_scale()
+    with kpi_database(scale):
+        with connection.cursor() as cursor:
+            built = kpi_city_is_built(cursor, scale)
+        if not built:
+            started = time.perf_counter()
+            kpi_build_city(scale)
+            print(f"(built the scale-{scale} KPI city in {time.perf_counter() - started:.0f} s)", file=sys.stderr)
+        bench.report("kpi_recompute", scale=scale, **kpi_time_recompute(scale))
+        bench.report("kpi_incremental", scale=scale, **kpi_time_incremental(scale))
+        bench.report("dashboard", scale=scale, **kpi_time_dashboard(scale))
+
+
+BENCHES.append(bench_kpis)
+
+
+def main() -> int:
+    # The test client's host; setup_test_environment() would add it too, but it also instruments
+    # every template render, which would make the timings wrong.
+    settings.ALLOWED_HOSTS = [*settings.ALLOWED_HOSTS, "testserver"]
+    connection.settings_dict.setdefault("TEST", {})["NAME"] = BENCH_DATABASE
+    original = connection.creation.create_test_db(verbosity=0, autoclobber=True, keepdb=False)
+    try:
+        bench = Bench()
+        for section in BENCHES:
+            section(bench)
+    finally:
+        connection.creation.destroy_test_db(original, verbosity=0)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,116 @@
+"""Access-matrix rows for every caseload URL, and the objects they need in the own team."""
+
+from caseload.models import ImportJob
+from int_app.teams.roles import RIGHTS, Right
+from tests.access import WORLD_BUILDERS, Row, World, register
+
+from .factories import InterventionFactory, accepted, active, referred, stepped_down
+
+VIEW = RIGHTS[Right.VIEW_CASES]
+REFER = RIGHTS[Right.RECORD_REFERRALS]
+UPDATE = RIGHTS[Right.UPDATE_CASES]
+DIRECTORY = RIGHTS[Right.KEEP_DIRECTORY]
+FORM = ("GET", "POST")
+MISSING_PK = 987654321
+
+
+def build_caseload(world: World) -> None:
+    team = world.own
+    world.objects["referred"] = referred(team)
+    world.objects["accepted"] = accepted(team)
+    world.objects["active"] = active(team, consent=False)
+    world.objects["stepped_down"] = stepped_down(team)
+    world.objects["intervention"] = InterventionFactory(team=team)
+    world.objects["goal"] = world.objects["active"].add_goal(
+        text="Get to the lunch club on Thursdays", by=world.member(team, "coordinator")
+    )
+    job = ImportJob.objects.create(file_name="extract.csv", status=ImportJob.Status.DONE)
+    job.teams.set([team])
+    world.objects["import_job"] = job
+
+
+WORLD_BUILDERS.append(build_caseload)
+
+
+def resident_url(state: str, tail: str = "") -> tuple:
+    """The URL of a resident page and the same page for a resident who does not exist."""
+
+    def path(w: World) -> str:
+        return f"/caseload/teams/{w.own.slug}/residents/{w.objects[state].pk}/{tail}"
+
+    def missing(w: World) -> str:
+        return f"/caseload/teams/{w.own.slug}/residents/{MISSING_PK}/{tail}"
+
+    return path, missing
+
+
+def row(name: str, state: str, tail: str, roles, methods=("GET",), **kwargs) -> Row:
+    path, missing = resident_url(state, tail)
+    return Row(f"caseload:{name}", path, roles=roles, methods=methods, missing=missing, **kwargs)
+
+
+register(
+    # Not about one team's object: a member of another team gets what they would get at home.
+    Row("caseload:index", lambda w: "/caseload/", roles=VIEW, other_team="same", get_ok=frozenset({302})),
+    Row("caseload:refer", lambda w: "/caseload/refer/", roles=REFER, other_team="same", methods=FORM),
+    Row(
+        "caseload:check_nhs_number",
+        lambda w: "/caseload/refer/check-nhs-number/?nhs_number=9434765919",
+        roles=REFER,
+        other_team="same",
+    ),
+    Row(
+        "caseload:import_service_use", lambda w: "/caseload/service-use/import/", roles=REFER, other_team="same", methods=FORM
+    ),
+    Row(
+        "caseload:import_job",
+        lambda w: f"/caseload/service-use/imports/{w.objects['import_job'].pk}/",
+        roles=REFER,
+        missing=lambda w: f"/caseload/service-use/imports/{MISSING_PK}/",
+    ),
+    # One team's pages.
+    Row("caseload:list", lambda w: f"/caseload/teams/{w.own.slug}/", roles=VIEW, missing=lambda w: "/caseload/teams/no-such-team/"),
+    Row(
+        "caseload:key_workers",
+        lambda w: f"/caseload/teams/{w.own.slug}/key-workers/",
+        roles=REFER,
+        missing=lambda w: "/caseload/teams/no-such-team/key-workers/",
+    ),
+    Row(
+        "caseload:directory",
+        lambda w: f"/caseload/teams/{w.own.slug}/directory/",
+        roles=VIEW,
+        missing=lambda w: "/caseload/teams/no-such-team/directory/",
+    ),
+    Row(
+        "caseload:intervention_add",
+        lambda w: f"/caseload/teams/{w.own.slug}/directory/new/",
+        roles=DIRECTORY,
+        methods=FORM,
+        missing=lambda w: "/caseload/teams/no-such-team/directory/new/",
+    ),
+    Row(
+        "caseload:intervention_edit",
+        lambda w: f"/caseload/teams/{w.own.slug}/directory/{w.objects['intervention'].pk}/edit/",
+        roles=DIRECTORY,
+        methods=FORM,
+        missing=lambda w: f"/caseload/teams/{w.own.slug}/directory/{MISSING_PK}/edit/",
+    ),
+    # One resident's pages: the PCN lead, who sees no case, is forbidden.
+    row("resident", "active", "", VIEW),
+    row("triage", "referred", "triage/", REFER, FORM),
+    row("start_intervention", "accepted", "start/", UPDATE, FORM),
+    row("record_consent", "active", "consent/", UPDATE, FORM),
+    row("support_plan", "active", "plan/", VIEW),
+    row("goal_add", "active", "plan/goals/", UPDATE, ("POST",)),
+    Row(
+        "caseload:goal_status",
+        lambda w: f"/caseload/teams/{w.own.slug}/residents/{w.objects['active'].pk}/plan/goals/{w.objects['goal'].pk}/",
+        roles=UPDATE,
+        methods=("POST",),
+        missing=lambda w: f"/caseload/teams/{w.own.slug}/residents/{w.objects['active'].pk}/plan/goals/{MISSING_PK}/",
+    ),
+    row("plan_interventions", "active", "plan/interventions/", UPDATE, ("POST",)),
+    row("step_down", "active", "step-down/", UPDATE, FORM),
+    row("close", "stepped_down", "close/", UPDATE, FORM),
+)

@@ -1,0 +1,248 @@
+"""Service use arrives as CSV extracts. Every row is checked first; a file with any error changes
+nothing; a valid file loads in one transaction; loading it again adds nothing."""
+
+import datetime
+
+import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
+from django.core.management import CommandError, call_command
+from django.urls import reverse
+
+from caseload.models import ImportJob, ServiceUseEvent
+from caseload.services import Episodes, import_job_create
+from int_app.teams.roles import Role
+
+from ..conftest import member
+from .factories import active, days_ago, referred, stepped_down
+
+HEADER = "nhs_number,date,kind,source,source_id"
+
+
+def csv_file(*rows: str, header: str = HEADER) -> bytes:
+    return ("\n".join([header, *rows]) + "\n").encode()
+
+
+def upload(client, content: bytes, name: str = "extract.csv"):
+    response = client.post(reverse("caseload:import_service_use"), {"file": SimpleUploadedFile(name, content, "text/csv")})
+    assert response.status_code == 302, response.text
+    return ImportJob.objects.get(pk=response["Location"].rstrip("/").rsplit("/", 1)[1]), client.get(response["Location"])
+
+
+@pytest.fixture
+def resident(own_team):
+    return active(own_team)
+
+
+def test_the_coordinator_uploads_an_extract_and_it_is_loaded(client, coordinator, resident):
+    client.force_login(coordinator)
+    content = csv_file(
+        f"{resident.nhs_number},{days_ago(40)},ae_attendance,BHAM-ED,ED-1",
+        f"{resident.formatted_nhs_number},{days_ago(20)},primary_care_appointment,EMIS,APPT-9",
+    )
+
+    job, page = upload(client, content)
+
+    assert job.status == ImportJob.Status.DONE and (job.rows_total, job.rows_loaded) == (2, 2)
+    assert job.uploaded_by == coordinator and job.content == b"", "the file is not kept once loaded"
+    assert "2 new contacts added" in page.text
+    assert sorted(resident.service_use.values_list("kind", flat=True)) == ["ae_attendance", "primary_care_appointment"]
+
+
+def test_loading_the_same_file_again_adds_nothing(client, coordinator, resident):
+    client.force_login(coordinator)
+    content = csv_file(f"{resident.nhs_number},{days_ago(40)},ae_attendance,BHAM-ED,ED-1")
+    upload(client, content)
+
+    again, page = upload(client, content)
+
+    assert (again.status, again.rows_loaded, again.rows_already_loaded) == (ImportJob.Status.DONE, 0, 1)
+    assert "already loaded by an earlier import" in page.text
+    assert ServiceUseEvent.objects.count() == 1
+
+
+def test_a_file_with_any_error_changes_nothing_and_lists_the_errors_by_line(client, coordinator, resident):
+    client.force_login(coordinator)
+    content = csv_file(
+        f"{resident.nhs_number},{days_ago(40)},ae_attendance,BHAM-ED,ED-1",  # line 2: fine
+        f"9434765919,{days_ago(40)},ae_attendance,BHAM-ED,ED-2",  # 3: valid but nobody here
+        f"{resident.nhs_number},14/03/2025,ae_attendance,BHAM-ED,ED-3",  # 4: bad date
+        f"{resident.nhs_number},{days_ago(-3)},ae_attendance,BHAM-ED,ED-4",  # 5: in the future
+        f"{resident.nhs_number},{days_ago(40)},hospital_visit,BHAM-ED,ED-5",  # 6: unknown kind
+        f"{resident.nhs_number},{days_ago(40)},ae_attendance,,",  # 7: no source or source_id
+        f"{resident.nhs_number},{days_ago(41)},ae_attendance,BHAM-ED,ED-1",  # 8: duplicate of line 2
+        f"9434765918,{days_ago(40)},ae_attendance,BHAM-ED,ED-8",  # 9: not an NHS number
+        f"{resident.nhs_number},{days_ago(40)},ae_attendance",  # 10: too few values
+    )
+
+    job, page = upload(client, content)
+
+    assert job.status == ImportJob.Status.REFUSED and ServiceUseEvent.objects.count() == 0
+    problems = {error["line"]: error["message"] for error in job.errors}
+    assert sorted(problems) == [3, 4, 5, 6, 7, 8, 9, 10]
+    assert "unknown NHS number" in problems[3]
+    assert "bad date" in problems[4] and "YYYY-MM-DD" in problems[4]
+    assert "in the future" in problems[5]
+    assert "unknown kind hospital_visit" in problems[6]
+    assert "source is missing" in problems[7] and "source_id is missing" in problems[7]
+    assert "same source and source_id as line 2" in problems[8]
+    assert "not a valid NHS number" in problems[9]
+    assert "expected 5 values" in problems[10]
+    assert "Nothing was loaded" in page.text and "Problems by line" in page.text
+
+
+def test_a_row_for_another_teams_resident_is_an_unknown_nhs_number(client, coordinator, resident, other_team):
+    theirs = active(other_team)
+    client.force_login(coordinator)
+    content = csv_file(
+        f"{resident.nhs_number},{days_ago(40)},ae_attendance,BHAM-ED,ED-1",
+        f"{theirs.nhs_number},{days_ago(40)},ae_attendance,BHAM-ED,ED-2",
+    )
+
+    job, page = upload(client, content)
+
+    assert job.status == ImportJob.Status.REFUSED
+    assert job.errors == [{"line": 3, "message": f"unknown NHS number {theirs.nhs_number}: no resident with this number in your teams."}]
+    assert theirs.full_name not in page.text
+    assert ServiceUseEvent.objects.count() == 0
+
+
+def test_a_coordinator_of_two_teams_matches_residents_in_both(client, coordinator, resident, other_team):
+    from int_app.teams.models import Membership
+
+    theirs = active(other_team)
+    Membership.objects.create(user=coordinator, team=other_team, role=Role.COORDINATOR, organisation=coordinator.memberships.first().organisation)
+    client.force_login(coordinator)
+    job, _ = upload(client, csv_file(
+        f"{resident.nhs_number},{days_ago(40)},ae_attendance,BHAM-ED,ED-1",
+        f"{theirs.nhs_number},{days_ago(40)},ae_attendance,BHAM-ED,ED-2",
+    ))
+    assert job.status == ImportJob.Status.DONE and job.rows_loaded == 2
+
+
+def test_the_header_must_name_the_columns(client, coordinator, resident):
+    client.force_login(coordinator)
+    job, page = upload(client, csv_file(f"{resident.nhs_number},{days_ago(4)},ae_attendance,A,1", header="nhs,when,what,src,id"))
+    assert job.status == ImportJob.Status.REFUSED and job.errors[0]["line"] == 1
+    assert "must name the columns nhs_number,date,kind,source,source_id" in page.text
+
+
+def test_a_file_that_is_not_text_is_refused(client, coordinator, resident):
+    client.force_login(coordinator)
+    job, _ = upload(client, b"\x89PNG\r\n\x1a\n\x00\x00\xff\xfe")
+    assert job.status == ImportJob.Status.REFUSED and "not plain text" in job.errors[0]["message"]
+
+
+def test_an_event_belongs_to_the_episode_that_was_open_or_last_referred_before_it(own_team, coordinator):
+    first = stepped_down(own_team)
+    first.close(on=first.stepped_down_on, by=coordinator)
+    second = referred(own_team, nhs_number=first.nhs_number, referred_days_ago=5)
+    episodes = Episodes([own_team])
+    nhs = first.nhs_number
+
+    assert episodes.resident_for(nhs, days_ago(2)) == second.pk
+    assert episodes.resident_for(nhs, second.referral_date) == second.pk
+    assert episodes.resident_for(nhs, days_ago(6)) == first.pk
+    assert episodes.resident_for(nhs, first.referral_date - datetime.timedelta(days=300)) == first.pk, "before every referral: the earliest"
+
+
+def test_the_errors_kept_are_capped_but_all_are_counted(coordinator, own_team, resident):
+    rows = [f"{resident.nhs_number},not-a-date,ae_attendance,S,{n}" for n in range(250)]
+    job = import_job_create(content=csv_file(*rows), file_name="bad.csv", teams=[own_team], by=coordinator)
+    assert job.status == ImportJob.Status.REFUSED
+    assert (job.error_count, len(job.errors), job.more_errors) == (250, 200, 50)
+
+
+def test_a_large_file_is_handed_to_a_worker_after_the_upload_commits(coordinator, own_team, resident, django_capture_on_commit_callbacks):
+    rows = [f"{resident.nhs_number},{days_ago(n % 700 + 1)},nhs_111_call,NHS111,{n}" for n in range(5_001)]
+
+    with django_capture_on_commit_callbacks(execute=True) as callbacks:
+        job = import_job_create(content=csv_file(*rows), file_name="big.csv", teams=[own_team], by=coordinator)
+
+    assert len(callbacks) == 1
+    job.refresh_from_db()
+    assert (job.status, job.rows_loaded) == (ImportJob.Status.DONE, 5_001)
+
+
+def test_a_job_that_already_finished_is_not_run_again(coordinator, own_team, resident):
+    from caseload.tasks import import_service_use
+
+    job = import_job_create(content=csv_file(f"{resident.nhs_number},{days_ago(3)},ae_attendance,S,1"), file_name="x.csv", teams=[own_team], by=coordinator)
+    ServiceUseEvent.objects.all().delete()
+    assert import_service_use(job.pk) == ImportJob.Status.DONE
+    assert ServiceUseEvent.objects.count() == 0, "a finished job is left alone"
+    assert import_service_use(987654) == "missing"
+
+
+def test_the_progress_partial_polls_until_the_job_finishes(client, coordinator, own_team):
+    running = ImportJob.objects.create(file_name="big.csv", status=ImportJob.Status.CHECKING, rows_total=10_000, rows_checked=2_500, uploaded_by=coordinator)
+    running.teams.set([own_team])
+    client.force_login(coordinator)
+    url = reverse("caseload:import_job", args=[running.pk])
+
+    partial = client.get(url, headers={"HX-Request": "true"}).text
+    assert 'hx-trigger="every 1s"' in partial and "2500 of about 10000 rows checked" in partial and "<html" not in partial
+    ImportJob.objects.filter(pk=running.pk).update(status=ImportJob.Status.DONE, rows_loaded=10_000)
+    assert "every 1s" not in client.get(url, headers={"HX-Request": "true"}).text
+
+
+def test_only_the_coordinator_imports(client, own_team):
+    client.force_login(member(own_team, Role.SOCIAL_WORKER))
+    assert client.get(reverse("caseload:import_service_use")).status_code == 403
+
+
+def test_the_command_imports_as_a_coordinator(tmp_path, coordinator, resident, capsys):
+    extract = tmp_path / "extract.csv"
+    extract.write_bytes(csv_file(f"{resident.nhs_number},{days_ago(40)},ae_attendance,BHAM-ED,ED-1"))
+
+    call_command("import_service_use", str(extract), "--as", coordinator.email)
+    call_command("import_service_use", str(extract), "--as", coordinator.email)
+
+    out = capsys.readouterr().out
+    assert "1 new" in out and "0 new, 1 already loaded" in out
+    assert ServiceUseEvent.objects.count() == 1
+    assert ImportJob.objects.filter(uploaded_by=coordinator).count() == 2
+
+
+def test_the_command_for_a_team_reports_the_errors_and_loads_nothing(tmp_path, own_team, resident, capsys):
+    extract = tmp_path / "extract.csv"
+    extract.write_bytes(csv_file(
+        f"{resident.nhs_number},{days_ago(40)},ae_attendance,BHAM-ED,ED-1",
+        f"{resident.nhs_number},{days_ago(40)},ae_attendance,BHAM-ED,ED-1",
+    ))
+    with pytest.raises(CommandError, match="Nothing was loaded"):
+        call_command("import_service_use", str(extract), "--team", own_team.slug)
+    assert "line 3: the same source and source_id as line 2" in capsys.readouterr().err
+    assert ServiceUseEvent.objects.count() == 0
+
+
+def test_the_command_must_be_told_whose_residents_to_match(tmp_path, own_team):
+    extract = tmp_path / "extract.csv"
+    extract.write_bytes(csv_file())
+    with pytest.raises(CommandError):
+        call_command("import_service_use", str(extract))
+    with pytest.raises(CommandError, match="No team with the slug nowhere"):
+        call_command("import_service_use", str(extract), "--team", "nowhere")
+    with pytest.raises(CommandError, match="does not coordinate"):
+        call_command("import_service_use", str(extract), "--as", member(own_team, Role.GP).email)
+
+
+@pytest.mark.worker
+def test_a_large_upload_is_loaded_by_a_real_worker_with_progress(client, live_worker, own_team):
+    import time
+
+    coordinator = member(own_team, Role.COORDINATOR)
+    resident = active(own_team)
+    client.force_login(coordinator)
+    rows = [f"{resident.nhs_number},{days_ago(n % 700 + 1)},community_health_contact,COMMUNITY,{n}" for n in range(6_000)]
+
+    response = client.post(reverse("caseload:import_service_use"), {"file": SimpleUploadedFile("big.csv", csv_file(*rows), "text/csv")})
+    job_url = response["Location"]
+    job = ImportJob.objects.get(pk=job_url.rstrip("/").rsplit("/", 1)[1])
+
+    deadline = time.monotonic() + 60
+    while not ImportJob.objects.get(pk=job.pk).is_finished and time.monotonic() < deadline:
+        assert client.get(job_url, headers={"HX-Request": "true"}).status_code == 200
+        time.sleep(0.2)
+    job.refresh_from_db()
+    assert (job.status, job.rows_loaded) == (ImportJob.Status.DONE, 6_000)
+    assert "6000 new contacts added" in client.get(job_url).text
