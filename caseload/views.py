@@ -207,6 +207,7 @@ def resident_rights(user: User, resident: Resident) -> dict[str, bool]:
         "can_edit_plan": resident.plan_is_editable and can_update,
         "can_step_down": resident.status == Status.ACTIVE and can_update,
         "can_close": resident.status == Status.STEPPED_DOWN and can_update,
+        "can_view_access_log": has_right(user, resident.team, Right.VIEW_ACCESS_LOG),
     }
 
 

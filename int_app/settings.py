@@ -107,10 +107,14 @@ INSTALLED_APPS = [
     "allauth.usersessions",
     "axes",
     "django_structlog",
+    "pgtrigger",
+    "pghistory",
     "int_app.teams",
     "caseload",
     "meetings",
     "kpis",
+    # After the apps whose models it audits.
+    "int_app.audit",
 ]
 
 MIDDLEWARE = [
@@ -124,6 +128,8 @@ MIDDLEWARE = [
     "allauth.usersessions.middleware.UserSessionsMiddleware",
     # Binds a request id and the user id to every log line of the request.
     "django_structlog.middlewares.RequestMiddleware",
+    # Tags every change the request makes with its user and URL, for the audit trail.
+    "pghistory.middleware.HistoryMiddleware",
     "int_app.teams.middleware.session_lifetime",
     "int_app.teams.middleware.require_mfa",
     "django.contrib.auth.middleware.LoginRequiredMiddleware",
@@ -260,8 +266,9 @@ DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "int-meetings@localhost")
 # Security headers: safe by default, loosened only by DEBUG for plain-http local use.
 SECURE_SSL_REDIRECT = env_bool("DJANGO_SECURE_SSL_REDIRECT", not DEBUG)
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
-SESSION_COOKIE_SECURE = not DEBUG
-CSRF_COOKIE_SECURE = not DEBUG
+# Off only for the loopback load test, which speaks plain http to gunicorn.
+SESSION_COOKIE_SECURE = env_bool("DJANGO_SECURE_COOKIES", not DEBUG)
+CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
 SESSION_COOKIE_HTTPONLY = True
 SECURE_HSTS_SECONDS = 0 if DEBUG else 31_536_000
 SECURE_HSTS_INCLUDE_SUBDOMAINS = not DEBUG
@@ -309,6 +316,7 @@ CELERY_BEAT_SCHEDULE: dict = {
     "worker-heartbeat": {"task": "int_app.teams.tasks.record_worker_heartbeat", "schedule": 60.0},
     # The full KPI recompute; imports also enqueue one (kpis.tasks.enqueue_recompute).
     "kpis-nightly-recompute": {"task": "kpis.tasks.recompute_kpis", "schedule": crontab(hour=2, minute=15)},
+    "kpis-prune-runs": {"task": "kpis.tasks.prune_kpi_runs", "schedule": crontab(hour=3, minute=15)},
     # Idempotent, so a frequent beat is harmless and catches up after downtime.
     "meetings-schedule-ahead": {"task": "meetings.tasks.schedule_meetings", "schedule": 6 * 3600.0},
     "meetings-weekly-action-digest": {"task": "meetings.tasks.send_action_digests", "schedule": 3600.0},

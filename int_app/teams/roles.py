@@ -43,6 +43,7 @@ class Right(StrEnum):
     REPORT_PRESSURE = "report_pressure"
     VIEW_PRESSURE = "view_pressure"
     ACKNOWLEDGE_PRESSURE_ALERTS = "acknowledge_pressure_alerts"
+    VIEW_ACCESS_LOG = "view_access_log"
 
 
 RIGHTS: dict[Right, frozenset[str]] = {
@@ -61,6 +62,8 @@ RIGHTS: dict[Right, frozenset[str]] = {
     Right.REPORT_PRESSURE: frozenset({Role.PRACTICE_MANAGER, Role.COORDINATOR}),
     Right.VIEW_PRESSURE: frozenset({Role.PCN_LEAD, Role.COORDINATOR}),
     Right.ACKNOWLEDGE_PRESSURE_ALERTS: frozenset({Role.PCN_LEAD}),
+    # Who has opened a resident's record: the coordinator answers a resident's or the DPO's question.
+    Right.VIEW_ACCESS_LOG: frozenset({Role.COORDINATOR}),
 }
 
 

@@ -1,0 +1,76 @@
+"""The audit trail: who changed what and who opened which record, and nobody can rewrite it."""
+
+import pytest
+from django.db import InternalError, transaction
+from django.urls import reverse
+
+from int_app.audit.models import ResidentAccess
+from int_app.teams.roles import Role
+
+from ..conftest import member
+from ..factories import ResidentFactory
+
+
+def changes_of(resident):
+    from django.apps import apps
+
+    return apps.get_model("audit", "ResidentChange").objects.filter(pgh_obj_id=resident.pk).order_by("pgh_id")
+
+
+def test_every_change_to_a_resident_is_recorded_even_a_bulk_update(own_team):
+    resident = ResidentFactory(team=own_team, referral_reason="Falls")
+    type(resident).objects.filter(pk=resident.pk).update(referral_reason="Falls and isolation")
+    labels = [(change.pgh_label, change.referral_reason) for change in changes_of(resident)]
+    assert labels == [("insert", "Falls"), ("update", "Falls and isolation")]
+
+
+def test_a_change_made_through_the_app_records_who_and_from_which_page(client, own_team, coordinator):
+    resident = ResidentFactory(team=own_team)
+    client.force_login(coordinator)
+    client.post(
+        reverse("caseload:triage", args=[own_team.slug, resident.pk]),
+        {
+            "decision": "not_accept",
+            "not_accepted_reason": "needs_met_elsewhere",
+            "not_accepted_detail": "District nurses already visit",
+            "on": resident.referral_date.isoformat(),
+            "version": resident.version,
+        },
+    )
+    latest = changes_of(resident).last()
+    assert latest.pgh_label == "update"
+    assert latest.pgh_context.metadata["user"] == coordinator.pk
+    assert latest.pgh_context.metadata["url"].endswith(f"/residents/{resident.pk}/triage/")
+
+
+def test_opening_a_resident_writes_an_access_row_the_coordinator_can_read(client, own_team, coordinator):
+    resident = ResidentFactory(team=own_team)
+    social_worker = member(own_team, Role.SOCIAL_WORKER)
+    client.force_login(social_worker)
+    assert client.get(reverse("caseload:resident", args=[own_team.slug, resident.pk])).status_code == 200
+    access = ResidentAccess.objects.get(resident_id=resident.pk)
+    assert (access.user, access.page) == (social_worker, ResidentAccess.Page.RESIDENT)
+    client.force_login(coordinator)
+    log = client.get(reverse("audit:resident_access_log", args=[own_team.slug, resident.pk]))
+    assert social_worker.full_name in log.text
+
+
+def test_only_the_coordinator_sees_the_access_log(client, own_team):
+    resident = ResidentFactory(team=own_team)
+    client.force_login(member(own_team, Role.GP))
+    assert client.get(reverse("audit:resident_access_log", args=[own_team.slug, resident.pk])).status_code == 403
+
+
+def test_the_application_cannot_alter_or_delete_audit_rows(own_team, coordinator):
+    resident = ResidentFactory(team=own_team)
+    ResidentAccess.objects.create(user=coordinator, resident=resident, page="resident", path="/x")
+    for attempt in (
+        lambda: ResidentAccess.objects.update(page="export"),
+        lambda: ResidentAccess.objects.all().delete(),
+        lambda: changes_of(resident).update(referral_reason="rewritten"),
+        lambda: changes_of(resident).delete(),
+    ):
+        with pytest.raises(InternalError), transaction.atomic():
+            attempt()
+    assert ResidentAccess.objects.get().page == "resident"
+    assert changes_of(resident).count() == 1
