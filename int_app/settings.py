@@ -261,6 +261,8 @@ MAILERS = {
         },
     }
 }
+# The address people reach the service at, for links in emails (agendas, digests, alerts).
+INT_SITE_URL = env_str("INT_SITE_URL", "http://127.0.0.1:8000" if DEBUG else "")
 DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "int-meetings@localhost")
 
 # Security headers: safe by default, loosened only by DEBUG for plain-http local use.

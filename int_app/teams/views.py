@@ -6,12 +6,15 @@ from django.shortcuts import get_object_or_404, render
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
+from meetings.services import home_sections
+
 from .models import Team, WorkerHeartbeat
 from .roles import KEY_WORKER_ROLES, Right, Role, has_right
 
 
 def home(request: HttpRequest) -> HttpResponse:
     memberships = list(request.user.memberships.select_related("team", "organisation").order_by("team__name"))
+    memberships = home_sections(user=request.user, memberships=memberships)
     roles = {m.role for m in memberships}
     return render(
         request,

@@ -1,0 +1,731 @@
+"""The team's weekly rhythm: meeting series, meetings, agenda items, decisions, actions, minutes.
+
+Visibility: every model here has one `visible_to(user)`, which scopes to the teams the user
+belongs to (another team's object does not exist for them: 404). What a member may do with it —
+read case detail, build the agenda, sign a clinical decision — is `has_right`'s business (403).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from django.conf import settings
+from django.db import models, transaction
+from django.db.models import Deferrable, F, Q
+from django.utils import timezone
+
+from int_app.teams.models import Team
+from int_app.teams.roles import Right, has_right
+
+
+class TransitionNotAllowed(Exception):
+    """A state change that the object's current state does not allow; the message says why."""
+
+
+class MinutesLocked(TransitionNotAllowed):
+    """The minutes are published: the record of the meeting can only be corrected by an addendum."""
+
+
+def local_today() -> dt.date:
+    return timezone.localdate()
+
+
+def week_start(day: dt.date) -> dt.date:
+    return day - dt.timedelta(days=day.weekday())
+
+
+# --- Series -----------------------------------------------------------------------------------
+
+
+class MeetingSeriesQuerySet(models.QuerySet):
+    def visible_to(self, user) -> MeetingSeriesQuerySet:
+        return self.filter(team__in=Team.objects.visible_to(user))
+
+    def active(self) -> MeetingSeriesQuerySet:
+        return self.filter(active=True)
+
+
+class MeetingSeries(models.Model):
+    """A team's recurring meeting: by default a triage meeting and a case review meeting."""
+
+    class Purpose(models.TextChoices):
+        TRIAGE = "triage", "Triage of new referrals"
+        CASE_REVIEW = "case_review", "Review of active cases"
+
+    class Weekday(models.IntegerChoices):
+        MONDAY = 0, "Monday"
+        TUESDAY = 1, "Tuesday"
+        WEDNESDAY = 2, "Wednesday"
+        THURSDAY = 3, "Thursday"
+        FRIDAY = 4, "Friday"
+        SATURDAY = 5, "Saturday"
+        SUNDAY = 6, "Sunday"
+
+    team = models.ForeignKey(Team, on_delete=models.CASCADE, related_name="meeting_series")
+    name = models.CharField(max_length=120)
+    purpose = models.CharField(max_length=20, choices=Purpose.choices)
+    weekday = models.PositiveSmallIntegerField(choices=Weekday.choices)
+    start_time = models.TimeField()
+    duration_minutes = models.PositiveSmallIntegerField(default=90)
+    location = models.CharField(max_length=200, blank=True, help_text="A room, or leave blank for video only.")
+    video_link = models.URLField(blank=True)
+    active = models.BooleanField(default=True, help_text="Inactive series get no new meetings.")
+
+    objects = MeetingSeriesQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["team__name", "weekday", "start_time"]
+        verbose_name_plural = "meeting series"
+        constraints = [
+            models.UniqueConstraint(fields=["team", "name"], name="meeting_series_unique_name_in_team"),
+            models.CheckConstraint(condition=Q(weekday__gte=0, weekday__lte=6), name="meeting_series_weekday_0_to_6"),
+            models.CheckConstraint(
+                condition=Q(duration_minutes__gte=15, duration_minutes__lte=480),
+                name="meeting_series_duration_15_to_480",
+            ),
+            models.CheckConstraint(
+                condition=Q(purpose__in=["triage", "case_review"]), name="meeting_series_purpose_known"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.team})"
+
+    def slot_dates(self, *, start: dt.date, days: int) -> list[dt.date]:
+        """The dates in [start, start + days) on which this series meets."""
+        end = start + dt.timedelta(days=days)
+        day = start + dt.timedelta(days=(self.weekday - start.weekday()) % 7)
+        dates = []
+        while day < end:
+            dates.append(day)
+            day += dt.timedelta(weeks=1)
+        return dates
+
+    def starts_at_on(self, day: dt.date) -> dt.datetime:
+        return timezone.make_aware(dt.datetime.combine(day, self.start_time))
+
+
+# --- Meetings ---------------------------------------------------------------------------------
+
+
+class MeetingQuerySet(models.QuerySet):
+    def visible_to(self, user) -> MeetingQuerySet:
+        return self.filter(team__in=Team.objects.visible_to(user))
+
+    def upcoming(self) -> MeetingQuerySet:
+        return self.filter(status=Meeting.Status.SCHEDULED, starts_at__gte=timezone.now() - dt.timedelta(hours=12)).order_by("starts_at")
+
+    def past(self) -> MeetingQuerySet:
+        return self.filter(starts_at__lt=timezone.now()).order_by("-starts_at")
+
+
+class Meeting(models.Model):
+    """One occurrence of a series. `slot_date` is the series date it was made for and never
+    changes, so moving a meeting to another day does not make the scheduler create it again."""
+
+    class Status(models.TextChoices):
+        SCHEDULED = "scheduled", "Scheduled"
+        HELD = "held", "Held"
+        CANCELLED = "cancelled", "Cancelled"
+
+    series = models.ForeignKey(MeetingSeries, on_delete=models.PROTECT, related_name="meetings")
+    # Copied from the series so that every team-scoped read is one join shorter.
+    team = models.ForeignKey(Team, on_delete=models.PROTECT, related_name="meetings")
+    slot_date = models.DateField()
+    starts_at = models.DateTimeField()
+    duration_minutes = models.PositiveSmallIntegerField()
+    location = models.CharField(max_length=200, blank=True)
+    video_link = models.URLField(blank=True)
+    status = models.CharField(max_length=20, choices=Status.choices, default=Status.SCHEDULED)
+    cancel_reason = models.TextField(blank=True)
+    moved_from = models.DateTimeField(null=True, blank=True)
+
+    agenda_published_at = models.DateTimeField(null=True, blank=True)
+    agenda_published_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+", null=True, blank=True
+    )
+    agenda_emailed_at = models.DateTimeField(null=True, blank=True)
+    ended_at = models.DateTimeField(null=True, blank=True)
+    minutes_published_at = models.DateTimeField(null=True, blank=True)
+    minutes_published_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+", null=True, blank=True
+    )
+    minutes_emailed_at = models.DateTimeField(null=True, blank=True)
+    # Bumped on every change to what the meeting screen shows: a polling attendee who already
+    # has this version gets "nothing new" (204) instead of a re-rendered screen.
+    version = models.PositiveIntegerField(default=1)
+
+    objects = MeetingQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["starts_at"]
+        indexes = [models.Index(fields=["team", "starts_at"], name="meeting_team_starts_at")]
+        constraints = [
+            models.UniqueConstraint(fields=["series", "slot_date"], name="meeting_one_per_series_slot"),
+            models.CheckConstraint(
+                condition=Q(status__in=["scheduled", "held", "cancelled"]), name="meeting_status_known"
+            ),
+            models.CheckConstraint(
+                condition=~Q(status="cancelled") | ~Q(cancel_reason=""), name="meeting_cancelled_has_reason"
+            ),
+            models.CheckConstraint(
+                condition=Q(minutes_published_at__isnull=True) | Q(status="held"),
+                name="meeting_minutes_only_when_held",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.series.name}, {timezone.localtime(self.starts_at):%a %d %b %Y %H:%M}"
+
+    @property
+    def title(self) -> str:
+        return str(self)
+
+    @property
+    def ends_at(self) -> dt.datetime:
+        return self.starts_at + dt.timedelta(minutes=self.duration_minutes)
+
+    @property
+    def date(self) -> dt.date:
+        return timezone.localdate(self.starts_at)
+
+    @property
+    def agenda_published(self) -> bool:
+        return self.agenda_published_at is not None
+
+    @property
+    def agenda_editable(self) -> bool:
+        return self.status == self.Status.SCHEDULED and not self.agenda_published
+
+    @property
+    def minutes_published(self) -> bool:
+        return self.minutes_published_at is not None
+
+    @property
+    def can_record(self) -> bool:
+        """Notes, decisions, actions and attendance are recorded once the agenda is out and until
+        the minutes are published."""
+        return self.agenda_published and self.status != self.Status.CANCELLED and not self.minutes_published
+
+    def hours_until_start(self, now: dt.datetime | None = None) -> float:
+        return ((self.starts_at - (now or timezone.now())).total_seconds()) / 3600
+
+    def publishing_is_late(self, now: dt.datetime | None = None) -> bool:
+        """Attendees should have the agenda a full day ahead to gather their information."""
+        return self.hours_until_start(now) < 24
+
+    def touch(self) -> None:
+        Meeting.objects.filter(pk=self.pk).update(version=F("version") + 1)
+        self.refresh_from_db(fields=["version"])
+
+    # State changes: each checks the transition, then saves only what it changed.
+
+    def ensure_agenda_editable(self) -> None:
+        if self.status != self.Status.SCHEDULED:
+            raise TransitionNotAllowed(f"This meeting is {self.get_status_display().lower()}: its agenda cannot change.")
+        if self.agenda_published:
+            raise TransitionNotAllowed("The agenda is published, so its items and order are fixed.")
+
+    def ensure_can_record(self) -> None:
+        if self.minutes_published:
+            raise MinutesLocked("The minutes are published and locked: add a dated addendum to correct them.")
+        if self.status == self.Status.CANCELLED:
+            raise TransitionNotAllowed("This meeting was cancelled.")
+        if not self.agenda_published:
+            raise TransitionNotAllowed("Publish the agenda before the meeting is recorded.")
+
+    def cancel(self, *, reason: str, by) -> None:
+        if self.status != self.Status.SCHEDULED:
+            raise TransitionNotAllowed(f"Only a scheduled meeting can be cancelled; this one is {self.get_status_display().lower()}.")
+        if not reason.strip():
+            raise TransitionNotAllowed("Give a reason for cancelling.")
+        self.status = self.Status.CANCELLED
+        self.cancel_reason = reason.strip()
+        self.save(update_fields=["status", "cancel_reason"])
+        # Residents on a cancelled agenda were not discussed: they come back as "not reached".
+        self.items.filter(outcome=AgendaItem.Outcome.PENDING).update(outcome=AgendaItem.Outcome.NOT_REACHED)
+        self.touch()
+
+    def move(self, *, starts_at: dt.datetime, duration_minutes: int, by) -> None:
+        if self.status != self.Status.SCHEDULED:
+            raise TransitionNotAllowed(f"Only a scheduled meeting can be moved; this one is {self.get_status_display().lower()}.")
+        if starts_at < timezone.now():
+            raise TransitionNotAllowed("A meeting cannot be moved into the past.")
+        if self.moved_from is None:
+            self.moved_from = self.starts_at
+        self.starts_at = starts_at
+        self.duration_minutes = duration_minutes
+        self.save(update_fields=["starts_at", "duration_minutes", "moved_from"])
+        self.touch()
+
+    def publish_agenda(self, *, by) -> None:
+        self.ensure_agenda_editable()
+        if not self.items.exists():
+            raise TransitionNotAllowed("Add at least one resident before publishing the agenda.")
+        self.agenda_published_at = timezone.now()
+        self.agenda_published_by = by
+        self.save(update_fields=["agenda_published_at", "agenda_published_by"])
+        self.touch()
+
+    def end(self, *, by) -> int:
+        """Close the meeting: items not discussed are marked not reached. Returns how many."""
+        if self.status != self.Status.SCHEDULED:
+            raise TransitionNotAllowed(f"This meeting is already {self.get_status_display().lower()}.")
+        if not self.agenda_published:
+            raise TransitionNotAllowed("Publish the agenda before the meeting is held.")
+        not_reached = self.items.filter(outcome=AgendaItem.Outcome.PENDING).update(
+            outcome=AgendaItem.Outcome.NOT_REACHED
+        )
+        self.items.filter(timer_started_at__isnull=False).update(timer_started_at=None)
+        self.status = self.Status.HELD
+        self.ended_at = timezone.now()
+        self.save(update_fields=["status", "ended_at"])
+        self.touch()
+        return not_reached
+
+    def publish_minutes(self, *, by) -> None:
+        if self.status != self.Status.HELD:
+            raise TransitionNotAllowed("End the meeting before publishing its minutes.")
+        if self.minutes_published:
+            raise MinutesLocked("The minutes are already published.")
+        self.minutes_published_at = timezone.now()
+        self.minutes_published_by = by
+        self.save(update_fields=["minutes_published_at", "minutes_published_by"])
+        self.touch()
+
+
+class Attendance(models.Model):
+    """Who came, by role. Rows are made when the agenda is published, one per case-team member."""
+
+    class Status(models.TextChoices):
+        NOT_RECORDED = "not_recorded", "Not recorded"
+        PRESENT = "present", "Present"
+        APOLOGIES = "apologies", "Apologies"
+        DEPUTY = "deputy", "Sent a deputy"
+
+    meeting = models.ForeignKey(Meeting, on_delete=models.CASCADE, related_name="attendance")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="attendance")
+    # The role they held when invited: the minutes read "GP: apologies" even if roles change later.
+    role = models.CharField(max_length=30)
+    status = models.CharField(max_length=20, choices=Status.choices, default=Status.NOT_RECORDED)
+    deputy_name = models.CharField(max_length=160, blank=True)
+
+    class Meta:
+        ordering = ["role", "user__full_name"]
+        constraints = [
+            models.UniqueConstraint(fields=["meeting", "user"], name="attendance_one_row_per_person"),
+            models.CheckConstraint(
+                condition=~Q(status="deputy") | ~Q(deputy_name=""), name="attendance_deputy_is_named"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user}: {self.get_status_display()}"
+
+    @property
+    def role_label(self) -> str:
+        from int_app.teams.roles import Role
+
+        return Role(self.role).label if self.role in Role.values else self.role
+
+
+# --- Agenda items -----------------------------------------------------------------------------
+
+
+class AgendaItemQuerySet(models.QuerySet):
+    def visible_to(self, user) -> AgendaItemQuerySet:
+        return self.filter(meeting__team__in=Team.objects.visible_to(user))
+
+    def discussed(self) -> AgendaItemQuerySet:
+        return self.filter(outcome=AgendaItem.Outcome.DISCUSSED)
+
+
+class AgendaItem(models.Model):
+    """One resident on one meeting's agenda, and what happened when the team discussed them."""
+
+    DEFAULT_MINUTES = 10
+
+    class Outcome(models.TextChoices):
+        PENDING = "pending", "Not yet discussed"
+        DISCUSSED = "discussed", "Discussed"
+        NOT_REACHED = "not_reached", "Not reached"
+
+    class Reason(models.TextChoices):
+        """Why the resident is on the agenda: the suggestion heading they were added from."""
+
+        NOT_REACHED = "not_reached", "Not reached at an earlier meeting"
+        NEW_REFERRAL = "new_referral", "New referral awaiting triage"
+        OVERDUE_ACTIONS = "overdue_actions", "Overdue actions"
+        OPEN_ACTIONS = "open_actions", "Open actions"
+        SERVICE_USE = "service_use", "Recent A&E attendances or an emergency admission"
+        DUE_REVIEW = "due_review", "Due review"
+        STEP_DOWN = "step_down", "Step-down candidate"
+        ADDED = "added", "Added by the coordinator"
+
+    meeting = models.ForeignKey(Meeting, on_delete=models.CASCADE, related_name="items")
+    resident = models.ForeignKey("caseload.Resident", on_delete=models.PROTECT, related_name="agenda_items")
+    position = models.PositiveIntegerField()
+    minutes = models.PositiveSmallIntegerField(default=DEFAULT_MINUTES)
+    presenter = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+", null=True, blank=True
+    )
+    reason = models.CharField(max_length=20, choices=Reason.choices, default=Reason.ADDED)
+    carried_from = models.ForeignKey("self", on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
+
+    outcome = models.CharField(max_length=20, choices=Outcome.choices, default=Outcome.PENDING)
+    notes = models.TextField(blank=True)
+    # The timer: `timer_started_at` is set while it runs; closed stretches add to seconds_used.
+    timer_started_at = models.DateTimeField(null=True, blank=True)
+    timer_stopped_at = models.DateTimeField(null=True, blank=True)
+    seconds_used = models.PositiveIntegerField(default=0)
+
+    objects = AgendaItemQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["meeting", "position"]
+        constraints = [
+            models.UniqueConstraint(fields=["meeting", "resident"], name="agenda_item_resident_once_per_meeting"),
+            # Deferred so that a reorder can swap positions inside one transaction.
+            models.UniqueConstraint(
+                fields=["meeting", "position"],
+                name="agenda_item_unique_position",
+                deferrable=Deferrable.DEFERRED,
+            ),
+            models.CheckConstraint(condition=Q(minutes__gte=1, minutes__lte=120), name="agenda_item_minutes_1_to_120"),
+            models.CheckConstraint(
+                condition=Q(outcome__in=["pending", "discussed", "not_reached"]), name="agenda_item_outcome_known"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.position}. {self.resident}"
+
+    def seconds_used_at(self, now: dt.datetime | None = None) -> int:
+        running = 0
+        if self.timer_started_at is not None:
+            running = int(((now or timezone.now()) - self.timer_started_at).total_seconds())
+        return self.seconds_used + max(running, 0)
+
+    @property
+    def time_used(self) -> str:
+        minutes, seconds = divmod(self.seconds_used_at(), 60)
+        return f"{minutes}:{seconds:02d}"
+
+    @property
+    def timer_running(self) -> bool:
+        return self.timer_started_at is not None
+
+    @property
+    def over_time(self) -> bool:
+        return self.seconds_used_at() > self.minutes * 60
+
+    def start_timer(self) -> None:
+        self.meeting.ensure_can_record()
+        if self.timer_running:
+            return
+        # Only one item is discussed at a time: starting this clock stops any other.
+        for other in self.meeting.items.filter(timer_started_at__isnull=False).exclude(pk=self.pk):
+            other.stop_timer()
+        self.timer_started_at = timezone.now()
+        self.outcome = self.Outcome.DISCUSSED
+        self.save(update_fields=["timer_started_at", "outcome"])
+
+    def stop_timer(self) -> None:
+        if not self.timer_running:
+            return
+        now = timezone.now()
+        self.seconds_used = self.seconds_used_at(now)
+        self.timer_started_at = None
+        self.timer_stopped_at = now
+        self.save(update_fields=["seconds_used", "timer_started_at", "timer_stopped_at"])
+
+    def record_notes(self, notes: str) -> None:
+        self.meeting.ensure_can_record()
+        self.notes = notes
+        fields = ["notes"]
+        if notes.strip() and self.outcome != self.Outcome.DISCUSSED:
+            self.outcome = self.Outcome.DISCUSSED
+            fields.append("outcome")
+        self.save(update_fields=fields)
+
+    def set_outcome(self, outcome: str) -> None:
+        self.meeting.ensure_can_record()
+        if outcome not in self.Outcome.values:
+            raise TransitionNotAllowed("Choose discussed or not reached.")
+        self.outcome = outcome
+        self.save(update_fields=["outcome"])
+
+
+# --- Decisions --------------------------------------------------------------------------------
+
+
+class DecisionQuerySet(models.QuerySet):
+    def visible_to(self, user) -> DecisionQuerySet:
+        return self.filter(agenda_item__meeting__team__in=Team.objects.visible_to(user))
+
+    def awaiting_sign_off(self) -> DecisionQuerySet:
+        return self.filter(is_clinical=True, signed_at__isnull=True)
+
+
+class Decision(models.Model):
+    """What the team decided about a resident. A clinical decision stays provisional until a GP
+    of the team signs it off: the GP holds delegated responsibility for it."""
+
+    agenda_item = models.ForeignKey(AgendaItem, on_delete=models.CASCADE, related_name="decisions")
+    text = models.TextField()
+    is_clinical = models.BooleanField(default=False)
+    recorded_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    recorded_at = models.DateTimeField(default=timezone.now)
+    signed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+", null=True, blank=True
+    )
+    signed_at = models.DateTimeField(null=True, blank=True)
+
+    objects = DecisionQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["recorded_at", "pk"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(signed_by__isnull=True, signed_at__isnull=True)
+                | Q(is_clinical=True, signed_by__isnull=False, signed_at__isnull=False),
+                name="decision_only_clinical_ones_are_signed",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.text[:60]
+
+    @property
+    def is_provisional(self) -> bool:
+        return self.is_clinical and self.signed_at is None
+
+    def sign_off(self, *, by) -> None:
+        team = self.agenda_item.meeting.team
+        if not has_right(by, team, Right.SIGN_CLINICAL_DECISIONS):
+            raise TransitionNotAllowed("Only a GP of this team can sign off its clinical decisions.")
+        if not self.is_clinical:
+            raise TransitionNotAllowed("This decision is not clinical, so it needs no sign-off.")
+        if self.signed_at is not None:
+            raise TransitionNotAllowed(f"Already signed off by {self.signed_by} on {timezone.localtime(self.signed_at):%d %b %Y %H:%M}.")
+        # Conditional, so two GPs signing at once cannot both succeed.
+        updated = Decision.objects.filter(pk=self.pk, signed_at__isnull=True).update(
+            signed_by=by, signed_at=timezone.now()
+        )
+        if not updated:
+            raise TransitionNotAllowed("Someone signed this decision off a moment ago.")
+        self.refresh_from_db(fields=["signed_by", "signed_at"])
+
+
+# --- Actions ----------------------------------------------------------------------------------
+
+
+class ActionQuerySet(models.QuerySet):
+    def visible_to(self, user) -> ActionQuerySet:
+        return self.filter(resident__team__in=Team.objects.visible_to(user))
+
+    def open(self) -> ActionQuerySet:
+        return self.filter(status__in=Action.Status.open_values())
+
+    def overdue(self, on: dt.date | None = None) -> ActionQuerySet:
+        return self.open().filter(due_date__lt=on or local_today())
+
+    def owned_by(self, user) -> ActionQuerySet:
+        return self.filter(owner=user)
+
+
+class ActionConflict(Exception):
+    """Someone else saved the action after the form was opened: nothing was saved. Carries both
+    versions so the person can see what the other saved and what they tried to save."""
+
+    def __init__(self, *, theirs: Action, yours: dict) -> None:
+        super().__init__(str(self))
+        self.theirs = theirs
+        self.yours = yours
+
+    def __str__(self) -> str:
+        return "Someone else changed this action while you were editing it. Nothing was saved."
+
+
+class Action(models.Model):
+    class Status(models.TextChoices):
+        OPEN = "open", "Open"
+        IN_PROGRESS = "in_progress", "In progress"
+        DONE = "done", "Done"
+        CANCELLED = "cancelled", "Cancelled"
+
+        @classmethod
+        def open_values(cls) -> list[str]:
+            return [cls.OPEN, cls.IN_PROGRESS]
+
+    # Which status may follow which: done and cancelled are final.
+    TRANSITIONS: dict[str, frozenset[str]] = {
+        Status.OPEN: frozenset({Status.IN_PROGRESS, Status.DONE, Status.CANCELLED}),
+        Status.IN_PROGRESS: frozenset({Status.DONE, Status.CANCELLED}),
+        Status.DONE: frozenset(),
+        Status.CANCELLED: frozenset(),
+    }
+
+    resident = models.ForeignKey("caseload.Resident", on_delete=models.PROTECT, related_name="actions")
+    agenda_item = models.ForeignKey(
+        AgendaItem, on_delete=models.SET_NULL, null=True, blank=True, related_name="actions"
+    )
+    description = models.TextField()
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="actions")
+    due_date = models.DateField()
+    status = models.CharField(max_length=20, choices=Status.choices, default=Status.OPEN)
+    cancel_reason = models.TextField(blank=True)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(default=timezone.now)
+    completed_at = models.DateTimeField(null=True, blank=True)
+    # Lost-update protection: every save is UPDATE ... WHERE version = the version the form saw.
+    version = models.PositiveIntegerField(default=1)
+
+    objects = ActionQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["due_date", "pk"]
+        indexes = [
+            models.Index(fields=["owner", "status", "due_date"], name="action_owner_status_due"),
+            models.Index(fields=["resident", "status"], name="action_resident_status"),
+        ]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(status__in=["open", "in_progress", "done", "cancelled"]), name="action_status_known"
+            ),
+            models.CheckConstraint(
+                condition=~Q(status="cancelled") | ~Q(cancel_reason=""), name="action_cancelled_has_reason"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.description[:60]
+
+    @property
+    def is_open(self) -> bool:
+        return self.status in self.Status.open_values()
+
+    def is_overdue(self, on: dt.date | None = None) -> bool:
+        return self.is_open and self.due_date < (on or local_today())
+
+    # What the one-tap buttons say for each next status.
+    BUTTONS: dict[str, str] = {
+        Status.IN_PROGRESS: "Start",
+        Status.DONE: "Mark done",
+        Status.CANCELLED: "Cancel the action",
+    }
+
+    def next_statuses(self) -> list[tuple[str, str]]:
+        return [(s.value, self.BUTTONS.get(s, s.label)) for s in self.Status if s in self.TRANSITIONS[self.status]]
+
+    def _conditional_update(self, *, expected_version: int, yours: dict, **changes) -> None:
+        now = timezone.now()
+        updated = Action.objects.filter(pk=self.pk, version=expected_version).update(
+            version=F("version") + 1, updated_at=now, **changes
+        )
+        if not updated:
+            raise ActionConflict(theirs=Action.objects.select_related("owner").get(pk=self.pk), yours=yours)
+        for name, value in changes.items():
+            setattr(self, name, value)
+        self.updated_at = now
+        self.version = expected_version + 1
+
+    @transaction.atomic
+    def change_status(self, *, to: str, by, comment: str, expected_version: int) -> ActionUpdate:
+        if to not in self.TRANSITIONS.get(self.status, ()):
+            raise TransitionNotAllowed(
+                f"An action that is {self.get_status_display().lower()} cannot become {self.Status(to).label.lower() if to in self.Status.values else to}."
+            )
+        comment = comment.strip()
+        if to == self.Status.CANCELLED and not comment:
+            raise TransitionNotAllowed("Say why the action is cancelled.")
+        changes: dict = {"status": to}
+        if to == self.Status.CANCELLED:
+            changes["cancel_reason"] = comment
+        if to == self.Status.DONE:
+            changes["completed_at"] = timezone.now()
+        from_status = self.status
+        self._conditional_update(
+            expected_version=expected_version, yours={"status": self.Status(to).label, "comment": comment}, **changes
+        )
+        return ActionUpdate.objects.create(
+            action=self, author=by, from_status=from_status, to_status=to, comment=comment
+        )
+
+    @transaction.atomic
+    def edit(self, *, by, description: str, owner, due_date: dt.date, comment: str, expected_version: int) -> ActionUpdate:
+        if not self.is_open:
+            raise TransitionNotAllowed(f"This action is {self.get_status_display().lower()}: it can no longer be edited.")
+        changed = []
+        if description != self.description:
+            changed.append("description")
+        if owner.pk != self.owner_id:
+            changed.append(f"owner to {owner}")
+        if due_date != self.due_date:
+            changed.append(f"due date to {due_date:%d %b %Y}")
+        summary = "Changed " + ", ".join(changed) + "." if changed else "No change to the details."
+        self._conditional_update(
+            expected_version=expected_version,
+            yours={"description": description, "owner": str(owner), "due_date": due_date, "comment": comment},
+            description=description,
+            owner=owner,
+            due_date=due_date,
+        )
+        return ActionUpdate.objects.create(
+            action=self,
+            author=by,
+            from_status=self.status,
+            to_status=self.status,
+            comment=f"{summary} {comment}".strip(),
+        )
+
+
+class ActionUpdate(models.Model):
+    """The dated history of an action: written for its creation and every change after."""
+
+    action = models.ForeignKey(Action, on_delete=models.CASCADE, related_name="updates")
+    author = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    at = models.DateTimeField(default=timezone.now)
+    from_status = models.CharField(max_length=20, choices=Action.Status.choices, blank=True)
+    to_status = models.CharField(max_length=20, choices=Action.Status.choices)
+    comment = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["at", "pk"]
+
+    def __str__(self) -> str:
+        return f"{self.action}: {self.from_status or 'new'} -> {self.to_status}"
+
+
+# --- Minutes ----------------------------------------------------------------------------------
+
+
+class MinutesAddendum(models.Model):
+    """A dated correction to published minutes, which themselves never change."""
+
+    meeting = models.ForeignKey(Meeting, on_delete=models.CASCADE, related_name="addenda")
+    text = models.TextField()
+    author = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["created_at", "pk"]
+        verbose_name_plural = "minutes addenda"
+
+    def __str__(self) -> str:
+        return f"Addendum to {self.meeting} on {timezone.localtime(self.created_at):%d %b %Y}"
+
+
+class DigestSent(models.Model):
+    """One row per person per week: the weekly action digest goes out at most once."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    week = models.DateField(help_text="The Monday of the week the digest was for.")
+    sent_at = models.DateTimeField(default=timezone.now)
+    open_actions = models.PositiveIntegerField()
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["user", "week"], name="digest_once_per_person_per_week")]
+
+    def __str__(self) -> str:
+        return f"Digest for {self.user}, week of {self.week}"

@@ -1,0 +1,47 @@
+"""Celery tasks: each takes ids, calls one service and is safe to run twice."""
+
+import datetime as dt
+
+from celery import shared_task
+from django.utils import timezone
+
+from . import services
+from .models import local_today, week_start
+
+# The weekly digest goes out from Monday morning; the hourly beat picks the first run after this.
+DIGEST_FROM = dt.time(7, 0)
+
+
+@shared_task(acks_late=True)
+def schedule_meetings() -> int:
+    """Beat: keep four weeks of meetings ahead for every active series."""
+    return services.meetings_schedule_ahead()
+
+
+@shared_task(acks_late=True)
+def send_agenda(meeting_id: int) -> int:
+    return services.agenda_email_send(meeting_id=meeting_id)
+
+
+@shared_task(acks_late=True)
+def send_minutes(meeting_id: int) -> int:
+    return services.minutes_email_send(meeting_id=meeting_id)
+
+
+@shared_task(acks_late=True)
+def send_action_digest(user_id: int, week: str) -> bool:
+    return services.action_digest_send(user_id=user_id, week=dt.date.fromisoformat(week))
+
+
+@shared_task(acks_late=True)
+def send_action_digests() -> int:
+    """Beat (hourly): from Monday 07:00, each owner of open actions gets this week's digest once.
+    Running hourly rather than once a week means a worker that was down on Monday catches up."""
+    now = timezone.localtime()
+    monday = week_start(local_today())
+    if now.date() == monday and now.time() < DIGEST_FROM:
+        return 0
+    owner_ids = services.action_digest_owner_ids(week=monday)
+    for owner_id in owner_ids:
+        send_action_digest.delay(owner_id, monday.isoformat())
+    return len(owner_ids)

@@ -1,0 +1,660 @@
+"""Meeting pages. Every fetch goes through the model's `visible_to` (another team's object is a
+404) and every right through `has_right` (a member without it gets 403). State changes are POST
+only; htmx requests get the one partial they swap, other requests a redirect or the full page."""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.views.decorators.http import require_POST
+
+from int_app.teams.models import Team
+from int_app.teams.roles import Right, has_right
+
+from . import services
+from .forms import (
+    ActionEditForm,
+    ActionForm,
+    ActionStatusForm,
+    AddendumForm,
+    AddResidentForm,
+    AgendaItemForm,
+    AttendanceForm,
+    CancelMeetingForm,
+    DecisionForm,
+    MoveMeetingForm,
+    NotesForm,
+    OutcomeForm,
+    SeriesForm,
+)
+from .models import Action, ActionConflict, AgendaItem, Decision, Meeting, MeetingSeries, TransitionNotAllowed, local_today
+from .suggestions import agenda_suggestions, resident_search
+
+# --- Scoped fetches: visible_to first (404), then the right (403) -----------------------------
+
+
+def _require(request: HttpRequest, team: Team, right: Right) -> None:
+    if not has_right(request.user, team, right):
+        raise PermissionDenied
+
+
+def _meeting(request: HttpRequest, pk: int, right: Right) -> Meeting:
+    meeting = get_object_or_404(Meeting.objects.visible_to(request.user).select_related("series", "team"), pk=pk)
+    _require(request, meeting.team, right)
+    return meeting
+
+
+def _item(request: HttpRequest, pk: int, right: Right) -> AgendaItem:
+    item = get_object_or_404(
+        AgendaItem.objects.visible_to(request.user).select_related("meeting__series", "meeting__team", "resident"), pk=pk
+    )
+    _require(request, item.meeting.team, right)
+    return item
+
+
+def _action(request: HttpRequest, pk: int) -> Action:
+    action = get_object_or_404(
+        Action.objects.visible_to(request.user).select_related("resident__team", "owner", "agenda_item__meeting"), pk=pk
+    )
+    _require(request, action.resident.team, Right.VIEW_CASES)
+    return action
+
+
+def _may_change_action(request: HttpRequest, action: Action) -> bool:
+    """The owner works their own actions; the coordinator chases and tidies everyone's."""
+    team = action.resident.team
+    return has_right(request.user, team, Right.BUILD_AGENDA) or (
+        action.owner_id == request.user.pk and has_right(request.user, team, Right.OWN_ACTIONS)
+    )
+
+
+def _teams_with(request: HttpRequest, right: Right) -> list[Team]:
+    return [team for team in Team.objects.visible_to(request.user) if has_right(request.user, team, right)]
+
+
+def _first_error(form) -> str:
+    for errors in form.errors.values():
+        return errors[0]
+    return "Check the form and try again."
+
+
+# --- Meetings and series ----------------------------------------------------------------------
+
+
+def meeting_list(request: HttpRequest) -> HttpResponse:
+    teams = _teams_with(request, Right.VIEW_CASES)
+    if not teams:
+        raise PermissionDenied
+    return render(request, "meetings/meeting_list.html", {"teams": services.meeting_list_by_team(teams=teams, user=request.user)})
+
+
+def series_create(request: HttpRequest, slug: str) -> HttpResponse:
+    team = get_object_or_404(Team.objects.visible_to(request.user), slug=slug)
+    _require(request, team, Right.BUILD_AGENDA)
+    series = MeetingSeries(team=team)
+    return _series_form(request, series, created=True)
+
+
+def series_edit(request: HttpRequest, pk: int) -> HttpResponse:
+    series = get_object_or_404(MeetingSeries.objects.visible_to(request.user).select_related("team"), pk=pk)
+    _require(request, series.team, Right.BUILD_AGENDA)
+    return _series_form(request, series, created=False)
+
+
+def _series_form(request: HttpRequest, series: MeetingSeries, *, created: bool) -> HttpResponse:
+    form = SeriesForm(request.POST or None, instance=series, team=series.team)
+    if request.method == "POST" and form.is_valid():
+        made = services.series_save(series=form.instance, changed=form.changed_data)
+        messages.success(
+            request, f"{series.name} saved." + (f" {made} meeting{'s' if made != 1 else ''} scheduled." if made else "")
+        )
+        return redirect("meetings:meeting_list")
+    return render(request, "meetings/series_form.html", {"form": form, "series": series, "team": series.team, "created": created})
+
+
+def meeting_cancel(request: HttpRequest, pk: int) -> HttpResponse:
+    meeting = _meeting(request, pk, Right.BUILD_AGENDA)
+    form = CancelMeetingForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            meeting.cancel(reason=form.cleaned_data["reason"], by=request.user)
+        except TransitionNotAllowed as refusal:
+            messages.error(request, str(refusal))
+        else:
+            messages.success(request, f"{meeting} is cancelled. Residents on its agenda come back as not reached.")
+        return redirect("meetings:meeting_list")
+    return render(request, "meetings/meeting_cancel.html", {"meeting": meeting, "form": form})
+
+
+def meeting_move(request: HttpRequest, pk: int) -> HttpResponse:
+    meeting = _meeting(request, pk, Right.BUILD_AGENDA)
+    local = timezone.localtime(meeting.starts_at)
+    initial = {"date": local.date(), "start_time": local.time(), "duration_minutes": meeting.duration_minutes}
+    form = MoveMeetingForm(request.POST or None, initial=initial)
+    if request.method == "POST" and form.is_valid():
+        try:
+            meeting.move(starts_at=form.cleaned_data["starts_at"], duration_minutes=form.cleaned_data["duration_minutes"], by=request.user)
+        except TransitionNotAllowed as refusal:
+            form.add_error(None, str(refusal))
+        else:
+            messages.success(request, f"Moved: the meeting is now {meeting}.")
+            return redirect("meetings:meeting_list")
+    return render(request, "meetings/meeting_move.html", {"meeting": meeting, "form": form})
+
+
+# --- Building the agenda ----------------------------------------------------------------------
+
+
+def _agenda_context(request: HttpRequest, meeting: Meeting) -> dict:
+    query = request.GET.get("q", "").strip()[:100]
+    items = services.agenda_items_with_packs(meeting=meeting)
+    total = services.agenda_total_minutes(items)
+    return {
+        "meeting": meeting,
+        "items": items,
+        "total_minutes": total,
+        "over_time": total > meeting.duration_minutes,
+        "over_by": total - meeting.duration_minutes,
+        "today": local_today(),
+        "presenters": services.presenter_choices(team=meeting.team),
+        "suggestion_groups": agenda_suggestions(meeting=meeting) if meeting.agenda_editable else [],
+        "query": query,
+        "search_results": resident_search(meeting=meeting, query=query) if meeting.agenda_editable else [],
+    }
+
+
+def agenda(request: HttpRequest, pk: int) -> HttpResponse:
+    meeting = _meeting(request, pk, Right.BUILD_AGENDA)
+    template = "meetings/agenda.html#agenda" if request.htmx else "meetings/agenda.html"
+    return render(request, template, _agenda_context(request, meeting))
+
+
+def _agenda_changed(request: HttpRequest, meeting: Meeting) -> HttpResponse:
+    if request.htmx:
+        meeting.refresh_from_db()
+        return render(request, "meetings/agenda.html#agenda", _agenda_context(request, meeting))
+    return redirect("meetings:agenda", meeting.pk)
+
+
+@require_POST
+def agenda_add(request: HttpRequest, pk: int) -> HttpResponse:
+    meeting = _meeting(request, pk, Right.BUILD_AGENDA)
+    form = AddResidentForm(request.POST, meeting=meeting)
+    if not form.is_valid():
+        messages.error(request, _first_error(form))
+        return _agenda_changed(request, meeting)
+    resident = form.cleaned_data["resident"]
+    try:
+        services.agenda_item_add(meeting=meeting, resident=resident, reason=form.cleaned_data["reason"], by=request.user)
+    except TransitionNotAllowed as refusal:
+        messages.error(request, str(refusal))
+    else:
+        messages.success(request, f"{resident} added to the agenda.")
+    return _agenda_changed(request, meeting)
+
+
+@require_POST
+def agenda_reorder(request: HttpRequest, pk: int) -> HttpResponse:
+    meeting = _meeting(request, pk, Right.BUILD_AGENDA)
+    try:
+        order = [int(part) for part in request.POST.get("order", "").split(",") if part.strip()]
+        services.agenda_reorder(meeting=meeting, item_ids=order, by=request.user)
+    except ValueError:
+        messages.error(request, "The new order could not be read: reload the page and try again.")
+    except TransitionNotAllowed as refusal:
+        messages.error(request, str(refusal))
+    return _agenda_changed(request, meeting)
+
+
+@require_POST
+def item_update(request: HttpRequest, pk: int) -> HttpResponse:
+    item = _item(request, pk, Right.BUILD_AGENDA)
+    form = AgendaItemForm(request.POST, instance=item, presenters=services.presenter_choices(team=item.meeting.team))
+    if not form.is_valid():
+        messages.error(request, f"{item.resident}: {_first_error(form)}")
+        return _agenda_changed(request, item.meeting)
+    try:
+        services.agenda_item_update(
+            item=item, minutes=form.cleaned_data["minutes"], presenter=form.cleaned_data["presenter"], by=request.user
+        )
+    except TransitionNotAllowed as refusal:
+        messages.error(request, str(refusal))
+    return _agenda_changed(request, item.meeting)
+
+
+@require_POST
+def item_move(request: HttpRequest, pk: int) -> HttpResponse:
+    item = _item(request, pk, Right.BUILD_AGENDA)
+    direction = request.POST.get("direction")
+    if direction not in {"up", "down"}:
+        messages.error(request, "Move an item up or down.")
+        return _agenda_changed(request, item.meeting)
+    try:
+        services.agenda_item_move(item=item, direction=direction, by=request.user)
+    except TransitionNotAllowed as refusal:
+        messages.error(request, str(refusal))
+    return _agenda_changed(request, item.meeting)
+
+
+@require_POST
+def agenda_remove(request: HttpRequest, pk: int) -> HttpResponse:
+    meeting = _meeting(request, pk, Right.BUILD_AGENDA)
+    # The item is named in the form, not the address: a second click on a removed item (two tabs,
+    # a double tap) gets a message rather than "not found".
+    item_id = request.POST.get("item", "")
+    item = meeting.items.select_related("resident").filter(pk=int(item_id)).first() if item_id.isdigit() else None
+    if item is None:
+        messages.error(request, "That resident is no longer on the agenda.")
+        return _agenda_changed(request, meeting)
+    try:
+        services.agenda_item_remove(item=item, by=request.user)
+    except TransitionNotAllowed as refusal:
+        messages.error(request, str(refusal))
+    else:
+        messages.success(request, f"{item.resident} removed from the agenda.")
+    return _agenda_changed(request, meeting)
+
+
+def agenda_publish(request: HttpRequest, pk: int) -> HttpResponse:
+    meeting = _meeting(request, pk, Right.BUILD_AGENDA)
+    if request.method == "POST":
+        try:
+            services.agenda_publish(meeting=meeting, by=request.user)
+        except TransitionNotAllowed as refusal:
+            messages.error(request, str(refusal))
+            return redirect("meetings:agenda", meeting.pk)
+        messages.success(request, "Agenda published. The team is being emailed; the order is now fixed.")
+        return redirect("meetings:agenda", meeting.pk)
+    items = services.agenda_items_with_packs(meeting=meeting)
+    total = services.agenda_total_minutes(items)
+    return render(
+        request,
+        "meetings/agenda_publish.html",
+        {"meeting": meeting, "items": items, "total_minutes": total, "late": meeting.publishing_is_late(), "today": local_today()},
+    )
+
+
+def agenda_print(request: HttpRequest, pk: int) -> HttpResponse:
+    meeting = _meeting(request, pk, Right.VIEW_CASES)
+    items = services.agenda_items_with_packs(meeting=meeting)
+    return render(
+        request,
+        "meetings/agenda_print.html",
+        {"meeting": meeting, "items": items, "total_minutes": services.agenda_total_minutes(items), "today": local_today()},
+    )
+
+
+# --- The meeting ------------------------------------------------------------------------------
+
+
+def _meeting_context(request: HttpRequest, meeting: Meeting, *, item_ids: list[int] | None = None) -> dict:
+    can_record = has_right(request.user, meeting.team, Right.BUILD_AGENDA) and meeting.can_record
+    items = services.agenda_items_with_packs(meeting=meeting, with_record=True, item_ids=item_ids)
+    context = {
+        "meeting": meeting,
+        "items": items,
+        "can_record": can_record,
+        "can_build": has_right(request.user, meeting.team, Right.BUILD_AGENDA),
+        "can_sign": has_right(request.user, meeting.team, Right.SIGN_CLINICAL_DECISIONS),
+        "now": timezone.now(),
+        "today": local_today(),
+        "next_url": reverse("meetings:meeting", args=[meeting.pk]),
+        "polling": meeting.agenda_published and not meeting.minutes_published and meeting.status != Meeting.Status.CANCELLED,
+    }
+    if can_record:
+        owners = services.action_owner_choices(team=meeting.team)
+        for item in items:
+            item.notes_form = NotesForm(initial={"notes": item.notes}, prefix=f"notes-{item.pk}")
+            item.decision_form = DecisionForm(prefix=f"decision-{item.pk}")
+            item.action_form = ActionForm(resident=item.resident, owners=owners, prefix=f"action-{item.pk}")
+    if item_ids is None:
+        context["attendance"] = services.attendance_rows(meeting=meeting, with_forms=can_record)
+    return context
+
+
+def meeting_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    """The meeting screen: the coordinator records on it; everyone else watches it update."""
+    meeting = _meeting(request, pk, Right.VIEW_CASES)
+    if request.htmx:
+        # Attendees' screens poll: "nothing new" costs one query and no rendering.
+        if request.GET.get("since") == str(meeting.version):
+            return HttpResponse(status=204)
+        return render(request, "meetings/meeting.html#live", _meeting_context(request, meeting))
+    return render(request, "meetings/meeting.html", _meeting_context(request, meeting))
+
+
+def _item_changed(request: HttpRequest, item: AgendaItem) -> HttpResponse:
+    if request.htmx:
+        meeting = Meeting.objects.select_related("series", "team").get(pk=item.meeting_id)
+        context = _meeting_context(request, meeting, item_ids=[item.pk])
+        if not context["items"]:
+            return redirect("meetings:meeting", meeting.pk)
+        context["item"] = context["items"][0]
+        return render(request, "meetings/meeting.html#item", context)
+    return redirect(f"{reverse('meetings:meeting', args=[item.meeting_id])}#item-{item.pk}")
+
+
+@require_POST
+def attendance(request: HttpRequest, pk: int) -> HttpResponse:
+    meeting = _meeting(request, pk, Right.BUILD_AGENDA)
+    rows = services.attendance_rows(meeting=meeting, with_forms=False)
+    forms = [AttendanceForm(request.POST, instance=row, prefix=f"attendance-{row.pk}") for row in rows]
+    if all(form.is_valid() for form in forms):
+        try:
+            services.attendance_record(
+                meeting=meeting,
+                rows=[(form.instance, form.cleaned_data["status"], form.cleaned_data["deputy_name"]) for form in forms],
+                by=request.user,
+            )
+        except TransitionNotAllowed as refusal:
+            messages.error(request, str(refusal))
+        else:
+            messages.success(request, "Attendance saved.")
+    else:
+        messages.error(request, next(_first_error(form) for form in forms if form.errors))
+        # Nothing was saved: show what was entered, with the errors beside it.
+        for row, form in zip(rows, forms, strict=True):
+            row.form = form
+    if request.htmx:
+        meeting.refresh_from_db()
+        if not any(form.errors for form in forms):
+            rows = services.attendance_rows(meeting=meeting, with_forms=True)
+        return render(
+            request, "meetings/meeting.html#attendance", {"meeting": meeting, "attendance": rows, "can_record": meeting.can_record}
+        )
+    return redirect(f"{reverse('meetings:meeting', args=[meeting.pk])}#attendance")
+
+
+@require_POST
+def item_notes(request: HttpRequest, pk: int) -> HttpResponse:
+    item = _item(request, pk, Right.BUILD_AGENDA)
+    form = NotesForm(request.POST, prefix=f"notes-{item.pk}")
+    if form.is_valid():
+        try:
+            item.record_notes(form.cleaned_data["notes"])
+            item.meeting.touch()
+        except TransitionNotAllowed as refusal:
+            messages.error(request, str(refusal))
+        else:
+            messages.success(request, f"Notes saved for {item.resident}.")
+    return _item_changed(request, item)
+
+
+@require_POST
+def item_outcome(request: HttpRequest, pk: int) -> HttpResponse:
+    item = _item(request, pk, Right.BUILD_AGENDA)
+    form = OutcomeForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, _first_error(form))
+        return _item_changed(request, item)
+    try:
+        item.set_outcome(form.cleaned_data["outcome"])
+        item.meeting.touch()
+    except TransitionNotAllowed as refusal:
+        messages.error(request, str(refusal))
+    return _item_changed(request, item)
+
+
+@require_POST
+def item_timer(request: HttpRequest, pk: int) -> HttpResponse:
+    item = _item(request, pk, Right.BUILD_AGENDA)
+    try:
+        services.item_timer_toggle(item=item, start=request.POST.get("timer") == "start")
+    except TransitionNotAllowed as refusal:
+        messages.error(request, str(refusal))
+    # Starting one clock stops any other on the server; the page's script stops their display.
+    return _item_changed(request, item)
+
+
+@require_POST
+def decision_add(request: HttpRequest, pk: int) -> HttpResponse:
+    item = _item(request, pk, Right.BUILD_AGENDA)
+    form = DecisionForm(request.POST, prefix=f"decision-{item.pk}")
+    if not form.is_valid():
+        messages.error(request, f"{item.resident}: {_first_error(form)}")
+        return _item_changed(request, item)
+    try:
+        decision = services.decision_record(
+            item=item, text=form.cleaned_data["text"], is_clinical=form.cleaned_data["is_clinical"], by=request.user
+        )
+    except TransitionNotAllowed as refusal:
+        messages.error(request, str(refusal))
+    else:
+        messages.success(
+            request,
+            "Clinical decision recorded: provisional until the GP signs it off." if decision.is_clinical else "Decision recorded.",
+        )
+    return _item_changed(request, item)
+
+
+@require_POST
+def action_add(request: HttpRequest, pk: int) -> HttpResponse:
+    item = _item(request, pk, Right.BUILD_AGENDA)
+    form = ActionForm(
+        request.POST, resident=item.resident, owners=services.action_owner_choices(team=item.meeting.team), prefix=f"action-{item.pk}"
+    )
+    if not form.is_valid():
+        messages.error(request, f"{item.resident}: {_first_error(form)}")
+        return _item_changed(request, item)
+    try:
+        action = services.action_create(
+            item=item,
+            resident=item.resident,
+            description=form.cleaned_data["description"],
+            owner=form.cleaned_data["owner"],
+            due_date=form.cleaned_data["due_date"],
+            by=request.user,
+        )
+    except (TransitionNotAllowed, ValidationError) as refusal:
+        messages.error(request, refusal.messages[0] if isinstance(refusal, ValidationError) else str(refusal))
+    else:
+        messages.success(request, f"Action for {action.owner}, due {action.due_date:%-d %b %Y}.")
+    return _item_changed(request, item)
+
+
+@require_POST
+def decision_sign(request: HttpRequest, pk: int) -> HttpResponse:
+    decision = get_object_or_404(
+        Decision.objects.visible_to(request.user).select_related("agenda_item__meeting__team", "agenda_item__resident"), pk=pk
+    )
+    _require(request, decision.agenda_item.meeting.team, Right.SIGN_CLINICAL_DECISIONS)
+    try:
+        services.decision_sign(decision=decision, by=request.user)
+    except TransitionNotAllowed as refusal:
+        messages.error(request, str(refusal))
+    else:
+        messages.success(request, f"Signed off: {decision}.")
+    if request.htmx:
+        decision.refresh_from_db()
+        return render(request, "meetings/meeting.html#decision", {"decision": decision, "can_sign": True, "show_messages": True})
+    next_url = request.POST.get("next", "")
+    if url_has_allowed_host_and_scheme(next_url, allowed_hosts={request.get_host()}, require_https=request.is_secure()):
+        return redirect(next_url)
+    return redirect("meetings:meeting", decision.agenda_item.meeting_id)
+
+
+@require_POST
+def meeting_end(request: HttpRequest, pk: int) -> HttpResponse:
+    meeting = _meeting(request, pk, Right.BUILD_AGENDA)
+    try:
+        not_reached = meeting.end(by=request.user)
+    except TransitionNotAllowed as refusal:
+        messages.error(request, str(refusal))
+        return redirect("meetings:meeting", meeting.pk)
+    messages.success(
+        request,
+        "Meeting ended."
+        + (f" {not_reached} item{'s' if not_reached != 1 else ''} not reached will be suggested for the next meeting." if not_reached else ""),
+    )
+    return redirect("meetings:minutes", meeting.pk)
+
+
+# --- Minutes ----------------------------------------------------------------------------------
+
+
+def minutes(request: HttpRequest, pk: int) -> HttpResponse:
+    meeting = _meeting(request, pk, Right.VIEW_CASES)
+    items = services.agenda_items_with_packs(meeting=meeting, with_record=True, with_packs=False)
+    return render(
+        request,
+        "meetings/minutes.html",
+        {
+            "meeting": meeting,
+            "items": [item for item in items if item.outcome == AgendaItem.Outcome.DISCUSSED],
+            "not_reached": [item for item in items if item.outcome != AgendaItem.Outcome.DISCUSSED],
+            "attendance": services.attendance_rows(meeting=meeting, with_forms=False),
+            "addenda": meeting.addenda.select_related("author"),
+            "can_build": has_right(request.user, meeting.team, Right.BUILD_AGENDA),
+        },
+    )
+
+
+@require_POST
+def minutes_publish(request: HttpRequest, pk: int) -> HttpResponse:
+    meeting = _meeting(request, pk, Right.BUILD_AGENDA)
+    try:
+        services.minutes_publish(meeting=meeting, by=request.user)
+    except TransitionNotAllowed as refusal:
+        messages.error(request, str(refusal))
+    else:
+        messages.success(request, "Minutes published and locked. The team is being emailed.")
+    return redirect("meetings:minutes", meeting.pk)
+
+
+def minutes_addendum(request: HttpRequest, pk: int) -> HttpResponse:
+    meeting = _meeting(request, pk, Right.BUILD_AGENDA)
+    form = AddendumForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            services.minutes_addendum_add(meeting=meeting, text=form.cleaned_data["text"], by=request.user)
+        except TransitionNotAllowed as refusal:
+            messages.error(request, str(refusal))
+        else:
+            messages.success(request, "Addendum added to the minutes.")
+        return redirect("meetings:minutes", meeting.pk)
+    return render(request, "meetings/minutes_addendum.html", {"meeting": meeting, "form": form})
+
+
+# --- Actions ----------------------------------------------------------------------------------
+
+
+def my_actions(request: HttpRequest) -> HttpResponse:
+    if not _teams_with(request, Right.OWN_ACTIONS):
+        raise PermissionDenied
+    groups = services.my_actions(user=request.user)
+    for action in groups.overdue + groups.this_week + groups.later:
+        action.status_form = ActionStatusForm(action=action, initial={"version": action.version})
+        action.may_change = True
+    return render(request, "meetings/my_actions.html", {"groups": groups, "today": local_today()})
+
+
+def action_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    action = _action(request, pk)
+    action.may_change = _may_change_action(request, action)
+    action.status_form = ActionStatusForm(action=action, initial={"version": action.version})
+    return render(
+        request,
+        "meetings/action_detail.html",
+        {"action": action, "updates": action.updates.select_related("author"), "today": local_today()},
+    )
+
+
+def _action_card(request: HttpRequest, action: Action, form: ActionStatusForm, *, conflict: ActionConflict | None = None, status: int = 200) -> HttpResponse:
+    action.status_form = form
+    action.may_change = True
+    context = {"action": action, "conflict": conflict, "today": local_today(), "show_messages": True}
+    if request.htmx:
+        return render(request, "meetings/my_actions.html#action_card", context)
+    context["updates"] = action.updates.select_related("author")
+    return render(request, "meetings/action_detail.html", context, status=status)
+
+
+@require_POST
+def action_status(request: HttpRequest, pk: int) -> HttpResponse:
+    action = _action(request, pk)
+    if not _may_change_action(request, action):
+        raise PermissionDenied
+    form = ActionStatusForm(request.POST, action=action)
+    if not form.is_valid():
+        return _action_card(request, action, form)
+    try:
+        action.change_status(
+            to=form.cleaned_data["to"],
+            by=request.user,
+            comment=form.cleaned_data["comment"],
+            expected_version=form.cleaned_data["version"],
+        )
+    except ActionConflict as conflict:
+        theirs = conflict.theirs
+        fresh = ActionStatusForm(action=theirs, initial={"version": theirs.version, "comment": form.cleaned_data["comment"]})
+        theirs.last_update = theirs.updates.select_related("author").last()
+        return _action_card(request, theirs, fresh, conflict=conflict, status=409)
+    except TransitionNotAllowed as refusal:
+        form.add_error(None, str(refusal))
+        return _action_card(request, action, form)
+    messages.success(request, f"Action marked {action.get_status_display().lower()}.")
+    if request.htmx:
+        return _action_card(request, action, ActionStatusForm(action=action, initial={"version": action.version}))
+    next_url = request.POST.get("next", "")
+    if url_has_allowed_host_and_scheme(next_url, allowed_hosts={request.get_host()}, require_https=request.is_secure()):
+        return redirect(next_url)
+    return redirect("meetings:action", action.pk)
+
+
+def action_edit(request: HttpRequest, pk: int) -> HttpResponse:
+    action = _action(request, pk)
+    if not _may_change_action(request, action):
+        raise PermissionDenied
+    initial = {"description": action.description, "owner": action.owner_id, "due_date": action.due_date, "version": action.version}
+    form = ActionEditForm(request.POST or None, action=action, initial=initial)
+    conflict = None
+    if request.method == "POST" and form.is_valid():
+        try:
+            action.edit(
+                by=request.user,
+                description=form.cleaned_data["description"],
+                owner=form.cleaned_data["owner"],
+                due_date=form.cleaned_data["due_date"],
+                comment=form.cleaned_data["comment"],
+                expected_version=form.cleaned_data["version"],
+            )
+        except ActionConflict as refused:
+            conflict = refused
+            theirs = refused.theirs
+            # A fresh form on their version, keeping what this person typed, so they can re-apply it.
+            form = ActionEditForm(
+                action=theirs,
+                initial={**form.cleaned_data, "owner": form.cleaned_data["owner"].pk, "version": theirs.version},
+            )
+            action = theirs
+        except TransitionNotAllowed as refusal:
+            form.add_error(None, str(refusal))
+        else:
+            messages.success(request, "Action updated.")
+            return redirect("meetings:action", action.pk)
+    return render(
+        request,
+        "meetings/action_edit.html",
+        {"action": action, "form": form, "conflict": conflict},
+        status=409 if conflict else 200,
+    )
+
+
+def decisions_awaiting(request: HttpRequest) -> HttpResponse:
+    teams = _teams_with(request, Right.SIGN_CLINICAL_DECISIONS)
+    if not teams:
+        raise PermissionDenied
+    decisions = (
+        Decision.objects.visible_to(request.user)
+        .awaiting_sign_off()
+        .filter(agenda_item__meeting__team__in=teams)
+        .select_related("agenda_item__meeting__series", "agenda_item__resident", "recorded_by")
+        .order_by("recorded_at")
+    )
+    return render(request, "meetings/decisions_awaiting.html", {"decisions": decisions, "can_sign": True})
+
