@@ -188,7 +188,8 @@ def current_levels(practice_ids, *, today: datetime.date | None = None) -> dict[
     today = today or timezone.localdate()
     since = week_start_of(today) - datetime.timedelta(weeks=1)
     latest: dict[int, PressureReport] = {}
-    for report in PressureReport.objects.filter(practice_id__in=practice_ids, week_start__gte=since).order_by("week_start"):
+    reports = PressureReport.objects.filter(practice_id__in=practice_ids, week_start__gte=since).select_related("practice")
+    for report in reports.order_by("week_start"):
         latest[report.practice_id] = report
     return latest
 

@@ -14,6 +14,7 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
 
 from int_app.teams.models import Team
+from kpis.pressure import current_levels
 from int_app.teams.roles import Right, has_right
 
 from . import services
@@ -154,8 +155,13 @@ def _agenda_context(request: HttpRequest, meeting: Meeting) -> dict:
     query = request.GET.get("q", "").strip()[:100]
     items = services.agenda_items_with_packs(meeting=meeting)
     total = services.agenda_total_minutes(items)
+    # The pressure its residents' practices are under, so the team can weigh what it asks of them.
+    practice_pressure = sorted(
+        current_levels({item.resident.practice_id for item in items}).values(), key=lambda r: (-r.level, r.practice.name)
+    )
     return {
         "meeting": meeting,
+        "practice_pressure": practice_pressure,
         "items": items,
         "total_minutes": total,
         "over_time": total > meeting.duration_minutes,

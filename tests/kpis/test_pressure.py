@@ -241,3 +241,17 @@ def test_the_demo_has_twelve_weeks_and_a_practice_at_level_six(db, settings):
     assert weeks == 12
     assert PressureReport.objects.filter(week_start=THIS_WEEK, level=6).count() == 1
     assert PressureAlert.objects.unacknowledged().get().level == 6
+
+
+def test_the_agenda_shows_the_pressure_of_each_practice_with_a_resident_on_it(client, own_team, coordinator, manager, managed_practice):
+    from tests.meetings.factories import add_item, make_meeting, referred_resident
+
+    pressure_report_submit(practice=managed_practice, week_start=THIS_WEEK, level=5, by=manager)
+    meeting = make_meeting(own_team)
+    add_item(meeting, referred_resident(own_team, practice=managed_practice))
+    client.force_login(coordinator)
+    page = client.get(reverse("meetings:agenda", args=[meeting.pk])).text
+    assert "Practice pressure" in page
+    import re
+
+    assert re.search(rf'{managed_practice.name}:\s*<span class="app-pressure app-pressure--5">5 <span class="app-pressure__label">nearing boiling point', page)
