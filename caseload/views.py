@@ -172,10 +172,19 @@ def resident_detail(request: HttpRequest, slug: str, pk: int) -> HttpResponse:
     events = list(resident.events.select_related("by"))
     recent_use = list(resident.service_use.order_by("-date", "kind")[:RECENT_SERVICE_USE])
     months = resident.service_use_by_month()
+    # The meetings' side of the journey: each case discussion with its decisions, and each action.
+    discussions = list(
+        resident.agenda_items.filter(outcome="discussed")
+        .select_related("meeting__series")
+        .prefetch_related("decisions__signed_by")
+    )
+    actions = list(resident.actions.select_related("owner"))
     timeline = sorted(
         chain(
             ({"day": timezone.localdate(e.occurred_at), "order": 1, "event": e} for e in events),
             ({"day": u.date, "order": 0, "use": u} for u in recent_use),
+            ({"day": timezone.localdate(d.meeting.starts_at), "order": 2, "discussion": d} for d in discussions),
+            ({"day": timezone.localdate(a.created_at), "order": 3, "action": a} for a in actions),
         ),
         key=lambda item: (item["day"], item["order"]),
         reverse=True,

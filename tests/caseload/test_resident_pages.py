@@ -208,3 +208,19 @@ def test_another_teams_resident_does_not_exist_for_you(client, own_team, outside
     client.force_login(outsider)
     assert client.get(url("resident", resident)).status_code == 404
     assert client.get(reverse("caseload:resident", args=["other", resident.pk])).status_code == 404
+
+
+def test_the_timeline_shows_the_residents_discussions_decisions_and_actions(client, own_team, coordinator):
+    from int_app.teams.roles import Role
+    from tests.conftest import member
+    from tests.meetings.factories import active_resident, discussed, make_action, record_decision
+
+    resident = active_resident(own_team)
+    item = discussed(resident, days_ago=3)
+    record_decision(item, "Refer to the falls service", clinical=True)
+    make_action(resident, item=item, owner=member(own_team, Role.SOCIAL_WORKER), description="Book a home visit")
+    client.force_login(coordinator)
+    page = client.get(resident.get_absolute_url()).text
+    assert "Discussed at" in page
+    assert "Refer to the falls service" in page and "awaiting GP sign-off" in page
+    assert "Book a home visit" in page
