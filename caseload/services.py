@@ -380,6 +380,11 @@ def service_use_import(*, job: ImportJob) -> ImportJob:
                     finished_at=timezone.now(),
                     content=b"",
                 )
+                if added:
+                    # New contacts change the KPIs: recompute once this load has committed.
+                    from kpis.tasks import enqueue_recompute
+
+                    enqueue_recompute()
     except Exception:
         logger.exception("Service-use import %s failed", job.pk)
         jobs.update(

@@ -1,6 +1,6 @@
 from django.contrib import admin
 
-from .models import PressureAlert, PressureReport, PressureReportChange
+from .models import KpiRun, PressureAlert, PressureReport, PressureReportChange
 
 
 class PressureReportChangeInline(admin.TabularInline):
@@ -28,3 +28,23 @@ class PressureAlertAdmin(admin.ModelAdmin):
 
     def get_queryset(self, request):
         return super().get_queryset(request).visible_to(request.user)
+
+
+@admin.register(KpiRun)
+class KpiRunAdmin(admin.ModelAdmin):
+    """The record of each KPI recompute, for operators: when, how long, how many rows, and why
+    one failed. Runs are written by the recompute only, so nothing here can be changed. A run
+    holds no team's data, only its counts."""
+
+    list_display = ["pk", "started_at", "finished_at", "status", "mode", "is_current", "as_of", "duration", "rows", "residents_recounted"]
+    list_filter = ["status", "mode", "is_current"]
+    readonly_fields = [field.name for field in KpiRun._meta.fields]
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False

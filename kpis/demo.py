@@ -75,3 +75,13 @@ def seed_pressure(stdout) -> str:
         latest = PressureReport.objects.get(practice=climbing, week_start=this_week)
         PressureAlert.objects.create(report=latest, level=latest.level, emailed_at=latest.reported_at)
     return f"Practice pressure: {len(reports)} weekly reports."
+
+
+def seed_kpis(stdout) -> str:
+    """The last demo step: work out the KPIs from the demo caseload and meetings, exactly as
+    the nightly task does, so the dashboard has figures from the start. Idempotent: running
+    it again makes a new run with the same figures."""
+    from .compute import kpis_recompute
+
+    run = kpis_recompute()
+    return f"KPIs: run {run.pk}, {run.rows} figures."

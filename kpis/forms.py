@@ -44,3 +44,53 @@ class HeatmapFilterForm(forms.Form):
         ).distinct().order_by("name")
         for field in self.fields.values():
             field.widget.attrs["class"] = "nhsuk-select"
+
+
+class MonthField(forms.DateField):
+    """A month as YYYY-MM (what <input type="month"> sends); cleaned to its first day."""
+
+    widget = forms.DateInput(attrs={"type": "month", "class": "nhsuk-input nhsuk-input--width-10"}, format="%Y-%m")
+    input_formats = ["%Y-%m", "%Y-%m-%d"]
+
+    def to_python(self, value):
+        day = super().to_python(value)
+        return day.replace(day=1) if day else day
+
+
+class KpiFilterForm(forms.Form):
+    """The dashboard's and the export's filters. Every choice is a unit the person may see: the
+    choices come from their KpiUnits, so a unit of another team is "not one of the choices"."""
+
+    neighbourhood = forms.TypedChoiceField(coerce=int, empty_value=None, required=False)
+    team = forms.TypedChoiceField(coerce=int, empty_value=None, required=False)
+    pcn = forms.TypedChoiceField(coerce=int, empty_value=None, required=False, label="PCN")
+    start_from = MonthField(required=False, label="Intervention started from", help_text="Month, for example 2026-01")
+    start_to = MonthField(required=False, label="to", help_text="Month, included")
+    kind = forms.ChoiceField(required=False, label="Kind of contact in the tables")
+    residents = forms.IntegerField(
+        required=False,
+        min_value=1,
+        max_value=1_000_000,
+        label="Residents supported, for the projection",
+        widget=forms.NumberInput(attrs={"class": "nhsuk-input nhsuk-input--width-10", "inputmode": "numeric"}),
+    )
+
+    def __init__(self, *args, units, **kwargs) -> None:
+        from caseload.models import ServiceUseEvent
+
+        from .models import ALL_KINDS, Level
+
+        super().__init__(*args, **kwargs)
+        self.fields["neighbourhood"].choices = [("", "All your neighbourhoods"), *units.choices(Level.NEIGHBOURHOOD)]
+        self.fields["team"].choices = [("", "All your teams"), *units.choices(Level.TEAM)]
+        self.fields["pcn"].choices = [("", "All your PCNs"), *units.choices(Level.PCN)]
+        self.fields["kind"].choices = [(ALL_KINDS, "All kinds together"), *ServiceUseEvent.Kind.choices]
+        for name in ("neighbourhood", "team", "pcn", "kind"):
+            self.fields[name].widget.attrs["class"] = "nhsuk-select"
+
+    def clean(self) -> dict:
+        cleaned = super().clean()
+        start_from, start_to = cleaned.get("start_from"), cleaned.get("start_to")
+        if start_from and start_to and start_from > start_to:
+            self.add_error("start_to", "The last month must not be before the first.")
+        return cleaned

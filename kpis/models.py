@@ -1,10 +1,11 @@
 from __future__ import annotations
 
 import datetime
+from dataclasses import dataclass, field
 
 from django.conf import settings
 from django.db import models
-from django.db.models import Q
+from django.db.models import F, Q
 from django.utils import timezone
 
 from int_app.teams.models import Practice
@@ -131,3 +132,322 @@ class PressureAlert(models.Model):
     @property
     def label(self) -> str:
         return pressure_label(self.level)
+
+
+# --- Service-use KPIs -------------------------------------------------------------------------
+# The recompute (kpis/compute.py) writes these tables; the dashboard only reads KpiRun and
+# KpiValue, never the service-use table.
+
+
+class Cohort(models.TextChoices):
+    INTERVENTION = "intervention", "Supported by the INT"
+    # Referred but not accepted, or still waiting: their window starts at the referral date.
+    COMPARATOR = "comparator", "Referred, not supported (comparator)"
+
+
+class Level(models.TextChoices):
+    TEAM = "team", "Team"
+    PCN = "pcn", "PCN"
+    NEIGHBOURHOOD = "neighbourhood", "Neighbourhood"
+    PLACE = "place", "Place"
+
+
+class Measure(models.TextChoices):
+    SERVICE_USE = "service_use", "Contacts with services, before and after"
+    IN_PROGRESS = "in_progress", "Residents whose follow-up has not ended"
+    FEEDBACK = "feedback", "Resident feedback (mean of 1 to 5)"
+    FEEDBACK_SCORE = "feedback_score", "Residents giving each feedback score"
+    REFERRALS_PER_WEEK = "referrals_per_week", "Referrals per week"
+    DAYS_TO_FIRST_DISCUSSION = "days_to_first_discussion", "Days from referral to first discussion (median)"
+    CASELOAD_PER_KEY_WORKER = "caseload_per_key_worker", "Active residents per key worker"
+    ACTIONS_ON_TIME = "actions_on_time", "Actions done by their due date (%)"
+    OVERDUE_ACTIONS = "overdue_actions", "Overdue actions"
+    GP_ATTENDANCE = "gp_attendance", "Meetings a GP attended (%)"
+    CASES_PER_MEETING = "cases_per_meeting", "Residents discussed per meeting"
+
+
+ALL_KINDS = "all"
+
+
+class ResidentWindow(models.Model):
+    """A resident's before-and-after window, kept in step with caseload by each recompute.
+
+    Start S is the intervention start, or the referral date for the comparator cohort; the
+    baseline is [S - W, S) and the follow-up [S, S + W). The units are copied here so that the
+    roll-up reads one narrow table instead of joining practices, PCNs and neighbourhoods."""
+
+    # The recompute rewrites these tables in bulk and deletes rows of residents that are gone,
+    # so no database foreign keys: their per-row checks cost more than the statements.
+    resident = models.OneToOneField(
+        "caseload.Resident", on_delete=models.CASCADE, primary_key=True, related_name="kpi_window", db_constraint=False
+    )
+    cohort = models.CharField(max_length=20, choices=Cohort.choices)
+    start = models.DateField()
+    baseline_start = models.DateField()
+    followup_end = models.DateField(help_text="The first day after the follow-up.")
+    cohort_month = models.DateField(help_text="The first day of the month of the start.")
+    complete = models.BooleanField(help_text="The follow-up had fully passed on the run's date.")
+    team = models.ForeignKey("teams.Team", on_delete=models.CASCADE, related_name="+", db_index=False, db_constraint=False)
+    pcn = models.ForeignKey("teams.PCN", on_delete=models.CASCADE, related_name="+", db_index=False, db_constraint=False)
+    neighbourhood = models.ForeignKey(
+        "teams.Neighbourhood", on_delete=models.CASCADE, related_name="+", db_index=False, db_constraint=False
+    )
+    place = models.ForeignKey("teams.Place", on_delete=models.CASCADE, related_name="+", db_index=False, db_constraint=False)
+    # Copied too, so feedback adds up in the same pass as service use.
+    feedback_score = models.PositiveSmallIntegerField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(baseline_start__lt=F("start"), start__lt=F("followup_end")),
+                name="resident_window_ordered",
+            ),
+            models.CheckConstraint(condition=Q(cohort__in=["intervention", "comparator"]), name="resident_window_cohort_known"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.cohort} window from {self.baseline_start} to {self.followup_end}"
+
+
+class ResidentUsage(models.Model):
+    """Contacts in a complete window: before (baseline) and after (follow-up) the start, by kind.
+
+    One narrow row per resident, so an import recounts only the residents it touched and the
+    roll-up to teams and PCNs reads this table, not the service-use events. A column per kind
+    (not an array) because the roll-up reads each of them tens of times per resident."""
+
+    resident = models.OneToOneField(
+        "caseload.Resident", on_delete=models.CASCADE, primary_key=True, related_name="kpi_usage", db_constraint=False
+    )
+    baseline_total = models.IntegerField(default=0)
+    followup_total = models.IntegerField(default=0)
+    baseline_primary_care_appointment = models.IntegerField(default=0)
+    followup_primary_care_appointment = models.IntegerField(default=0)
+    baseline_ae_attendance = models.IntegerField(default=0)
+    followup_ae_attendance = models.IntegerField(default=0)
+    baseline_emergency_admission = models.IntegerField(default=0)
+    followup_emergency_admission = models.IntegerField(default=0)
+    baseline_ambulance_callout = models.IntegerField(default=0)
+    followup_ambulance_callout = models.IntegerField(default=0)
+    baseline_nhs_111_call = models.IntegerField(default=0)
+    followup_nhs_111_call = models.IntegerField(default=0)
+    baseline_social_care_contact = models.IntegerField(default=0)
+    followup_social_care_contact = models.IntegerField(default=0)
+    baseline_community_health_contact = models.IntegerField(default=0)
+    followup_community_health_contact = models.IntegerField(default=0)
+    baseline_mental_health_contact = models.IntegerField(default=0)
+    followup_mental_health_contact = models.IntegerField(default=0)
+
+    def __str__(self) -> str:
+        return f"{self.baseline_total} contacts before, {self.followup_total} after"
+
+    @staticmethod
+    def column(side: str, kind: str) -> str:
+        """The column holding one side's count of a kind ("all" is the total)."""
+        return f"{side}_total" if kind == ALL_KINDS else f"{side}_{kind}"
+
+
+class KpiRunQuerySet(models.QuerySet):
+    def current(self) -> KpiRun | None:
+        return self.filter(is_current=True).first()
+
+
+class KpiRun(models.Model):
+    """One recompute. Its values are written whole, then it becomes current in one step."""
+
+    class Status(models.TextChoices):
+        RUNNING = "running", "Running"
+        SUCCEEDED = "succeeded", "Succeeded"
+        FAILED = "failed", "Failed"
+
+    class Mode(models.TextChoices):
+        FULL = "full", "Full"
+        INCREMENTAL = "incremental", "Incremental (residents with new service use or a changed window)"
+
+    started_at = models.DateTimeField(default=timezone.now)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    status = models.CharField(max_length=20, choices=Status.choices, default=Status.RUNNING)
+    mode = models.CharField(max_length=20, choices=Mode.choices, default=Mode.FULL)
+    is_current = models.BooleanField(default=False)
+    as_of = models.DateField(help_text="Windows whose follow-up ended by this date count.")
+    window_months = models.PositiveSmallIntegerField()
+    # What an incremental run may build on: a run with other settings forces a full one.
+    settings_key = models.CharField(max_length=400, blank=True)
+    # The highest service-use id the run had counted: an incremental run recounts residents
+    # with events above it.
+    service_use_watermark = models.BigIntegerField(default=0)
+    residents_recounted = models.PositiveIntegerField(default=0)
+    rows = models.PositiveIntegerField(default=0)
+    duration = models.DurationField(null=True, blank=True)
+    error = models.TextField(blank=True)
+
+    objects = KpiRunQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-started_at", "-pk"]
+        constraints = [
+            # Readers take the one current run; a new run becomes current in the transaction
+            # that clears the old one.
+            models.UniqueConstraint(fields=["is_current"], condition=Q(is_current=True), name="kpi_run_one_current"),
+            models.CheckConstraint(condition=~Q(is_current=True) | Q(status="succeeded"), name="kpi_run_current_succeeded"),
+            models.CheckConstraint(condition=Q(status__in=["running", "succeeded", "failed"]), name="kpi_run_status_known"),
+        ]
+
+    def __str__(self) -> str:
+        return f"KPI run {self.pk} ({self.get_status_display().lower()}, {self.started_at:%Y-%m-%d %H:%M})"
+
+
+@dataclass(frozen=True)
+class KpiUnits:
+    """The units whose figures a person sees, by level, with their names and how they nest
+    (so the filters and the scope need no further queries)."""
+
+    team_ids: frozenset[int] = frozenset()
+    pcn_ids: frozenset[int] = frozenset()
+    neighbourhood_ids: frozenset[int] = frozenset()
+    place_ids: frozenset[int] = frozenset()
+    # Every team they see lies in a place they see whole: the places' figures are the sum.
+    whole_places: bool = False
+    labels: dict[tuple[str, int], str] = field(default_factory=dict, compare=False)
+    # A team serves one neighbourhood; a PCN lies in one neighbourhood.
+    neighbourhood_of_team: dict[int, int] = field(default_factory=dict, compare=False)
+    neighbourhood_of_pcn: dict[int, int] = field(default_factory=dict, compare=False)
+
+    def __bool__(self) -> bool:
+        return bool(self.team_ids or self.pcn_ids or self.neighbourhood_ids or self.place_ids)
+
+    def ids_at(self, level: str) -> frozenset[int]:
+        return {
+            Level.TEAM: self.team_ids,
+            Level.PCN: self.pcn_ids,
+            Level.NEIGHBOURHOOD: self.neighbourhood_ids,
+            Level.PLACE: self.place_ids,
+        }[level]
+
+    def label(self, level: str, unit_id: int) -> str:
+        return self.labels[(level, unit_id)]
+
+    def choices(self, level: str) -> list[tuple[int, str]]:
+        """The units at a level, by name, for a filter."""
+        return sorted(((unit_id, self.label(level, unit_id)) for unit_id in self.ids_at(level)), key=lambda choice: choice[1])
+
+    def team_of_neighbourhood(self, neighbourhood_id: int) -> int | None:
+        return next((team for team, nb in self.neighbourhood_of_team.items() if nb == neighbourhood_id), None)
+
+    def within_team(self, team_id: int) -> KpiUnits:
+        """The team, its neighbourhood and its PCNs."""
+        neighbourhood_id = self.neighbourhood_of_team[team_id]
+        return KpiUnits(
+            team_ids=frozenset({team_id}),
+            pcn_ids=frozenset(pcn for pcn, nb in self.neighbourhood_of_pcn.items() if nb == neighbourhood_id),
+            neighbourhood_ids=frozenset({neighbourhood_id}),
+            labels=self.labels,
+            neighbourhood_of_team={team_id: neighbourhood_id},
+            neighbourhood_of_pcn={pcn: nb for pcn, nb in self.neighbourhood_of_pcn.items() if nb == neighbourhood_id},
+        )
+
+
+def kpi_units_for(user) -> KpiUnits:
+    """The one place that decides whose figures a person sees: the teams where they hold the
+    right to view KPIs, those teams' PCNs and neighbourhoods, and a place only when they hold
+    the right in every team of it (a place's figure includes all its teams). Four queries."""
+    from int_app.teams.models import PCN, Team
+    from int_app.teams.roles import Right, has_right
+
+    teams = [
+        team
+        for team in Team.objects.visible_to(user).select_related("neighbourhood__place")
+        if has_right(user, team, Right.VIEW_KPIS)
+    ]
+    if not teams:
+        return KpiUnits()
+    team_ids = frozenset(team.pk for team in teams)
+    places = {team.neighbourhood.place_id: team.neighbourhood.place.name for team in teams}
+    uncovered = set(
+        Team.objects.filter(neighbourhood__place_id__in=places).exclude(pk__in=team_ids).values_list("neighbourhood__place_id", flat=True)
+    )
+    pcns = list(PCN.objects.filter(neighbourhood__team__in=team_ids).values_list("pk", "name", "ods_code", "neighbourhood_id"))
+    labels = {
+        **{(Level.TEAM, team.pk): team.name for team in teams},
+        **{(Level.NEIGHBOURHOOD, team.neighbourhood_id): team.neighbourhood.name for team in teams},
+        **{(Level.PLACE, place): name for place, name in places.items()},
+        **{(Level.PCN, pk): f"{name} ({ods_code})" for pk, name, ods_code, _nb in pcns},
+    }
+    return KpiUnits(
+        team_ids=team_ids,
+        pcn_ids=frozenset(pk for pk, *_ in pcns),
+        neighbourhood_ids=frozenset(team.neighbourhood_id for team in teams),
+        place_ids=frozenset(set(places) - uncovered),
+        whole_places=not uncovered,
+        labels=labels,
+        neighbourhood_of_team={team.pk: team.neighbourhood_id for team in teams},
+        neighbourhood_of_pcn={pk: nb for pk, _name, _ods, nb in pcns},
+    )
+
+
+class KpiValueQuerySet(models.QuerySet):
+    def visible_to(self, user) -> KpiValueQuerySet:
+        return self.of_units(kpi_units_for(user))
+
+    def of_units(self, units: KpiUnits) -> KpiValueQuerySet:
+        """Figures of these units only (pass the units kpi_units_for gave, or a subset)."""
+        if not units:
+            return self.none()
+        return self.filter(
+            Q(level=Level.TEAM, unit_id__in=units.team_ids)
+            | Q(level=Level.NEIGHBOURHOOD, unit_id__in=units.neighbourhood_ids)
+            | Q(level=Level.PCN, unit_id__in=units.pcn_ids)
+            | Q(level=Level.PLACE, unit_id__in=units.place_ids)
+        )
+
+    def of_run(self, run: KpiRun) -> KpiValueQuerySet:
+        return self.filter(run=run)
+
+
+class KpiValue(models.Model):
+    """One figure of one run: a unit (team, PCN, neighbourhood or place), a measure, a kind of
+    contact ("all" for every kind together), a cohort and a period (a cohort month, or none for
+    all months).
+
+    For service use the row keeps the sums the interval needs, so rows of several months or
+    units add up to the same figure a single row would give (see kpis/statistics.py)."""
+
+    # No database foreign key: only the recompute writes these rows, in the transaction that
+    # creates their run, and a per-row key check doubled the time to write a run (~30,000 rows).
+    # prune_old_runs deletes a run's values with it.
+    run = models.ForeignKey(KpiRun, on_delete=models.DO_NOTHING, db_constraint=False, related_name="values", db_index=False)
+    level = models.CharField(max_length=20, choices=Level.choices)
+    unit_id = models.BigIntegerField()
+    unit_label = models.CharField(max_length=200)
+    measure = models.CharField(max_length=40, choices=Measure.choices)
+    # The contact kind, "all", or for feedback scores the score "1" to "5".
+    kind = models.CharField(max_length=30, default=ALL_KINDS)
+    cohort = models.CharField(max_length=20, choices=Cohort.choices, blank=True)
+    period = models.DateField(null=True, blank=True, help_text="The cohort month; empty for all months.")
+    # n: residents for the outcome measures, or what a process measure counts (actions, meetings).
+    n = models.IntegerField(default=0)
+    baseline = models.BigIntegerField(default=0)
+    followup = models.BigIntegerField(default=0)
+    # Per-resident sums of squares and products, for the cluster-robust interval.
+    baseline_sq = models.BigIntegerField(default=0)
+    followup_sq = models.BigIntegerField(default=0)
+    baseline_followup = models.BigIntegerField(default=0)
+    value = models.FloatField(null=True, blank=True)
+    pct_change = models.FloatField(null=True, blank=True)
+    ci_low = models.FloatField(null=True, blank=True)
+    ci_high = models.FloatField(null=True, blank=True)
+    too_few = models.BooleanField(default=False)
+
+    objects = KpiValueQuerySet.as_manager()
+
+    class Meta:
+        # Every dashboard read is by run, level, unit and measure. A unique index over the whole
+        # key (adding kind, cohort and period) would make writing a run 40 % slower; the
+        # recompute's GROUP BY makes the key unique, and a test checks it.
+        indexes = [models.Index(fields=["run", "level", "unit_id", "measure"], name="kpi_value_run_unit_measure")]
+        constraints = [
+            models.CheckConstraint(condition=Q(level__in=["team", "pcn", "neighbourhood", "place"]), name="kpi_value_level_known"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.unit_label} {self.measure} {self.kind} {self.cohort} {self.period or 'all months'}"

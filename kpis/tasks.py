@@ -25,10 +25,37 @@ def email_pressure_alert(alert_id: int) -> int:
                 f"{alert.label}, for the week of {alert.report.week_start:%d %B %Y}.\n\n"
                 f"Comment: {alert.report.comment or 'none'}\n\n"
                 f"Open the heatmap to see the report and acknowledge the alert: "
-                f"{reverse('kpis:pressure_report_detail', args=[alert.report_id])}"
+                f"{settings.INT_SITE_URL.rstrip('/')}{reverse('kpis:pressure_report_detail', args=[alert.report_id])}"
             ),
             from_email=settings.DEFAULT_FROM_EMAIL,
             recipient_list=recipients,
         )
     PressureAlert.objects.filter(pk=alert.pk, emailed_at__isnull=True).update(emailed_at=timezone.now())
     return len(recipients)
+
+
+@shared_task(acks_late=True)
+def recompute_kpis(full: bool = True) -> dict:
+    """The nightly full recompute, and the one each import enqueues (full=False: only residents
+    with new service use or a changed window are recounted). Idempotent: running it again gives
+    the same figures; a worker lost part-way leaves the previous run current."""
+    from .compute import kpis_recompute
+
+    run = kpis_recompute(full=full)
+    return {"run": run.pk, "mode": run.mode, "rows": run.rows}
+
+
+@shared_task(acks_late=True)
+def prune_kpi_runs() -> int:
+    """Keep the newest runs only (nightly, by beat): older ones are history nobody reads."""
+    from .compute import prune_old_runs
+
+    return prune_old_runs()
+
+
+def enqueue_recompute() -> None:
+    """Call inside the transaction that loads service use: the recompute is queued when (and
+    only if) it commits."""
+    from django.db import transaction
+
+    transaction.on_commit(lambda: recompute_kpis.delay(full=False))

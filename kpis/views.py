@@ -1,3 +1,6 @@
+import csv
+
+from django.conf import settings
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import HttpRequest, HttpResponse
@@ -5,8 +8,9 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_POST
 
-from .forms import HeatmapFilterForm, PressureReportForm
-from .models import PressureAlert, PressureReport, week_start_of
+from .dashboard import EXPORT_COLUMNS, DashboardFigures, Scope, export_rows, scope_for
+from .forms import HeatmapFilterForm, KpiFilterForm, PressureReportForm
+from .models import ALL_KINDS, KpiRun, KpiUnits, PressureAlert, PressureReport, kpi_units_for, week_start_of
 from .pressure import (
     StaleReport,
     build_heatmap,
@@ -108,3 +112,93 @@ def acknowledge_alert(request: HttpRequest, pk: int) -> HttpResponse:
         request, f"Alert for {alert.report.practice.name} acknowledged by {alert.acknowledged_by.full_name}."
     )
     return redirect("kpis:pressure_heatmap")
+
+
+# --- KPIs -----------------------------------------------------------------------------------------
+
+# A run's figures never change, so the figures region is cached per run and filters (the cache
+# key has the run); a day is long enough to help and short enough not to pile up.
+FIGURES_CACHE_SECONDS = 24 * 3600
+
+
+def _kpi_units(request: HttpRequest) -> KpiUnits:
+    """The units whose figures this person sees; none means they hold the right in no team."""
+    units = kpi_units_for(request.user)
+    if not units:
+        raise PermissionDenied("The KPI dashboard is for PCN leads and coordinators.")
+    return units
+
+
+def _chosen_scope(filters: KpiFilterForm, units: KpiUnits) -> Scope:
+    chosen = filters.cleaned_data if filters.is_valid() else {}
+    return scope_for(
+        units,
+        neighbourhood_id=chosen.get("neighbourhood"),
+        team_id=chosen.get("team"),
+        pcn_id=chosen.get("pcn"),
+        start_from=chosen.get("start_from"),
+        start_to=chosen.get("start_to"),
+    )
+
+
+def kpi_dashboard(request: HttpRequest) -> HttpResponse:
+    units = _kpi_units(request)
+    filters = KpiFilterForm(request.GET or None, units=units)
+    scope = _chosen_scope(filters, units)
+    chosen = filters.cleaned_data if filters.is_bound and not filters.errors else {}
+    run = KpiRun.objects.current()
+    figures = (
+        DashboardFigures(
+            run,
+            scope,
+            kind=chosen.get("kind") or ALL_KINDS,
+            projected_residents=chosen.get("residents") or settings.KPI_PROJECTION_RESIDENTS,
+        )
+        if run
+        else None
+    )
+    context = {
+        "filters": filters,
+        "scope": scope,
+        "run": run,
+        "figures": figures,
+        "export_query": request.GET.urlencode(),
+        "window_months": run.window_months if run else settings.KPI_WINDOW_MONTHS,
+        "process_weeks": settings.KPI_PROCESS_WEEKS,
+        "min_residents": settings.KPI_MIN_RESIDENTS,
+        "cache_seconds": FIGURES_CACHE_SECONDS,
+    }
+    template = "kpis/dashboard.html#figures" if request.htmx else "kpis/dashboard.html"
+    return render(request, template, context)
+
+
+def kpi_export(request: HttpRequest) -> HttpResponse:
+    """The dashboard's figures for the same filters, one row per level, unit and kind."""
+    units = _kpi_units(request)
+    scope = _chosen_scope(KpiFilterForm(request.GET or None, units=units), units)
+    run = KpiRun.objects.current()
+    response = HttpResponse(content_type="text/csv; charset=utf-8")
+    as_of = f"-{run.as_of:%Y-%m-%d}" if run else ""
+    response["Content-Disposition"] = f'attachment; filename="int-kpis{as_of}.csv"'
+    writer = csv.writer(response)
+    writer.writerow(EXPORT_COLUMNS)
+    if run is not None:
+        writer.writerows(export_rows(run, scope))
+    return response
+
+
+def kpi_methods(request: HttpRequest) -> HttpResponse:
+    """How the figures are worked out, in plain words: for everyone who reads them."""
+    return render(
+        request,
+        "kpis/methods.html",
+        {
+            "window_months": settings.KPI_WINDOW_MONTHS,
+            "min_residents": settings.KPI_MIN_RESIDENTS,
+            "process_weeks": settings.KPI_PROCESS_WEEKS,
+            "projected_residents": settings.KPI_PROJECTION_RESIDENTS,
+            "city_contacts": settings.KPI_CITY_CONTACTS_PER_YEAR,
+            "ambition_percent": settings.KPI_AMBITION_PERCENT,
+            "run": KpiRun.objects.current(),
+        },
+    )

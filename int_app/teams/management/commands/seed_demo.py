@@ -10,10 +10,10 @@ from int_app.teams.roles import Role
 
 def demo_steps():
     from caseload.demo import seed_caseload
-    from kpis.demo import seed_pressure
+    from kpis.demo import seed_kpis, seed_pressure
     from meetings.demo import seed_meetings
 
-    return (seed_caseload, seed_meetings, seed_pressure)
+    return (seed_caseload, seed_meetings, seed_pressure, seed_kpis)
 
 
 PRACTICE_NAMES = ("Church Road Surgery", "Park View Medical Centre", "Station Lane Practice")

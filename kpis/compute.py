@@ -1,0 +1,617 @@
+"""The KPI recompute: service use before and after each resident's start, feedback and the
+process measures, written as one run of KpiValue rows and then made current in one step.
+
+The heavy work is SQL, in four statements whatever the number of residents:
+
+1. `refresh_windows`: every resident's window (ResidentWindow) from caseload. Only new or
+   changed rows are written; it returns the residents whose window changed.
+2. `recount_usage`: each resident's contacts in a complete window, by kind (ResidentUsage). This
+   is the only statement that reads the service-use table, through its covering index
+   (resident_id, date) INCLUDE (kind). A full run recounts everyone; an incremental run (after
+   an import) only residents with new events or a changed window.
+3. `write_service_use_values`: ResidentWindow + ResidentUsage added up to every team, PCN,
+   neighbourhood and place, per cohort month and for all months, with the interval (the sums
+   and formulas of kpis/statistics.py), and the feedback scores kept on the windows.
+4. `write_process_values`: from caseload and meetings, per team and place.
+
+No Python loop touches residents: Python passes dates and, for an incremental run, the ids of
+the residents to recount.
+"""
+
+from __future__ import annotations
+
+import datetime
+import logging
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from django.conf import settings
+from django.db import DatabaseError, connection, transaction
+from django.utils import timezone
+
+from caseload.models import Resident, ServiceUseEvent
+from int_app.teams.models import PCN, Membership, Neighbourhood, Place, Practice, Team
+from int_app.teams.roles import KEY_WORKER_ROLES, Role
+
+from .models import ALL_KINDS, Cohort, KpiRun, KpiValue, Measure, ResidentUsage, ResidentWindow
+from .statistics import Z_95
+
+logger = logging.getLogger(__name__)
+
+KINDS: tuple[str, ...] = tuple(ServiceUseEvent.Kind.values)
+RUNS_KEPT = 3
+RUN_SETTINGS = ("work_mem = '256MB'", "jit = off", "random_page_cost = 1.1")
+# Any constant: it names "the KPI recompute" among PostgreSQL advisory locks.
+RECOMPUTE_LOCK_KEY = 5_1100_2026
+
+T = {
+    "event": ServiceUseEvent._meta.db_table,
+    "resident": Resident._meta.db_table,
+    "window": ResidentWindow._meta.db_table,
+    "usage": ResidentUsage._meta.db_table,
+    "value": KpiValue._meta.db_table,
+    "team": Team._meta.db_table,
+    "pcn": PCN._meta.db_table,
+    "practice": Practice._meta.db_table,
+    "neighbourhood": Neighbourhood._meta.db_table,
+    "place": Place._meta.db_table,
+    "membership": Membership._meta.db_table,
+}
+
+VALUE_COLUMNS = (
+    "run_id, level, unit_id, unit_label, measure, kind, cohort, period, n, baseline, followup, "
+    "baseline_sq, followup_sq, baseline_followup, value, pct_change, ci_low, ci_high, too_few"
+)
+
+
+def settings_key() -> str:
+    """An incremental run builds on the previous run's counts only if these are unchanged."""
+    return f"window_months={settings.KPI_WINDOW_MONTHS};kinds={','.join(KINDS)}"
+
+
+# --- the run ------------------------------------------------------------------------------------
+
+
+@contextmanager
+def recompute_lock() -> Iterator[None]:
+    """One recompute at a time (nightly beat, imports, the command): the next one waits, then
+    counts again. A session lock, so a killed worker's lock goes with its connection."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_advisory_lock(%s)", [RECOMPUTE_LOCK_KEY])
+    try:
+        yield
+    finally:
+        try:
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT pg_advisory_unlock(%s)", [RECOMPUTE_LOCK_KEY])
+        except DatabaseError:
+            # The connection died with the run: its lock went with it. Keep the run's own error.
+            logger.warning("Could not release the KPI recompute lock; the connection is gone.")
+
+
+def kpis_recompute(*, full: bool = True, as_of: datetime.date | None = None) -> KpiRun:
+    """Compute every KPI into a new run and make it current. Idempotent: the same data gives
+    the same rows. On any error the run is marked failed and the previous run stays current."""
+    as_of = as_of or timezone.localdate()
+    with recompute_lock():
+        # Under the lock no other run is alive: a "running" one was killed part-way.
+        KpiRun.objects.filter(status=KpiRun.Status.RUNNING).update(
+            status=KpiRun.Status.FAILED, finished_at=timezone.now(), error="Stopped before it finished."
+        )
+        previous = KpiRun.objects.current()
+        incremental = (
+            not full
+            and previous is not None
+            and previous.settings_key == settings_key()
+            and previous.service_use_watermark > 0
+        )
+        run = KpiRun.objects.create(
+            as_of=as_of,
+            window_months=settings.KPI_WINDOW_MONTHS,
+            settings_key=settings_key(),
+            mode=KpiRun.Mode.INCREMENTAL if incremental else KpiRun.Mode.FULL,
+        )
+        started = time.monotonic()
+        try:
+            with transaction.atomic():
+                _compute_run(run, previous=previous if incremental else None)
+                run.duration = datetime.timedelta(seconds=time.monotonic() - started)
+                run.finished_at = timezone.now()
+                make_current(run)
+        except Exception as error:
+            logger.exception("KPI run %s failed", run.pk)
+            KpiRun.objects.filter(pk=run.pk).update(
+                status=KpiRun.Status.FAILED,
+                finished_at=timezone.now(),
+                duration=datetime.timedelta(seconds=time.monotonic() - started),
+                error=f"{type(error).__name__}: {error}"[:2000],
+            )
+            run.refresh_from_db()
+            raise
+    return run
+
+
+def _compute_run(run: KpiRun, *, previous: KpiRun | None) -> None:
+    with connection.cursor() as cursor:
+        # Sorts and hashes of a city's residents fit in memory; compiling these one-off
+        # statements (JIT) costs more than it saves; and the covering index is read in memory,
+        # so a probe per window beats scanning every contact (random_page_cost for SSD/cache).
+        for setting in RUN_SETTINGS:
+            cursor.execute(f"SET LOCAL {setting}")
+        # Events imported after this point are left to the run their import enqueues.
+        cursor.execute(f"SELECT coalesce(max(id), 0) FROM {T['event']}")  # noqa: S608
+        run.service_use_watermark = cursor.fetchone()[0]
+        changed = refresh_windows(cursor, as_of=run.as_of, window_months=run.window_months, since=previous)
+        if previous is None:
+            run.residents_recounted = recount_usage(cursor, resident_ids=None)
+        else:
+            # Residents with events loaded since the previous run. An import whose transaction
+            # committed after that run read its watermark, with lower ids than events it had
+            # already seen, is missed here; imports run one at a time, and the nightly full run
+            # recounts everyone, so such a miss lasts a night at most.
+            cursor.execute(
+                f"SELECT DISTINCT resident_id FROM {T['event']} WHERE id > %s AND id <= %s",  # noqa: S608
+                [previous.service_use_watermark, run.service_use_watermark],
+            )
+            touched = {row[0] for row in cursor.fetchall()} | set(changed)
+            run.residents_recounted = recount_usage(cursor, resident_ids=sorted(touched))
+        run.rows = write_service_use_values(cursor, run) + write_process_values(cursor, run)
+
+
+def make_current(run: KpiRun) -> None:
+    """Inside the run's transaction: readers see the old run until it commits, then the new."""
+    KpiRun.objects.filter(is_current=True).exclude(pk=run.pk).update(is_current=False)
+    run.status = KpiRun.Status.SUCCEEDED
+    run.is_current = True
+    run.save(
+        update_fields=[
+            "status", "is_current", "finished_at", "duration", "rows", "service_use_watermark", "residents_recounted",
+        ]
+    )
+
+
+def prune_old_runs(keep: int = RUNS_KEPT) -> int:
+    """Older runs are only history: delete them and their values, keeping the newest `keep`
+    that succeeded (the current one among them). A task of its own, off the recompute's path."""
+    kept = list(KpiRun.objects.filter(status=KpiRun.Status.SUCCEEDED).values_list("pk", flat=True)[:keep])
+    if len(kept) < keep:
+        return 0
+    old_runs = KpiRun.objects.filter(pk__lt=min(kept)).exclude(status=KpiRun.Status.RUNNING)
+    with transaction.atomic():
+        KpiValue.objects.filter(run__in=old_runs).delete()
+        deleted, _ = old_runs.delete()
+    return deleted
+
+
+# --- 1. windows ---------------------------------------------------------------------------------
+
+
+def refresh_windows(cursor, *, as_of: datetime.date, window_months: int, since: KpiRun | None = None) -> list[int]:
+    """Bring residents' windows up to date; return the residents whose window is new or changed
+    (a start moved, a team changed, feedback given, or the follow-up completed).
+
+    A full run looks at every resident. An incremental one, `since` the previous run, only at
+    residents saved since it started and windows whose follow-up ended since its date: the
+    journey's every move sets updated_at. What it cannot see (a practice moved to another PCN)
+    the nightly full run puts right."""
+    only_changed = (
+        ""
+        if since is None
+        else f"""
+            WHERE r.updated_at >= %(since)s
+               OR r.id IN (SELECT resident_id FROM {T['window']}
+                           WHERE followup_end > %(previous_as_of)s AND followup_end <= %(as_of)s)
+        """  # noqa: S608
+    )
+    cursor.execute(
+        f"""
+        WITH source AS (
+            SELECT r.id AS resident_id,
+                   -- The intervention cohort is everyone whose intervention started; the rest
+                   -- (referred, accepted and waiting, not accepted) are the comparator, from
+                   -- their referral date.
+                   CASE WHEN r.intervention_start IS NOT NULL THEN %(intervention)s ELSE %(comparator)s END AS cohort,
+                   coalesce(r.intervention_start, r.referral_date) AS start,
+                   r.team_id, pr.pcn_id, t.neighbourhood_id, nb.place_id, r.feedback_score
+            FROM {T['resident']} r
+            JOIN {T['practice']} pr ON pr.id = r.practice_id
+            JOIN {T['team']} t ON t.id = r.team_id
+            JOIN {T['neighbourhood']} nb ON nb.id = t.neighbourhood_id
+            {only_changed}
+        ),
+        bounded AS (
+            SELECT source.*,
+                   (start - make_interval(months => %(months)s))::date AS baseline_start,
+                   (start + make_interval(months => %(months)s))::date AS followup_end,
+                   date_trunc('month', start)::date AS cohort_month
+            FROM source
+        ),
+        changed AS (
+            -- Compared in one hash join first, so an ordinary day writes only the few windows
+            -- that changed instead of probing the table once per resident.
+            SELECT b.*, b.followup_end <= %(as_of)s AS complete
+            FROM bounded b
+            LEFT JOIN {T['window']} w ON w.resident_id = b.resident_id
+            WHERE w.resident_id IS NULL
+               OR (w.cohort, w.start, w.followup_end, w.complete, w.team_id, w.pcn_id, w.neighbourhood_id,
+                   w.place_id, w.feedback_score)
+                  IS DISTINCT FROM
+                  (b.cohort, b.start, b.followup_end, b.followup_end <= %(as_of)s, b.team_id, b.pcn_id,
+                   b.neighbourhood_id, b.place_id, b.feedback_score)
+        )
+        INSERT INTO {T['window']} AS w
+            (resident_id, cohort, start, baseline_start, followup_end, cohort_month, complete,
+             team_id, pcn_id, neighbourhood_id, place_id, feedback_score)
+        SELECT resident_id, cohort, start, baseline_start, followup_end, cohort_month, complete,
+               team_id, pcn_id, neighbourhood_id, place_id, feedback_score
+        FROM changed
+        ON CONFLICT (resident_id) DO UPDATE SET
+            cohort = EXCLUDED.cohort, start = EXCLUDED.start, baseline_start = EXCLUDED.baseline_start,
+            followup_end = EXCLUDED.followup_end, cohort_month = EXCLUDED.cohort_month,
+            complete = EXCLUDED.complete, team_id = EXCLUDED.team_id, pcn_id = EXCLUDED.pcn_id,
+            neighbourhood_id = EXCLUDED.neighbourhood_id, place_id = EXCLUDED.place_id,
+            feedback_score = EXCLUDED.feedback_score
+        RETURNING w.resident_id
+        """,  # noqa: S608 - table names are ours
+        {
+            "intervention": Cohort.INTERVENTION,
+            "comparator": Cohort.COMPARATOR,
+            "months": window_months,
+            "as_of": as_of,
+            "since": since.started_at if since else None,
+            "previous_as_of": since.as_of if since else None,
+        },
+    )
+    changed = [row[0] for row in cursor.fetchall()]
+    if since is not None:
+        return changed
+    # Residents deleted outside the ORM (these tables keep no database foreign key).
+    for table in (T["window"], T["usage"]):
+        cursor.execute(
+            f"DELETE FROM {table} k WHERE NOT EXISTS (SELECT 1 FROM {T['resident']} r WHERE r.id = k.resident_id)"  # noqa: S608
+        )
+    return changed
+
+
+# --- 2. usage -----------------------------------------------------------------------------------
+
+
+USAGE_COLUMNS = ("baseline_total", "followup_total") + tuple(
+    ResidentUsage.column(side, kind) for kind in KINDS for side in ("baseline", "followup")
+)
+
+
+def _usage_select(where: str) -> str:
+    counts = ["count(*) FILTER (WHERE e.date < w.start)", "count(*) FILTER (WHERE e.date >= w.start)"]
+    counts += [
+        f"count(*) FILTER (WHERE e.kind = '{kind}' AND e.date {'<' if side == 'baseline' else '>='} w.start)"
+        for kind in KINDS
+        for side in ("baseline", "followup")
+    ]
+    # A resident with no contacts in the window gets no row: the roll-up counts them as zeros.
+    # The join is an index-only scan of (resident_id, date) INCLUDE (kind) per window.
+    return f"""
+        SELECT w.resident_id, {", ".join(counts)}
+        FROM {T['window']} w
+        JOIN {T['event']} e
+          ON e.resident_id = w.resident_id AND e.date >= w.baseline_start AND e.date < w.followup_end
+        WHERE w.complete {where}
+        GROUP BY w.resident_id
+    """  # noqa: S608
+
+
+def recount_usage(cursor, *, resident_ids: list[int] | None) -> int:
+    """Count contacts in each complete window, for everyone (None) or for these residents."""
+    columns = f"(resident_id, {', '.join(USAGE_COLUMNS)})"
+    if resident_ids is None:
+        cursor.execute(f"TRUNCATE {T['usage']}")
+        cursor.execute(f"INSERT INTO {T['usage']} {columns} {_usage_select('')}")  # noqa: S608
+        cursor.execute(f"SELECT count(*) FROM {T['window']} WHERE complete")  # noqa: S608
+        return cursor.fetchone()[0]
+    if not resident_ids:
+        return 0
+    cursor.execute(f"DELETE FROM {T['usage']} WHERE resident_id = ANY(%s)", [resident_ids])  # noqa: S608
+    cursor.execute(
+        f"INSERT INTO {T['usage']} {columns} {_usage_select('AND w.resident_id = ANY(%s)')}",  # noqa: S608
+        [resident_ids],
+    )
+    return len(resident_ids)
+
+
+# --- 3. service-use values ----------------------------------------------------------------------
+
+
+def standard_error_sql(n: str, b: str, f: str, bb: str, ff: str, bf: str, ratio: str) -> str:
+    """kpis/statistics.ratio_standard_error in SQL: the cluster-robust standard error of F / B."""
+    return (
+        f"CASE WHEN {n} > 1 AND {b} > 0 THEN sqrt(({n})::float8 / ({n} - 1) * "
+        f"greatest(({ff}) - 2 * {ratio} * ({bf}) + {ratio} * {ratio} * ({bb}), 0)) / ({b}) END"
+    )
+
+
+def interval_sql(ratio: str, se: str) -> dict[str, str]:
+    """kpis/statistics.change_with_interval in SQL: percent change and its 95 % interval, on the
+    log scale (the plain scale when there are no follow-up contacts at all)."""
+
+    def bound(sign: str) -> str:
+        # exp(ln R ± z·se/R) written as R·exp(±z·se/R): the same number, one logarithm fewer.
+        return (
+            f"CASE WHEN {se} IS NULL THEN NULL WHEN {ratio} > 0 "
+            f"THEN 100 * ({ratio} * exp({sign}{Z_95} * {se} / {ratio}) - 1) "
+            f"ELSE 100 * ({ratio} {sign} {Z_95} * {se} - 1) END"
+        )
+
+    return {"pct": f"100 * ({ratio} - 1)", "low": bound("-"), "high": bound("+")}
+
+
+def label_joins(alias: str) -> str:
+    """Each unit's name, joined on the rows of `alias` (which have level and unit_id)."""
+    return f"""
+        LEFT JOIN {T['team']} lt ON {alias}.level = 'team' AND lt.id = {alias}.unit_id
+        LEFT JOIN {T['pcn']} lp ON {alias}.level = 'pcn' AND lp.id = {alias}.unit_id
+        LEFT JOIN {T['neighbourhood']} ln ON {alias}.level = 'neighbourhood' AND ln.id = {alias}.unit_id
+        LEFT JOIN {T['place']} lpl ON {alias}.level = 'place' AND lpl.id = {alias}.unit_id
+    """  # noqa: S608
+
+
+LABEL = "coalesce(lt.name, lp.name || ' (' || lp.ods_code || ')', ln.name, lpl.name)"
+# Every level a resident's window belongs to: a PCN lies in one neighbourhood (one team) and
+# one place, so a cell keyed by PCN adds up to all four levels without double counting.
+LEVELS_OF_CELL = """
+    CROSS JOIN LATERAL (VALUES ('team', c.team_id), ('pcn', c.pcn_id),
+                               ('neighbourhood', c.neighbourhood_id), ('place', c.place_id)) l(level, unit_id)
+"""
+
+
+FEEDBACK_SCORES = range(1, 6)
+
+
+def write_service_use_values(cursor, run: KpiRun) -> int:
+    """Contacts before and after, residents counted and in progress, and feedback: one pass
+    over the windows and their counts."""
+    kinds = (ALL_KINDS, *KINDS)
+    # Sums of whole numbers run in float8: exact up to 2^53 (9 × 10^15), far beyond any count
+    # here, and several times faster than the numeric that sum(bigint) would accumulate in.
+    cell_sums = []
+    for kind in kinds:
+        b, f = f"u.{ResidentUsage.column('baseline', kind)}", f"u.{ResidentUsage.column('followup', kind)}"
+        cell_sums += [
+            f"coalesce(sum({b}), 0) AS b_{kind}",
+            f"coalesce(sum({f}), 0) AS f_{kind}",
+            f"coalesce(sum({b}::float8 * {b}), 0) AS bb_{kind}",
+            f"coalesce(sum({f}::float8 * {f}), 0) AS ff_{kind}",
+            f"coalesce(sum({b}::float8 * {f}), 0) AS bf_{kind}",
+        ]
+    # Feedback is given at step-down, so only supported residents have it.
+    cell_sums += [
+        f"count(*) FILTER (WHERE w.cohort = '{Cohort.INTERVENTION}' AND w.feedback_score = {score}) AS score_{score}"
+        for score in FEEDBACK_SCORES
+    ]
+    unit_sums = [
+        f"sum(c.{prefix}_{kind}::float8)::int8 AS {prefix}_{kind}" for kind in kinds for prefix in ("b", "f", "bb", "ff", "bf")
+    ]
+    unit_sums += [f"sum(c.score_{score}::float8)::int AS score_{score}" for score in FEEDBACK_SCORES]
+    ratios = [f"u.f_{kind}::float8 / nullif(u.b_{kind}, 0) AS r_{kind}" for kind in kinds]
+    errors = [
+        f"CASE WHEN r.r_{kind} IS NOT NULL THEN "
+        f"{standard_error_sql('r.n', f'r.b_{kind}', f'r.f_{kind}', f'r.bb_{kind}', f'r.ff_{kind}', f'r.bf_{kind}', f'r.r_{kind}')} "
+        f"END AS se_{kind}"
+        for kind in kinds
+    ]
+    nothing = "0, 0, 0, 0, 0, NULL::float8, NULL::float8"
+    figure_rows = [
+        f"('{Measure.SERVICE_USE}', '{kind}', e.n, e.b_{kind}, e.f_{kind}, e.bb_{kind}, e.ff_{kind}, e.bf_{kind}, "
+        f"NULL::float8, e.r_{kind}, e.se_{kind})"
+        for kind in kinds
+    ]
+    feedback_n = " + ".join(f"e.score_{score}" for score in FEEDBACK_SCORES)
+    feedback_total = " + ".join(f"{score} * e.score_{score}" for score in FEEDBACK_SCORES)
+    figure_rows += [
+        f"('{Measure.IN_PROGRESS}', '{ALL_KINDS}', e.in_progress, 0, 0, 0, 0, 0, NULL, NULL, NULL)",
+        f"('{Measure.FEEDBACK}', '{ALL_KINDS}', {feedback_n}, 0, 0, 0, 0, 0, "
+        f"({feedback_total})::float8 / nullif({feedback_n}, 0), NULL, NULL)",
+    ]
+    figure_rows += [f"('{Measure.FEEDBACK_SCORE}', '{score}', e.score_{score}, {nothing}, NULL)" for score in FEEDBACK_SCORES]
+    stats = interval_sql("k.ratio", "k.se")
+    cursor.execute(
+        f"""
+        WITH cells AS (
+            -- Stage 1: windows and their counts added up per cohort, PCN and cohort month. The
+            -- squares are per resident, so this is the last step that sees residents.
+            SELECT w.cohort, w.team_id, w.pcn_id, w.neighbourhood_id, w.place_id, w.cohort_month,
+                   count(*) FILTER (WHERE NOT w.complete) AS in_progress,
+                   count(*) FILTER (WHERE w.complete) AS n,
+                   {', '.join(cell_sums)}
+            FROM {T['window']} w
+            LEFT JOIN {T['usage']} u ON u.resident_id = w.resident_id AND w.complete
+            GROUP BY w.cohort, w.team_id, w.pcn_id, w.neighbourhood_id, w.place_id, w.cohort_month
+        ),
+        units AS MATERIALIZED (
+            -- Stage 2: the cells added up to every level, per cohort month and for all months
+            -- (cohort_month is NULL in the second grouping set), a few thousand rows, named.
+            SELECT sums.*, {LABEL} AS unit_label
+            FROM (
+                SELECT c.cohort, l.level, l.unit_id, c.cohort_month,
+                       sum(c.in_progress::float8)::int AS in_progress, sum(c.n::float8)::int AS n,
+                       {', '.join(unit_sums)}
+                FROM cells c
+                {LEVELS_OF_CELL}
+                GROUP BY GROUPING SETS ((c.cohort, l.level, l.unit_id, c.cohort_month), (c.cohort, l.level, l.unit_id))
+            ) sums
+            {label_joins("sums")}
+        ),
+        -- The ratio and its standard error per kind, worked out once on these few rows (each a
+        -- CTE of its own, as PostgreSQL would otherwise repeat the expressions where used).
+        ratios AS MATERIALIZED (SELECT u.*, {', '.join(ratios)} FROM units u),
+        errors AS MATERIALIZED (SELECT r.*, {', '.join(errors)} FROM ratios r)
+        INSERT INTO {T['value']} ({VALUE_COLUMNS})
+        SELECT %(run)s, e.level, e.unit_id, e.unit_label, k.measure, k.kind, e.cohort, e.cohort_month,
+               k.n, k.b, k.f, k.bb, k.ff, k.bf, k.value,
+               {stats['pct']}, {stats['low']}, {stats['high']},
+               k.measure IN (%(service_use)s, %(feedback)s) AND k.n < %(min_residents)s
+        FROM errors e
+        -- One row per unit, period, cohort and measure (and kind).
+        CROSS JOIN LATERAL (VALUES {", ".join(figure_rows)}) k(measure, kind, n, b, f, bb, ff, bf, value, ratio, se)
+        -- Only what there is: a month whose residents are all in progress has no change,
+        -- nobody in the comparator gives feedback, and most months have nobody in progress.
+        WHERE k.n > 0
+        """,  # noqa: S608
+        {
+            "run": run.pk,
+            "service_use": Measure.SERVICE_USE,
+            "feedback": Measure.FEEDBACK,
+            "min_residents": settings.KPI_MIN_RESIDENTS,
+        },
+    )
+    return cursor.rowcount
+
+
+# --- 4. process -----------------------------------------------------------------------------------
+
+
+def write_process_values(cursor, run: KpiRun) -> int:
+    """How each team works, over the KPI_PROCESS_WEEKS before the run's date (and, for
+    caseload and overdue actions, on that date). By team and by place: meetings belong to a team."""
+    from meetings.models import Action, AgendaItem, Attendance, Meeting
+
+    weeks = settings.KPI_PROCESS_WEEKS
+    tables = {
+        "meeting": Meeting._meta.db_table,
+        "item": AgendaItem._meta.db_table,
+        "attendance": Attendance._meta.db_table,
+        "action": Action._meta.db_table,
+    }
+    cursor.execute(
+        f"""
+        WITH teams AS (
+            SELECT t.id AS team_id, nb.place_id
+            FROM {T['team']} t JOIN {T['neighbourhood']} nb ON nb.id = t.neighbourhood_id
+        ),
+        referrals AS (
+            SELECT team_id, count(*) AS referrals
+            FROM {T['resident']}
+            WHERE referral_date >= %(since)s AND referral_date < %(as_of)s
+            GROUP BY team_id
+        ),
+        first_discussion AS (
+            -- Each resident's first discussion, whichever meeting it was in.
+            SELECT i.resident_id, min((m.starts_at AT TIME ZONE %(tz)s)::date) AS day
+            FROM {tables['item']} i JOIN {tables['meeting']} m ON m.id = i.meeting_id
+            WHERE i.outcome = %(discussed)s
+            GROUP BY i.resident_id
+        ),
+        waits AS (
+            SELECT r.team_id, fd.day - r.referral_date AS days
+            FROM first_discussion fd JOIN {T['resident']} r ON r.id = fd.resident_id
+            WHERE fd.day >= %(since)s AND fd.day < %(as_of)s
+        ),
+        caseloads AS (
+            SELECT team_id, count(*) AS active FROM {T['resident']} WHERE status = %(active)s GROUP BY team_id
+        ),
+        key_workers AS (
+            SELECT team_id, count(*) AS key_workers FROM {T['membership']} WHERE role = ANY(%(key_worker_roles)s) GROUP BY team_id
+        ),
+        actions AS (
+            SELECT r.team_id,
+                   count(*) FILTER (WHERE a.due_date >= %(since)s AND a.due_date < %(as_of)s
+                                    AND a.status <> %(cancelled)s) AS due,
+                   count(*) FILTER (WHERE a.due_date >= %(since)s AND a.due_date < %(as_of)s
+                                    AND a.status = %(done)s
+                                    AND (a.completed_at AT TIME ZONE %(tz)s)::date <= a.due_date) AS on_time,
+                   count(*) FILTER (WHERE a.status = ANY(%(open_statuses)s) AND a.due_date < %(as_of)s) AS overdue
+            FROM {tables['action']} a JOIN {T['resident']} r ON r.id = a.resident_id
+            GROUP BY r.team_id
+        ),
+        held_meetings AS (
+            SELECT m.team_id,
+                   EXISTS (SELECT 1 FROM {tables['attendance']} at
+                           WHERE at.meeting_id = m.id AND at.role = %(gp)s AND at.status = ANY(%(attended)s)) AS with_gp,
+                   (SELECT count(*) FROM {tables['item']} i
+                    WHERE i.meeting_id = m.id AND i.outcome = %(discussed)s) AS discussed
+            FROM {tables['meeting']} m
+            WHERE m.status = %(held)s AND (m.starts_at AT TIME ZONE %(tz)s)::date >= %(since)s
+              AND (m.starts_at AT TIME ZONE %(tz)s)::date < %(as_of)s
+        ),
+        meetings_held AS (
+            SELECT team_id, count(*) AS held, count(*) FILTER (WHERE with_gp) AS with_gp, sum(discussed) AS discussed
+            FROM held_meetings
+            GROUP BY team_id
+        ),
+        by_team AS (
+            SELECT t.team_id, t.place_id,
+                   coalesce(rf.referrals, 0) AS referrals, coalesce(c.active, 0) AS active,
+                   coalesce(k.key_workers, 0) AS key_workers, coalesce(a.due, 0) AS due,
+                   coalesce(a.on_time, 0) AS on_time, coalesce(a.overdue, 0) AS overdue,
+                   coalesce(mh.held, 0) AS held, coalesce(mh.with_gp, 0) AS with_gp,
+                   coalesce(mh.discussed, 0) AS discussed
+            FROM teams t
+            LEFT JOIN referrals rf ON rf.team_id = t.team_id
+            LEFT JOIN caseloads c ON c.team_id = t.team_id
+            LEFT JOIN key_workers k ON k.team_id = t.team_id
+            LEFT JOIN actions a ON a.team_id = t.team_id
+            LEFT JOIN meetings_held mh ON mh.team_id = t.team_id
+        ),
+        totals AS (
+            SELECT CASE WHEN grouping(team_id) = 0 THEN 'team' ELSE 'place' END AS level,
+                   coalesce(team_id, place_id) AS unit_id,
+                   sum(referrals) AS referrals, sum(active) AS active, sum(key_workers) AS key_workers,
+                   sum(due) AS due, sum(on_time) AS on_time, sum(overdue) AS overdue,
+                   sum(held) AS held, sum(with_gp) AS with_gp, sum(discussed) AS discussed
+            FROM by_team
+            GROUP BY GROUPING SETS ((team_id), (place_id))
+        ),
+        medians AS (
+            SELECT CASE WHEN grouping(t.team_id) = 0 THEN 'team' ELSE 'place' END AS level,
+                   coalesce(t.team_id, t.place_id) AS unit_id,
+                   count(*) AS n, percentile_cont(0.5) WITHIN GROUP (ORDER BY w.days) AS median
+            FROM waits w JOIN teams t ON t.team_id = w.team_id
+            GROUP BY GROUPING SETS ((t.team_id), (t.place_id))
+        ),
+        figures AS (
+            SELECT s.level, s.unit_id, f.measure, f.n, f.value
+            FROM totals s
+            CROSS JOIN LATERAL (VALUES
+                (%(m_referrals)s, s.referrals, s.referrals::float8 / %(weeks)s),
+                (%(m_caseload)s, s.key_workers, s.active::float8 / nullif(s.key_workers, 0)),
+                (%(m_on_time)s, s.due, 100 * s.on_time::float8 / nullif(s.due, 0)),
+                (%(m_overdue)s, s.overdue, s.overdue::float8),
+                (%(m_gp)s, s.held, 100 * s.with_gp::float8 / nullif(s.held, 0)),
+                (%(m_cases)s, s.held, s.discussed::float8 / nullif(s.held, 0))
+            ) f(measure, n, value)
+            UNION ALL
+            SELECT level, unit_id, %(m_days)s, n, median FROM medians
+        )
+        INSERT INTO {T['value']} ({VALUE_COLUMNS})
+        SELECT %(run)s, u.level, u.unit_id, {LABEL}, u.measure, %(all)s, '', NULL,
+               u.n, 0, 0, 0, 0, 0, u.value, NULL, NULL, NULL, FALSE
+        FROM figures u
+        {label_joins("u")}
+        """,  # noqa: S608
+        {
+            "run": run.pk,
+            "all": ALL_KINDS,
+            "since": run.as_of - datetime.timedelta(weeks=weeks),
+            "as_of": run.as_of,
+            "weeks": weeks,
+            "tz": settings.TIME_ZONE,
+            "discussed": AgendaItem.Outcome.DISCUSSED,
+            "active": Resident.Status.ACTIVE,
+            "key_worker_roles": sorted(KEY_WORKER_ROLES),
+            "cancelled": Action.Status.CANCELLED,
+            "done": Action.Status.DONE,
+            "open_statuses": Action.Status.open_values(),
+            "held": Meeting.Status.HELD,
+            "gp": Role.GP,
+            # A deputy sent by the GP covers the clinical sign-off the meeting needs.
+            "attended": [Attendance.Status.PRESENT, Attendance.Status.DEPUTY],
+            "m_referrals": Measure.REFERRALS_PER_WEEK,
+            "m_caseload": Measure.CASELOAD_PER_KEY_WORKER,
+            "m_on_time": Measure.ACTIONS_ON_TIME,
+            "m_overdue": Measure.OVERDUE_ACTIONS,
+            "m_gp": Measure.GP_ATTENDANCE,
+            "m_cases": Measure.CASES_PER_MEETING,
+            "m_days": Measure.DAYS_TO_FIRST_DISCUSSION,
+        },
+    )
+    return cursor.rowcount

@@ -1,0 +1,504 @@
+"""What the KPI dashboard and its CSV export show, read from the current run's stored figures.
+
+Nothing here reads caseload or service use: every number comes from KpiValue rows of the current
+KpiRun, added up where the filters span several rows (months, teams) with kpis/statistics.py.
+A constant number of queries whatever the number of residents or units.
+"""
+
+from __future__ import annotations
+
+import datetime
+import hashlib
+from collections import defaultdict
+from dataclasses import dataclass, field
+from functools import cached_property
+
+from django.conf import settings
+from django.db.models import F, QuerySet, Sum
+
+from caseload.models import ServiceUseEvent
+
+from .models import ALL_KINDS, Cohort, KpiRun, KpiUnits, KpiValue, Level, Measure
+from .statistics import (
+    Change,
+    ChangeSums,
+    Difference,
+    Prevented,
+    Projection,
+    change_with_interval,
+    difference_between,
+    prevented_per_resident_per_year,
+    project,
+)
+
+HEADLINE_KINDS = (
+    ServiceUseEvent.Kind.PRIMARY_CARE_APPOINTMENT,
+    ServiceUseEvent.Kind.AE_ATTENDANCE,
+    ServiceUseEvent.Kind.EMERGENCY_ADMISSION,
+)
+KIND_LABELS: dict[str, str] = {ALL_KINDS: "All contacts", **dict(ServiceUseEvent.Kind.choices)}
+PROCESS_MEASURES = (
+    Measure.REFERRALS_PER_WEEK,
+    Measure.DAYS_TO_FIRST_DISCUSSION,
+    Measure.CASELOAD_PER_KEY_WORKER,
+    Measure.ACTIONS_ON_TIME,
+    Measure.OVERDUE_ACTIONS,
+    Measure.GP_ATTENDANCE,
+    Measure.CASES_PER_MEETING,
+)
+COUNT_MEASURES = frozenset({Measure.OVERDUE_ACTIONS})
+LEVEL_ORDER = (Level.PLACE, Level.NEIGHBOURHOOD, Level.TEAM, Level.PCN)
+SUMS = {
+    # Named apart from the fields, which the weighted sum below still reads row by row.
+    "sum_n": Sum("n"),
+    "sum_baseline": Sum("baseline"),
+    "sum_followup": Sum("followup"),
+    "sum_baseline_sq": Sum("baseline_sq"),
+    "sum_followup_sq": Sum("followup_sq"),
+    "sum_baseline_followup": Sum("baseline_followup"),
+    # Means (feedback) add up as value × n.
+    "weighted": Sum(F("value") * F("n")),
+}
+
+
+# --- what is being looked at --------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Scope:
+    """The filters, resolved: the unit(s) the headline is about and the units within them."""
+
+    level: str
+    unit_ids: frozenset[int]
+    label: str
+    within: KpiUnits
+    # Process measures belong to teams (and places): the teams that hold this scope.
+    process_units: KpiUnits
+    start_from: datetime.date | None = None
+    start_to: datetime.date | None = None
+
+    @property
+    def has_period(self) -> bool:
+        return bool(self.start_from or self.start_to)
+
+
+def scope_for(
+    units: KpiUnits,
+    *,
+    neighbourhood_id: int | None = None,
+    team_id: int | None = None,
+    pcn_id: int | None = None,
+    start_from: datetime.date | None = None,
+    start_to: datetime.date | None = None,
+) -> Scope:
+    """The most specific choice wins (a PCN over its team, a team over a neighbourhood). The
+    ids come from a form whose choices are the person's units; any other id is ignored."""
+    period = {"start_from": start_from, "start_to": start_to}
+    if pcn_id in units.pcn_ids:
+        neighbourhood = units.neighbourhood_of_pcn[pcn_id]
+        teams = frozenset(team for team, nb in units.neighbourhood_of_team.items() if nb == neighbourhood)
+        within = KpiUnits(pcn_ids=frozenset({pcn_id}), labels=units.labels)
+        return Scope(Level.PCN, within.pcn_ids, units.label(Level.PCN, pcn_id), within, KpiUnits(team_ids=teams), **period)
+    if team_id in units.team_ids:
+        within = units.within_team(team_id)
+        return Scope(Level.TEAM, within.team_ids, units.label(Level.TEAM, team_id), within, within, **period)
+    if neighbourhood_id in units.neighbourhood_ids:
+        within = units.within_team(units.team_of_neighbourhood(neighbourhood_id))
+        label = units.label(Level.NEIGHBOURHOOD, neighbourhood_id)
+        return Scope(Level.NEIGHBOURHOOD, within.neighbourhood_ids, label, within, within, **period)
+    # Everything they see: a place they see whole has one row for it; otherwise the teams' rows
+    # add up to it (each resident belongs to one team).
+    if units.whole_places:
+        label = ", ".join(sorted(units.label(Level.PLACE, place) for place in units.place_ids))
+        return Scope(Level.PLACE, units.place_ids, label, units, units, **period)
+    label = "All your teams" if len(units.team_ids) > 1 else units.label(Level.TEAM, next(iter(units.team_ids)))
+    return Scope(Level.TEAM, units.team_ids, label, units, units, **period)
+
+
+def figures_of(run: KpiRun, units: KpiUnits) -> QuerySet[KpiValue]:
+    return KpiValue.objects.of_run(run).of_units(units)
+
+
+def _in_period(values: QuerySet[KpiValue], scope: Scope) -> QuerySet[KpiValue]:
+    """All-months rows, or the cohort-month rows of the chosen months."""
+    if not scope.has_period:
+        return values.filter(period__isnull=True)
+    values = values.filter(period__isnull=False)
+    if scope.start_from:
+        values = values.filter(period__gte=scope.start_from)
+    if scope.start_to:
+        values = values.filter(period__lte=scope.start_to)
+    return values
+
+
+def _sums(row: dict) -> ChangeSums:
+    return ChangeSums(
+        n=row["sum_n"] or 0,
+        baseline=row["sum_baseline"] or 0,
+        followup=row["sum_followup"] or 0,
+        baseline_sq=row["sum_baseline_sq"] or 0,
+        followup_sq=row["sum_followup_sq"] or 0,
+        baseline_followup=row["sum_baseline_followup"] or 0,
+    )
+
+
+def _change(sums: ChangeSums | None) -> Change:
+    return change_with_interval(sums or ChangeSums(), min_residents=settings.KPI_MIN_RESIDENTS)
+
+
+# --- the page's parts ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """One kind of contact: the supported residents' change beside the comparator's."""
+
+    kind: str
+    intervention: Change
+    comparator: Change
+
+    @property
+    def label(self) -> str:
+        return KIND_LABELS[self.kind]
+
+    @property
+    def plural_label(self) -> str:
+        return self.label if self.kind == ALL_KINDS else f"{self.label}s"
+
+    @property
+    def difference(self) -> Difference | None:
+        return difference_between(self.intervention, self.comparator)
+
+
+@dataclass(frozen=True)
+class ScoreCount:
+    score: int
+    residents: int
+    percent: float
+
+
+@dataclass(frozen=True)
+class Feedback:
+    mean: float | None
+    n: int
+    distribution: list[ScoreCount]
+
+    @property
+    def too_few(self) -> bool:
+        return self.n < settings.KPI_MIN_RESIDENTS
+
+
+@dataclass
+class Headline:
+    outcomes: dict[str, Outcome]
+    feedback: Feedback
+    residents_supported: int
+    residents_compared: int
+    in_progress: int
+    prevented: Prevented | None
+    projection: Projection | None
+
+    @property
+    def tiles(self) -> list[Outcome]:
+        return [self.outcomes[kind] for kind in HEADLINE_KINDS]
+
+    @property
+    def by_kind(self) -> list[UnitOutcome]:
+        """One row per kind, shaped like the level tables' rows so one table template serves both."""
+        return [
+            UnitOutcome("kind", 0, outcome.plural_label, outcome)
+            for outcome in (self.outcomes[ALL_KINDS], *(self.outcomes[kind] for kind in ServiceUseEvent.Kind.values))
+        ]
+
+    @property
+    def supported_complete(self) -> int:
+        return self.outcomes[ALL_KINDS].intervention.n
+
+    @property
+    def prevented_per_year(self) -> float | None:
+        return None if self.prevented is None else self.prevented.per_resident * self.supported_complete
+
+    @property
+    def prevented_per_year_low(self) -> float | None:
+        if self.prevented is None or self.prevented.ci_low is None:
+            return None
+        return self.prevented.ci_low * self.supported_complete
+
+    @property
+    def prevented_per_year_high(self) -> float | None:
+        if self.prevented is None or self.prevented.ci_high is None:
+            return None
+        return self.prevented.ci_high * self.supported_complete
+
+
+def headline_for(run: KpiRun, scope: Scope, *, projected_residents: int) -> Headline:
+    rows = (
+        _in_period(figures_of(run, scope.within), scope)
+        .filter(level=scope.level, unit_id__in=scope.unit_ids)
+        .filter(measure__in=[Measure.SERVICE_USE, Measure.IN_PROGRESS, Measure.FEEDBACK, Measure.FEEDBACK_SCORE])
+        .values("measure", "kind", "cohort")
+        .annotate(**SUMS)
+        .order_by()
+    )
+    by_key = {(row["measure"], row["kind"], row["cohort"]): row for row in rows}
+
+    def sums(kind: str, cohort: str) -> ChangeSums | None:
+        row = by_key.get((Measure.SERVICE_USE, kind, cohort))
+        return _sums(row) if row else None
+
+    outcomes = {
+        kind: Outcome(kind, _change(sums(kind, Cohort.INTERVENTION)), _change(sums(kind, Cohort.COMPARATOR)))
+        for kind in (ALL_KINDS, *ServiceUseEvent.Kind.values)
+    }
+    count = lambda measure, cohort: (by_key.get((measure, ALL_KINDS, cohort)) or {}).get("sum_n") or 0  # noqa: E731
+    feedback_row = by_key.get((Measure.FEEDBACK, ALL_KINDS, Cohort.INTERVENTION))
+    feedback_n = (feedback_row or {}).get("sum_n") or 0
+    scores = {int(kind): row["sum_n"] for (measure, kind, _cohort), row in by_key.items() if measure == Measure.FEEDBACK_SCORE}
+    feedback = Feedback(
+        mean=feedback_row["weighted"] / feedback_n if feedback_n else None,
+        n=feedback_n,
+        distribution=[
+            ScoreCount(score, scores.get(score, 0), 100 * scores.get(score, 0) / feedback_n if feedback_n else 0.0)
+            for score in range(5, 0, -1)
+        ],
+    )
+    supported = sums(ALL_KINDS, Cohort.INTERVENTION)
+    prevented = prevented_per_resident_per_year(supported, window_months=run.window_months) if supported else None
+    projection = (
+        project(
+            prevented,
+            residents=projected_residents,
+            city_contacts=settings.KPI_CITY_CONTACTS_PER_YEAR,
+            ambition_percent=settings.KPI_AMBITION_PERCENT,
+        )
+        if prevented
+        else None
+    )
+    return Headline(
+        outcomes=outcomes,
+        feedback=feedback,
+        # Everyone with a window: counted (follow-up complete) or still in progress.
+        residents_supported=outcomes[ALL_KINDS].intervention.n + count(Measure.IN_PROGRESS, Cohort.INTERVENTION),
+        residents_compared=outcomes[ALL_KINDS].comparator.n + count(Measure.IN_PROGRESS, Cohort.COMPARATOR),
+        in_progress=count(Measure.IN_PROGRESS, Cohort.INTERVENTION),
+        prevented=prevented,
+        projection=projection,
+    )
+
+
+@dataclass(frozen=True)
+class TrendMonth:
+    month: datetime.date
+    all_contacts: Outcome
+    by_kind: list[Outcome]
+
+
+@dataclass
+class Trend:
+    months: list[TrendMonth]
+
+    def chart_data(self) -> dict:
+        """What static/js/kpis_dashboard.mjs draws (through json_script); the tables beside the
+        charts show the same numbers. Months with too few residents to judge are gaps."""
+
+        def point(change: Change) -> float | None:
+            return None if change.too_few or change.pct_change is None else round(change.pct_change, 1)
+
+        return {
+            "months": [f"{month.month:%b %Y}" for month in self.months],
+            "cohorts": [
+                {"key": Cohort.INTERVENTION.value, "label": Cohort.INTERVENTION.label,
+                 "values": [point(m.all_contacts.intervention) for m in self.months]},
+                {"key": Cohort.COMPARATOR.value, "label": Cohort.COMPARATOR.label,
+                 "values": [point(m.all_contacts.comparator) for m in self.months]},
+            ],
+            "kinds": [
+                {"key": kind.value, "label": kind.label, "values": [point(m.by_kind[index].intervention) for m in self.months]}
+                for index, kind in enumerate(HEADLINE_KINDS)
+            ],
+        }
+
+
+def trend_for(run: KpiRun, scope: Scope) -> Trend:
+    values = figures_of(run, scope.within).filter(
+        level=scope.level, unit_id__in=scope.unit_ids, measure=Measure.SERVICE_USE,
+        kind__in=[ALL_KINDS, *HEADLINE_KINDS], period__isnull=False,
+    )
+    if scope.start_from:
+        values = values.filter(period__gte=scope.start_from)
+    if scope.start_to:
+        values = values.filter(period__lte=scope.start_to)
+    cells: dict[tuple[datetime.date, str, str], ChangeSums] = {
+        (row["period"], row["kind"], row["cohort"]): _sums(row)
+        for row in values.values("period", "kind", "cohort").annotate(**SUMS).order_by()
+    }
+    months = sorted({period for period, _kind, _cohort in cells})
+
+    def outcome(month: datetime.date, kind: str) -> Outcome:
+        return Outcome(
+            kind, _change(cells.get((month, kind, Cohort.INTERVENTION))), _change(cells.get((month, kind, Cohort.COMPARATOR)))
+        )
+
+    return Trend([TrendMonth(month, outcome(month, ALL_KINDS), [outcome(month, kind) for kind in HEADLINE_KINDS]) for month in months])
+
+
+@dataclass(frozen=True)
+class UnitOutcome:
+    level: str
+    unit_id: int
+    unit: str
+    outcome: Outcome
+
+
+@dataclass
+class LevelTable:
+    level: str
+    rows: list[UnitOutcome]
+
+    @property
+    def label(self) -> str:
+        return Level(self.level).label
+
+
+def unit_outcomes(run: KpiRun, scope: Scope, *, kinds: list[str]) -> list[UnitOutcome]:
+    """Every unit within the scope, at every level, for these kinds: the tables and the export."""
+    rows = (
+        _in_period(figures_of(run, scope.within), scope)
+        .filter(measure=Measure.SERVICE_USE, kind__in=kinds)
+        .values("level", "unit_id", "unit_label", "kind", "cohort")
+        .annotate(**SUMS)
+        .order_by()
+    )
+    cells: dict[tuple[str, int, str], dict[str, ChangeSums]] = defaultdict(dict)
+    labels: dict[tuple[str, int], str] = {}
+    for row in rows:
+        cells[(row["level"], row["unit_id"], row["kind"])][row["cohort"]] = _sums(row)
+        labels[(row["level"], row["unit_id"])] = row["unit_label"]
+    kind_order = {kind: index for index, kind in enumerate(kinds)}
+    level_order = {level: index for index, level in enumerate(LEVEL_ORDER)}
+    keys = sorted(cells, key=lambda key: (level_order[key[0]], labels[key[:2]], kind_order[key[2]]))
+    return [
+        UnitOutcome(
+            level,
+            unit_id,
+            labels[(level, unit_id)],
+            Outcome(kind, _change(cells[(level, unit_id, kind)].get(Cohort.INTERVENTION)), _change(cells[(level, unit_id, kind)].get(Cohort.COMPARATOR))),
+        )
+        for level, unit_id, kind in keys
+    ]
+
+
+def level_tables(run: KpiRun, scope: Scope, *, kind: str) -> list[LevelTable]:
+    by_level: dict[str, list[UnitOutcome]] = defaultdict(list)
+    for row in unit_outcomes(run, scope, kinds=[kind]):
+        by_level[row.level].append(row)
+    return [LevelTable(level, by_level[level]) for level in LEVEL_ORDER if by_level.get(level)]
+
+
+@dataclass
+class ProcessRow:
+    level: str
+    unit: str
+    figures: dict[str, tuple[float | None, int]] = field(default_factory=dict)
+
+    def cells(self) -> list[tuple[float | None, int, bool]]:
+        """(value, n, whether the value is a count shown without decimals), in column order."""
+        return [(*self.figures.get(measure, (None, 0)), measure in COUNT_MEASURES) for measure in PROCESS_MEASURES]
+
+
+def process_rows(run: KpiRun, scope: Scope) -> list[ProcessRow]:
+    values = figures_of(run, scope.process_units).filter(measure__in=PROCESS_MEASURES, period__isnull=True)
+    rows: dict[tuple[str, int], ProcessRow] = {}
+    for level, unit_id, unit_label, measure, value, n in values.values_list("level", "unit_id", "unit_label", "measure", "value", "n"):
+        row = rows.setdefault((level, unit_id), ProcessRow(level, unit_label))
+        row.figures[measure] = (value, n)
+    return sorted(rows.values(), key=lambda row: (LEVEL_ORDER.index(row.level), row.unit))
+
+
+def process_headers() -> list[str]:
+    return [Measure(measure).label for measure in PROCESS_MEASURES]
+
+
+# --- the export ---------------------------------------------------------------------------------
+
+EXPORT_COLUMNS = ("level", "unit", "kind", "residents", "baseline", "followup", "pct_change", "ci_low", "ci_high", "comparator_pct_change")
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def spreadsheet_safe(text: str) -> str:
+    """A text cell a spreadsheet would run as a formula gets a leading quote. Only for text:
+    numbers (a change of -12.5, say) stay numbers."""
+    return f"'{text}" if text.startswith(FORMULA_STARTS) else text
+
+
+def _number(value: float | None) -> str:
+    return "" if value is None else f"{value:.1f}"
+
+
+def export_rows(run: KpiRun, scope: Scope) -> list[list[str | int]]:
+    kinds = [ALL_KINDS, *ServiceUseEvent.Kind.values]
+    return [
+        [
+            row.level,
+            spreadsheet_safe(row.unit),
+            row.outcome.kind,
+            row.outcome.intervention.n,
+            row.outcome.intervention.baseline,
+            row.outcome.intervention.followup,
+            _number(row.outcome.intervention.pct_change),
+            _number(row.outcome.intervention.ci_low),
+            _number(row.outcome.intervention.ci_high),
+            _number(row.outcome.comparator.pct_change),
+        ]
+        for row in unit_outcomes(run, scope, kinds=kinds)
+    ]
+
+
+# --- the page -----------------------------------------------------------------------------------
+
+
+class DashboardFigures:
+    """Everything the figures region shows, worked out only when the template first asks: the
+    region is cached per run and filters, and a cached region asks for nothing."""
+
+    def __init__(self, run: KpiRun, scope: Scope, *, kind: str, projected_residents: int) -> None:
+        self.run, self.scope, self.kind, self.projected_residents = run, scope, kind, projected_residents
+
+    @property
+    def cache_key(self) -> str:
+        """Run, units (so whose figures) and filters: everything the region depends on."""
+        scope, within = self.scope, self.scope.within
+        parts = [
+            self.run.pk, scope.level, sorted(scope.unit_ids), sorted(within.team_ids), sorted(within.pcn_ids),
+            sorted(within.neighbourhood_ids), sorted(within.place_ids), sorted(scope.process_units.team_ids),
+            sorted(scope.process_units.place_ids), scope.start_from, scope.start_to, self.kind, self.projected_residents,
+        ]
+        return hashlib.sha256(repr(parts).encode()).hexdigest()
+
+    @cached_property
+    def headline(self) -> Headline:
+        return headline_for(self.run, self.scope, projected_residents=self.projected_residents)
+
+    @cached_property
+    def trend(self) -> Trend:
+        return trend_for(self.run, self.scope)
+
+    @cached_property
+    def chart_data(self) -> dict:
+        return self.trend.chart_data()
+
+    @cached_property
+    def tables(self) -> list[LevelTable]:
+        return level_tables(self.run, self.scope, kind=self.kind)
+
+    @property
+    def kind_label(self) -> str:
+        return KIND_LABELS[self.kind]
+
+    @cached_property
+    def process_rows(self) -> list[ProcessRow]:
+        return process_rows(self.run, self.scope)
+
+    @property
+    def process_headers(self) -> list[str]:
+        return process_headers()
