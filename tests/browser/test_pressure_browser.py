@@ -16,7 +16,7 @@ def test_a_practice_manager_reports_level_six_and_the_pcn_lead_sees_the_alert_an
 
     reporting = new_page()
     log_in(reporting, live_server, manager.email)
-    reporting.get_by_role("link", name="Report pressure").click()
+    reporting.get_by_role("navigation", name="Menu").get_by_role("link", name="Report pressure").click()
     assert_accessible(reporting, live_server, context="pressure report form")
     reporting.get_by_label("6 – vaporising").check()
     reporting.get_by_label("Comment").fill("Three GPs off with flu")
@@ -25,7 +25,7 @@ def test_a_practice_manager_reports_level_six_and_the_pcn_lead_sees_the_alert_an
 
     lead_page = new_page()
     log_in(lead_page, live_server, member(own_team, Role.PCN_LEAD).email)
-    lead_page.get_by_role("link", name="Practice pressure").click()
+    lead_page.get_by_role("navigation", name="Menu").get_by_role("link", name="Practice pressure").click()
     expect(lead_page.get_by_role("alert").filter(has_text="Practice at level 6")).to_be_visible()
     row = lead_page.get_by_role("row").filter(has=lead_page.get_by_role("rowheader", name=practice.name))
     expect(row.get_by_text("vaporising")).to_be_visible()
