@@ -34,9 +34,11 @@ def team_of(practice: Practice) -> Team | None:
 
 def reportable_practices(user) -> QuerySet[Practice]:
     """A practice manager reports for their own practice; a coordinator for any of the team's."""
-    memberships = Membership.objects.filter(user=user, role__in=[Role.PRACTICE_MANAGER, Role.COORDINATOR])
+    memberships = list(
+        Membership.objects.filter(user=user, role__in=[Role.PRACTICE_MANAGER, Role.COORDINATOR]).select_related("team")
+    )
     own = [m.practice_id for m in memberships if m.role == Role.PRACTICE_MANAGER]
-    coordinated = [m.team.neighbourhood_id for m in memberships.select_related("team") if m.role == Role.COORDINATOR]
+    coordinated = [m.team.neighbourhood_id for m in memberships if m.role == Role.COORDINATOR]
     return (
         Practice.objects.filter(pk__in=own) | Practice.objects.filter(pcn__neighbourhood_id__in=coordinated)
     ).select_related("pcn").order_by("pcn__name", "name").distinct()
