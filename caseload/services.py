@@ -4,6 +4,7 @@ and importing service use (check every row of a file, then load all of it or non
 from __future__ import annotations
 
 import bisect
+import contextlib
 import csv
 import datetime
 import hashlib
@@ -13,7 +14,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 from django.core.exceptions import ValidationError
-from django.db import IntegrityError, connection, transaction
+from django.db import DatabaseError, IntegrityError, connection, transaction
 from django.utils import timezone
 
 from int_app.teams.models import Practice, Team, User
@@ -343,11 +344,12 @@ def import_job_create(
     return job
 
 
-def service_use_import(*, job: ImportJob) -> ImportJob:
+def service_use_import(*, job: ImportJob, retry_on: tuple[type[BaseException], ...] = ()) -> ImportJob:
     """Check every row of the job's file, then load all of it in one transaction or none of it.
 
     Idempotent: a finished job is left alone, and a job run again after a crash adds nothing
-    twice because each event is unique on its source and source id."""
+    twice because each event is unique on its source and source id. An error in `retry_on` (the
+    worker's transient faults) leaves the job waiting and is raised for the task to retry."""
     jobs = ImportJob.objects.filter(pk=job.pk)
     if job.is_finished:
         return job
@@ -385,6 +387,11 @@ def service_use_import(*, job: ImportJob) -> ImportJob:
                     from kpis.tasks import enqueue_recompute
 
                     enqueue_recompute()
+    except retry_on:
+        logger.warning("Service-use import %s met a passing fault; it will be tried again.", job.pk, exc_info=True)
+        with contextlib.suppress(DatabaseError):
+            jobs.update(status=ImportJob.Status.QUEUED, rows_checked=0)
+        raise
     except Exception:
         logger.exception("Service-use import %s failed", job.pk)
         jobs.update(

@@ -1,13 +1,13 @@
-from celery import shared_task
+from int_app.celery import durable_task, transient_errors
 
 from .models import ImportJob
 from .services import service_use_import
 
 
-@shared_task(acks_late=True)
+@durable_task
 def import_service_use(job_id: int) -> str:
     """Check and load one uploaded service-use file. Safe to run twice: see service_use_import."""
     job = ImportJob.objects.filter(pk=job_id).first()
     if job is None:
         return "missing"
-    return service_use_import(job=job).status
+    return service_use_import(job=job, retry_on=transient_errors()).status

@@ -1,4 +1,4 @@
-from celery import shared_task
+from int_app.celery import durable_task
 from django.conf import settings
 from django.core.mail import send_mail
 from django.urls import reverse
@@ -7,7 +7,7 @@ from django.utils import timezone
 from .models import PressureAlert
 
 
-@shared_task(acks_late=True, autoretry_for=(ConnectionError,), retry_backoff=True, max_retries=5)
+@durable_task
 def email_pressure_alert(alert_id: int) -> int:
     """Email the PCN leads of the practice's PCN. Idempotent: a sent alert is not sent again."""
     from .pressure import pcn_leads_for
@@ -34,7 +34,7 @@ def email_pressure_alert(alert_id: int) -> int:
     return len(recipients)
 
 
-@shared_task(acks_late=True)
+@durable_task
 def recompute_kpis(full: bool = True) -> dict:
     """The nightly full recompute, and the one each import enqueues (full=False: only residents
     with new service use or a changed window are recounted). Idempotent: running it again gives
@@ -45,7 +45,7 @@ def recompute_kpis(full: bool = True) -> dict:
     return {"run": run.pk, "mode": run.mode, "rows": run.rows}
 
 
-@shared_task(acks_late=True)
+@durable_task
 def prune_kpi_runs() -> int:
     """Keep the newest runs only (nightly, by beat): older ones are history nobody reads."""
     from .compute import prune_old_runs

@@ -2,7 +2,7 @@
 
 import datetime as dt
 
-from celery import shared_task
+from int_app.celery import durable_task
 from django.utils import timezone
 
 from . import services
@@ -12,28 +12,28 @@ from .models import local_today, week_start
 DIGEST_FROM = dt.time(7, 0)
 
 
-@shared_task(acks_late=True)
+@durable_task
 def schedule_meetings() -> int:
     """Beat: keep four weeks of meetings ahead for every active series."""
     return services.meetings_schedule_ahead()
 
 
-@shared_task(acks_late=True)
+@durable_task
 def send_agenda(meeting_id: int) -> int:
     return services.agenda_email_send(meeting_id=meeting_id)
 
 
-@shared_task(acks_late=True)
+@durable_task
 def send_minutes(meeting_id: int) -> int:
     return services.minutes_email_send(meeting_id=meeting_id)
 
 
-@shared_task(acks_late=True)
+@durable_task
 def send_action_digest(user_id: int, week: str) -> bool:
     return services.action_digest_send(user_id=user_id, week=dt.date.fromisoformat(week))
 
 
-@shared_task(acks_late=True)
+@durable_task
 def send_action_digests() -> int:
     """Beat (hourly): from Monday 07:00, each owner of open actions gets this week's digest once.
     Running hourly rather than once a week means a worker that was down on Monday catches up."""

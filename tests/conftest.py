@@ -1,10 +1,17 @@
 """Shared fixtures: two teams ("own" and "other") fully staffed, a real Redis, a real worker."""
 
+import os
 import shutil
+import signal
 import socket
 import subprocess
+import sys
 import time
+import uuid
 from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import quote
 
 import pytest
 import redis
@@ -119,3 +126,62 @@ def live_worker(redis_url, transactional_db) -> Iterator[object]:
 def _fast_password_hashing(settings) -> None:
     # Django's default hasher takes most of a second per password by design; tests make dozens.
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+def database_url_of(connection) -> str:
+    """The URL of the database a connection uses (the test database, during tests)."""
+    db = connection.settings_dict
+    credentials = quote(db["USER"], safe="") + (f":{quote(db['PASSWORD'], safe='')}" if db["PASSWORD"] else "")
+    if db["HOST"].startswith("/"):
+        return f"postgresql://{credentials}@/{quote(db['NAME'])}?host={quote(db['HOST'])}"
+    return f"postgresql://{credentials}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{quote(db['NAME'])}"
+
+
+@dataclass
+class WorkerProcess:
+    """A `celery worker` in its own process group, consuming a queue of its own."""
+
+    process: subprocess.Popen
+    queue: str
+
+    def kill(self) -> None:
+        """As the kernel's OOM killer or a pulled plug would: no chance to clean up."""
+        os.killpg(self.process.pid, signal.SIGKILL)
+        self.process.wait(timeout=10)
+
+
+@pytest.fixture
+def worker_process(redis_url, transactional_db) -> Iterator[WorkerProcess]:
+    """A real worker process against real Redis and the test database, with the tests' tasks
+    sent to it; unlike `live_worker` it can be killed."""
+    from django.db import connection
+
+    from int_app.celery import app
+
+    queue = f"test-{uuid.uuid4().hex}"
+    environment = {
+        **os.environ,
+        "DATABASE_URL": database_url_of(connection),
+        "REDIS_URL": redis_url,
+        "CELERY_TASK_ALWAYS_EAGER": "false",
+        "DATABASE_CONN_MAX_AGE": "0",
+    }
+    process = subprocess.Popen(
+        [sys.executable, "-m", "celery", "-A", "int_app", "worker", "--pool=prefork", "--concurrency=1",
+         "-Q", queue, "--without-mingle", "--without-gossip", "--loglevel=WARNING"],
+        cwd=Path(settings.BASE_DIR),
+        env=environment,
+        start_new_session=True,
+    )
+    previous_broker, previous_eager = app.conf.broker_url, app.conf.task_always_eager
+    _use_broker(app, redis_url)
+    app.conf.task_always_eager = False
+    try:
+        yield WorkerProcess(process=process, queue=queue)
+    finally:
+        app.conf.task_always_eager = previous_eager
+        _use_broker(app, previous_broker)
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait(timeout=10)
+        redis.Redis.from_url(redis_url).delete(queue)

@@ -1,10 +1,10 @@
-from celery import shared_task
+from int_app.celery import durable_task
 from django.utils import timezone
 
 from .models import WorkerHeartbeat
 
 
-@shared_task(acks_late=True)
+@durable_task
 def record_worker_heartbeat(name: str = "celery") -> str:
     """Idempotent: the same row is overwritten on every beat."""
     now = timezone.now()
