@@ -5,8 +5,11 @@ Each URL name has one Row. `World` holds one object of each kind for the "own" t
 Adding a URL to the project without a Row here fails `test_every_url_has_a_row`.
 """
 
+import importlib
+import pkgutil
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from int_app.teams.models import Team, User
 from int_app.teams.roles import Role
@@ -57,3 +60,18 @@ def register(*rows: Row) -> None:
 
 # World builders registered by each feature's tests: each adds its objects for the own team.
 WORLD_BUILDERS: list[Callable[[World], None]] = []
+
+
+def load_feature_rows() -> None:
+    """Each feature keeps its rows in tests/<app>/access_rows.py, calling register()."""
+    tests = Path(__file__).parent
+    for module in pkgutil.iter_modules([str(tests)]):
+        if module.ispkg and (tests / module.name / "access_rows.py").exists():
+            importlib.import_module(f"tests.{module.name}.access_rows")
+
+
+def build_world(own: Team, other: Team) -> World:
+    built = World(own=own, other=other)
+    for builder in WORLD_BUILDERS:
+        builder(built)
+    return built

@@ -9,21 +9,10 @@ from django.core.cache import cache
 from int_app.teams.roles import Role
 
 from . import access
-from .access import ROWS, WORLD_BUILDERS, World
+from .access import ROWS, World, build_world
 
 
-def _load_feature_rows() -> None:
-    """Each feature keeps its rows in tests/<app>/access_rows.py, calling access.register()."""
-    import importlib
-    import pkgutil
-    from pathlib import Path
-
-    for module in pkgutil.iter_modules([str(Path(__file__).parent)]):
-        if module.ispkg and (Path(__file__).parent / module.name / "access_rows.py").exists():
-            importlib.import_module(f"tests.{module.name}.access_rows")
-
-
-_load_feature_rows()
+access.load_feature_rows()
 
 
 def project_url_names() -> set[str]:
@@ -51,10 +40,7 @@ def test_every_url_has_a_row():
 
 @pytest.fixture
 def world(own_team, other_team) -> World:
-    built = World(own=own_team, other=other_team)
-    for builder in WORLD_BUILDERS:
-        builder(built)
-    return built
+    return build_world(own_team, other_team)
 
 
 VIEWERS = ["anonymous"] + [f"own:{role}" for role in Role.values] + [f"other:{role}" for role in Role.values]
