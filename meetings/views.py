@@ -13,6 +13,8 @@ from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
 
+from int_app.audit.access import record_resident_access
+from int_app.audit.models import ResidentAccess
 from int_app.teams.models import Team
 from kpis.pressure import current_levels
 from int_app.teams.roles import Right, has_right
@@ -176,8 +178,18 @@ def _agenda_context(request: HttpRequest, meeting: Meeting) -> dict:
 
 def agenda(request: HttpRequest, pk: int) -> HttpResponse:
     meeting = _meeting(request, pk, Right.BUILD_AGENDA)
-    template = "meetings/agenda.html#agenda" if request.htmx else "meetings/agenda.html"
-    return render(request, template, _agenda_context(request, meeting))
+    if request.htmx:
+        return render(request, "meetings/agenda.html#agenda", _agenda_context(request, meeting))
+    context = _agenda_context(request, meeting)
+    _record_packs_shown(request, context["items"], ResidentAccess.Page.INFORMATION_PACK)
+    return render(request, "meetings/agenda.html", context)
+
+
+def _record_packs_shown(request: HttpRequest, items, page: str) -> None:
+    """Information packs hold residents' records: each opening of the agenda, the meeting screen
+    or the printout is in every listed resident's access log. (htmx refreshes of a page already
+    open are not new openings.)"""
+    record_resident_access(request, [item.resident_id for item in items], page)
 
 
 def _agenda_changed(request: HttpRequest, meeting: Meeting) -> HttpResponse:
@@ -288,6 +300,7 @@ def agenda_publish(request: HttpRequest, pk: int) -> HttpResponse:
 def agenda_print(request: HttpRequest, pk: int) -> HttpResponse:
     meeting = _meeting(request, pk, Right.VIEW_CASES)
     items = services.agenda_items_with_packs(meeting=meeting)
+    _record_packs_shown(request, items, ResidentAccess.Page.EXPORT)
     return render(
         request,
         "meetings/agenda_print.html",
@@ -331,7 +344,9 @@ def meeting_detail(request: HttpRequest, pk: int) -> HttpResponse:
         if request.GET.get("since") == str(meeting.version):
             return HttpResponse(status=204)
         return render(request, "meetings/meeting.html#live", _meeting_context(request, meeting))
-    return render(request, "meetings/meeting.html", _meeting_context(request, meeting))
+    context = _meeting_context(request, meeting)
+    _record_packs_shown(request, context["items"], ResidentAccess.Page.INFORMATION_PACK)
+    return render(request, "meetings/meeting.html", context)
 
 
 def _item_changed(request: HttpRequest, item: AgendaItem) -> HttpResponse:

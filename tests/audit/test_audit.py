@@ -55,6 +55,31 @@ def test_opening_a_resident_writes_an_access_row_the_coordinator_can_read(client
     assert social_worker.full_name in log.text
 
 
+def test_printing_or_opening_the_agenda_logs_every_resident_whose_pack_was_shown(client, own_team, coordinator):
+    from ..meetings.factories import active_resident, add_item, make_meeting
+
+    meeting = make_meeting(own_team, days_ahead=5)
+    on_agenda = [active_resident(own_team, family_name=name) for name in ("Ahmed", "Byrne")]
+    for resident in on_agenda:
+        add_item(meeting, resident)
+    not_on_agenda = active_resident(own_team, family_name="Clarke")
+    gp = member(own_team, Role.GP)
+    client.force_login(gp)
+    assert client.get(reverse("meetings:agenda_print", args=[meeting.pk])).status_code == 200
+    client.force_login(coordinator)
+    assert client.get(reverse("meetings:agenda", args=[meeting.pk])).status_code == 200
+    # An htmx refresh of the page already open is not another opening.
+    client.get(reverse("meetings:agenda", args=[meeting.pk]), headers={"HX-Request": "true"})
+
+    logged = set(ResidentAccess.objects.values_list("user", "resident", "page"))
+    assert logged == {
+        *((gp.pk, resident.pk, ResidentAccess.Page.EXPORT) for resident in on_agenda),
+        *((coordinator.pk, resident.pk, ResidentAccess.Page.INFORMATION_PACK) for resident in on_agenda),
+    }
+    assert ResidentAccess.objects.count() == 4
+    assert not ResidentAccess.objects.filter(resident_id=not_on_agenda.pk).exists()
+
+
 def test_only_the_coordinator_sees_the_access_log(client, own_team):
     resident = ResidentFactory(team=own_team)
     client.force_login(member(own_team, Role.GP))
