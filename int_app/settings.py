@@ -278,10 +278,12 @@ SECURE_HSTS_PRELOAD = not DEBUG
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
 X_FRAME_OPTIONS = "DENY"
-# Sessions end after 30 minutes idle (the cookie is renewed on every request) and after 12 hours
-# in all (int_app.teams.middleware.session_lifetime).
+# Sessions end after 30 minutes idle and after 12 hours in all
+# (int_app.teams.middleware.session_lifetime). Activity renews the session at most once a minute,
+# rather than writing it on every request.
 SESSION_COOKIE_AGE = 30 * 60
-SESSION_SAVE_EVERY_REQUEST = True
+SESSION_SAVE_EVERY_REQUEST = False
+SESSION_RENEW_SECONDS = 60
 SESSION_ABSOLUTE_SECONDS = 12 * 60 * 60
 SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$"]
 SECURE_CSP = {

@@ -22,6 +22,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "int_app.settings")
+# A line per request on stdout would be timed too and bury the figures.
+os.environ.setdefault("LOG_LEVEL", "WARNING")
 
 import django  # noqa: E402
 
@@ -44,6 +46,32 @@ class Bench:
 
     def report(self, name: str, **figures: object) -> None:
         print(f"bench {name} " + " ".join(f"{key}={value}" for key, value in figures.items()), flush=True)
+
+
+def page_timing(client: Client, url: str, repeats: int = 30) -> tuple[float, int, object]:
+    """Median milliseconds and queries of a page, after five warm-up requests. With PROFILE=1,
+    also prints where the time goes (cProfile, by cumulative time) on stderr."""
+    for _ in range(5):
+        assert client.get(url).status_code == 200
+    timings = []
+    for _ in range(repeats):
+        started = time.perf_counter()
+        response = client.get(url)
+        timings.append((time.perf_counter() - started) * 1000)
+        assert response.status_code == 200
+    with CaptureQueriesContext(connection) as queries:
+        client.get(url)
+    query_count = len(queries)  # before the next request resets the connection's query log
+    if os.environ.get("PROFILE"):
+        for query in queries.captured_queries:
+            print(f"{query['time']} s  {query['sql'][:300]}", file=sys.stderr)
+        import cProfile
+        import pstats
+
+        profiler = cProfile.Profile()
+        profiler.runcall(lambda: [client.get(url) for _ in range(repeats)])
+        pstats.Stats(profiler, stream=sys.stderr).sort_stats("cumulative").print_stats(45)
+    return statistics.median(timings), query_count, response
 
 
 # --- caseload --------------------------------------------------------------------------------
@@ -144,19 +172,9 @@ def bench_caseload_page(bench: Bench) -> None:
     team, coordinator, _numbers = caseload_team(bench)
     client = Client()
     client.force_login(coordinator)
-    url = f"/caseload/teams/{team.slug}/"
-    for _ in range(5):
-        assert client.get(url).status_code == 200
-    timings = []
-    for _ in range(30):
-        started = time.perf_counter()
-        response = client.get(url)
-        timings.append((time.perf_counter() - started) * 1000)
-        assert response.status_code == 200
-    with CaptureQueriesContext(connection) as queries:
-        client.get(url)
+    ms, queries, response = page_timing(client, f"/caseload/teams/{team.slug}/")
     assert f"{ACTIVE_RESIDENTS} residents with an open case" in response.text
-    bench.report("caseload_page", rows=ACTIVE_RESIDENTS, ms=f"{statistics.median(timings):.1f}", queries=len(queries))
+    bench.report("caseload_page", rows=ACTIVE_RESIDENTS, ms=f"{ms:.1f}", queries=queries)
 
 
 BENCHES: list[Callable[[Bench], None]] = [bench_service_use_import, bench_caseload_page]
@@ -195,18 +213,8 @@ def bench_agenda_page(bench: Bench) -> None:
     assert Meeting.objects.get(pk=meeting.pk).items.count() == AGENDA_ITEMS
     client = Client()
     client.force_login(coordinator)
-    url = f"/meetings/{meeting.pk}/agenda/"
-    for _ in range(5):
-        assert client.get(url).status_code == 200
-    timings = []
-    for _ in range(30):
-        started = time.perf_counter()
-        response = client.get(url)
-        timings.append((time.perf_counter() - started) * 1000)
-        assert response.status_code == 200
-    with CaptureQueriesContext(connection) as queries:
-        client.get(url)
-    bench.report("agenda_page", items=AGENDA_ITEMS, ms=f"{statistics.median(timings):.1f}", queries=len(queries))
+    ms, queries, _response = page_timing(client, f"/meetings/{meeting.pk}/agenda/")
+    bench.report("agenda_page", items=AGENDA_ITEMS, ms=f"{ms:.1f}", queries=queries)
 
 
 BENCHES.append(bench_agenda_page)
@@ -628,8 +636,11 @@ def main() -> int:
     original = connection.creation.create_test_db(verbosity=0, autoclobber=True, keepdb=False)
     try:
         bench = Bench()
+        # ONLY=caseload_page,agenda_page runs just those sections.
+        only = {name.strip() for name in os.environ.get("ONLY", "").split(",") if name.strip()}
         for section in BENCHES:
-            section(bench)
+            if not only or section.__name__.removeprefix("bench_") in only:
+                section(bench)
     finally:
         connection.creation.destroy_test_db(original, verbosity=0)
     return 0

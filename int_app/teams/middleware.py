@@ -11,18 +11,25 @@ from django.urls import reverse
 
 from .signals import SESSION_STARTED_KEY
 
+SESSION_RENEWED_KEY = "int_session_renewed"
+
 
 def session_lifetime(get_response: Callable[[HttpRequest], HttpResponse]):
-    """End a session 12 hours after login however active it is (idle expiry is the cookie's)."""
+    """End a session 12 hours after login however active it is, and 30 minutes after its last
+    request (the session's expiry, pushed on by activity at most once a minute)."""
 
     def middleware(request: HttpRequest) -> HttpResponse:
         if request.user.is_authenticated:
+            now = int(time.time())
             started = request.session.get(SESSION_STARTED_KEY)
             if started is None:
-                request.session[SESSION_STARTED_KEY] = int(time.time())
-            elif time.time() - started > settings.SESSION_ABSOLUTE_SECONDS:
+                request.session[SESSION_STARTED_KEY] = now
+            elif now - started > settings.SESSION_ABSOLUTE_SECONDS:
                 logout(request)
                 return redirect(f"{reverse('account_login')}?next={request.path}")
+            if now - request.session.get(SESSION_RENEWED_KEY, 0) >= settings.SESSION_RENEW_SECONDS:
+                # A changed session is saved with a fresh expiry and cookie.
+                request.session[SESSION_RENEWED_KEY] = now
         return get_response(request)
 
     return middleware

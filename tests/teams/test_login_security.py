@@ -107,7 +107,6 @@ class TestMFA:
 class TestSessions:
     def test_a_session_ends_after_30_minutes_idle(self, client, coordinator, settings):
         log_in(client, coordinator.email)
-        assert settings.SESSION_SAVE_EVERY_REQUEST
         assert client.session.get_expiry_age() == 30 * 60
         client.get("/")
         session = client.session
@@ -115,6 +114,28 @@ class TestSessions:
         session.save()
         response = client.get("/")
         assert response.status_code == 302 and response["Location"].startswith(LOGIN)
+
+    def test_activity_keeps_a_session_alive_renewing_it_at_most_once_a_minute(self, client, coordinator):
+        from django.contrib.sessions.models import Session
+        from django.db import connection
+        from django.test.utils import CaptureQueriesContext
+
+        from int_app.teams.middleware import SESSION_RENEWED_KEY
+
+        log_in(client, coordinator.email)
+        client.get("/")
+        key = client.session.session_key
+        with CaptureQueriesContext(connection) as busy:
+            client.get("/")
+        assert not [q for q in busy.captured_queries if q["sql"].startswith('UPDATE "django_session"')]
+
+        # Two minutes later the next request pushes the expiry 30 minutes on from then.
+        session = client.session
+        session[SESSION_RENEWED_KEY] -= 120
+        session.save()
+        Session.objects.filter(pk=key).update(expire_date=timezone.now() + datetime.timedelta(minutes=28))
+        assert client.get("/").status_code == 200
+        assert Session.objects.get(pk=key).expire_date > timezone.now() + datetime.timedelta(minutes=29)
 
     def test_a_session_ends_12_hours_after_login_however_busy(self, client, coordinator):
         log_in(client, coordinator.email)
