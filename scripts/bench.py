@@ -43,33 +43,38 @@ class Bench:
     """What the sections share: the database is theirs, and they may leave data for each other."""
 
     shared: dict[str, object] = field(default_factory=dict)
+    # ONLY=caseload_page,dashboard measures just those figures (the names of the `bench` lines).
+    only: frozenset[str] = frozenset(name.strip() for name in os.environ.get("ONLY", "").split(",") if name.strip())
+
+    def wants(self, *names: str) -> bool:
+        return not self.only or bool(self.only & set(names))
 
     def report(self, name: str, **figures: object) -> None:
         print(f"bench {name} " + " ".join(f"{key}={value}" for key, value in figures.items()), flush=True)
 
 
-def page_timing(client: Client, url: str, repeats: int = 30) -> tuple[float, int, object]:
+def page_timing(client: Client, url: str, repeats: int = 30, **options) -> tuple[float, int, object]:
     """Median milliseconds and queries of a page, after five warm-up requests. With PROFILE=1,
     also prints where the time goes (cProfile, by cumulative time) on stderr."""
     for _ in range(5):
-        assert client.get(url).status_code == 200
+        assert client.get(url, **options).status_code == 200
     timings = []
     for _ in range(repeats):
         started = time.perf_counter()
-        response = client.get(url)
+        response = client.get(url, **options)
         timings.append((time.perf_counter() - started) * 1000)
         assert response.status_code == 200
     with CaptureQueriesContext(connection) as queries:
-        client.get(url)
+        client.get(url, **options)
     query_count = len(queries)  # before the next request resets the connection's query log
     if os.environ.get("PROFILE"):
         for query in queries.captured_queries:
-            print(f"{query['time']} s  {query['sql'][:300]}", file=sys.stderr)
+            print(f"{query['time']} s  {query['sql'][:4000]}", file=sys.stderr)
         import cProfile
         import pstats
 
         profiler = cProfile.Profile()
-        profiler.runcall(lambda: [client.get(url) for _ in range(repeats)])
+        profiler.runcall(lambda: [client.get(url, **options) for _ in range(repeats)])
         pstats.Stats(profiler, stream=sys.stderr).sort_stats("cumulative").print_stats(45)
     return statistics.median(timings), query_count, response
 
@@ -150,6 +155,8 @@ def service_use_csv(nhs_numbers: list[str], rows: int) -> bytes:
 
 
 def bench_service_use_import(bench: Bench) -> None:
+    if not bench.wants("import", "import_again"):
+        return
     from caseload.models import ImportJob, ServiceUseEvent
     from caseload.services import import_job_create
 
@@ -169,6 +176,8 @@ def bench_service_use_import(bench: Bench) -> None:
 
 
 def bench_caseload_page(bench: Bench) -> None:
+    if not bench.wants("caseload_page"):
+        return
     team, coordinator, _numbers = caseload_team(bench)
     client = Client()
     client.force_login(coordinator)
@@ -188,6 +197,8 @@ AGENDA_ITEMS = 30
 def bench_agenda_page(bench: Bench) -> None:
     """The coordinator's agenda page with 30 residents, each with an information pack: a last
     discussion with decisions, open actions and six months of service use."""
+    if not bench.wants("agenda_page"):
+        return
     from caseload.models import ServiceUseEvent
     from int_app.teams.roles import Role
     from meetings.models import Meeting
@@ -593,25 +604,18 @@ def kpi_time_incremental(scale: int) -> dict[str, str]:
 
 
 def kpi_time_dashboard(scale: int) -> dict[str, str]:
-    from django.conf import settings
-    from django.test import Client
-
     from int_app.teams.models import User
 
     kpi_prune_runs()
     client = Client()
     client.force_login(User.objects.get(email=KPI_BENCH_LEAD_EMAIL))
-    response = client.get("/kpis/", secure=True)
-    assert response.status_code == 200, response.status_code
-    timings = []
-    for _ in range(20):
-        started = time.perf_counter()
-        client.get("/kpis/", secure=True)
-        timings.append(time.perf_counter() - started)
-    return {"ms": f"{1000 * statistics.median(timings):.1f}"}
+    ms, queries, _response = page_timing(client, "/kpis/", repeats=20, secure=True)
+    return {"ms": f"{ms:.1f}", "queries": queries}
 
 
 def bench_kpis(bench: Bench) -> None:
+    if not bench.wants("kpi_recompute", "kpi_incremental", "dashboard"):
+        return
     scale = kpi_scale()
     with kpi_database(scale):
         with connection.cursor() as cursor:
@@ -620,9 +624,12 @@ def bench_kpis(bench: Bench) -> None:
             started = time.perf_counter()
             kpi_build_city(scale)
             print(f"(built the scale-{scale} KPI city in {time.perf_counter() - started:.0f} s)", file=sys.stderr)
-        bench.report("kpi_recompute", scale=scale, **kpi_time_recompute(scale))
-        bench.report("kpi_incremental", scale=scale, **kpi_time_incremental(scale))
-        bench.report("dashboard", scale=scale, **kpi_time_dashboard(scale))
+        if bench.wants("kpi_recompute"):
+            bench.report("kpi_recompute", scale=scale, **kpi_time_recompute(scale))
+        if bench.wants("kpi_incremental"):
+            bench.report("kpi_incremental", scale=scale, **kpi_time_incremental(scale))
+        if bench.wants("dashboard"):
+            bench.report("dashboard", scale=scale, **kpi_time_dashboard(scale))
 
 
 BENCHES.append(bench_kpis)
@@ -636,11 +643,8 @@ def main() -> int:
     original = connection.creation.create_test_db(verbosity=0, autoclobber=True, keepdb=False)
     try:
         bench = Bench()
-        # ONLY=caseload_page,agenda_page runs just those sections.
-        only = {name.strip() for name in os.environ.get("ONLY", "").split(",") if name.strip()}
         for section in BENCHES:
-            if not only or section.__name__.removeprefix("bench_") in only:
-                section(bench)
+            section(bench)
     finally:
         connection.creation.destroy_test_db(original, verbosity=0)
     return 0

@@ -8,6 +8,6 @@ def navigation(request: HttpRequest) -> dict:
     user = getattr(request, "user", None)
     if user is None or not user.is_authenticated:
         return {}
-    memberships = list(user.memberships.select_related("team").order_by("team__name"))
+    memberships = user.memberships_with_teams()
     rights = {right.value for right in Right for m in memberships if role_has_right(m.role, right)}
     return {"nav_memberships": memberships, "nav_rights": rights}

@@ -191,11 +191,15 @@ class User(AbstractBaseUser, PermissionsMixin):
     def get_short_name(self) -> str:
         return self.full_name.split(" ")[0] if self.full_name else self.email
 
-    def roles_in(self, team: Team) -> set[str]:
-        # Memberships are few per user, so one cached read serves every check in a request.
+    def memberships_with_teams(self) -> list[Membership]:
+        """Memberships are few per user, so one read (cached on the user, which lives for one
+        request) serves every rights check and the header's navigation."""
         if not hasattr(self, "_memberships_cache"):
-            self._memberships_cache = list(self.memberships.all())
-        return {m.role for m in self._memberships_cache if m.team_id == team.pk}
+            self._memberships_cache = list(self.memberships.select_related("team").order_by("team__name", "pk"))
+        return self._memberships_cache
+
+    def roles_in(self, team: Team) -> set[str]:
+        return {m.role for m in self.memberships_with_teams() if m.team_id == team.pk}
 
 
 class MembershipQuerySet(models.QuerySet):
