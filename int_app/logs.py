@@ -5,7 +5,9 @@ import re
 
 import structlog
 
-NHS_NUMBER_PATTERN = re.compile(r"(?<!\d)\d{3}[ -]?\d{3}[ -]?\d{4}(?!\d)")
+# Not inside a longer run of letters and digits: a request id (a UUID) may hold ten digits in a
+# row, and masking them would break the id that ties a request's lines together.
+NHS_NUMBER_PATTERN = re.compile(r"(?<![0-9A-Za-z])\d{3}[ -]?\d{3}[ -]?\d{4}(?![0-9A-Za-z])")
 MASK = "[nhs-number]"
 
 

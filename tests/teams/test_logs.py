@@ -4,9 +4,10 @@ import io
 import json
 import logging
 
+import pytest
 import structlog
 
-from int_app.logs import SHARED_PROCESSORS, redact_nhs_numbers
+from int_app.logs import SHARED_PROCESSORS, mask_nhs_numbers, redact_nhs_numbers
 
 from ..factories import PASSWORD, ResidentFactory
 
@@ -54,3 +55,17 @@ def test_a_day_of_use_leaves_json_logs_with_request_and_user_ids_and_no_nhs_numb
     requests = [line for line in lines if line.get("event") in {"request_started", "request_finished"}]
     assert requests and all(line.get("request_id") for line in requests)
     assert any(line.get("user_id") == coordinator.pk for line in requests)
+
+
+@pytest.mark.parametrize(
+    "text, masked",
+    [
+        ("nhs_number=9434765919&q=x", "nhs_number=[nhs-number]&q=x"),
+        ("NHS 943 476 5919 referred", "NHS [nhs-number] referred"),
+        ("/residents/943-476-5919/", "/residents/[nhs-number]/"),
+        ("request bd1234567890-4d10-ac9c-d271190d080b", "request bd1234567890-4d10-ac9c-d271190d080b"),
+        ("id 0b943954-aefb-475f-b754-a9434765919b", "id 0b943954-aefb-475f-b754-a9434765919b"),
+    ],
+)
+def test_nhs_numbers_are_masked_but_request_ids_are_left_whole(text, masked):
+    assert mask_nhs_numbers(text) == masked
