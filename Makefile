@@ -6,6 +6,8 @@ BIN := $(VENV)/bin
 PYTHON ?= $(shell command -v python3.12 2>/dev/null || command -v python3)
 WITH_DB := $(BIN)/python scripts/with_database.py
 REDIS_URL_FOR_TESTS ?= redis://127.0.0.1:6379/0
+# Test processes in parallel (pytest-xdist): one per core. TEST_WORKERS=0 runs them in one process.
+TEST_WORKERS ?= auto
 
 DEV_ENV := DJANGO_DEBUG=true INT_DEMO_MODE=true DJANGO_SECRET_KEY=dev-only-not-secret
 TEST_ENV := DJANGO_SECRET_KEY=test-only-not-secret DJANGO_SECURE_SSL_REDIRECT=false INT_STATIC_MANIFEST=false \
@@ -29,7 +31,7 @@ run: install
 		exec $(BIN)/python manage.py runserver 127.0.0.1:8000'
 
 test: install
-	$(TEST_ENV) $(WITH_DB) $(BIN)/python -m pytest $(PYTEST_ARGS)
+	$(TEST_ENV) $(WITH_DB) $(BIN)/python -m pytest -n $(TEST_WORKERS) $(PYTEST_ARGS)
 
 bench: install
 	$(TEST_ENV) $(WITH_DB) $(BIN)/python scripts/bench.py

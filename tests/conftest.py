@@ -11,7 +11,7 @@ import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit, urlunsplit
 
 import pytest
 import redis
@@ -61,10 +61,20 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
+def _own_database(url: str) -> str:
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "")  # "gw0", "gw1"... when run in parallel
+    if not worker:
+        return url
+    parsed = urlsplit(url)
+    return urlunsplit(parsed._replace(path=f"/{1 + int(worker.removeprefix('gw'))}"))
+
+
 @pytest.fixture(scope="session")
 def redis_url() -> Iterator[str]:
-    """REDIS_URL when it answers; otherwise a private redis-server on a free port. Never skips."""
-    url = settings.REDIS_URL or "redis://127.0.0.1:6379/0"
+    """REDIS_URL when it answers; otherwise a private redis-server on a free port. Never skips.
+    Parallel test processes (pytest-xdist) each take a Redis database of their own, so that one
+    process's worker never takes another's tasks."""
+    url = _own_database(settings.REDIS_URL or "redis://127.0.0.1:6379/0")
     if _redis_answers(url):
         yield url
         return
@@ -80,7 +90,7 @@ def redis_url() -> Iterator[str]:
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
-    private_url = f"redis://127.0.0.1:{port}/0"
+    private_url = _own_database(f"redis://127.0.0.1:{port}/0")
     for _ in range(50):
         if _redis_answers(private_url):
             break
