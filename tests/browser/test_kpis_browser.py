@@ -29,7 +29,7 @@ def test_the_pcn_lead_filters_the_dashboard_by_pcn_and_downloads_those_figures(p
     page.wait_for_function("document.querySelector('[data-kpi-chart=cohorts]').width > 0")
     expect(page.get_by_role("table", name="Change in all contacts by month of start")).to_contain_text("\u221240.0%")
 
-    page.get_by_label("PCN").select_option(label=str(pcn))
+    page.get_by_label("PCN", exact=True).select_option(label=str(pcn))
     # htmx swaps the figures in place and keeps the filter in the address bar.
     page.wait_for_url(f"**/kpis/?*pcn={pcn.pk}*")
     expect(page.locator(".app-kpi-as-of")).to_contain_text(str(pcn))
