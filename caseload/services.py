@@ -10,6 +10,7 @@ import datetime
 import hashlib
 import io
 import logging
+import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
@@ -110,6 +111,8 @@ PROGRESS_EVERY_ROWS = 25_000
 SOURCE_MAX = ServiceUseEvent._meta.get_field("source").max_length
 SOURCE_ID_MAX = ServiceUseEvent._meta.get_field("source_id").max_length
 KIND_VALUES = frozenset(ServiceUseEvent.Kind.values)
+# Where the csv module ends a line: Windows, Unix and old Mac line breaks.
+LINE_BREAK = re.compile(r"\r\n?|\n")
 
 
 @dataclass
@@ -262,28 +265,40 @@ def service_use_check(
     except UnicodeDecodeError:
         checked.refuse(1, "The file is not plain text (UTF-8 CSV). Save it as CSV and upload it again.")
         return checked
-    reader = csv.reader(io.StringIO(text))
-    header = next(reader, None)
-    if header is None or tuple(column.strip().lower() for column in header) != IMPORT_COLUMNS:
-        found = ",".join(header or []) or "nothing"
-        checked.refuse(1, f"The first line must name the columns {','.join(IMPORT_COLUMNS)} (found {found}).")
+    if "\x00" in text:
+        # Not text either, and PostgreSQL can store a zero byte neither in a row nor in a message.
+        checked.refuse(
+            len(LINE_BREAK.findall(text, 0, text.index("\x00"))) + 1,
+            "This line holds a zero byte (NUL), so the file is not plain text. Save it as CSV and upload it again.",
+        )
         return checked
-
-    checker = RowChecker(Episodes(teams), today)
-    staged: list[tuple] = []
+    # newline="": the csv module itself reads line breaks, inside quotes and as a lone \r too.
+    reader = csv.reader(io.StringIO(text, newline=""))
     rows = 0
-    for row in reader:
-        if not row or not any(row):
-            continue  # a blank line
-        rows += 1
-        if on_progress is not None and rows % PROGRESS_EVERY_ROWS == 0:
-            on_progress(rows)
-        line = reader.line_num
-        result = checker.quickly(row, line) or checker.closely(row, line)
-        if isinstance(result, list):
-            checked.refuse(line, "; ".join(result) + ".")
-        elif not checked.error_count:
-            staged.append(result)
+    try:
+        header = next(reader, None)
+        if header is None or tuple(column.strip().lower() for column in header) != IMPORT_COLUMNS:
+            found = ",".join(header or []) or "nothing"
+            checked.refuse(1, f"The first line must name the columns {','.join(IMPORT_COLUMNS)} (found {found}).")
+            return checked
+
+        checker = RowChecker(Episodes(teams), today)
+        staged: list[tuple] = []
+        for row in reader:
+            if not row or not any(row):
+                continue  # a blank line
+            rows += 1
+            if on_progress is not None and rows % PROGRESS_EVERY_ROWS == 0:
+                on_progress(rows)
+            line = reader.line_num
+            result = checker.quickly(row, line) or checker.closely(row, line)
+            if isinstance(result, list):
+                checked.refuse(line, "; ".join(result) + ".")
+            elif not checked.error_count:
+                staged.append(result)
+    except csv.Error as unreadable:
+        # A value longer than the csv module allows (128 KB), say: the lines after it cannot be trusted.
+        checked.refuse(reader.line_num, f"This line cannot be read as CSV ({unreadable}); the lines after it were not checked.")
     checked.rows = rows
     if rows == 0 and not checked.error_count:
         checked.refuse(2, "The file has no rows under the column names.")

@@ -32,6 +32,17 @@ class PressureReportForm(forms.Form):
         self.fields["practice"].widget.attrs["class"] = "nhsuk-select"
 
 
+class PracticeChoiceForm(forms.Form):
+    """The practice named in the address or the form, to show its report for this week: only one
+    the person reports for, and nothing at all for a value that is not one (such as "²")."""
+
+    practice = forms.ModelChoiceField(queryset=None)
+
+    def __init__(self, *args, practices, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["practice"].queryset = practices
+
+
 class HeatmapFilterForm(forms.Form):
     neighbourhood = forms.ModelChoiceField(queryset=None, required=False, empty_label="All neighbourhoods")
     pcn = forms.ModelChoiceField(queryset=None, required=False, empty_label="All PCNs", label="PCN")

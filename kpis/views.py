@@ -9,7 +9,7 @@ from django.utils import timezone
 from django.views.decorators.http import require_POST
 
 from .dashboard import EXPORT_COLUMNS, DashboardFigures, Scope, export_rows, scope_for
-from .forms import HeatmapFilterForm, KpiFilterForm, PressureReportForm
+from .forms import HeatmapFilterForm, KpiFilterForm, PracticeChoiceForm, PressureReportForm
 from .models import ALL_KINDS, KpiRun, KpiUnits, PressureAlert, PressureReport, kpi_units_for, week_start_of
 from .pressure import (
     StaleReport,
@@ -50,9 +50,10 @@ def report_pressure(request: HttpRequest) -> HttpResponse:
         raise PermissionDenied("Only a practice manager or the team's coordinator can report pressure.")
     week = week_start_of(timezone.localdate())
     chosen_id = request.POST.get("practice") or request.GET.get("practice")
+    chosen = PracticeChoiceForm({"practice": chosen_id}, practices=practices)
     existing = (
-        PressureReport.objects.filter(practice__in=practices, practice_id=chosen_id, week_start=week).first()
-        if chosen_id and str(chosen_id).isdigit()
+        PressureReport.objects.filter(practice=chosen.cleaned_data["practice"], week_start=week).first()
+        if chosen_id and chosen.is_valid()
         else None
     )
     if existing is None and not chosen_id and practices.count() == 1:

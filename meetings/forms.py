@@ -111,6 +111,15 @@ class AddResidentForm(forms.Form):
         )
 
 
+class RemoveItemForm(forms.Form):
+    item = forms.ModelChoiceField(queryset=AgendaItem.objects.none(), widget=forms.HiddenInput)
+
+    def __init__(self, *args, meeting: Meeting, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        # Only this meeting's items: anything else, or anything that is not an id, is "no longer on it".
+        self.fields["item"].queryset = meeting.items.select_related("resident")
+
+
 class AgendaItemForm(forms.ModelForm):
     class Meta:
         model = AgendaItem

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
@@ -33,6 +33,7 @@ from .forms import (
     MoveMeetingForm,
     NotesForm,
     OutcomeForm,
+    RemoveItemForm,
     SeriesForm,
 )
 from .models import Action, ActionConflict, AgendaItem, Decision, Meeting, MeetingSeries, TransitionNotAllowed, local_today
@@ -264,11 +265,11 @@ def agenda_remove(request: HttpRequest, pk: int) -> HttpResponse:
     meeting = _meeting(request, pk, Right.BUILD_AGENDA)
     # The item is named in the form, not the address: a second click on a removed item (two tabs,
     # a double tap) gets a message rather than "not found".
-    item_id = request.POST.get("item", "")
-    item = meeting.items.select_related("resident").filter(pk=int(item_id)).first() if item_id.isdigit() else None
-    if item is None:
+    form = RemoveItemForm(request.POST, meeting=meeting)
+    if not form.is_valid():
         messages.error(request, "That resident is no longer on the agenda.")
         return _agenda_changed(request, meeting)
+    item = form.cleaned_data["item"]
     try:
         services.agenda_item_remove(item=item, by=request.user)
     except TransitionNotAllowed as refusal:
@@ -495,7 +496,7 @@ def decision_sign(request: HttpRequest, pk: int) -> HttpResponse:
         return render(request, "meetings/meeting.html#decision", {"decision": decision, "can_sign": True, "show_messages": True})
     next_url = request.POST.get("next", "")
     if url_has_allowed_host_and_scheme(next_url, allowed_hosts={request.get_host()}, require_https=request.is_secure()):
-        return redirect(next_url)
+        return HttpResponseRedirect(next_url)  # not redirect(), which reads a bare word as a view's name
     return redirect("meetings:meeting", decision.agenda_item.meeting_id)
 
 
@@ -623,7 +624,7 @@ def action_status(request: HttpRequest, pk: int) -> HttpResponse:
         return _action_card(request, action, ActionStatusForm(action=action, initial={"version": action.version}))
     next_url = request.POST.get("next", "")
     if url_has_allowed_host_and_scheme(next_url, allowed_hosts={request.get_host()}, require_https=request.is_secure()):
-        return redirect(next_url)
+        return HttpResponseRedirect(next_url)  # not redirect(), which reads a bare word as a view's name
     return redirect("meetings:action", action.pk)
 
 

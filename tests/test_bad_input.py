@@ -1,0 +1,764 @@
+"""Bad input: every form of the project, and the service-use importer, fed hostile values.
+
+A coordinator pastes from a spreadsheet, a browser autofills a date field with nonsense, someone
+tries a script tag in a goal. For every address of the access matrix that takes a POST, someone
+allowed to use it submits the form found on its page, with some or all of its fields replaced by
+unicode, NUL bytes, 10,000-character strings, HTML and script, spreadsheet formulas, impossible
+dates and absurd numbers. Whatever they send: no server error, nothing written unless the
+submission was accepted, and nothing they typed comes back unescaped.
+
+Each example runs in a savepoint that is rolled back, so all examples of a form meet the same
+world, built once.
+"""
+
+from __future__ import annotations
+
+import copy
+import csv
+import datetime
+import io
+import logging
+import re
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from html.parser import HTMLParser
+from urllib.parse import urlencode, urljoin, urlsplit
+
+import pytest
+from django.contrib.messages import constants as message_levels
+from django.contrib.messages import get_messages
+from django.core.cache import cache
+from django.core.files.uploadedfile import SimpleUploadedFile
+from django.db import connection, transaction
+from django.test import Client, override_settings
+from django.utils import timezone
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from caseload.models import ImportJob, ServiceUseEvent
+from caseload.nhs_number import nhs_number_check_digit
+from caseload.services import import_job_create
+from int_app.teams.roles import Role
+from meetings import services as meeting_services
+from meetings.models import AgendaItem, Meeting
+
+from . import access
+from .access import ROWS, Row, World, build_world
+from .caseload.factories import active
+from .factories import PASSWORD, make_team
+from .meetings.factories import active_resident, add_item
+
+access.load_feature_rows()
+
+FAST_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]  # as tests/conftest.py, for the shared world
+
+# 200 examples a form, as the trust issue asks; nothing remembered between runs, so each run
+# explores afresh (a failure prints the example to reproduce it).
+FUZZ_SETTINGS = settings(
+    max_examples=200,
+    deadline=None,
+    database=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow, HealthCheck.data_too_large],
+)
+
+# --- what a hostile or careless person types --------------------------------------------------------
+
+SCRIPT = '<script>alert("int-x")</script>'
+IMAGE = "<img src=x onerror=alert(7)>"
+# What must never come back as markup: escaped, these read &lt;script&gt;... and are harmless.
+MARKERS = ('<script>alert("int-x")', "<img src=x onerror")
+
+HTML = [
+    SCRIPT,
+    IMAGE,
+    f'"><{SCRIPT[1:]}',
+    f"'>{IMAGE}",
+    f"</textarea>{SCRIPT}",
+    f"</title>{IMAGE}",
+    f"{{{{ 7|add:7 }}}}{SCRIPT}",
+    "javascript:alert(1)",
+    "//evil.example/",
+    "https://evil.example/",
+]
+FORMULAS = ["=1+1", '=HYPERLINK("https://evil.example","click")', "+44 121 496 0000", "-2+3", "@SUM(A1:A9)", "=cmd|' /C calc'!A0", "\t=1+1"]
+IMPOSSIBLE_DATES = ["2026-02-30", "31/13/2026", "0000-00-00", "9999-99-99", "2026-13-01", "2026-02-29T25:61", "yesterday", "2026-1-1"]
+DATES = [*IMPOSSIBLE_DATES, "1899-12-31", "9999-12-31", "0001-01-01", "25:61", "24:00", "-1:00"]
+NUMBERS = ["-1", "0", "1e309", "NaN", "inf", "-9223372036854775809", "9223372036854775808", "9" * 40, "0x10", "1_000", "²", "١٢٣", "１２３", "3.5", " 7 "]
+ODD = ["", " ", "\x00", "nul\x00byte", "\u202eevil", "\ufeffbom", "caf\u00e9", "\U0001f600", "a\r\nb", "'; DROP TABLE caseload_resident; --", "%00", "\\x00"]
+# Stand-ins for bytes that are not UTF-8 (0xE9, 0xFF, 0xFE): sent raw where the body allows it.
+NOT_UTF8 = ["caf\udce9", "\udcff\udcfe"]
+
+hostile_atom = st.one_of(
+    st.text(max_size=40),  # any unicode Django would accept (no lone surrogates)
+    st.sampled_from(HTML + FORMULAS + DATES + NUMBERS + ODD + NOT_UTF8),
+    st.sampled_from(["a", "é", "\U0001d518", "<", "9", "\x00"]).map(lambda char: char * 10_000),
+    st.integers(min_value=-(10**30), max_value=10**30).map(str),
+)
+# A hostile value is one of those, or a few run together ("2026-01-01<script>...", "=1+1\x00").
+hostile = st.one_of(hostile_atom, st.lists(hostile_atom, min_size=2, max_size=3).map("".join))
+
+
+# --- the form on the page -----------------------------------------------------------------------------
+
+
+@dataclass
+class FormField:
+    name: str
+    kind: str  # the input's type, or select / textarea / button
+    values: list[str] = field(default_factory=list)  # what the page offers or fills in
+
+
+class PageForms(HTMLParser):
+    """The fields of every <form method="post"> on a page, by the address the form posts to."""
+
+    def __init__(self, page_url: str) -> None:
+        super().__init__(convert_charrefs=True)
+        self.page_url = page_url
+        self.forms: dict[str, dict[str, FormField]] = {}
+        self.current: dict[str, FormField] | None = None
+        self.select: FormField | None = None
+        self.textarea: FormField | None = None
+
+    def add(self, name: str | None, kind: str, value: str | None) -> FormField | None:
+        if self.current is None or not name or name == "csrfmiddlewaretoken":
+            return None
+        found = self.current.setdefault(name, FormField(name, kind))
+        if value is not None and value not in found.values:
+            found.values.append(value)
+        return found
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        attr = dict(attrs)
+        if tag == "form" and (attr.get("method") or "get").lower() == "post":
+            action = urlsplit(urljoin(self.page_url, attr.get("action") or self.page_url)).path
+            self.current = self.forms.setdefault(action, {})
+        elif tag == "input":
+            kind = (attr.get("type") or "text").lower()
+            if kind in ("submit", "image", "reset") and not attr.get("name"):
+                return
+            self.add(attr.get("name"), kind, attr.get("value"))
+        elif tag == "button" and attr.get("name"):
+            self.add(attr.get("name"), "button", attr.get("value") or "")
+        elif tag == "select":
+            self.select = self.add(attr.get("name"), "select", None)
+        elif tag == "option" and self.select is not None:
+            self.select.values.append(attr.get("value") or "")
+        elif tag == "textarea":
+            self.textarea = self.add(attr.get("name"), "textarea", None)
+
+    def handle_data(self, data: str) -> None:
+        if self.textarea is not None and data.strip():
+            self.textarea.values.append(data)
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag == "form":
+            self.current = None
+        elif tag == "select":
+            self.select = None
+        elif tag == "textarea":
+            self.textarea = None
+
+
+def form_fields(client: Client, page_url: str, action: str) -> dict[str, FormField]:
+    response = client.get(page_url)
+    assert response.status_code == 200, f"{page_url} answered {response.status_code}"
+    parser = PageForms(page_url)
+    parser.feed(response.text)
+    assert urlsplit(action).path in parser.forms, (
+        f"No form on {page_url} posts to {action} (forms post to {sorted(parser.forms)}): "
+        "name the page that holds it in FORM_PAGES."
+    )
+    return parser.forms[urlsplit(action).path]
+
+
+# --- each address: who posts, from which page, in which state of the world -------------------------------
+
+
+def meeting(w: World):
+    return w.objects["meeting"]
+
+
+# The page that holds the form of an address that only takes POSTs.
+FORM_PAGES: dict[str, Callable[[World], str]] = {
+    "caseload:goal_add": lambda w: f"/caseload/teams/{w.own.slug}/residents/{w.objects['active'].pk}/plan/",
+    "caseload:goal_status": lambda w: f"/caseload/teams/{w.own.slug}/residents/{w.objects['active'].pk}/plan/",
+    "caseload:plan_interventions": lambda w: f"/caseload/teams/{w.own.slug}/residents/{w.objects['active'].pk}/plan/",
+    "kpis:pressure_alert_acknowledge": lambda w: "/kpis/pressure/",
+    "meetings:meeting_end": lambda w: f"/meetings/{meeting(w).pk}/",
+    "meetings:agenda_add": lambda w: f"/meetings/{meeting(w).pk}/agenda/",
+    "meetings:agenda_remove": lambda w: f"/meetings/{meeting(w).pk}/agenda/",
+    "meetings:agenda_reorder": lambda w: f"/meetings/{meeting(w).pk}/agenda/",
+    "meetings:item_update": lambda w: f"/meetings/{meeting(w).pk}/agenda/",
+    "meetings:item_move": lambda w: f"/meetings/{meeting(w).pk}/agenda/",
+    "meetings:attendance": lambda w: f"/meetings/{meeting(w).pk}/",
+    "meetings:minutes_publish": lambda w: f"/meetings/{meeting(w).pk}/minutes/",
+    "meetings:item_notes": lambda w: f"/meetings/{meeting(w).pk}/",
+    "meetings:item_outcome": lambda w: f"/meetings/{meeting(w).pk}/",
+    "meetings:item_timer": lambda w: f"/meetings/{meeting(w).pk}/",
+    "meetings:decision_add": lambda w: f"/meetings/{meeting(w).pk}/",
+    "meetings:action_add": lambda w: f"/meetings/{meeting(w).pk}/",
+    "meetings:decision_sign": lambda w: f"/meetings/{meeting(w).pk}/",
+    "meetings:action_status": lambda w: f"/meetings/actions/{w.objects['action'].pk}/",
+}
+
+
+# Posted by the page's script rather than a form: the fields as static/js/meetings.mjs sends them.
+SCRIPTED: dict[str, Callable[[World], dict[str, FormField]]] = {
+    "meetings:agenda_reorder": lambda w: {
+        "order": FormField("order", "hidden", [",".join(str(pk) for pk in meeting(w).items.order_by("-position").values_list("pk", flat=True))])
+    },
+}
+
+
+def agenda_published(w: World) -> None:
+    meeting_services.agenda_publish(meeting=meeting(w), by=w.member(w.own, Role.COORDINATOR))
+
+
+def item_pending(w: World) -> None:
+    """Not yet discussed, so that the page offers to mark it either way."""
+    AgendaItem.objects.filter(pk=w.objects["agenda_item"].pk).update(outcome=AgendaItem.Outcome.PENDING)
+
+
+def second_item(w: World) -> None:
+    """A second resident on the agenda, so that the first can move down it."""
+    add_item(meeting(w), active_resident(w.own, given_name="Bert", family_name="Second"))
+
+
+def meeting_ended(w: World) -> None:
+    agenda_published(w)
+    # A fresh copy: the world's own objects are shared by every form's test and must not change.
+    Meeting.objects.get(pk=meeting(w).pk).end(by=w.member(w.own, Role.COORDINATOR))
+
+
+def another_session(w: World) -> None:
+    """The coordinator is also signed in elsewhere, so their sessions page offers to end the others."""
+    sign_in(Client(), w.member(w.own, Role.COORDINATOR))
+
+
+def minutes_published(w: World) -> None:
+    meeting_ended(w)
+    meeting_services.minutes_publish(meeting=meeting(w), by=w.member(w.own, Role.COORDINATOR))
+
+
+# The world as the access matrix builds it has an unpublished agenda; the forms used during and
+# after the meeting are only offered (and only accept anything) once it has moved on.
+STAGES: dict[str, Callable[[World], None]] = {
+    **dict.fromkeys(
+        [
+            "meetings:attendance",
+            "meetings:item_notes",
+            "meetings:item_timer",
+            "meetings:decision_add",
+            "meetings:action_add",
+            "meetings:decision_sign",
+            "meetings:meeting_end",
+        ],
+        agenda_published,
+    ),
+    "meetings:item_outcome": lambda w: (agenda_published(w), item_pending(w)),
+    "meetings:item_move": second_item,
+    "meetings:agenda_reorder": second_item,
+    "meetings:minutes_publish": meeting_ended,
+    "usersessions_list": another_session,
+    "meetings:minutes_addendum": minutes_published,
+}
+
+# Addresses that take a POST but whose page has no form: they get fields the form never had.
+NO_FORM = {"account_signup": "sign-up is closed: the page says so, and a POST is refused all the same"}
+
+
+# Account pages for someone who is not signed in; the others are used signed in.
+SIGNED_OUT = {"account_login", "account_signup", "account_reset_password"}
+
+
+def poster(row: Row) -> str | None:
+    """The role that uses the form (None: nobody signed in)."""
+    if row.name in SIGNED_OUT:
+        return None
+    return Role.COORDINATOR if Role.COORDINATOR in row.roles else sorted(row.roles)[0]
+
+
+# --- plausible values, so that valid submissions are tried too ---------------------------------------
+
+
+def valid_nhs_numbers() -> st.SearchStrategy[str]:
+    def with_check_digit(first_nine: str) -> str | None:
+        check = nhs_number_check_digit(first_nine)
+        return None if check is None else f"{first_nine}{check}"
+
+    return st.integers(100_000_000, 999_999_999).map(lambda n: with_check_digit(str(n))).filter(bool)
+
+
+def plausible(form_field: FormField, world: World) -> st.SearchStrategy[str]:
+    today = timezone.localdate()
+    offered = [value for value in form_field.values if value.strip()]
+    by_name = {
+        "nhs_number": valid_nhs_numbers(),
+        "date_of_birth": st.just("1948-05-04"),
+        "login": st.just(world.member(world.own, Role.COORDINATOR).email),
+        "email": st.just(world.member(world.own, Role.COORDINATOR).email),
+        "password": st.just(PASSWORD),
+        "oldpassword": st.just(PASSWORD),
+        "password1": st.just("a-new-long-pass-phrase-2027"),
+        "password2": st.just("a-new-long-pass-phrase-2027"),
+        "video_link": st.just("https://meet.example.nhs.uk/int"),
+    }
+    short_name = form_field.name.rsplit("-", 1)[-1]
+    if short_name in by_name:
+        return by_name[short_name]
+    if offered:
+        return st.sampled_from(offered)
+    by_kind = {
+        "date": st.sampled_from([today + datetime.timedelta(days=d) for d in (-7, 0, 7)]).map(str),
+        "time": st.just("13:30"),
+        "number": st.sampled_from(["1", "15", "30", "90"]),
+        "email": st.just("someone@example.nhs.uk"),
+        "url": st.just("https://meet.example.nhs.uk/int"),
+        "checkbox": st.just("on"),
+    }
+    return by_kind.get(form_field.kind, st.sampled_from(["Plain words", "Review in two weeks", "Mrs O'Neill – café"]))
+
+
+def file_name_from(text: str) -> str:
+    """A hostile file name the test client can still send: no folders in it (Django refuses to make
+    such an upload), no lone surrogates (they cannot be written as UTF-8)."""
+    name = text.replace("/", "_").replace("\\", "_").encode("utf-8", "replace").decode()[:300]
+    return name if name.strip(".") else "x"
+
+
+def upload(content: bytes, name: str) -> SimpleUploadedFile:
+    return SimpleUploadedFile(name, content, "text/csv")
+
+
+@st.composite
+def submissions(draw, fields: dict[str, FormField], world: World) -> dict[str, list]:
+    """What the person sends: the page's form filled in plausibly, then some of its fields (or all
+    of them) replaced by something hostile or left out; now and then a field the form never had."""
+    names = sorted(fields)
+    if draw(st.booleans()):
+        spoiled = set(names)
+    else:
+        spoiled = draw(st.sets(st.sampled_from(names), max_size=2)) if names else set()
+    sent: dict[str, list] = {}
+    for name in names:
+        form_field = fields[name]
+        if form_field.kind == "file":
+            csv_text = draw(st.one_of(hostile, st.just("nhs_number,date,kind,source,source_id\n")))
+            file_name = draw(st.one_of(st.just("extract.csv"), hostile.map(file_name_from)))
+            sent[name] = [upload(csv_text.encode("utf-8", "surrogateescape"), file_name)]
+            continue
+        good = plausible(form_field, world)
+        if name not in spoiled:
+            sent[name] = [draw(good)]
+            continue
+        choice = draw(st.sampled_from(["hostile", "hostile", "missing", "several"]))
+        if choice == "hostile":
+            sent[name] = [draw(hostile)]
+        elif choice == "several":
+            sent[name] = draw(st.lists(st.one_of(hostile, good), min_size=2, max_size=3))
+    if draw(st.integers(0, 9)) == 0:
+        sent[draw(st.sampled_from(["next", "version", "id", "team", "pk", "status"]))] = [draw(hostile)]
+    return sent
+
+
+# --- what the database and the page say -----------------------------------------------------------------
+
+# Tables that a refused submission writes to all the same, found by posting empty and hostile forms
+# to every address and looking at what changed; any other write means the submission was taken.
+WRITTEN_ON_ANY_REQUEST = (
+    # The session row is renewed once a minute (SESSION_RENEW_SECONDS) on whichever request falls
+    # due, and rewritten when a page keeps something in it (allauth's pending authenticator secret).
+    "django_session",
+    # django-axes writes down every failed login, to lock the account after five: by design.
+    "axes_accessattempt",
+    "axes_accessfailurelog",
+)
+
+
+def tables_written() -> dict[str, int]:
+    """Rows inserted, updated or deleted so far in this transaction, by table (PostgreSQL counts
+    them in rolled-back savepoints too)."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT relname, n_tup_ins + n_tup_upd + n_tup_del FROM pg_stat_xact_user_tables")
+        return dict(cursor.fetchall())
+
+
+def writes_since(before: dict[str, int]) -> dict[str, int]:
+    after = tables_written()
+    return {
+        table: count - before.get(table, 0)
+        for table, count in after.items()
+        if count != before.get(table, 0) and table not in WRITTEN_ON_ANY_REQUEST
+    }
+
+
+def refusal(response) -> str | None:
+    """How the page says the submission was not taken, if it does."""
+    if 400 <= response.status_code < 500:
+        return f"status {response.status_code}"
+    errors = [m for m in get_messages(response.wsgi_request) if m.level >= message_levels.ERROR]
+    if errors:
+        return f"error message {errors[0].message!r}"
+    if b"nhsuk-error-message" in response.content or b"nhsuk-error-summary" in response.content:
+        return "form errors on the page"
+    return None
+
+
+def sends_markup(sent: dict[str, list]) -> bool:
+    def markup(value) -> bool:
+        if isinstance(value, SimpleUploadedFile):
+            return "<" in value.name or b"<" in value.file.getvalue()
+        return "<" in value
+
+    return any(markup(value) for values in sent.values() for value in values)
+
+
+def unescaped(body: bytes) -> str | None:
+    text = body.decode("utf-8", "replace")
+    return next((marker for marker in MARKERS if marker in text), None)
+
+
+def encode_body(sent: dict[str, list]) -> bytes:
+    """A urlencoded body as a browser would send it; lone surrogates become the raw bytes they stand
+    for (\\udce9 -> 0xE9), so that bytes that are not UTF-8 reach the server too."""
+    def raw(text: str) -> bytes:
+        return text.encode("utf-8", "surrogateescape")
+
+    return urlencode([(raw(name), raw(value)) for name, values in sent.items() for value in values]).encode()
+
+
+# --- the test ----------------------------------------------------------------------------------------
+
+FORM_ROWS = [row for row in ROWS if "POST" in row.methods]
+
+
+@pytest.fixture(scope="module")
+def world(django_db_setup, django_db_blocker) -> Iterator[World]:
+    """One world for every form, built once (it takes a second) in a transaction rolled back after
+    the last form; each form's test runs in a savepoint inside it, and each example in another."""
+    with django_db_blocker.unblock(), override_settings(PASSWORD_HASHERS=FAST_HASHERS), transaction.atomic():
+        yield build_world(make_team("Own"), make_team("Other"))
+        transaction.set_rollback(True)
+
+
+@pytest.fixture(autouse=True)
+def _quiet_request_logs() -> Iterator[None]:
+    """Two JSON lines per request, thousands of requests: a sixth of the time, and nobody reads them."""
+    request_logs = logging.getLogger("django_structlog")
+    level = request_logs.level
+    request_logs.setLevel(logging.WARNING)
+    yield
+    request_logs.setLevel(level)
+
+
+def sign_in(client: Client, user) -> None:
+    """Through the login page, then the password again, as the person would: allauth then knows
+    they proved who they are a moment ago, and the account pages that ask for that (switching on
+    an authenticator app) open."""
+    for page in ("/accounts/login/", "/accounts/reauthenticate/"):
+        response = client.post(page, {"login": user.email, "password": PASSWORD})
+        assert response.status_code == 302, f"{page} answered {response.status_code}"
+
+
+@pytest.mark.parametrize("row", FORM_ROWS, ids=[row.name for row in FORM_ROWS])
+def test_a_form_takes_any_input_without_a_server_error_a_stray_write_or_an_echo(db, world, row):
+    if row.name in STAGES:
+        STAGES[row.name](world)
+    client = Client()
+    role = poster(row)
+    if role is not None:
+        sign_in(client, world.member(world.own, role))
+    url = row.path(world)
+    if row.name in SCRIPTED:
+        fields = SCRIPTED[row.name](world)
+    elif row.name in NO_FORM:
+        fields = {}
+    else:
+        fields = form_fields(client, FORM_PAGES.get(row.name, row.path)(world), url)
+    signed_in_cookies = copy.deepcopy(client.cookies)
+    with_files = any(f.kind == "file" for f in fields.values())
+
+    @FUZZ_SETTINGS
+    @given(sent=submissions(fields, world), htmx=st.booleans(), raw=st.booleans())
+    def post_bad_input(sent: dict[str, list], htmx: bool, raw: bool) -> None:
+        client.cookies = copy.deepcopy(signed_in_cookies)  # a login or logout in an earlier example is undone
+        cache.clear()  # allauth's per-address login throttle
+        headers = {"HX-Request": "true"} if htmx else {}
+        with transaction.atomic():
+            before = tables_written()
+            if raw and not with_files:
+                response = client.post(url, encode_body(sent), content_type="application/x-www-form-urlencoded", headers=headers)
+            else:
+                response = client.post(url, clean_for_multipart(sent), headers=headers)
+            written = writes_since(before)
+            pages = [response]
+            location = response.headers.get("Location", "")
+            # The next page shows what was saved and the messages left for it: look at it when
+            # there was markup in what was sent (and so something that could come back unescaped).
+            if location.startswith("/") and sends_markup(sent):
+                pages.append(client.get(location))
+            transaction.set_rollback(True)
+
+        assert response.status_code < 500
+        for shown in pages:
+            echo = unescaped(shown.content)
+            assert echo is None, f"{shown.request['PATH_INFO']} shows {echo} unescaped"
+        refused = refusal(response)
+        assert not (written and refused), f"{written} written although the page says it was refused ({refused})"
+        if written:
+            assert response.status_code in (302, 303) or (htmx and response.status_code == 200), (
+                f"{written} written, but the answer ({response.status_code}) is not a saved form's"
+            )
+
+    post_bad_input()
+
+
+def clean_for_multipart(sent: dict[str, list]) -> dict[str, list]:
+    """A multipart body is written as UTF-8 by the test client: the stand-ins for raw bytes go as "?"."""
+    return {
+        name: [value.encode("utf-8", "replace").decode() if isinstance(value, str) else value for value in values]
+        for name, values in sent.items()
+    }
+
+
+# --- the service-use importer ---------------------------------------------------------------------------
+
+HEADER = ["nhs_number", "date", "kind", "source", "source_id"]
+KINDS = sorted(ServiceUseEvent.Kind.values)
+UNREADABLE = "a value too long to read"
+SAME_AGAIN = "the same source and source_id as an earlier line"
+
+
+@dataclass
+class ExtractRow:
+    """One line of an extract, and what is wrong with it (nothing, for a good row)."""
+
+    cells: dict[str, str]
+    fault: str | None = None
+    values_written: int = len(HEADER)
+
+    def text(self, source_id: str) -> str:
+        values = [self.cells.get(column, source_id) for column in HEADER]
+        return csv_line(values[: self.values_written] + ["x"] * (self.values_written - len(HEADER)))
+
+
+def looks_like_a_date(text: str) -> bool:
+    return re.search(r"\d{4}-\d{2}-\d{2}", text, re.ASCII) is not None
+
+
+def extract_rows(nhs_numbers: list[str], strangers: list[str], today: datetime.date, *, faulty: bool) -> st.SearchStrategy[ExtractRow]:
+    """A good row, or (when `faulty`) maybe a row with one thing wrong. The source_id is left to the
+    file, which numbers the rows, unless it is what is wrong."""
+    good_nhs = st.sampled_from(nhs_numbers).flatmap(
+        lambda n: st.sampled_from([n, f"{n[:3]} {n[3:6]} {n[6:]}", f" {n[:3]}-{n[3:6]}-{n[6:]} "])
+    )
+    good_date = st.integers(1, 3000).map(lambda days: str(today - datetime.timedelta(days=days)))
+    # Any name is a fine source, even one that looks like a formula or markup.
+    good_source = st.sampled_from(["BHAM-ED", "EMIS", "=SUM(A1:A2)", "@risk", "+44", "-1", SCRIPT, "Sandwell & West B'ham \"ED\""])
+
+    def hostile_but_not(allowed: set[str]) -> st.SearchStrategy[str]:
+        return hostile.filter(lambda text: text.strip() not in allowed and "\x00" not in text)
+
+    faults = {  # what is wrong: the column it is in, and values that are wrong there
+        "bad NHS number": ("nhs_number", st.one_of(
+            st.sampled_from(["9434765918", "943 476 591", "0000000000", "", "NHS", "٩٤٣٤٧٦٥٩١٩", "９４３４７６５９１９", *strangers]),
+            hostile_but_not(set(nhs_numbers)).filter(lambda text: sum(c.isascii() and c.isdigit() for c in text) != 10),
+        )),
+        "impossible date": ("date", st.one_of(
+            st.sampled_from(IMPOSSIBLE_DATES), hostile.filter(lambda text: not looks_like_a_date(text) and "\x00" not in text)
+        )),
+        "date in the future": ("date", st.integers(1, 400).map(lambda days: str(today + datetime.timedelta(days=days)))),
+        "unknown kind": ("kind", hostile_but_not(set(KINDS))),
+        "no source": ("source", st.sampled_from(["", "   ", "\t"])),
+        "source too long": ("source", st.integers(61, 10_000).map(lambda n: "S" * n)),
+        "source_id too long": ("source_id", st.integers(101, 10_000).map(lambda n: "I" * n)),
+        UNREADABLE: ("source_id", st.just("X" * 140_000)),  # past the csv module's limit of 128 KB a value
+    }
+
+    @st.composite
+    def one_row(draw) -> ExtractRow:
+        row = ExtractRow(
+            {"nhs_number": draw(good_nhs), "date": draw(good_date), "kind": draw(st.sampled_from(KINDS)), "source": draw(good_source)}
+        )
+        row.fault = draw(st.one_of(st.none(), st.sampled_from([*faults, "wrong number of values", "zero byte"]))) if faulty else None
+        if row.fault in faults:
+            column, wrong = faults[row.fault]
+            row.cells[column] = draw(wrong)
+        elif row.fault == "zero byte":
+            column = draw(st.sampled_from(sorted(row.cells)))
+            row.cells[column] += "\x00"
+        elif row.fault == "wrong number of values":
+            row.values_written = draw(st.sampled_from([1, 2, 4, 6, 9]))
+        return row
+
+    return one_row()
+
+
+def csv_line(values: list[str]) -> str:
+    """The values as a spreadsheet writes them: quoted when they hold a comma, a quote or a line break."""
+    out = io.StringIO()
+    csv.writer(out, lineterminator="\r\n").writerow(values)
+    return out.getvalue().removesuffix("\r\n")
+
+
+def is_utf8(content: bytes) -> bool:
+    try:
+        content.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
+def lines_in(text: str) -> int:
+    """Physical lines, as the csv module counts them: \\r\\n, \\r and \\n each end one."""
+    return len(re.findall(r"\r\n|\r|\n", text)) + 1
+
+
+@st.composite
+def extracts(
+    draw, nhs_numbers: list[str], strangers: list[str], today: datetime.date
+) -> tuple[bytes, list[ExtractRow], dict[int, str], str | None]:
+    """The file's bytes, its rows, the line each faulty row ends on, and a fault of the whole file."""
+    faulty = draw(st.booleans())
+    rows = draw(st.lists(extract_rows(nhs_numbers, strangers, today, faulty=faulty), min_size=1, max_size=12))
+    texts = [row.text(source_id=f"ID-{index}") for index, row in enumerate(rows)]
+    if faulty and draw(st.sampled_from(["once", "once", "twice"])) == "twice":
+        rows.append(ExtractRow(rows[0].cells, SAME_AGAIN))
+        texts.append(texts[0])
+    newline = draw(st.sampled_from(["\n", "\r\n", "\r"]))  # Unix, Windows, old Mac
+    faulty_lines: dict[int, str] = {}
+    line = 1  # the header's
+    for row, row_text in zip(rows, texts, strict=True):
+        line += lines_in(row_text)  # where the row ends, which is where the csv module reports it
+        if row.fault:
+            faulty_lines[line] = row.fault
+    text = newline.join([",".join(HEADER), *texts]) + draw(st.sampled_from([newline, ""]))
+    whole_file = draw(st.sampled_from([None, None, None, "byte order mark", *(["not UTF-8", "no rows"] if faulty else [])]))
+    content = text.encode("utf-8", "surrogateescape")  # "caf\udce9" is café saved in Windows-1252
+    if whole_file is None and not is_utf8(content):
+        whole_file = "not UTF-8"
+    if whole_file == "byte order mark":
+        content, whole_file = b"\xef\xbb\xbf" + content, None
+    elif whole_file == "not UTF-8":
+        content = content.replace(b"kind", b"k\xe9ind", 1)  # a header cell saved in Windows-1252
+    elif whole_file == "no rows":
+        content = (",".join(HEADER) + newline).encode()
+    return content, rows, faulty_lines, whole_file
+
+
+def test_an_extract_with_any_fault_loads_nothing_and_names_the_lines(db, world, client):
+    """The coordinator uploads extracts mixing good rows with bad NHS numbers, impossible dates,
+    unknown kinds, missing or huge values, zero bytes, formulas, byte order marks, wrong numbers of
+    values and bytes that are not UTF-8. A file with any fault loads nothing and lists its faulty
+    lines; a good file loads, and loading it again adds nothing."""
+    nhs_numbers = [active(world.own).nhs_number for _ in range(3)]
+    strangers = [active(world.other).nhs_number, "9434765919"]  # another team's resident; a valid number of nobody
+    client.force_login(world.member(world.own, Role.COORDINATOR))
+    today = timezone.localdate()
+
+    @FUZZ_SETTINGS
+    @given(extract=extracts(nhs_numbers, strangers, today))
+    def upload_extract(extract: tuple[bytes, list[ExtractRow], dict[int, str], str | None]) -> None:
+        content, rows, faulty_lines, whole_file = extract
+        with transaction.atomic():
+            events_before = ServiceUseEvent.objects.count()
+            job, page = upload_through_the_page(client, content)
+            events_added = ServiceUseEvent.objects.count() - events_before
+            again = upload_through_the_page(client, content)[0] if job.status == ImportJob.Status.DONE else None
+            events_after_again = ServiceUseEvent.objects.count() - events_before
+            transaction.set_rollback(True)
+
+        assert unescaped(page.content) is None, "the job's page shows part of the file unescaped"
+        if whole_file or faulty_lines:
+            assert job.status == ImportJob.Status.REFUSED, (job.status, job.errors, faulty_lines, whole_file)
+            assert events_added == 0, f"{events_added} events loaded from a file with faults"
+            assert job.errors and all(error["line"] >= 1 and error["message"].strip() for error in job.errors), job.errors
+            reported = {error["line"] for error in job.errors}
+            if whole_file == "not UTF-8":
+                assert reported == {1} and "not plain text" in job.errors[0]["message"]
+            elif whole_file == "no rows":
+                assert reported == {2} and "no rows" in job.errors[0]["message"]
+            elif any(row.fault == "zero byte" for row in rows):
+                text = content.decode("utf-8-sig")
+                assert reported == {lines_in(text[: text.index("\x00")])}, job.errors
+            else:
+                # A line that cannot be read at all ends the check: the lines after it are not named.
+                last_read = min((line for line, fault in faulty_lines.items() if fault == UNREADABLE), default=None)
+                expected = {line for line in faulty_lines if last_read is None or line <= last_read}
+                assert reported == expected, f"reported lines {sorted(reported)}, faulty lines {faulty_lines}"
+        else:
+            assert job.status == ImportJob.Status.DONE, (job.status, job.errors)
+            assert job.rows_loaded == events_added == len(rows)
+            assert (again.status, again.rows_loaded, again.rows_already_loaded) == (ImportJob.Status.DONE, 0, len(rows))
+            assert events_after_again == events_added, "loading the same file again added events"
+
+    upload_extract()
+
+
+def upload_through_the_page(client: Client, content: bytes):
+    response = client.post("/caseload/service-use/import/", {"file": upload(content, "extract.csv")})
+    assert response.status_code == 302, response.status_code
+    job = ImportJob.objects.get(pk=response["Location"].rstrip("/").rsplit("/", 1)[1])
+    return job, client.get(response["Location"])
+
+
+# --- what the examples above found, kept as plain examples ------------------------------------------------
+
+
+def test_a_bare_word_as_the_page_to_go_back_to_after_signing_is_followed_not_looked_up(db, world, client):
+    client.force_login(world.member(world.own, Role.GP))
+    response = client.post(f"/meetings/decisions/{world.objects['decision'].pk}/sign/", {"next": "0"})
+    assert (response.status_code, response["Location"]) == (302, "0")
+
+
+@pytest.mark.parametrize("item", ["²", "9" * 5_000, "\x00"])
+def test_removing_an_item_named_by_nonsense_says_it_is_no_longer_on_the_agenda(db, world, client, item):
+    client.force_login(world.member(world.own, Role.COORDINATOR))
+    response = client.post(f"/meetings/{meeting(world).pk}/agenda/remove/", {"item": item}, follow=True)
+    assert "That resident is no longer on the agenda." in response.text
+    assert meeting(world).items.count() == 1
+
+
+@pytest.mark.parametrize("practice", ["²", "9" * 5_000])
+def test_a_pressure_report_for_a_practice_named_by_nonsense_shows_the_form_again(db, world, client, practice):
+    client.force_login(world.member(world.own, Role.PRACTICE_MANAGER))
+    assert client.get("/kpis/pressure/report/", {"practice": practice}).status_code == 200
+    response = client.post("/kpis/pressure/report/", {"practice": practice, "level": "3"})
+    assert response.status_code == 200 and "nhsuk-error-message" in response.text
+
+
+def extract(*rows: str, newline: str = "\n") -> bytes:
+    return newline.join([",".join(HEADER), *rows, ""]).encode()
+
+
+def test_an_extract_with_a_zero_byte_is_refused_at_its_line(db, world):
+    resident = world.objects["active"]
+    job = import_job_create(
+        content=extract(
+            f"{resident.nhs_number},{timezone.localdate()},ae_attendance,ED,1", f"{resident.nhs_number},2026-01-0\x001,ae_attendance,ED,2"
+        ),
+        file_name="extract.csv", teams=[world.own], by=world.member(world.own, Role.COORDINATOR),
+    )
+    assert job.status == ImportJob.Status.REFUSED and [error["line"] for error in job.errors] == [3]
+    assert "zero byte" in job.errors[0]["message"]
+
+
+def test_an_extract_saved_with_old_mac_line_breaks_loads(db, world):
+    resident = world.objects["active"]
+    day = timezone.localdate() - datetime.timedelta(days=3)
+    job = import_job_create(
+        content=extract(f"{resident.nhs_number},{day},ae_attendance,ED,1", f"{resident.nhs_number},{day},ae_attendance,ED,2", newline="\r"),
+        file_name="extract.csv", teams=[world.own], by=world.member(world.own, Role.COORDINATOR),
+    )
+    assert (job.status, job.rows_loaded) == (ImportJob.Status.DONE, 2)
+
+
+def test_a_value_too_long_to_read_is_refused_at_its_line(db, world):
+    resident = world.objects["active"]
+    day = timezone.localdate() - datetime.timedelta(days=3)
+    job = import_job_create(
+        content=extract(f"{resident.nhs_number},{day},ae_attendance,ED,1", f"{resident.nhs_number},{day},ae_attendance,ED,{'X' * 140_000}"),
+        file_name="extract.csv", teams=[world.own], by=world.member(world.own, Role.COORDINATOR),
+    )
+    assert job.status == ImportJob.Status.REFUSED and [error["line"] for error in job.errors] == [3]
+    assert not ServiceUseEvent.objects.filter(source="ED").exists()
