@@ -128,7 +128,9 @@ def test_the_coordinator_drags_an_item_to_the_top_of_the_agenda(page, live_serve
     expect(page.locator(".sortable-fallback")).to_have_count(1)  # the drag has started
     page.mouse.move(target["x"] + 40, target["y"] + 20, steps=20)
     expect(items.first).to_have_class(re.compile("sortable-ghost"))  # Sortable moved it to the top
-    page.mouse.up()
+    # Dropping it posts the new order; a reload before that answer would cancel it.
+    with page.expect_response(lambda response: response.url.endswith("/agenda/order/") and response.ok):
+        page.mouse.up()
     expect(page.locator("#agenda-items > li").first).to_contain_text("Resident Third")
     # The server has the new order: a reload shows it.
     page.reload()
