@@ -1,4 +1,4 @@
-from int_app.celery import durable_task, transient_errors
+from int_app.celery import TRANSIENT_ERRORS, durable_task
 
 from .models import ImportJob
 from .services import service_use_import
@@ -10,4 +10,4 @@ def import_service_use(job_id: int) -> str:
     job = ImportJob.objects.filter(pk=job_id).first()
     if job is None:
         return "missing"
-    return service_use_import(job=job, retry_on=transient_errors()).status
+    return service_use_import(job=job, retry_on=TRANSIENT_ERRORS).status
