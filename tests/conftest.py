@@ -9,6 +9,7 @@ import sys
 import time
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import quote, urlsplit, urlunsplit
@@ -121,12 +122,19 @@ def live_worker(redis_url, transactional_db) -> Iterator[object]:
 
     from int_app.celery import app
 
+    with _tasks_sent_to(app, redis_url):
+        with start_worker(app, pool="solo", perform_ping_check=False, shutdown_timeout=10) as worker:
+            yield worker
+
+
+@contextmanager
+def _tasks_sent_to(app, redis_url: str) -> Iterator[None]:
+    """Tasks are queued on this Redis for a real worker, not run in-process, until the block ends."""
     previous_broker, previous_eager = app.conf.broker_url, app.conf.task_always_eager
     _use_broker(app, redis_url)
     app.conf.task_always_eager = False
     try:
-        with start_worker(app, pool="solo", perform_ping_check=False, shutdown_timeout=10) as worker:
-            yield worker
+        yield
     finally:
         app.conf.task_always_eager = previous_eager
         _use_broker(app, previous_broker)
@@ -183,14 +191,10 @@ def worker_process(redis_url, transactional_db) -> Iterator[WorkerProcess]:
         env=environment,
         start_new_session=True,
     )
-    previous_broker, previous_eager = app.conf.broker_url, app.conf.task_always_eager
-    _use_broker(app, redis_url)
-    app.conf.task_always_eager = False
     try:
-        yield WorkerProcess(process=process, queue=queue)
+        with _tasks_sent_to(app, redis_url):
+            yield WorkerProcess(process=process, queue=queue)
     finally:
-        app.conf.task_always_eager = previous_eager
-        _use_broker(app, previous_broker)
         if process.poll() is None:
             os.killpg(process.pid, signal.SIGKILL)
             process.wait(timeout=10)
