@@ -186,6 +186,14 @@ def agenda(request: HttpRequest, pk: int) -> HttpResponse:
     return render(request, "meetings/agenda.html", context)
 
 
+def _back_to_next(request: HttpRequest) -> HttpResponseRedirect | None:
+    """Back to the page the form was on (`next`), when that is a page of this site."""
+    next_url = request.POST.get("next", "")
+    if url_has_allowed_host_and_scheme(next_url, allowed_hosts={request.get_host()}, require_https=request.is_secure()):
+        return HttpResponseRedirect(next_url)  # not redirect(), which reads a bare word as a view's name
+    return None
+
+
 def _record_packs_shown(request: HttpRequest, items, page: str) -> None:
     """Information packs hold residents' records: each opening of the agenda, the meeting screen
     or the printout is in every listed resident's access log. (htmx refreshes of a page already
@@ -494,10 +502,7 @@ def decision_sign(request: HttpRequest, pk: int) -> HttpResponse:
     if request.htmx:
         decision.refresh_from_db()
         return render(request, "meetings/meeting.html#decision", {"decision": decision, "can_sign": True, "show_messages": True})
-    next_url = request.POST.get("next", "")
-    if url_has_allowed_host_and_scheme(next_url, allowed_hosts={request.get_host()}, require_https=request.is_secure()):
-        return HttpResponseRedirect(next_url)  # not redirect(), which reads a bare word as a view's name
-    return redirect("meetings:meeting", decision.agenda_item.meeting_id)
+    return _back_to_next(request) or redirect("meetings:meeting", decision.agenda_item.meeting_id)
 
 
 @require_POST
@@ -622,10 +627,7 @@ def action_status(request: HttpRequest, pk: int) -> HttpResponse:
     messages.success(request, f"Action marked {action.get_status_display().lower()}.")
     if request.htmx:
         return _action_card(request, action, ActionStatusForm(action=action, initial={"version": action.version}))
-    next_url = request.POST.get("next", "")
-    if url_has_allowed_host_and_scheme(next_url, allowed_hosts={request.get_host()}, require_https=request.is_secure()):
-        return HttpResponseRedirect(next_url)  # not redirect(), which reads a bare word as a view's name
-    return redirect("meetings:action", action.pk)
+    return _back_to_next(request) or redirect("meetings:action", action.pk)
 
 
 def action_edit(request: HttpRequest, pk: int) -> HttpResponse:
