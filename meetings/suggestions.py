@@ -1,8 +1,8 @@
 """Who the coordinator might put on an agenda, under the headings a coordinator works through.
 
-One query reads the team's open cases with everything the headings need (so the agenda page
-reads in a fixed number of queries however many residents there are); the headings are then
-worked out in Python. A resident who fits several headings is listed once, under the first
+One query reads the team's open cases, as rows, with everything the headings need; the headings
+are then worked out in Python, and a second query reads the few residents each heading lists. So
+the agenda page reads in a fixed number of queries however many residents there are. A resident who fits several headings is listed once, under the first
 heading in the meeting's order, with the other reasons shown beside them.
 """
 
@@ -125,7 +125,13 @@ def _plural(n: int, word: str) -> str:
     return f"{n} {word}{'' if n == 1 else 's'}"
 
 
-def _candidates(meeting: Meeting) -> QuerySet[Resident]:
+# What the headings read of each open case. Rows, not model instances: a city-scale team has a
+# thousand open cases and only the few listed under each heading are needed as residents.
+CANDIDATE_FIELDS = ("pk", "status", "referral_date", "referral_source", "intervention_start")
+REFERRAL_SOURCES = dict(Resident.ReferralSource.choices)
+
+
+def _candidates(meeting: Meeting) -> QuerySet:
     """The team's open cases not yet on this agenda, with everything the headings need, in one
     query: when they were last discussed or not reached, their actions and recent service use."""
     since = timezone.localdate() - SERVICE_USE_WINDOW
@@ -145,7 +151,6 @@ def _candidates(meeting: Meeting) -> QuerySet[Resident]:
     return (
         Resident.objects.filter(team_id=meeting.team_id, status__in=Resident.Status.open_values())
         .exclude(agenda_items__meeting=meeting)
-        .select_related("key_worker")
         .annotate(
             not_reached_at=not_reached_at,
             last_discussed=_last_discussed_before(meeting.starts_at, meeting.team_id),
@@ -155,54 +160,85 @@ def _candidates(meeting: Meeting) -> QuerySet[Resident]:
             admissions=_count(ServiceUseEvent, kind=ServiceUseEvent.Kind.EMERGENCY_ADMISSION, date__gte=since),
         )
         .order_by("family_name", "given_name", "pk")
+        .values(
+            *CANDIDATE_FIELDS, "not_reached_at", "last_discussed", "open_actions", "overdue_actions", "ae", "admissions"
+        )
     )
 
 
-def _reasons(resident: Resident, meeting: Meeting) -> dict[str, str]:
-    """Every heading the resident fits, with the detail the coordinator sees beside their name."""
-    reasons: dict[str, str] = {}
-    if resident.not_reached_at and (resident.last_discussed is None or resident.last_discussed < resident.not_reached_at):
-        reasons[Reason.NOT_REACHED] = f"Not reached on {_fmt(resident.not_reached_at)}"
-    if resident.status == Resident.Status.REFERRED:
-        reasons[Reason.NEW_REFERRAL] = f"Referred {_fmt(resident.referral_date)} by {resident.get_referral_source_display()}"
-    if resident.overdue_actions:
-        reasons[Reason.OVERDUE_ACTIONS] = _plural(resident.overdue_actions, "overdue action")
-    if resident.open_actions:
-        reasons[Reason.OPEN_ACTIONS] = _plural(resident.open_actions, "open action")
-    if resident.ae >= AE_ATTENDANCES_THRESHOLD or resident.admissions:
-        parts = [_plural(resident.ae, "A&E attendance")] if resident.ae else []
-        parts += [_plural(resident.admissions, "emergency admission")] if resident.admissions else []
-        reasons[Reason.SERVICE_USE] = " and ".join(parts) + " in 30 days"
-    if resident.status == Resident.Status.ACTIVE:
-        if resident.last_discussed is None or resident.last_discussed < meeting.starts_at - REVIEW_EVERY:
-            reasons[Reason.DUE_REVIEW] = (
-                f"Last discussed {_fmt(resident.last_discussed)}" if resident.last_discussed else "Not discussed yet"
-            )
-        if resident.intervention_start and resident.intervention_start <= meeting.date - STEP_DOWN_AFTER:
-            weeks = (meeting.date - resident.intervention_start).days // 7
-            reasons[Reason.STEP_DOWN] = f"Active since {_fmt(resident.intervention_start)} ({weeks} weeks)"
-    return reasons
+def _headings_fitted(case: dict, meeting: Meeting) -> set[str]:
+    """Every heading the open case (a row of `_candidates`) fits."""
+    fitted = set()
+    not_reached_at, last_discussed = case["not_reached_at"], case["last_discussed"]
+    if not_reached_at and (last_discussed is None or last_discussed < not_reached_at):
+        fitted.add(Reason.NOT_REACHED)
+    if case["status"] == Resident.Status.REFERRED:
+        fitted.add(Reason.NEW_REFERRAL)
+    if case["overdue_actions"]:
+        fitted.add(Reason.OVERDUE_ACTIONS)
+    if case["open_actions"]:
+        fitted.add(Reason.OPEN_ACTIONS)
+    if case["ae"] >= AE_ATTENDANCES_THRESHOLD or case["admissions"]:
+        fitted.add(Reason.SERVICE_USE)
+    if case["status"] == Resident.Status.ACTIVE:
+        if last_discussed is None or last_discussed < meeting.starts_at - REVIEW_EVERY:
+            fitted.add(Reason.DUE_REVIEW)
+        if case["intervention_start"] and case["intervention_start"] <= meeting.date - STEP_DOWN_AFTER:
+            fitted.add(Reason.STEP_DOWN)
+    return fitted
+
+
+def _detail(case: dict, reason: str, meeting: Meeting) -> str:
+    """What the coordinator sees beside the name of a case listed under `reason`'s heading."""
+    match reason:
+        case Reason.NOT_REACHED:
+            return f"Not reached on {_fmt(case['not_reached_at'])}"
+        case Reason.NEW_REFERRAL:
+            source = REFERRAL_SOURCES.get(case["referral_source"], case["referral_source"])
+            return f"Referred {_fmt(case['referral_date'])} by {source}"
+        case Reason.OVERDUE_ACTIONS:
+            return _plural(case["overdue_actions"], "overdue action")
+        case Reason.OPEN_ACTIONS:
+            return _plural(case["open_actions"], "open action")
+        case Reason.SERVICE_USE:
+            parts = [_plural(case["ae"], "A&E attendance")] if case["ae"] else []
+            parts += [_plural(case["admissions"], "emergency admission")] if case["admissions"] else []
+            return " and ".join(parts) + " in 30 days"
+        case Reason.DUE_REVIEW:
+            return f"Last discussed {_fmt(case['last_discussed'])}" if case["last_discussed"] else "Not discussed yet"
+        case Reason.STEP_DOWN:
+            weeks = (meeting.date - case["intervention_start"]).days // 7
+            return f"Active since {_fmt(case['intervention_start'])} ({weeks} weeks)"
+    raise ValueError(f"No heading {reason!r}")
 
 
 def agenda_suggestions(*, meeting: Meeting, shown: int = SHOWN_PER_HEADING) -> list[SuggestionGroup]:
     """The headings in the meeting's order. Each resident appears once, under the first heading
-    they fit; at most `shown` per heading are listed (the search finds the rest)."""
+    they fit; at most `shown` per heading are listed (the search finds the rest). Two queries
+    however large the caseload: the open cases as rows, then the residents listed."""
     order = ORDER_BY_PURPOSE[meeting.series.purpose]
-    groups = {reason: SuggestionGroup(reason, *HEADINGS[reason], suggestions=[]) for reason in order}
-    for resident in _candidates(meeting):
-        reasons = _reasons(resident, meeting)
-        fitting = [reason for reason in order if reason in reasons]
-        if fitting:
-            first = fitting[0]
-            groups[first].suggestions.append(
-                Suggestion(resident=resident, reason=first, detail=reasons[first], other_reasons=fitting[1:])
-            )
-    referrals = groups[Reason.NEW_REFERRAL]
-    referrals.suggestions.sort(key=lambda s: (s.resident.referral_date, s.resident.pk))
-    for group in groups.values():
-        group.total = len(group.suggestions)
-        group.suggestions = group.suggestions[:shown]
-    return list(groups.values())
+    fitting_cases: dict[str, list[tuple[dict, list[str]]]] = {reason: [] for reason in order}
+    for case in _candidates(meeting):
+        fitted = _headings_fitted(case, meeting)
+        if fitted:
+            in_order = [reason for reason in order if reason in fitted]
+            fitting_cases[in_order[0]].append((case, in_order))
+    fitting_cases[Reason.NEW_REFERRAL].sort(key=lambda found: (found[0]["referral_date"], found[0]["pk"]))
+    listed = {reason: found[:shown] for reason, found in fitting_cases.items()}
+    residents = Resident.objects.in_bulk([case["pk"] for found in listed.values() for case, _ in found])
+    return [
+        SuggestionGroup(
+            reason,
+            *HEADINGS[reason],
+            suggestions=[
+                Suggestion(resident=residents[case["pk"]], reason=reason, detail=_detail(case, reason, meeting), other_reasons=in_order[1:])
+                for case, in_order in listed[reason]
+                if case["pk"] in residents  # not deleted between the two queries
+            ],
+            total=len(fitting_cases[reason]),
+        )
+        for reason in order
+    ]
 
 
 def resident_search(*, meeting: Meeting, query: str, limit: int = 10) -> list[Resident]:

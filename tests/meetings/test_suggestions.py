@@ -1,6 +1,8 @@
 """The agenda page proposes residents under the headings a coordinator works through."""
 
 
+import datetime as dt
+
 from django.urls import reverse
 from django.utils import timezone
 
@@ -140,3 +142,57 @@ def test_the_coordinator_sees_the_headings_on_the_agenda_page(client, coordinato
     ):
         assert heading in page
     assert "Winifred Newcome" in page
+
+
+def test_beside_each_name_the_coordinator_sees_why_they_are_suggested(own_team):
+    today = timezone.localdate()
+
+    def day(days_ago: int) -> str:
+        return f"{today - dt.timedelta(days=days_ago):%-d %b %Y}"
+
+    referred_resident(own_team, family_name="Referral", referral_date=today - dt.timedelta(days=4), referral_source=Resident.ReferralSource.GP)
+    late = active_resident(own_team, family_name="Late")
+    discussed(late, days_ago=3)
+    make_action(late, due_in_days=-2)
+    make_action(late, due_in_days=-1)
+    coming_back = active_resident(own_team, family_name="ComingBack")
+    discussed(coming_back, days_ago=3)
+    make_action(coming_back, due_in_days=20)
+    busy = active_resident(own_team, family_name="Busy")
+    discussed(busy, days_ago=3)
+    for days_ago in (2, 9):
+        service_use(busy, ServiceUseEvent.Kind.AE_ATTENDANCE, days_ago=days_ago)
+    service_use(busy, ServiceUseEvent.Kind.EMERGENCY_ADMISSION, days_ago=12)
+    overdue_review = active_resident(own_team, family_name="Review")
+    discussed(overdue_review, days_ago=35)
+    active_resident(own_team, family_name="Newcomer")
+    long_term = active_resident(own_team, family_name="LongTerm", weeks_active=13)
+    discussed(long_term, days_ago=3)
+    missed = active_resident(own_team, family_name="Missed")
+    discussed(missed, days_ago=10)
+    add_item(make_meeting(own_team, days_ahead=-5, published=True, status=Meeting.Status.HELD), missed, outcome=AgendaItem.Outcome.NOT_REACHED)
+
+    meeting = make_meeting(own_team, days_ahead=2)
+    beside = {s.resident.family_name: (s.reason, s.detail) for g in agenda_suggestions(meeting=meeting) for s in g.suggestions}
+    Reason = AgendaItem.Reason
+    assert beside == {
+        "Referral": (Reason.NEW_REFERRAL, f"Referred {day(4)} by GP"),
+        "Late": (Reason.OVERDUE_ACTIONS, "2 overdue actions"),
+        "ComingBack": (Reason.OPEN_ACTIONS, "1 open action"),
+        "Busy": (Reason.SERVICE_USE, "2 A&E attendances and 1 emergency admission in 30 days"),
+        "Review": (Reason.DUE_REVIEW, f"Last discussed {day(35)}"),
+        "Newcomer": (Reason.DUE_REVIEW, "Not discussed yet"),
+        "LongTerm": (Reason.STEP_DOWN, f"Active since {day(13 * 7)} (13 weeks)"),
+        "Missed": (Reason.NOT_REACHED, f"Not reached on {day(5)}"),
+    }
+
+
+def test_a_long_heading_lists_the_first_eight_and_says_how_many_more_there_are(client, coordinator, own_team):
+    for n in range(11):
+        referred_resident(own_team, family_name=f"Waiting{n:02d}", referral_date=timezone.localdate() - dt.timedelta(days=30 - n))
+    meeting = make_meeting(own_team, days_ahead=2, purpose=MeetingSeries.Purpose.TRIAGE)
+    referrals = next(g for g in agenda_suggestions(meeting=meeting) if g.reason == AgendaItem.Reason.NEW_REFERRAL)
+    assert [s.resident.family_name for s in referrals.suggestions] == [f"Waiting{n:02d}" for n in range(8)], "longest waiting first"
+    assert (referrals.total, referrals.hidden) == (11, 3)
+    client.force_login(coordinator)
+    assert "And 3 more: search for them below." in client.get(reverse("meetings:agenda", args=[meeting.pk])).text
