@@ -86,7 +86,23 @@ function setUpPrint(root) {
   }
 }
 
+// --- Information packs stay open across swaps ---
+// Saving an item's minutes, or another attendee's change arriving, re-renders the region the
+// pack is in; a pack the reader had opened would close under them.
+let openPacks = new Set();
+document.body.addEventListener("htmx:beforeSwap", () => {
+  openPacks = new Set([...document.querySelectorAll("details[data-pack][open]")].map((pack) => pack.dataset.pack));
+});
+
+function reopenPacks(root) {
+  const packs = root.matches?.("details[data-pack]") ? [root] : root.querySelectorAll("details[data-pack]");
+  for (const pack of packs) {
+    if (openPacks.has(pack.dataset.pack)) pack.open = true;
+  }
+}
+
 htmx.onLoad((root) => {
+  reopenPacks(root);
   setUpSortable(root);
   setUpClocks(root);
   setUpPrint(root);

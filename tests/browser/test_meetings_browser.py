@@ -136,3 +136,24 @@ def test_the_coordinator_drags_an_item_to_the_top_of_the_agenda(page, live_serve
     page.reload()
     expect(page.locator("#agenda-items > li").first).to_contain_text("Resident Third")
     assert [i.resident.family_name for i in meeting.items.order_by("position")] == ["Third", "First", "Second"]
+
+
+@pytest.mark.browser
+def test_an_open_information_pack_stays_open_while_the_coordinator_changes_the_agenda(page, live_server, transactional_db, own_team):
+    from ..meetings.factories import add_item
+
+    meeting = make_meeting(own_team, days_ahead=3)
+    first = add_item(meeting, active_resident(own_team, given_name="Resident", family_name="First"), minutes=10)
+    add_item(meeting, active_resident(own_team, given_name="Resident", family_name="Second"), minutes=10)
+    log_in(page, live_server, member(own_team, Role.COORDINATOR).email)
+    page.goto(f"{live_server.url}/meetings/{meeting.pk}/agenda/")
+    opened = page.locator("details").filter(has_text="Information pack for Resident First")
+    left_shut = page.locator("details").filter(has_text="Information pack for Resident Second")
+    opened.locator("summary").click()
+    expect(opened).to_have_attribute("open", "")
+
+    page.locator(f"#minutes-{first.pk}").fill("25")
+    page.get_by_role("button", name="Save minutes and presenter for Resident First").click()
+    expect(page.get_by_text("35 of 90 minutes")).to_be_visible()  # the region has been swapped
+    expect(opened).to_have_attribute("open", "")
+    expect(left_shut).not_to_have_attribute("open", "")
