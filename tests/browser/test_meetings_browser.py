@@ -157,3 +157,37 @@ def test_an_open_information_pack_stays_open_while_the_coordinator_changes_the_a
     expect(page.get_by_text("35 of 90 minutes")).to_be_visible()  # the region has been swapped
     expect(opened).to_have_attribute("open", "")
     expect(left_shut).not_to_have_attribute("open", "")
+
+
+# A4 less the print margins (15 mm top and bottom, 12 mm each side), in CSS pixels (96 to the inch).
+A4_PRINTABLE_WIDTH_PX = round((210 - 2 * 12) / 25.4 * 96)
+A4_PRINTABLE_HEIGHT_PX = round((297 - 2 * 15) / 25.4 * 96)
+
+
+@pytest.mark.browser
+def test_the_printed_agenda_fits_a4_width_and_no_resident_is_split_across_pages(page, live_server, transactional_db, own_team):
+    from caseload.models import ServiceUseEvent
+
+    from ..meetings.factories import add_item, discussed, make_action, record_decision, service_use
+
+    meeting = make_meeting(own_team, days_ahead=3)
+    for n in range(6):
+        resident = active_resident(own_team, given_name="Bartholomew-Alexander", family_name=f"Featherstonehaugh-Printed{n}")
+        earlier = discussed(resident, days_ago=7 * (n + 1))
+        record_decision(earlier, "Refer to the falls service and review the medication with the practice pharmacist", clinical=True)
+        record_decision(earlier, "Ask the daughter about a key safe and a pendant alarm")
+        for due in (-3, 4, 12):
+            make_action(resident, due_in_days=due, description="Arrange a joint home visit with the occupational therapist and the district nurse")
+        for kind in ServiceUseEvent.Kind:
+            service_use(resident, kind, days_ago=20 + n)
+        add_item(meeting, resident)
+    log_in(page, live_server, member(own_team, Role.COORDINATOR).email)
+    page.set_viewport_size({"width": A4_PRINTABLE_WIDTH_PX, "height": A4_PRINTABLE_HEIGHT_PX})
+    page.goto(f"{live_server.url}/meetings/{meeting.pk}/agenda/print/")
+    page.emulate_media(media="print")
+
+    assert page.evaluate("document.documentElement.scrollWidth") <= A4_PRINTABLE_WIDTH_PX, "nothing runs off the page's side"
+    heights = page.locator(".app-print-item").evaluate_all("items => items.map((item) => item.getBoundingClientRect().height)")
+    assert len(heights) == 6
+    assert max(heights) < A4_PRINTABLE_HEIGHT_PX, "each resident fits on one page, so none is split"
+    assert page.pdf(format="A4", margin={"top": "15mm", "bottom": "15mm", "left": "12mm", "right": "12mm"})[:4] == b"%PDF"
