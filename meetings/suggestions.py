@@ -100,13 +100,14 @@ def _count(model, *, resident_field: str = "resident", **filters) -> Subquery:
     return Coalesce(Subquery(counted, output_field=IntegerField()), Value(0))
 
 
-def _last_discussed_before(moment: dt.datetime, team_id: int) -> Subquery:
+def _last_meeting_with(outcome: str, meeting: Meeting) -> Subquery:
+    """When the resident's item last had `outcome` at one of the team's meetings before this one."""
     return Subquery(
         AgendaItem.objects.filter(
             resident=OuterRef("pk"),
-            outcome=AgendaItem.Outcome.DISCUSSED,
-            meeting__team_id=team_id,
-            meeting__starts_at__lt=moment,
+            outcome=outcome,
+            meeting__team_id=meeting.team_id,
+            meeting__starts_at__lt=meeting.starts_at,
         )
         .order_by()
         .values("resident")
@@ -135,25 +136,13 @@ def _candidates(meeting: Meeting) -> QuerySet:
     """The team's open cases not yet on this agenda, with everything the headings need, in one
     query: when they were last discussed or not reached, their actions and recent service use."""
     since = timezone.localdate() - SERVICE_USE_WINDOW
-    not_reached_at = Subquery(
-        AgendaItem.objects.filter(
-            resident=OuterRef("pk"),
-            outcome=AgendaItem.Outcome.NOT_REACHED,
-            meeting__team_id=meeting.team_id,
-            meeting__starts_at__lt=meeting.starts_at,
-        )
-        .order_by()
-        .values("resident")
-        .annotate(last=Max("meeting__starts_at"))
-        .values("last")
-    )
     open_statuses = Action.Status.open_values()
     return (
         Resident.objects.filter(team_id=meeting.team_id, status__in=Resident.Status.open_values())
         .exclude(agenda_items__meeting=meeting)
         .annotate(
-            not_reached_at=not_reached_at,
-            last_discussed=_last_discussed_before(meeting.starts_at, meeting.team_id),
+            not_reached_at=_last_meeting_with(AgendaItem.Outcome.NOT_REACHED, meeting),
+            last_discussed=_last_meeting_with(AgendaItem.Outcome.DISCUSSED, meeting),
             open_actions=_count(Action, status__in=open_statuses),
             overdue_actions=_count(Action, status__in=open_statuses, due_date__lt=meeting.date),
             ae=_count(ServiceUseEvent, kind=ServiceUseEvent.Kind.AE_ATTENDANCE, date__gte=since),

@@ -191,11 +191,11 @@ def worker_process(redis_url, transactional_db) -> Iterator[WorkerProcess]:
         env=environment,
         start_new_session=True,
     )
+    worker = WorkerProcess(process=process, queue=queue)
     try:
         with _tasks_sent_to(app, redis_url):
-            yield WorkerProcess(process=process, queue=queue)
+            yield worker
     finally:
         if process.poll() is None:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait(timeout=10)
+            worker.kill()
         redis.Redis.from_url(redis_url).delete(queue)

@@ -2,6 +2,11 @@
 // the agenda, the server renders the time used, and the print view prints from the browser menu.
 
 const htmx = window.htmx;
+
+// The elements matching `selector` in newly loaded content: the root itself, or inside it.
+function within(root, selector) {
+  return root.matches?.(selector) ? [root] : [...root.querySelectorAll(selector)];
+}
 // htmx settles "style" by re-setting the old element's style attribute, which a strict CSP
 // refuses; these pages never rely on that, so settle the other attributes only.
 htmx.config.attributesToSettle = ["class", "width", "height"];
@@ -9,8 +14,7 @@ htmx.config.attributesToSettle = ["class", "width", "height"];
 // --- Drag-and-drop reordering (SortableJS, loaded as a classic script before this module) ---
 function setUpSortable(root) {
   if (!window.Sortable) return;
-  const lists = root.matches?.("[data-sortable]") ? [root] : root.querySelectorAll("[data-sortable]");
-  for (const list of lists) {
+  for (const list of within(root, "[data-sortable]")) {
     if (list.dataset.sortableReady) continue;
     list.dataset.sortableReady = "true";
     window.Sortable.create(list, {
@@ -55,7 +59,7 @@ function showClock(clock) {
 }
 
 function setUpClocks(root) {
-  const clocks = root.matches?.("[data-timer]") ? [root] : [...root.querySelectorAll("[data-timer]")];
+  const clocks = within(root, "[data-timer]");
   const started = clocks.filter((clock) => clock.dataset.runningSince);
   for (const clock of clocks) {
     // Measure the browser's clock against the server's once, so a skewed laptop counts right.
@@ -95,8 +99,7 @@ document.body.addEventListener("htmx:beforeSwap", () => {
 });
 
 function reopenPacks(root) {
-  const packs = root.matches?.("details[data-pack]") ? [root] : root.querySelectorAll("details[data-pack]");
-  for (const pack of packs) {
+  for (const pack of within(root, "details[data-pack]")) {
     if (openPacks.has(pack.dataset.pack)) pack.open = true;
   }
 }
