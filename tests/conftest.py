@@ -63,11 +63,14 @@ def _free_port() -> int:
 
 
 def _own_database(url: str) -> str:
+    """The Redis database after the given one, one per parallel process: REDIS_URL's /3 gives
+    gw0 /4 and gw1 /5, so two checkouts tested at once on distinct bases never share a queue."""
     worker = os.environ.get("PYTEST_XDIST_WORKER", "")  # "gw0", "gw1"... when run in parallel
     if not worker:
         return url
     parsed = urlsplit(url)
-    return urlunsplit(parsed._replace(path=f"/{1 + int(worker.removeprefix('gw'))}"))
+    base = int(parsed.path.strip("/") or 0)
+    return urlunsplit(parsed._replace(path=f"/{base + 1 + int(worker.removeprefix('gw'))}"))
 
 
 @pytest.fixture(scope="session")
