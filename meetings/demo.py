@@ -85,17 +85,19 @@ def seed_team(team: Team, rng: random.Random, today: dt.date) -> str:
     residents = list(Resident.objects.filter(team=team).select_related("key_worker").order_by("pk"))
     past = 0
     actions: list[Action] = []
-    for weeks_ago in range(WEEKS_BACK, 0, -1):
-        for series in (triage, review):
-            day = week_day(today - dt.timedelta(weeks=weeks_ago), series.weekday)
-            meeting = past_meeting(series, day, people, rng)
-            chosen = residents_for(series, day, residents, rng)
-            for position, resident in enumerate(chosen, start=1):
-                item = discuss(meeting, resident, position, people, rng, reached=position < len(chosen) or rng.random() < 0.7)
-                if item.outcome == AgendaItem.Outcome.DISCUSSED and series.purpose == MeetingSeries.Purpose.CASE_REVIEW:
-                    actions.append(agree_action(item, owners, people, rng, today))
-            finish(meeting, people, weeks_ago)
-            past += 1
+    held = sorted(((day, weeks_ago, series) for series in (triage, review) for weeks_ago, day in past_slots(series, today)), key=lambda slot: slot[0])
+    for day, weeks_ago, series in held:
+        meeting = past_meeting(series, day, people, rng)
+        chosen = residents_for(series, day, residents, rng)
+        for position, resident in enumerate(chosen, start=1):
+            # The last review's first resident always has a clinical decision the GP has not signed
+            # yet, so the demo shows one awaiting sign-off whatever day it is seeded.
+            awaiting = weeks_ago == 1 and position == 1 and series.purpose == MeetingSeries.Purpose.CASE_REVIEW
+            item = discuss(meeting, resident, position, people, rng, reached=awaiting or position < len(chosen) or rng.random() < 0.7, latest=weeks_ago == 1, awaiting=awaiting)
+            if item.outcome == AgendaItem.Outcome.DISCUSSED and series.purpose == MeetingSeries.Purpose.CASE_REVIEW:
+                actions.append(agree_action(item, owners, people, rng, today, overdue=awaiting))
+        finish(meeting, people, weeks_ago)
+        past += 1
     scheduled = sum(meetings_schedule_ahead(today=today, series=series) for series in (triage, review))
     drafts = 0
     for series in (triage, review):
@@ -111,8 +113,11 @@ def roles_with_owners(people: dict[str, User]) -> list[str]:
     return [role for role in key + [Role.NEIGHBOURHOOD_EXPERT, Role.COORDINATOR] if role in people]
 
 
-def week_day(in_week: dt.date, weekday: int) -> dt.date:
-    return in_week - dt.timedelta(days=in_week.weekday()) + dt.timedelta(days=weekday)
+def past_slots(series: MeetingSeries, today: dt.date) -> list[tuple[int, dt.date]]:
+    """The series' last WEEKS_BACK meeting days before today, as (how many back, day): the most
+    recent is at most a week ago whatever the weekday, and today's meeting is left to scheduling."""
+    latest = today - dt.timedelta(days=(today.weekday() - series.weekday - 1) % 7 + 1)
+    return [(back, latest - dt.timedelta(weeks=back - 1)) for back in range(WEEKS_BACK, 0, -1)]
 
 
 def at(day: dt.date, hour: int, minute: int = 0) -> dt.datetime:
@@ -159,7 +164,10 @@ def residents_for(series: MeetingSeries, day: dt.date, residents: list[Resident]
     return rng.sample(active, min(len(active), 5))
 
 
-def discuss(meeting: Meeting, resident: Resident, position: int, people: dict[str, User], rng: random.Random, *, reached: bool) -> AgendaItem:
+def discuss(
+    meeting: Meeting, resident: Resident, position: int, people: dict[str, User], rng: random.Random,
+    *, reached: bool, latest: bool = False, awaiting: bool = False,
+) -> AgendaItem:
     item = AgendaItem.objects.create(
         meeting=meeting,
         resident=resident,
@@ -176,10 +184,11 @@ def discuss(meeting: Meeting, resident: Resident, position: int, people: dict[st
     item.seconds_used = item.minutes * 60 + rng.randint(-180, 240)
     item.timer_stopped_at = started + dt.timedelta(seconds=item.seconds_used)
     item.save(update_fields=["notes", "seconds_used", "timer_stopped_at"])
-    text, clinical = rng.choice(DECISIONS)
+    text, clinical = rng.choice([decision for decision in DECISIONS if decision[1]] if awaiting else DECISIONS)
     if meeting.series.purpose == MeetingSeries.Purpose.TRIAGE:
         text, clinical = ("Accepted; key worker allocated" if resident.key_worker_id else "Not accepted: needs met elsewhere"), False
-    signed = clinical and (meeting.starts_at < timezone.now() - dt.timedelta(days=7) or rng.random() < 0.5)
+    # The GP has signed the older meetings' clinical decisions and about half of the latest's.
+    signed = clinical and not awaiting and (not latest or rng.random() < 0.5)
     Decision.objects.create(
         agenda_item=item,
         text=text,
@@ -192,11 +201,15 @@ def discuss(meeting: Meeting, resident: Resident, position: int, people: dict[st
     return item
 
 
-def agree_action(item: AgendaItem, owners: list[User], people: dict[str, User], rng: random.Random, today: dt.date) -> Action:
+def agree_action(
+    item: AgendaItem, owners: list[User], people: dict[str, User], rng: random.Random, today: dt.date, *, overdue: bool = False,
+) -> Action:
     meeting = item.meeting
     owner = item.resident.key_worker if item.resident.key_worker_id and rng.random() < 0.7 else rng.choice(owners)
     created = meeting.starts_at + dt.timedelta(minutes=30)
     due = meeting.date + dt.timedelta(days=rng.choice((7, 10, 14, 21, 28)))
+    if overdue:  # one open action from the last review is always past its due date, whatever the day
+        due = min(meeting.date + dt.timedelta(days=1), today - dt.timedelta(days=1))
     action = Action.objects.create(
         resident=item.resident,
         agenda_item=item,
@@ -212,7 +225,9 @@ def agree_action(item: AgendaItem, owners: list[User], people: dict[str, User], 
     roll = rng.random()
     age_days = (today - meeting.date).days
     path: list[tuple[str, str]] = []
-    if roll < 0.08:
+    if overdue:
+        pass
+    elif roll < 0.08:
         path = [(Action.Status.CANCELLED, rng.choice(CANCEL_REASONS))]
     elif age_days > 21 and roll < 0.8 or age_days <= 21 and roll < 0.3:
         path = [(Action.Status.IN_PROGRESS, "Started."), (Action.Status.DONE, "Done and fed back to the resident.")]

@@ -170,7 +170,9 @@ def _headings_fitted(case: dict, meeting: Meeting) -> set[str]:
     if case["ae"] >= AE_ATTENDANCES_THRESHOLD or case["admissions"]:
         fitted.add(Reason.SERVICE_USE)
     if case["status"] == Resident.Status.ACTIVE:
-        if last_discussed is None or last_discussed < meeting.starts_at - REVIEW_EVERY:
+        # By London's calendar: 4 weeks before a 13:00 meeting is 13:00 local, whether or not the
+        # clocks changed in between (UTC arithmetic would be an hour out either side of a change).
+        if last_discussed is None or timezone.localdate(last_discussed) < meeting.date - REVIEW_EVERY:
             fitted.add(Reason.DUE_REVIEW)
         if case["intervention_start"] and case["intervention_start"] <= meeting.date - STEP_DOWN_AFTER:
             fitted.add(Reason.STEP_DOWN)

@@ -24,6 +24,24 @@ from int_app.teams.roles import Role
 from .factories import make_team
 
 
+def pytest_configure(config) -> None:
+    """INT_TEST_NOW=2027-03-28T01:30+00:00 runs the whole suite as if it were that moment (clock
+    ticking from there), to show that no test depends on the day it runs. Naive times are London's."""
+    moment = os.environ.get("INT_TEST_NOW")
+    if not moment:
+        return
+    import datetime as dt
+    import zoneinfo
+
+    import time_machine
+
+    when = dt.datetime.fromisoformat(moment)
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=zoneinfo.ZoneInfo("Europe/London"))
+    config._int_test_now = time_machine.travel(when, tick=True)
+    config._int_test_now.start()
+
+
 @pytest.fixture
 def own_team(db) -> Team:
     return make_team("Own")
