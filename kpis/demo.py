@@ -48,7 +48,8 @@ def seed_pressure(stdout) -> str:
                     same_day_appointments_available=max(0, 60 - level * 9 + rng.randint(-5, 5)),
                     clinical_staff_absent=max(0, level - 2 + rng.randint(0, 1)),
                     reported_by=reporters[practice.pcn.neighbourhood_id],
-                    reported_at=timezone.make_aware(datetime.datetime.combine(week, datetime.time(9, 30))),
+                    # Monday 09:30, or now if the demo is seeded earlier on a Monday: never in the future.
+                    reported_at=min(timezone.make_aware(datetime.datetime.combine(week, datetime.time(9, 30))), timezone.now()),
                 )
             )
     PressureReport.objects.bulk_create(reports)
