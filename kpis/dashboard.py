@@ -142,8 +142,89 @@ def _sums(row: dict) -> ChangeSums:
     )
 
 
-def _change(sums: ChangeSums | None) -> Change:
-    return change_with_interval(sums or ChangeSums(), min_residents=settings.KPI_MIN_RESIDENTS)
+# --- small numbers --------------------------------------------------------------------------------
+
+
+def may_disclose(residents: int) -> bool:
+    """The one rule for small numbers: a figure about fewer than KPI_MIN_RESIDENTS residents is
+    not shown at all (no count, percentage or interval), since with a handful of residents, or
+    one, it tells what happened to a person. Every presenter below asks this."""
+    return residents >= settings.KPI_MIN_RESIDENTS
+
+
+def withheld_text() -> str:
+    """What a withheld figure shows instead, everywhere: tiles, tables, charts' tables and the CSV."""
+    return f"fewer than {settings.KPI_MIN_RESIDENTS} residents"
+
+
+@dataclass(frozen=True)
+class Residents:
+    """A count of residents as it may be shown: below the minimum it keeps no number."""
+
+    count: int | None
+
+    @classmethod
+    def of(cls, count: int) -> Residents:
+        return cls(count if may_disclose(count) else None)
+
+    @property
+    def disclosable(self) -> bool:
+        return self.count is not None
+
+    def __str__(self) -> str:
+        return f"{self.count:,} residents" if self.count is not None else withheld_text()
+
+
+@dataclass(frozen=True)
+class Figure:
+    """A cohort's before-and-after change as the dashboard and the export may show it. A figure
+    about too few residents keeps none of its numbers, so no template, chart or CSV row can show
+    them; they show `withheld_text()`."""
+
+    change: Change | None
+
+    @classmethod
+    def of(cls, sums: ChangeSums | None) -> Figure:
+        sums = sums or ChangeSums()
+        if not may_disclose(sums.n):
+            return cls(None)
+        return cls(change_with_interval(sums, min_residents=settings.KPI_MIN_RESIDENTS))
+
+    @property
+    def disclosable(self) -> bool:
+        return self.change is not None
+
+    @property
+    def residents(self) -> Residents:
+        return Residents(None if self.change is None else self.change.n)
+
+    @property
+    def n(self) -> int | None:
+        return None if self.change is None else self.change.n
+
+    @property
+    def baseline(self) -> int | None:
+        return None if self.change is None else self.change.baseline
+
+    @property
+    def followup(self) -> int | None:
+        return None if self.change is None else self.change.followup
+
+    @property
+    def pct_change(self) -> float | None:
+        return None if self.change is None else self.change.pct_change
+
+    @property
+    def ci_low(self) -> float | None:
+        return None if self.change is None else self.change.ci_low
+
+    @property
+    def ci_high(self) -> float | None:
+        return None if self.change is None else self.change.ci_high
+
+
+def _change(sums: ChangeSums | None) -> Figure:
+    return Figure.of(sums)
 
 
 # --- the page's parts ---------------------------------------------------------------------------
@@ -154,8 +235,8 @@ class Outcome:
     """One kind of contact: the supported residents' change beside the comparator's."""
 
     kind: str
-    intervention: Change
-    comparator: Change
+    intervention: Figure
+    comparator: Figure
 
     @property
     def label(self) -> str:
@@ -166,8 +247,15 @@ class Outcome:
         return self.label if self.kind == ALL_KINDS else f"{self.label}s"
 
     @property
+    def difference_disclosable(self) -> bool:
+        """The difference tells as much as its two cohorts: it is shown only when both are."""
+        return self.intervention.disclosable and self.comparator.disclosable
+
+    @property
     def difference(self) -> Difference | None:
-        return difference_between(self.intervention, self.comparator)
+        if not self.difference_disclosable:
+            return None
+        return difference_between(self.intervention.change, self.comparator.change)
 
 
 @dataclass(frozen=True)
@@ -179,22 +267,37 @@ class ScoreCount:
 
 @dataclass(frozen=True)
 class Feedback:
+    """The step-down scores; from too few residents, no mean, count or distribution at all."""
+
     mean: float | None
-    n: int
+    residents: Residents
     distribution: list[ScoreCount]
 
+    @classmethod
+    def of(cls, *, total: float | None, residents: int, scores: dict[int, int]) -> Feedback:
+        if not may_disclose(residents):
+            return cls(None, Residents(None), [])
+        return cls(
+            mean=total / residents if total is not None else None,
+            residents=Residents(residents),
+            distribution=[
+                ScoreCount(score, scores.get(score, 0), 100 * scores.get(score, 0) / residents) for score in range(5, 0, -1)
+            ],
+        )
+
     @property
-    def too_few(self) -> bool:
-        return self.n < settings.KPI_MIN_RESIDENTS
+    def disclosable(self) -> bool:
+        return self.residents.disclosable
 
 
 @dataclass
 class Headline:
     outcomes: dict[str, Outcome]
     feedback: Feedback
-    residents_supported: int
-    residents_compared: int
-    in_progress: int
+    residents_supported: Residents
+    residents_compared: Residents
+    in_progress: Residents
+    # Both come from the supported residents' sums: none when that figure is withheld.
     prevented: Prevented | None
     projection: Projection | None
 
@@ -211,24 +314,24 @@ class Headline:
         ]
 
     @property
-    def supported_complete(self) -> int:
-        return self.outcomes[ALL_KINDS].intervention.n
+    def supported_complete(self) -> Residents:
+        return self.outcomes[ALL_KINDS].intervention.residents
 
     @property
     def prevented_per_year(self) -> float | None:
-        return None if self.prevented is None else self.prevented.per_resident * self.supported_complete
+        return None if self.prevented is None else self.prevented.per_resident * self.supported_complete.count
 
     @property
     def prevented_per_year_low(self) -> float | None:
         if self.prevented is None or self.prevented.ci_low is None:
             return None
-        return self.prevented.ci_low * self.supported_complete
+        return self.prevented.ci_low * self.supported_complete.count
 
     @property
     def prevented_per_year_high(self) -> float | None:
         if self.prevented is None or self.prevented.ci_high is None:
             return None
-        return self.prevented.ci_high * self.supported_complete
+        return self.prevented.ci_high * self.supported_complete.count
 
 
 def headline_for(run: KpiRun, scope: Scope, *, projected_residents: int) -> Headline:
@@ -250,20 +353,17 @@ def headline_for(run: KpiRun, scope: Scope, *, projected_residents: int) -> Head
         kind: Outcome(kind, _change(sums(kind, Cohort.INTERVENTION)), _change(sums(kind, Cohort.COMPARATOR)))
         for kind in (ALL_KINDS, *ServiceUseEvent.Kind.values)
     }
-    count = lambda measure, cohort: (by_key.get((measure, ALL_KINDS, cohort)) or {}).get("sum_n") or 0  # noqa: E731
-    feedback_row = by_key.get((Measure.FEEDBACK, ALL_KINDS, Cohort.INTERVENTION))
-    feedback_n = (feedback_row or {}).get("sum_n") or 0
+    complete = lambda cohort: (sums(ALL_KINDS, cohort) or ChangeSums()).n
+    count = lambda measure, cohort: (by_key.get((measure, ALL_KINDS, cohort)) or {}).get("sum_n") or 0
+    feedback_row = by_key.get((Measure.FEEDBACK, ALL_KINDS, Cohort.INTERVENTION)) or {}
     scores = {int(kind): row["sum_n"] for (measure, kind, _cohort), row in by_key.items() if measure == Measure.FEEDBACK_SCORE}
-    feedback = Feedback(
-        mean=feedback_row["weighted"] / feedback_n if feedback_n else None,
-        n=feedback_n,
-        distribution=[
-            ScoreCount(score, scores.get(score, 0), 100 * scores.get(score, 0) / feedback_n if feedback_n else 0.0)
-            for score in range(5, 0, -1)
-        ],
-    )
+    feedback = Feedback.of(total=feedback_row.get("weighted"), residents=feedback_row.get("sum_n") or 0, scores=scores)
     supported = sums(ALL_KINDS, Cohort.INTERVENTION)
-    prevented = prevented_per_resident_per_year(supported, window_months=run.window_months) if supported else None
+    prevented = (
+        prevented_per_resident_per_year(supported, window_months=run.window_months)
+        if outcomes[ALL_KINDS].intervention.disclosable
+        else None
+    )
     projection = (
         project(
             prevented,
@@ -278,9 +378,9 @@ def headline_for(run: KpiRun, scope: Scope, *, projected_residents: int) -> Head
         outcomes=outcomes,
         feedback=feedback,
         # Everyone with a window: counted (follow-up complete) or still in progress.
-        residents_supported=outcomes[ALL_KINDS].intervention.n + count(Measure.IN_PROGRESS, Cohort.INTERVENTION),
-        residents_compared=outcomes[ALL_KINDS].comparator.n + count(Measure.IN_PROGRESS, Cohort.COMPARATOR),
-        in_progress=count(Measure.IN_PROGRESS, Cohort.INTERVENTION),
+        residents_supported=Residents.of(complete(Cohort.INTERVENTION) + count(Measure.IN_PROGRESS, Cohort.INTERVENTION)),
+        residents_compared=Residents.of(complete(Cohort.COMPARATOR) + count(Measure.IN_PROGRESS, Cohort.COMPARATOR)),
+        in_progress=Residents.of(count(Measure.IN_PROGRESS, Cohort.INTERVENTION)),
         prevented=prevented,
         projection=projection,
     )
@@ -299,10 +399,11 @@ class Trend:
 
     def chart_data(self) -> dict:
         """What static/js/kpis_dashboard.mjs draws (through json_script); the tables beside the
-        charts show the same numbers. Months with too few residents to judge are gaps."""
+        charts show the same numbers. A month whose figure is withheld (too few residents) is a gap:
+        the chart gets no number for it."""
 
-        def point(change: Change) -> float | None:
-            return None if change.too_few or change.pct_change is None else round(change.pct_change, 1)
+        def point(figure: Figure) -> float | None:
+            return None if figure.pct_change is None else round(figure.pct_change, 1)
 
         return {
             "months": [f"{month.month:%b %Y}" for month in self.months],
@@ -395,15 +496,45 @@ def level_tables(run: KpiRun, scope: Scope, *, kind: str) -> list[LevelTable]:
     return [LevelTable(level, by_level[level]) for level in LEVEL_ORDER if by_level.get(level)]
 
 
+def residents_behind(measure: str, value: float | None, n: int) -> int | None:
+    """How many residents a process figure is about, or None for one about actions or meetings.
+    Referrals and waits count residents (n); caseload per key worker is active residents over
+    key workers (n), so value × n residents."""
+    if measure in (Measure.REFERRALS_PER_WEEK, Measure.DAYS_TO_FIRST_DISCUSSION):
+        return n
+    if measure == Measure.CASELOAD_PER_KEY_WORKER:
+        return round((value or 0) * n)
+    return None
+
+
+@dataclass(frozen=True)
+class ProcessCell:
+    """One process figure as it may be shown: withheld, like the outcomes, when it is about
+    fewer than KPI_MIN_RESIDENTS residents."""
+
+    value: float | None
+    n: int | None
+    is_count: bool
+    disclosable: bool = True
+
+    @classmethod
+    def of(cls, measure: str, value: float | None, n: int) -> ProcessCell:
+        is_count = measure in COUNT_MEASURES
+        residents = residents_behind(measure, value, n)
+        if value is not None and residents is not None and not may_disclose(residents):
+            return cls(None, None, is_count, disclosable=False)
+        return cls(value, n, is_count)
+
+
 @dataclass
 class ProcessRow:
     level: str
     unit: str
     figures: dict[str, tuple[float | None, int]] = field(default_factory=dict)
 
-    def cells(self) -> list[tuple[float | None, int, bool]]:
-        """(value, n, whether the value is a count shown without decimals), in column order."""
-        return [(*self.figures.get(measure, (None, 0)), measure in COUNT_MEASURES) for measure in PROCESS_MEASURES]
+    def cells(self) -> list[ProcessCell]:
+        """In column order."""
+        return [ProcessCell.of(measure, *self.figures.get(measure, (None, 0))) for measure in PROCESS_MEASURES]
 
 
 def process_rows(run: KpiRun, scope: Scope) -> list[ProcessRow]:
@@ -435,23 +566,28 @@ def _number(value: float | None) -> str:
     return "" if value is None else f"{value:.1f}"
 
 
+def _export_row(row: UnitOutcome) -> list[str | int]:
+    """A withheld figure's residents cell says so and its numbers are empty; the comparator's
+    cell likewise."""
+    supported, comparator = row.outcome.intervention, row.outcome.comparator
+    numbers: list[str | int] = (
+        [supported.n, supported.baseline, supported.followup,
+         _number(supported.pct_change), _number(supported.ci_low), _number(supported.ci_high)]
+        if supported.disclosable
+        else [withheld_text(), "", "", "", "", ""]
+    )
+    return [
+        row.level,
+        spreadsheet_safe(row.unit),
+        row.outcome.kind,
+        *numbers,
+        _number(comparator.pct_change) if comparator.disclosable else withheld_text(),
+    ]
+
+
 def export_rows(run: KpiRun, scope: Scope) -> list[list[str | int]]:
     kinds = [ALL_KINDS, *ServiceUseEvent.Kind.values]
-    return [
-        [
-            row.level,
-            spreadsheet_safe(row.unit),
-            row.outcome.kind,
-            row.outcome.intervention.n,
-            row.outcome.intervention.baseline,
-            row.outcome.intervention.followup,
-            _number(row.outcome.intervention.pct_change),
-            _number(row.outcome.intervention.ci_low),
-            _number(row.outcome.intervention.ci_high),
-            _number(row.outcome.comparator.pct_change),
-        ]
-        for row in unit_outcomes(run, scope, kinds=kinds)
-    ]
+    return [_export_row(row) for row in unit_outcomes(run, scope, kinds=kinds)]
 
 
 # --- the page -----------------------------------------------------------------------------------
@@ -472,6 +608,8 @@ class DashboardFigures:
             self.run.pk, scope.level, sorted(scope.unit_ids), sorted(within.team_ids), sorted(within.pcn_ids),
             sorted(within.neighbourhood_ids), sorted(within.place_ids), sorted(scope.process_units.team_ids),
             sorted(scope.process_units.place_ids), scope.start_from, scope.start_to, self.kind, self.projected_residents,
+            # A region cached under a lower minimum would show figures now withheld.
+            settings.KPI_MIN_RESIDENTS,
         ]
         return hashlib.sha256(repr(parts).encode()).hexdigest()
 

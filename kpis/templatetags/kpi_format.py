@@ -43,6 +43,14 @@ def fraction(value: float | None) -> float:
 
 
 @register.simple_tag
+def withheld() -> str:
+    """What a figure about too few residents shows instead of its numbers."""
+    from kpis.dashboard import withheld_text
+
+    return withheld_text()
+
+
+@register.simple_tag
 def pct_interval(low: float | None, high: float | None) -> str:
     if low is None or high is None:
         return "no interval (too few residents or no contacts before)"

@@ -16,7 +16,8 @@ from .conftest import log_in
 def test_the_pcn_lead_filters_the_dashboard_by_pcn_and_downloads_those_figures(page, live_server, transactional_db, own_team):
     for index in range(12):
         before_and_after(supported(own_team, feedback=4 + index % 2), 5, 3)
-    for _ in range(3):
+    # Ten comparator residents: the fewest whose change is shown.
+    for _ in range(10):
         before_and_after(not_supported(own_team), 5, 4)
     kpis_recompute()
     pcn = own_team.pcns.get()
