@@ -2,7 +2,7 @@ import os
 import smtplib
 
 from celery import Celery, shared_task
-from django.db import InterfaceError, OperationalError
+from django.db import InterfaceError, OperationalError, transaction
 from kombu.exceptions import OperationalError as BrokerError
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
@@ -44,3 +44,10 @@ RETRY_OPTIONS = {
 def durable_task(*args, **options):
     """`shared_task` with the project's retry policy (RETRY_OPTIONS)."""
     return shared_task(*args, **(RETRY_OPTIONS | options))
+
+
+def enqueue_on_commit(task, *args) -> None:
+    """Queue `task` once the current transaction has committed. Robust: a broker that cannot be
+    reached, or a task that fails when run in-process, is logged rather than turning a change that
+    is already saved into a server error."""
+    transaction.on_commit(lambda: task.delay(*args), robust=True)

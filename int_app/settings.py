@@ -192,6 +192,9 @@ ACCOUNT_LOGOUT_REDIRECT_URL = "account_login"
 # A password reset sends the person back to the login page, where MFA still applies.
 ACCOUNT_LOGIN_ON_PASSWORD_RESET = False
 ACCOUNT_PASSWORD_RESET_BY_CODE_ENABLED = False
+# Sign-up is closed, so a reset asked for an unknown address sends nothing (allauth would otherwise
+# invite the stranger to sign up); the page answers the same either way, revealing no accounts.
+ACCOUNT_EMAIL_UNKNOWN_ACCOUNTS = False
 MFA_SUPPORTED_TYPES = ["totp", "recovery_codes"]
 MFA_TOTP_ISSUER = "INT case meetings"
 INT_REQUIRE_MFA = env_bool("INT_REQUIRE_MFA", not DEMO_MODE)
@@ -244,26 +247,39 @@ STORAGES = {
 # Tests and `make run` serve straight from the finders; production serves the collected files.
 WHITENOISE_USE_FINDERS = not env_bool("INT_STATIC_MANIFEST", not DEBUG)
 
-MAILERS = {
-    "default": {
-        "BACKEND": env_str(
-            "EMAIL_BACKEND",
-            "django.core.mail.backends.console.EmailBackend"
-            if DEBUG
-            else "django.core.mail.backends.smtp.EmailBackend",
-        ),
-        "OPTIONS": {}
-        if DEBUG and "EMAIL_HOST" not in os.environ
-        else {
+# Email: SMTP in production; any Django backend by EMAIL_BACKEND. Each backend takes only its own
+# options (Django 6.1's MAILERS refuses the others with InvalidMailer), so the SMTP options go to
+# the SMTP backend alone and the file backend gets its folder.
+_smtp_backend = "django.core.mail.backends.smtp.EmailBackend"
+_email_backend = env_str("EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend" if DEBUG else _smtp_backend)
+
+
+def mailer_options(backend: str) -> dict:
+    if backend == _smtp_backend:
+        options = {
             "host": env_str("EMAIL_HOST", "localhost"),
             "port": env_int("EMAIL_PORT", 25),
             "use_tls": env_bool("EMAIL_USE_TLS", False),
-        },
-    }
-}
+            "use_ssl": env_bool("EMAIL_USE_SSL", False),
+            # A mail server that stops answering must not hold a worker for the task's whole time limit.
+            "timeout": env_int("EMAIL_TIMEOUT", 30),
+        }
+        if options["use_tls"] and options["use_ssl"]:
+            raise ImproperlyConfigured("Set EMAIL_USE_TLS (STARTTLS, port 587) or EMAIL_USE_SSL (port 465), not both.")
+        if os.environ.get("EMAIL_HOST_USER"):
+            options |= {"username": env_str("EMAIL_HOST_USER"), "password": env_str("EMAIL_HOST_PASSWORD", "")}
+        return options
+    if backend == "django.core.mail.backends.filebased.EmailBackend":
+        return {"file_path": env_str("EMAIL_FILE_PATH", str(BASE_DIR / ".data" / "mail"))}
+    return {}
+
+
+MAILERS = {"default": {"BACKEND": _email_backend, "OPTIONS": mailer_options(_email_backend)}}
 # The address people reach the service at, for links in emails (agendas, digests, alerts).
 INT_SITE_URL = env_str("INT_SITE_URL", "http://127.0.0.1:8000" if DEBUG else "")
 DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "int-meetings@localhost")
+if len(DEFAULT_FROM_EMAIL.splitlines()) > 1:
+    raise ImproperlyConfigured("DEFAULT_FROM_EMAIL must be one line, as every email's From header.")
 
 # Security headers: safe by default, loosened only by DEBUG for plain-http local use.
 SECURE_SSL_REDIRECT = env_bool("DJANGO_SECURE_SSL_REDIRECT", not DEBUG)

@@ -104,10 +104,12 @@ def pressure_report_submit(
 
 
 def raise_pressure_alert(*, report: PressureReport) -> PressureAlert:
+    from int_app.celery import enqueue_on_commit
+
     from .tasks import email_pressure_alert
 
     alert = PressureAlert.objects.create(report=report, level=report.level)
-    transaction.on_commit(lambda: email_pressure_alert.delay(alert.pk))
+    enqueue_on_commit(email_pressure_alert, alert.pk)
     return alert
 
 

@@ -1,8 +1,9 @@
-from int_app.celery import durable_task
 from django.conf import settings
-from django.core.mail import send_mail
 from django.urls import reverse
 from django.utils import timezone
+
+from int_app.celery import durable_task
+from int_app.teams.mail import email_send
 
 from .models import PressureAlert
 
@@ -18,9 +19,9 @@ def email_pressure_alert(alert_id: int) -> int:
     practice = alert.report.practice
     recipients = list(pcn_leads_for(practice).values_list("email", flat=True))
     if recipients:
-        send_mail(
+        email_send(
             subject=f"Practice pressure: {practice.name} is at level {alert.level} ({alert.label})",
-            message=(
+            body=(
                 f"{practice.name} ({practice.ods_code}, {practice.pcn.name}) reported level {alert.level}, "
                 f"{alert.label}, for the week of {alert.report.week_start:%d %B %Y}.\n\n"
                 f"Comment: {alert.report.comment or 'none'}\n\n"
@@ -28,7 +29,7 @@ def email_pressure_alert(alert_id: int) -> int:
                 f"{settings.INT_SITE_URL.rstrip('/')}{reverse('kpis:pressure_report_detail', args=[alert.report_id])}"
             ),
             from_email=settings.DEFAULT_FROM_EMAIL,
-            recipient_list=recipients,
+            to=recipients,
         )
     PressureAlert.objects.filter(pk=alert.pk, emailed_at__isnull=True).update(emailed_at=timezone.now())
     return len(recipients)

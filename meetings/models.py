@@ -15,6 +15,7 @@ from django.utils import timezone
 
 from int_app.teams.models import Team
 from int_app.teams.roles import Right, has_right
+from int_app.teams.validators import single_line_validator
 
 
 class TransitionNotAllowed(Exception):
@@ -61,7 +62,7 @@ class MeetingSeries(models.Model):
         SUNDAY = 6, "Sunday"
 
     team = models.ForeignKey(Team, on_delete=models.CASCADE, related_name="meeting_series")
-    name = models.CharField(max_length=120)
+    name = models.CharField(max_length=120, validators=[single_line_validator])
     purpose = models.CharField(max_length=20, choices=Purpose.choices)
     weekday = models.PositiveSmallIntegerField(choices=Weekday.choices)
     start_time = models.TimeField()

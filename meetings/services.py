@@ -10,7 +10,6 @@ from dataclasses import dataclass
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.core.mail import EmailMessage
 from django.db import IntegrityError, transaction
 from django.db.models import Count, Max, OuterRef, Prefetch, Q, Subquery
 from django.template.loader import render_to_string
@@ -18,6 +17,8 @@ from django.urls import reverse
 from django.utils import timezone
 
 from caseload.models import Resident, ServiceUseEvent
+from int_app.celery import enqueue_on_commit
+from int_app.teams.mail import email_send
 from int_app.teams.models import Membership, Team, User
 from int_app.teams.roles import Right, Role, role_has_right
 
@@ -386,7 +387,7 @@ def agenda_publish(*, meeting: Meeting, by: User) -> None:
     )
     from .tasks import send_agenda
 
-    transaction.on_commit(lambda: send_agenda.delay(meeting.pk))
+    enqueue_on_commit(send_agenda, meeting.pk)
 
 
 def agenda_email_send(*, meeting_id: int) -> int:
@@ -408,7 +409,7 @@ def agenda_email_send(*, meeting_id: int) -> int:
             },
         )
         if recipients:
-            EmailMessage(f"Agenda published: {meeting}", body, None, recipients).send()
+            email_send(subject=f"Agenda published: {meeting}", body=body, to=recipients)
         meeting.agenda_emailed_at = timezone.now()
         meeting.save(update_fields=["agenda_emailed_at"])
     return len(recipients)
@@ -487,7 +488,7 @@ def minutes_publish(*, meeting: Meeting, by: User) -> None:
     meeting.publish_minutes(by=by)
     from .tasks import send_minutes
 
-    transaction.on_commit(lambda: send_minutes.delay(meeting.pk))
+    enqueue_on_commit(send_minutes, meeting.pk)
 
 
 def minutes_email_send(*, meeting_id: int) -> int:
@@ -501,7 +502,7 @@ def minutes_email_send(*, meeting_id: int) -> int:
             {"meeting": meeting, "url": site_url(reverse("meetings:minutes", args=[meeting.pk]))},
         )
         if recipients:
-            EmailMessage(f"Minutes published: {meeting}", body, None, recipients).send()
+            email_send(subject=f"Minutes published: {meeting}", body=body, to=recipients)
         meeting.minutes_emailed_at = timezone.now()
         meeting.save(update_fields=["minutes_emailed_at"])
     return len(recipients)
@@ -573,7 +574,7 @@ def action_digest_send(*, user_id: int, week: dt.date) -> bool:
             "meetings/email/digest.txt",
             {"user": user, "groups": groups, "week": week, "url": site_url(reverse("meetings:my_actions"))},
         )
-        EmailMessage(f"Your open INT actions: week of {week:%-d %B %Y}", body, None, [user.email]).send()
+        email_send(subject=f"Your open INT actions: week of {week:%-d %B %Y}", body=body, to=[user.email])
     return True
 
 

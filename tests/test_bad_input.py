@@ -39,6 +39,7 @@ from caseload.models import ImportJob, ServiceUseEvent
 from caseload.nhs_number import nhs_number_check_digit
 from caseload.services import import_job_create
 from int_app.teams.roles import Role
+from int_app.teams.validators import LINE_BREAK
 from meetings import services as meeting_services
 from meetings.models import AgendaItem, Meeting
 
@@ -47,6 +48,7 @@ from .access import ROWS, Row, World, build_world
 from .caseload.factories import active
 from .factories import PASSWORD, make_team
 from .meetings.factories import active_resident, add_item
+from .meetings.test_email import HEADER_NAMES
 
 access.load_feature_rows()
 
@@ -85,12 +87,14 @@ IMPOSSIBLE_DATES = ["2026-02-30", "31/13/2026", "0000-00-00", "9999-99-99", "202
 DATES = [*IMPOSSIBLE_DATES, "1899-12-31", "9999-12-31", "0001-01-01", "25:61", "24:00", "-1:00"]
 NUMBERS = ["-1", "0", "1e309", "NaN", "inf", "-9223372036854775809", "9223372036854775808", "9" * 40, "0x10", "1_000", "²", "١٢٣", "１２３", "3.5", " 7 "]
 ODD = ["", " ", "\x00", "nul\x00byte", "\u202eevil", "\ufeffbom", "caf\u00e9", "\U0001f600", "a\r\nb", "'; DROP TABLE caseload_resident; --", "%00", "\\x00"]
+# Line breaks of every kind, which a name carried into an email's subject must not hold.
+HEADER_UNSAFE = ["Case review\r\nBcc: all@example.com", "North\nWest", "a\rb", "x\u2028y", "x\u2029y", "x\x85y", "x\x1cy", "x\vy", "x\fy"]
 # Stand-ins for bytes that are not UTF-8 (0xE9, 0xFF, 0xFE): sent raw where the body allows it.
 NOT_UTF8 = ["caf\udce9", "\udcff\udcfe"]
 
 hostile_atom = st.one_of(
     st.text(max_size=40),  # any unicode Django would accept (no lone surrogates)
-    st.sampled_from(HTML + FORMULAS + DATES + NUMBERS + ODD + NOT_UTF8),
+    st.sampled_from(HTML + FORMULAS + DATES + NUMBERS + ODD + HEADER_UNSAFE + NOT_UTF8),
     st.sampled_from(["a", "é", "\U0001d518", "<", "9", "\x00"]).map(lambda char: char * 10_000),
     st.integers(min_value=-(10**30), max_value=10**30).map(str),
 )
@@ -392,6 +396,15 @@ def writes_since(before: dict[str, int]) -> dict[str, int]:
     }
 
 
+def names_over_two_lines() -> list[str]:
+    """The names that reach an email header (HEADER_NAMES) now holding a line break: a form let one through."""
+    return [
+        f"{model.__name__}.{field_name}"
+        for model, field_name in HEADER_NAMES
+        if model.objects.filter(**{f"{field_name}__regex": LINE_BREAK.pattern}).exists()
+    ]
+
+
 def refusal(response) -> str | None:
     """How the page says the submission was not taken, if it does."""
     if 400 <= response.status_code < 500:
@@ -491,6 +504,7 @@ def test_a_form_takes_any_input_without_a_server_error_a_stray_write_or_an_echo(
             else:
                 response = client.post(url, clean_for_multipart(sent), headers=headers)
             written = writes_since(before)
+            broken_names = names_over_two_lines()
             pages = [response]
             location = response.headers.get("Location", "")
             # The next page shows what was saved and the messages left for it: look at it when
@@ -500,6 +514,7 @@ def test_a_form_takes_any_input_without_a_server_error_a_stray_write_or_an_echo(
             transaction.set_rollback(True)
 
         assert response.status_code < 500
+        assert not broken_names, f"{broken_names} saved with a line break, which would break an email's subject"
         for shown in pages:
             echo = unescaped(shown.content)
             assert echo is None, f"{shown.request['PATH_INFO']} shows {echo} unescaped"
@@ -511,6 +526,53 @@ def test_a_form_takes_any_input_without_a_server_error_a_stray_write_or_an_echo(
             )
 
     post_bad_input()
+
+
+# A plausible value with a line break inside, as pasted from a letter or a spreadsheet cell.
+header_unsafe = st.tuples(
+    st.sampled_from(["Case review", "North", "Dr Ama", "Church Road Surgery"]),
+    st.sampled_from(["\n", "\r\n", "\r", "\u2028", "\u2029", "\x85", "\x1c", "\v", "\f"]),
+    st.sampled_from(["Bcc: all@example.com", "West", "Owusu", "Subject: urgent"]),
+).map("".join)
+TYPED = ("text", "textarea", "search", "email", "url")
+
+
+@pytest.mark.parametrize("row", FORM_ROWS, ids=[row.name for row in FORM_ROWS])
+def test_no_form_saves_a_line_break_into_a_name_that_reaches_an_email(db, world, row):
+    """Each form filled in plausibly, with one typed field holding a line break: whatever the form
+    takes, no series, team, practice or person name comes out over two lines (the agenda's, the
+    minutes' and the pressure alert's subjects are built from them)."""
+    if row.name in STAGES:
+        STAGES[row.name](world)
+    client = Client()
+    role = poster(row)
+    if role is not None:
+        sign_in(client, world.member(world.own, role))
+    url = row.path(world)
+    if row.name in SCRIPTED or row.name in NO_FORM:
+        pytest.skip("no form on a page to type into")
+    fields = form_fields(client, FORM_PAGES.get(row.name, row.path)(world), url)
+    typed = sorted(name for name, form_field in fields.items() if form_field.kind in TYPED)
+    if not typed:
+        pytest.skip("no field to type into")
+    signed_in_cookies = copy.deepcopy(client.cookies)
+    filled_in = st.fixed_dictionaries(
+        {name: plausible(form_field, world) for name, form_field in fields.items() if form_field.kind != "file"}
+    )
+
+    @settings(max_examples=25, deadline=None, database=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+    @given(sent=filled_in, field=st.sampled_from(typed), unsafe=header_unsafe)
+    def post_a_line_break(sent: dict[str, str], field: str, unsafe: str) -> None:
+        client.cookies = copy.deepcopy(signed_in_cookies)
+        cache.clear()
+        with transaction.atomic():
+            response = client.post(url, {**sent, field: unsafe})
+            broken_names = names_over_two_lines()
+            transaction.set_rollback(True)
+        assert response.status_code < 500
+        assert not broken_names, f"{field}={unsafe!r} saved {broken_names} with a line break"
+
+    post_a_line_break()
 
 
 def clean_for_multipart(sent: dict[str, list]) -> dict[str, list]:

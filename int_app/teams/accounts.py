@@ -2,13 +2,29 @@
 
 from allauth.account.adapter import DefaultAccountAdapter
 from allauth.account.forms import LoginForm as AllauthLoginForm
+from allauth.core import context as allauth_context
+from django.contrib.sites.shortcuts import get_current_site
 from django.http import HttpRequest
+
+from int_app.celery import enqueue_on_commit
 
 
 class AccountAdapter(DefaultAccountAdapter):
     def is_open_for_signup(self, request: HttpRequest) -> bool:
         # Accounts are created by staff admins for named members of a team, never by sign-up.
         return False
+
+    def send_mail(self, template_prefix: str, email: str, context: dict) -> None:
+        """Rendered here, where the templates have the request; sent by the worker once the
+        request's work has committed, so a mail server that is down never becomes a server error."""
+        from .tasks import send_rendered_email
+
+        request = allauth_context.request
+        message = self.render_mail(
+            template_prefix, email, {"request": request, "email": email, "current_site": get_current_site(request), **context}
+        )
+        html = next((content for content, mimetype in getattr(message, "alternatives", []) if mimetype == "text/html"), None)
+        enqueue_on_commit(send_rendered_email, message.subject, message.body, message.to, message.from_email, html)
 
 
 class LoginForm(AllauthLoginForm):

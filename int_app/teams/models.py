@@ -6,13 +6,13 @@ from django.db.models import Q
 from django.utils import timezone
 
 from .roles import KEY_WORKER_ROLES, Role
-from .validators import pcn_ods_code_validator, practice_ods_code_validator
+from .validators import pcn_ods_code_validator, practice_ods_code_validator, single_line_validator
 
 
 class Place(models.Model):
     """A city or borough holding several neighbourhoods."""
 
-    name = models.CharField(max_length=120, unique=True)
+    name = models.CharField(max_length=120, unique=True, validators=[single_line_validator])
 
     class Meta:
         ordering = ["name"]
@@ -23,7 +23,7 @@ class Place(models.Model):
 
 class Neighbourhood(models.Model):
     place = models.ForeignKey(Place, on_delete=models.PROTECT, related_name="neighbourhoods")
-    name = models.CharField(max_length=120)
+    name = models.CharField(max_length=120, validators=[single_line_validator])
 
     class Meta:
         ordering = ["name"]
@@ -46,7 +46,7 @@ class PCN(models.Model):
     """A Primary Care Network: a group of practices serving 30,000 to 50,000 people."""
 
     neighbourhood = models.ForeignKey(Neighbourhood, on_delete=models.PROTECT, related_name="pcns")
-    name = models.CharField(max_length=120)
+    name = models.CharField(max_length=120, validators=[single_line_validator])
     ods_code = models.CharField("ODS code", max_length=10, unique=True, validators=[pcn_ods_code_validator])
 
     objects = PCNQuerySet.as_manager()
@@ -72,7 +72,7 @@ class PracticeQuerySet(models.QuerySet):
 
 class Practice(models.Model):
     pcn = models.ForeignKey(PCN, on_delete=models.PROTECT, related_name="practices")
-    name = models.CharField(max_length=160)
+    name = models.CharField(max_length=160, validators=[single_line_validator])
     ods_code = models.CharField(
         "ODS code", max_length=10, unique=True, validators=[practice_ods_code_validator]
     )
@@ -105,7 +105,7 @@ class Team(models.Model):
     """An Integrated Neighbourhood Team: serves one neighbourhood and so covers its PCNs."""
 
     neighbourhood = models.OneToOneField(Neighbourhood, on_delete=models.PROTECT, related_name="team")
-    name = models.CharField(max_length=120, unique=True)
+    name = models.CharField(max_length=120, unique=True, validators=[single_line_validator])
     slug = models.SlugField(max_length=60, unique=True)
 
     objects = TeamQuerySet.as_manager()
@@ -139,7 +139,7 @@ class Organisation(models.Model):
         VOLUNTARY = "voluntary", "Voluntary body"
         PCN_OR_ICB = "pcn_or_icb", "PCN or ICB"
 
-    name = models.CharField(max_length=160, unique=True)
+    name = models.CharField(max_length=160, unique=True, validators=[single_line_validator])
     kind = models.CharField(max_length=30, choices=Kind.choices)
 
     class Meta:
@@ -168,7 +168,7 @@ class UserManager(BaseUserManager):
 
 class User(AbstractBaseUser, PermissionsMixin):
     email = models.EmailField(unique=True)
-    full_name = models.CharField(max_length=160)
+    full_name = models.CharField(max_length=160, validators=[single_line_validator])
     is_active = models.BooleanField(default=True)
     is_staff = models.BooleanField(default=False, help_text="Staff admins set up places, teams and accounts.")
     date_joined = models.DateTimeField(default=timezone.now)

@@ -170,6 +170,15 @@ class TestAlerts:
         assert client.post(reverse("kpis:pressure_alert_acknowledge", args=[alert.pk])).status_code == 403
         assert PressureAlert.objects.unacknowledged().count() == 1
 
+    def test_a_practice_name_stored_with_a_line_break_still_reaches_the_lead_on_one_line(
+        self, manager, managed_practice, lead, mailoutbox
+    ):
+        type(managed_practice).objects.filter(pk=managed_practice.pk).update(name="Church Road\r\nSurgery")
+        with self.commit_hooks():
+            pressure_report_submit(practice=managed_practice, week_start=THIS_WEEK, level=6, by=manager)
+        assert [m.subject.split(" is at")[0] for m in mailoutbox] == ["Practice pressure: Church Road Surgery"]
+        assert PressureAlert.objects.get().emailed_at is not None
+
     @staticmethod
     def commit_hooks():
         from django.test import TestCase

@@ -87,10 +87,11 @@ class TestMFA:
         assert client.session["_auth_user_id"] == str(coordinator.pk)
         assert client.get("/").status_code == 200
 
-    def test_a_password_reset_does_not_bypass_the_code(self, client, coordinator, mailoutbox):
+    def test_a_password_reset_does_not_bypass_the_code(self, client, coordinator, mailoutbox, django_capture_on_commit_callbacks):
         secret = generate_totp_secret()
         TOTP.activate(coordinator, secret)
-        client.post(reverse("account_reset_password"), {"email": coordinator.email})
+        with django_capture_on_commit_callbacks(execute=True):  # the worker sends it once the request commits
+            client.post(reverse("account_reset_password"), {"email": coordinator.email})
         link = re.search(r"http://testserver(/accounts/password/reset/key/\S+)", mailoutbox[0].body).group(1)
         form_page = client.get(link, follow=True)
         new_password = "a-brand-new-password-2026"
@@ -102,6 +103,24 @@ class TestMFA:
         response = log_in(client, coordinator.email, new_password)
         assert response["Location"] == reverse("mfa_authenticate")
         assert "_auth_user_id" not in client.session
+
+    def test_a_password_reset_for_an_unknown_address_sends_nothing_and_looks_the_same(
+        self, client, coordinator, mailoutbox, django_capture_on_commit_callbacks
+    ):
+        with django_capture_on_commit_callbacks(execute=True):
+            stranger = client.post(reverse("account_reset_password"), {"email": "nobody@example.com"})
+        assert mailoutbox == [], "sign-up is closed: no invitation to sign up, no email at all"
+        with django_capture_on_commit_callbacks(execute=True):
+            member = client.post(reverse("account_reset_password"), {"email": coordinator.email})
+        assert (stranger.status_code, stranger["Location"]) == (member.status_code, member["Location"])
+        assert [email.to for email in mailoutbox] == [[coordinator.email]]
+
+    def test_a_password_reset_while_the_mail_server_is_down_still_answers(
+        self, client, coordinator, transactional_db, settings, mailoutbox
+    ):
+        settings.MAILERS = {"default": {"BACKEND": "tests.meetings.test_email.MailServerDown"}}
+        response = client.post(reverse("account_reset_password"), {"email": coordinator.email})
+        assert response.status_code == 302 and mailoutbox == []
 
 
 class TestSessions:

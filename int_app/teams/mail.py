@@ -1,0 +1,13 @@
+"""Every email the service sends is built here, so that its headers are one line whatever is stored."""
+
+from django.core.mail import EmailMultiAlternatives
+
+from .validators import header_text
+
+
+def email_send(*, subject: str, body: str, to: list[str], from_email: str | None = None, html: str | None = None) -> None:
+    """Send one email now: called by the worker's tasks, never by a request."""
+    message = EmailMultiAlternatives(header_text(subject), body, from_email, to)
+    if html:
+        message.attach_alternative(html, "text/html")
+    message.send()
