@@ -62,7 +62,7 @@ def report_pressure(request: HttpRequest) -> HttpResponse:
                "same_day_appointments_available": existing.same_day_appointments_available,
                "clinical_staff_absent": existing.clinical_staff_absent, "version": existing.version} if existing else {}
     form = PressureReportForm(request.POST or None, practices=practices, initial=initial)
-    stale = None
+    conflict = None
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
         try:
@@ -73,18 +73,29 @@ def report_pressure(request: HttpRequest) -> HttpResponse:
                 comment=data["comment"],
                 same_day_appointments_available=data["same_day_appointments_available"],
                 clinical_staff_absent=data["clinical_staff_absent"],
-                expected_version=data["version"],
+                # The empty form saw no report: version 0, so a first report saved meanwhile is a conflict too.
+                expected_version=data["version"] or 0,
                 by=request.user,
             )
-        except StaleReport as conflict:
-            stale = conflict.current
-            form.add_error(None, f"{conflict} Their report is shown below; yours has not been saved.")
+        except StaleReport as refused:
+            conflict = refused
+            # A fresh form on their version, keeping what this person chose, so saving again is a choice.
+            form = PressureReportForm(
+                practices=practices,
+                initial={**data, "practice": data["practice"].pk, "version": refused.current.version},
+            )
+            existing = refused.current
         except ValidationError as error:
             form.add_error(None, error)
         else:
             messages.success(request, f"Pressure for {report.practice.name} saved: level {report.level}, {report.label}.")
             return redirect("kpis:pressure_report_detail", report.pk)
-    return render(request, "kpis/pressure_report_form.html", {"form": form, "week": week, "existing": existing, "stale": stale})
+    return render(
+        request,
+        "kpis/pressure_report_form.html",
+        {"form": form, "week": week, "existing": existing, "conflict": conflict},
+        status=409 if conflict else 200,
+    )
 
 
 def pressure_report_detail(request: HttpRequest, pk: int) -> HttpResponse:
