@@ -11,7 +11,7 @@ from django.db.models import F, QuerySet
 from django.utils import timezone
 
 from int_app.teams.models import Membership, Practice, Team
-from int_app.teams.roles import Right, Role, has_right
+from int_app.teams.roles import Right, Role, has_right, role_has_right
 
 from .models import TOP_LEVELS, PressureAlert, PressureReport, PressureReportChange, pressure_label, week_start_of
 
@@ -49,6 +49,20 @@ def reportable_practices(user) -> QuerySet[Practice]:
 
 def can_report_for(user, practice: Practice) -> bool:
     return reportable_practices(user).filter(pk=practice.pk).exists()
+
+
+def pressure_banner(user, *, memberships: list[Membership] | None = None) -> list[PressureAlert]:
+    """The alerts of the level 5–6 banner (PressureAlert.objects.banner_for), each marked with
+    whether this person may acknowledge it. `memberships`: the person's, with their teams, when
+    the page has read them already."""
+    alerts = list(PressureAlert.objects.banner_for(user))
+    if alerts:
+        if memberships is None:
+            memberships = list(user.memberships.select_related("team"))
+        acknowledging = {m.team.neighbourhood_id for m in memberships if role_has_right(m.role, Right.ACKNOWLEDGE_PRESSURE_ALERTS)}
+        for alert in alerts:
+            alert.can_acknowledge = alert.report.practice.pcn.neighbourhood_id in acknowledging
+    return alerts
 
 
 def can_view_pressure(user) -> bool:

@@ -18,6 +18,7 @@ from .pressure import (
     can_view_pressure,
     practices_for_heatmap,
     pressure_alert_acknowledge,
+    pressure_banner,
     pressure_report_submit,
     reportable_practices,
 )
@@ -36,9 +37,7 @@ def pressure_heatmap(request: HttpRequest) -> HttpResponse:
     context = {
         "filters": filters,
         "heatmap": build_heatmap(practices),
-        "alerts": PressureAlert.objects.visible_to(request.user)
-        .unacknowledged()
-        .select_related("report__practice__pcn"),
+        "pressure_alerts": pressure_banner(request.user),
     }
     template = "kpis/pressure_heatmap.html#heatmap" if request.htmx else "kpis/pressure_heatmap.html"
     return render(request, template, context)
@@ -180,8 +179,9 @@ def kpi_dashboard(request: HttpRequest) -> HttpResponse:
         "min_residents": settings.KPI_MIN_RESIDENTS,
         "cache_seconds": FIGURES_CACHE_SECONDS,
     }
-    template = "kpis/dashboard.html#figures" if request.htmx else "kpis/dashboard.html"
-    return render(request, template, context)
+    if request.htmx:
+        return render(request, "kpis/dashboard.html#figures", context)
+    return render(request, "kpis/dashboard.html", {**context, "pressure_alerts": pressure_banner(request.user)})
 
 
 def kpi_export(request: HttpRequest) -> HttpResponse:

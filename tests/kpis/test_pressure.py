@@ -280,6 +280,44 @@ class TestAlerts:
         assert client.post(reverse("kpis:pressure_alert_acknowledge", args=[alert.pk])).status_code == 403
         assert PressureAlert.objects.unacknowledged().count() == 1
 
+    # The banner is on the heatmap, the KPI dashboard and the lead's home page alike.
+    BANNER_PAGES = ("kpis:pressure_heatmap", "kpis:dashboard", "home")
+
+    @pytest.mark.parametrize("page", BANNER_PAGES)
+    def test_the_pcn_lead_sees_the_level_six_banner_and_acknowledges_it_from_the_page(self, client, manager, managed_practice, lead, page):
+        pressure_report_submit(practice=managed_practice, week_start=THIS_WEEK, level=6, by=manager, comment="Three GPs off")
+        client.force_login(lead)
+
+        shown = client.get(reverse(page)).text
+
+        assert "Practice at level 6" in shown and f"{managed_practice.name} ({managed_practice.pcn.name}) reported" in shown
+        alert = PressureAlert.objects.get()
+        assert reverse("kpis:pressure_alert_acknowledge", args=[alert.pk]) in shown, "the lead may acknowledge it here"
+        client.post(reverse("kpis:pressure_alert_acknowledge", args=[alert.pk]))
+        assert "Practice at level 6" not in client.get(reverse(page)).text
+
+    @pytest.mark.parametrize("page", BANNER_PAGES)
+    def test_the_coordinator_sees_the_banner_but_leaves_acknowledging_to_the_lead(self, client, manager, managed_practice, coordinator, page):
+        pressure_report_submit(practice=managed_practice, week_start=THIS_WEEK, level=5, by=manager)
+        client.force_login(coordinator)
+        shown = client.get(reverse(page)).text
+        assert "Practice at level 5" in shown
+        assert "Acknowledge" not in shown
+
+    @pytest.mark.parametrize("role", [Role.GP, Role.SOCIAL_WORKER, Role.PRACTICE_MANAGER])
+    def test_team_members_without_the_right_to_view_pressure_see_no_banner_at_home(self, client, own_team, manager, managed_practice, role):
+        pressure_report_submit(practice=managed_practice, week_start=THIS_WEEK, level=6, by=manager)
+        client.force_login(member(own_team, role))
+        assert "Practice at level 6" not in client.get(reverse("home")).text
+
+    @pytest.mark.parametrize("page", BANNER_PAGES)
+    def test_another_teams_pcn_lead_sees_no_banner_for_our_practice(self, client, manager, managed_practice, other_team, page):
+        pressure_report_submit(practice=managed_practice, week_start=THIS_WEEK, level=6, by=manager)
+        client.force_login(member(other_team, Role.PCN_LEAD))
+        response = client.get(reverse(page))
+        assert response.status_code == 200 and "Practice at level 6" not in response.text
+        assert managed_practice.name not in response.text
+
     @staticmethod
     def commit_hooks():
         from django.test import TestCase
