@@ -11,7 +11,7 @@ import hashlib
 import io
 import logging
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 
 from django.core.exceptions import ValidationError
@@ -113,6 +113,8 @@ SOURCE_ID_MAX = ServiceUseEvent._meta.get_field("source_id").max_length
 KIND_VALUES = frozenset(ServiceUseEvent.Kind.values)
 # Where the csv module ends a line: Windows, Unix and old Mac line breaks.
 LINE_BREAK = re.compile(r"\r\n?|\n")
+# Service use is recorded from this day on: an earlier date is a typing slip or a placeholder.
+SERVICE_USE_EARLIEST = datetime.date(2000, 1, 1)
 
 
 @dataclass
@@ -246,9 +248,60 @@ class RowChecker:
             day = datetime.date.fromisoformat(text)
         except ValueError:
             return f"bad date {text or '(empty)'}: write dates as YYYY-MM-DD"
+        if day < SERVICE_USE_EARLIEST:
+            return f"the date {text} is before {SERVICE_USE_EARLIEST:%Y}: service use is recorded from {SERVICE_USE_EARLIEST.isoformat()}"
         if day > self.today:
             return f"the date {text} is in the future"
         return None
+
+
+class ValueRunsOn(Exception):
+    """The csv reader asked for a second line to finish one row."""
+
+
+class PhysicalLines:
+    """The file's lines for the csv reader, one row's worth at a time.
+
+    A row of an extract is one line. Left to itself the csv reader lets a quoted value run on
+    across line breaks, so a quote left open swallows the rows after it into one value. Here
+    the reader gets one line per row and asking for another raises ValueRunsOn: the open line is
+    refused on its own and the next line is read, and checked, as the next row."""
+
+    def __init__(self, text: str) -> None:
+        # newline="": lines end at \r\n, \n or a lone \r, and keep their ending for the reader.
+        self.lines = io.StringIO(text, newline="")
+        self.number = 0  # the line last handed to the reader
+        self.row_start = 1  # the line the reader's current row began on
+
+    def __iter__(self) -> PhysicalLines:
+        return self
+
+    def __next__(self) -> str:
+        if self.number >= self.row_start:
+            raise ValueRunsOn
+        line = next(self.lines)
+        self.number += 1
+        return line
+
+    def rows(self) -> Iterator[tuple[int, list[str] | str]]:
+        """(line, values) for each line, or (line, what is wrong) for a line that is not CSV."""
+        reader = csv.reader(self, strict=True)
+        while True:
+            self.row_start = self.number + 1
+            try:
+                row = next(reader)
+            except StopIteration:
+                return
+            except ValueRunsOn:
+                yield self.number, (
+                    "a quoted value is not closed on this line: a quote is left open, or a value holds a line break "
+                    "(each row must be on one line)"
+                )
+            except csv.Error as unreadable:
+                # Text after a closing quote in the same value, say, or a value longer than the csv module allows.
+                yield self.number, f"this line cannot be read as CSV ({unreadable})"
+            else:
+                yield self.number, row
 
 
 def service_use_check(
@@ -272,33 +325,31 @@ def service_use_check(
             "This line holds a zero byte (NUL), so the file is not plain text. Save it as CSV and upload it again.",
         )
         return checked
-    # newline="": the csv module itself reads line breaks, inside quotes and as a lone \r too.
-    reader = csv.reader(io.StringIO(text, newline=""))
-    rows = 0
-    try:
-        header = next(reader, None)
-        if header is None or tuple(column.strip().lower() for column in header) != IMPORT_COLUMNS:
-            found = ",".join(header or []) or "nothing"
-            checked.refuse(1, f"The first line must name the columns {','.join(IMPORT_COLUMNS)} (found {found}).")
-            return checked
+    lines = PhysicalLines(text).rows()
+    _line, header = next(lines, (1, []))
+    if isinstance(header, str):
+        checked.refuse(1, f"The first line must name the columns {','.join(IMPORT_COLUMNS)}; {header}.")
+        return checked
+    if tuple(column.strip().lower() for column in header) != IMPORT_COLUMNS:
+        found = ",".join(header) or "nothing"
+        checked.refuse(1, f"The first line must name the columns {','.join(IMPORT_COLUMNS)} (found {found}).")
+        return checked
 
-        checker = RowChecker(Episodes(teams), today)
-        staged: list[tuple] = []
-        for row in reader:
-            if not row or not any(row):
-                continue  # a blank line
-            rows += 1
-            if on_progress is not None and rows % PROGRESS_EVERY_ROWS == 0:
-                on_progress(rows)
-            line = reader.line_num
-            result = checker.quickly(row, line) or checker.closely(row, line)
-            if isinstance(result, list):
-                checked.refuse(line, "; ".join(result) + ".")
-            elif not checked.error_count:
-                staged.append(result)
-    except csv.Error as unreadable:
-        # A value longer than the csv module allows (128 KB), say: the lines after it cannot be trusted.
-        checked.refuse(reader.line_num, f"This line cannot be read as CSV ({unreadable}); the lines after it were not checked.")
+    checker = RowChecker(Episodes(teams), today)
+    staged: list[tuple] = []
+    rows = 0
+    for line, row in lines:
+        if not row or not any(row):
+            continue  # a blank line
+        rows += 1
+        if on_progress is not None and rows % PROGRESS_EVERY_ROWS == 0:
+            on_progress(rows)
+        # A line that is not CSV is refused as it is; the lines after it are still checked.
+        result = [row] if isinstance(row, str) else checker.quickly(row, line) or checker.closely(row, line)
+        if isinstance(result, list):
+            checked.refuse(line, "; ".join(result) + ".")
+        elif not checked.error_count:
+            staged.append(result)
     checked.rows = rows
     if rows == 0 and not checked.error_count:
         checked.refuse(2, "The file has no rows under the column names.")

@@ -103,6 +103,20 @@ class PressureAlertQuerySet(models.QuerySet):
     def unacknowledged(self) -> PressureAlertQuerySet:
         return self.filter(acknowledged_at__isnull=True)
 
+    def banner_for(self, user) -> PressureAlertQuerySet:
+        """The level 5–6 banner: alerts nobody has acknowledged yet, for the practices of the teams
+        where this person may view pressure. The heatmap, the KPI dashboard and the home page show it."""
+        from int_app.teams.models import Membership
+        from int_app.teams.roles import RIGHTS, Right
+
+        neighbourhoods = Membership.objects.filter(user=user, role__in=RIGHTS[Right.VIEW_PRESSURE]).values("team__neighbourhood")
+        return (
+            self.visible_to(user)
+            .unacknowledged()
+            .filter(report__practice__pcn__neighbourhood__in=neighbourhoods)
+            .select_related("report__practice__pcn")
+        )
+
 
 class PressureAlert(models.Model):
     """Raised when a practice's report enters the top levels: once per escalation, not per edit."""

@@ -6,12 +6,12 @@ import datetime
 from dataclasses import dataclass, field
 
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.db.models import F, QuerySet
 from django.utils import timezone
 
 from int_app.teams.models import Membership, Practice, Team
-from int_app.teams.roles import Right, Role, has_right
+from int_app.teams.roles import Right, Role, has_right, role_has_right
 
 from .models import TOP_LEVELS, PressureAlert, PressureReport, PressureReportChange, pressure_label, week_start_of
 
@@ -21,11 +21,14 @@ DEADLINE_WEEKDAY, DEADLINE_HOUR = 2, 12
 
 
 class StaleReport(Exception):
-    """Someone else saved the report after this form was opened."""
+    """Someone else saved the report after this form was opened (the week's first report, too,
+    when two people filled in the empty form): nothing was saved. Carries both versions, theirs
+    as saved and yours unsaved, so the person can compare them."""
 
-    def __init__(self, current: PressureReport) -> None:
+    def __init__(self, current: PressureReport, *, yours: PressureReport) -> None:
         super().__init__("This report was changed by someone else while you were editing it.")
         self.current = current
+        self.yours = yours
 
 
 def team_of(practice: Practice) -> Team | None:
@@ -48,6 +51,20 @@ def can_report_for(user, practice: Practice) -> bool:
     return reportable_practices(user).filter(pk=practice.pk).exists()
 
 
+def pressure_banner(user, *, memberships: list[Membership] | None = None) -> list[PressureAlert]:
+    """The alerts of the level 5–6 banner (PressureAlert.objects.banner_for), each marked with
+    whether this person may acknowledge it. `memberships`: the person's, with their teams, when
+    the page has read them already."""
+    alerts = list(PressureAlert.objects.banner_for(user))
+    if alerts:
+        if memberships is None:
+            memberships = list(user.memberships.select_related("team"))
+        acknowledging = {m.team.neighbourhood_id for m in memberships if role_has_right(m.role, Right.ACKNOWLEDGE_PRESSURE_ALERTS)}
+        for alert in alerts:
+            alert.can_acknowledge = alert.report.practice.pcn.neighbourhood_id in acknowledging
+    return alerts
+
+
 def can_view_pressure(user) -> bool:
     return any(has_right(user, m.team, Right.VIEW_PRESSURE) for m in user.memberships.select_related("team"))
 
@@ -66,7 +83,11 @@ def pressure_report_submit(
     today: datetime.date | None = None,
 ) -> PressureReport:
     """Create or update the practice's report for the week, keep the change, raise an alert on
-    escalation into the top levels and email the PCN leads once the transaction commits."""
+    escalation into the top levels and email the PCN leads once the transaction commits.
+
+    `expected_version` is the version the form showed, 0 for the empty form: a report saved by
+    someone else since (its first version included) raises StaleReport. None (scripts) saves
+    over whatever is there."""
     today = today or timezone.localdate()
     if not can_report_for(by, practice):
         raise PermissionDenied("You can report only for your own practice.")
@@ -82,17 +103,28 @@ def pressure_report_submit(
         "same_day_appointments_available": same_day_appointments_available,
         "clinical_staff_absent": clinical_staff_absent,
     }
-    report = PressureReport.objects.select_for_update().filter(practice=practice, week_start=week_start).first()
-    previous_level = report.level if report else None
+    reports = PressureReport.objects.select_for_update().filter(practice=practice, week_start=week_start)
+    report = reports.first()
+    created = False
     if report is None:
         if week_start + datetime.timedelta(days=6) < today:
             raise ValidationError("That week has ended: reports can be made only until the end of their week.")
-        report = PressureReport.objects.create(practice=practice, week_start=week_start, reported_by=by, **figures)
-    else:
+        try:
+            # A savepoint: losing the race for the week's first report leaves this transaction usable.
+            with transaction.atomic():
+                report = PressureReport.objects.create(practice=practice, week_start=week_start, reported_by=by, **figures)
+            created = True
+        except IntegrityError:
+            # Someone else's first report committed after the read above: treated as the edit it now is.
+            report = reports.first()
+            if report is None:
+                raise
+    previous_level = None if created else report.level
+    if not created:
         if not report.is_editable(today):
             raise ValidationError("That week has ended, so its report can no longer be changed.")
         if expected_version is not None and expected_version != report.version:
-            raise StaleReport(report)
+            raise StaleReport(report, yours=PressureReport(practice=practice, week_start=week_start, reported_by=by, **figures))
         PressureReport.objects.filter(pk=report.pk).update(
             **figures, updated_at=timezone.now(), version=F("version") + 1
         )

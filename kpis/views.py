@@ -18,6 +18,7 @@ from .pressure import (
     can_view_pressure,
     practices_for_heatmap,
     pressure_alert_acknowledge,
+    pressure_banner,
     pressure_report_submit,
     reportable_practices,
 )
@@ -36,9 +37,7 @@ def pressure_heatmap(request: HttpRequest) -> HttpResponse:
     context = {
         "filters": filters,
         "heatmap": build_heatmap(practices),
-        "alerts": PressureAlert.objects.visible_to(request.user)
-        .unacknowledged()
-        .select_related("report__practice__pcn"),
+        "pressure_alerts": pressure_banner(request.user),
     }
     template = "kpis/pressure_heatmap.html#heatmap" if request.htmx else "kpis/pressure_heatmap.html"
     return render(request, template, context)
@@ -62,7 +61,7 @@ def report_pressure(request: HttpRequest) -> HttpResponse:
                "same_day_appointments_available": existing.same_day_appointments_available,
                "clinical_staff_absent": existing.clinical_staff_absent, "version": existing.version} if existing else {}
     form = PressureReportForm(request.POST or None, practices=practices, initial=initial)
-    stale = None
+    conflict = None
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
         try:
@@ -73,18 +72,29 @@ def report_pressure(request: HttpRequest) -> HttpResponse:
                 comment=data["comment"],
                 same_day_appointments_available=data["same_day_appointments_available"],
                 clinical_staff_absent=data["clinical_staff_absent"],
-                expected_version=data["version"],
+                # The empty form saw no report: version 0, so a first report saved meanwhile is a conflict too.
+                expected_version=data["version"] or 0,
                 by=request.user,
             )
-        except StaleReport as conflict:
-            stale = conflict.current
-            form.add_error(None, f"{conflict} Their report is shown below; yours has not been saved.")
+        except StaleReport as refused:
+            conflict = refused
+            # A fresh form on their version, keeping what this person chose, so saving again is a choice.
+            form = PressureReportForm(
+                practices=practices,
+                initial={**data, "practice": data["practice"].pk, "version": refused.current.version},
+            )
+            existing = refused.current
         except ValidationError as error:
             form.add_error(None, error)
         else:
             messages.success(request, f"Pressure for {report.practice.name} saved: level {report.level}, {report.label}.")
             return redirect("kpis:pressure_report_detail", report.pk)
-    return render(request, "kpis/pressure_report_form.html", {"form": form, "week": week, "existing": existing, "stale": stale})
+    return render(
+        request,
+        "kpis/pressure_report_form.html",
+        {"form": form, "week": week, "existing": existing, "conflict": conflict},
+        status=409 if conflict else 200,
+    )
 
 
 def pressure_report_detail(request: HttpRequest, pk: int) -> HttpResponse:
@@ -169,8 +179,9 @@ def kpi_dashboard(request: HttpRequest) -> HttpResponse:
         "min_residents": settings.KPI_MIN_RESIDENTS,
         "cache_seconds": FIGURES_CACHE_SECONDS,
     }
-    template = "kpis/dashboard.html#figures" if request.htmx else "kpis/dashboard.html"
-    return render(request, template, context)
+    if request.htmx:
+        return render(request, "kpis/dashboard.html#figures", context)
+    return render(request, "kpis/dashboard.html", {**context, "pressure_alerts": pressure_banner(request.user)})
 
 
 def kpi_export(request: HttpRequest) -> HttpResponse:

@@ -6,6 +6,7 @@ from django.shortcuts import get_object_or_404, render
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
+from kpis.pressure import pressure_banner
 from meetings.services import home_sections
 
 from .models import Team, WorkerHeartbeat
@@ -25,6 +26,7 @@ def home(request: HttpRequest) -> HttpResponse:
             "is_key_worker": bool(roles & KEY_WORKER_ROLES),
             "is_gp": Role.GP in roles,
             "is_pcn_lead": Role.PCN_LEAD in roles,
+            "pressure_alerts": pressure_banner(request.user, memberships=memberships),
         },
     )
 

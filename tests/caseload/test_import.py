@@ -90,6 +90,92 @@ def test_a_file_with_any_error_changes_nothing_and_lists_the_errors_by_line(clie
     assert "Nothing was loaded" in page.text and "Problems by line" in page.text
 
 
+# A file that is not strictly one row per line: each case is the extract's rows, the lines refused
+# and what the first of them is told. The other rows are fine, so only the fault stops the load.
+MALFORMED = {
+    "a quote left open swallows nothing": (
+        ['{nhs},{day},ae_attendance,BHAM-ED,"ED-1', "{nhs},{day},ae_attendance,BHAM-ED,ED-2"],
+        {2: "a quoted value is not closed on this line"},
+    ),
+    "a line break inside a value": (
+        ['{nhs},{day},ae_attendance,BHAM-ED,"ED', '-1"', "{nhs},{day},ae_attendance,BHAM-ED,ED-2"],
+        {2: "a quoted value is not closed on this line", 3: "expected 5 values separated by commas, found 1"},
+    ),
+    "a quote left open on the last line": (
+        ["{nhs},{day},ae_attendance,BHAM-ED,ED-1", '{nhs},{day},"ae_attendance,BHAM-ED,ED-2'],
+        {3: "a quoted value is not closed on this line"},
+    ),
+    "text after a closing quote": (
+        ['{nhs},{day},ae_attendance,"BHAM"-ED,ED-1', "{nhs},{day},ae_attendance,BHAM-ED,ED-2"],
+        {2: "this line cannot be read as CSV"},
+    ),
+    "too many values": (
+        ["{nhs},{day},ae_attendance,BHAM-ED,ED-1,extra", "{nhs},{day},ae_attendance,BHAM-ED,ED-2"],
+        {2: "expected 5 values separated by commas, found 6"},
+    ),
+    "a date before 2000": (
+        ["{nhs},1999-12-31,ae_attendance,BHAM-ED,ED-1", "{nhs},{day},ae_attendance,BHAM-ED,ED-2"],
+        {2: "the date 1999-12-31 is before 2000"},
+    ),
+    "a date in the future": (
+        ["{nhs},{tomorrow},ae_attendance,BHAM-ED,ED-1", "{nhs},{day},ae_attendance,BHAM-ED,ED-2"],
+        {2: "is in the future"},
+    ),
+}
+
+
+def import_through_the_page(client, coordinator, content: bytes) -> tuple[ImportJob, str]:
+    client.force_login(coordinator)
+    job, page = upload(client, content)
+    return job, page.text
+
+
+def import_through_the_command(tmp_path, coordinator, content: bytes) -> tuple[ImportJob, str]:
+    from io import StringIO
+
+    extract = tmp_path / "extract.csv"
+    extract.write_bytes(content)
+    err = StringIO()
+    with pytest.raises(CommandError, match="Nothing was loaded"):
+        call_command("import_service_use", str(extract), "--as", coordinator.email, stderr=err)
+    return ImportJob.objects.get(), err.getvalue()
+
+
+@pytest.mark.parametrize("via", [import_through_the_page, import_through_the_command], ids=["upload page", "command"])
+@pytest.mark.parametrize("case", MALFORMED)
+def test_a_file_that_is_not_one_row_a_line_is_refused_by_line_and_loads_nothing(client, tmp_path, coordinator, resident, case, via):
+    rows, refused = MALFORMED[case]
+    values = {"nhs": resident.nhs_number, "day": days_ago(40), "tomorrow": days_ago(-1)}
+    content = csv_file(*(row.format(**values) for row in rows))
+
+    job, shown = via(client if via is import_through_the_page else tmp_path, coordinator, content)
+
+    assert job.status == ImportJob.Status.REFUSED
+    assert ServiceUseEvent.objects.count() == 0, "nothing is loaded from a file with a fault"
+    assert {error["line"]: error["message"] for error in job.errors}.keys() == refused.keys(), job.errors
+    for error in job.errors:
+        assert refused[error["line"]] in error["message"]
+        assert f"{error['message']}" in shown.replace("&#x27;", "'").replace("&quot;", '"')
+    if via is import_through_the_command:
+        assert all(f"line {line}: " in shown for line in refused)
+
+
+def test_the_first_day_of_2000_is_a_service_use_date(client, coordinator, resident):
+    client.force_login(coordinator)
+    job, _ = upload(client, csv_file(f"{resident.nhs_number},2000-01-01,ae_attendance,BHAM-ED,ED-1"))
+    assert (job.status, job.rows_loaded) == (ImportJob.Status.DONE, 1)
+
+
+def test_a_line_too_long_to_read_does_not_stop_the_lines_after_it_being_checked(client, coordinator, resident):
+    client.force_login(coordinator)
+    job, _ = upload(client, csv_file(
+        f"{resident.nhs_number},{days_ago(40)},ae_attendance,BHAM-ED,{'X' * 140_000}",
+        f"{resident.nhs_number},{days_ago(40)},hospital_visit,BHAM-ED,ED-2",
+    ))
+    assert [error["line"] for error in job.errors] == [2, 3]
+    assert "cannot be read as CSV" in job.errors[0]["message"] and "unknown kind" in job.errors[1]["message"]
+
+
 def test_a_row_for_another_teams_resident_is_an_unknown_nhs_number(client, coordinator, resident, other_team):
     theirs = active(other_team)
     client.force_login(coordinator)

@@ -1,17 +1,32 @@
 import datetime
+import re
+import threading
+from zoneinfo import ZoneInfo
 
 import pytest
+import time_machine
 from django.core.exceptions import PermissionDenied, ValidationError
+from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
 
 from int_app.teams.roles import Role
-from kpis.models import PressureAlert, PressureReport, week_start_of
+from kpis.models import PressureAlert, PressureReport
 from kpis.pressure import build_heatmap, practices_for_heatmap, pressure_report_submit
 
 from ..conftest import member
 
-THIS_WEEK = week_start_of(timezone.localdate())
+LONDON = ZoneInfo("Europe/London")
+# Every test here runs on the Thursday of one week, so "this week" never depends on the day the
+# suite runs (tests/test_date_rules.py runs the week's rules at every kind of moment).
+THIS_WEEK = datetime.date(2026, 3, 9)
+THURSDAY = datetime.datetime(2026, 3, 12, 10, 0, tzinfo=LONDON)
+
+
+@pytest.fixture(autouse=True)
+def _on_a_thursday():
+    with time_machine.travel(THURSDAY, tick=True):
+        yield
 
 
 @pytest.fixture
@@ -114,8 +129,113 @@ def test_a_stale_edit_is_refused_and_shows_the_other_version(client, manager, ow
     pressure_report_submit(practice=managed_practice, week_start=THIS_WEEK, level=4, by=coordinator, comment="Flu")
     client.force_login(manager)
     response = report(client, managed_practice, 1, version=1)
-    assert "changed by someone else" in response.text and "Flu" in response.text
+    assert response.status_code == 409
+    assert "Someone else saved this week" in response.text and "Flu" in response.text
     assert PressureReport.objects.get().level == 4
+
+
+# A Tuesday morning, inside the week's reporting window.
+TUESDAY = datetime.datetime(2026, 3, 10, 10, 0, tzinfo=LONDON)
+
+
+def open_the_form(client) -> str:
+    """The version the opened form will send back: empty when it shows no report yet."""
+    page = client.get(reverse("kpis:pressure_report"))
+    assert page.status_code == 200
+    return re.search(r'name="version"(?: value="(\d*)")?', page.text).group(1) or ""
+
+
+def both_versions(page: str) -> tuple[str, str]:
+    """What the conflict table shows as theirs (saved) and as yours (not saved), for the level."""
+    row = re.search(r'app-conflict__theirs">(.*?)</td><td class="nhsuk-table__cell app-conflict__yours">(.*?)</td>', page, re.DOTALL)
+    assert row, "the page shows no conflict table"
+    return tuple(" ".join(re.sub(r"<[^>]+>", " ", cell).split()) for cell in row.groups())
+
+
+def test_two_people_fill_in_the_empty_form_the_first_saves_and_the_second_sees_both_versions(manager, coordinator, managed_practice):
+    with time_machine.travel(TUESDAY, tick=False):
+        first, second = Client(), Client()
+        first.force_login(manager)
+        second.force_login(coordinator)
+        first_version, second_version = open_the_form(first), open_the_form(second)
+        assert first_version == second_version == "", "the form opens empty: there is no report this week yet"
+
+        saved = report(first, managed_practice, 5, comment="Two GPs off", version=first_version)
+        refused = report(second, managed_practice, 2, comment="Quiet so far", version=second_version)
+
+        assert saved.status_code == 302
+        assert refused.status_code == 409, "the second save is refused, not a silent overwrite"
+        assert "Someone else saved this week" in refused.text and "Nothing you entered was saved" in refused.text
+        assert both_versions(refused.text) == ("5 nearing boiling point", "2 tepid")
+        assert "Two GPs off" in refused.text and "Quiet so far" in refused.text
+        report_now = PressureReport.objects.get()
+        assert (report_now.level, report_now.comment, report_now.version, report_now.changes.count()) == (5, "Two GPs off", 1, 1)
+        # The refusal's form carries their version: saving again, having seen theirs, is a choice.
+        assert re.search(rf'name="version" value="{report_now.version}"', refused.text)
+        again = report(second, managed_practice, 4, comment="Both sites busy", version=report_now.version)
+        assert again.status_code == 302 and PressureReport.objects.get().level == 4
+
+
+def test_four_first_reports_at_once_save_one_and_refuse_three_without_a_server_error(transactional_db, own_team, managed_practice):
+    from django.db import connection, transaction
+
+    from int_app.teams.models import Practice
+
+    from ..factories import MembershipFactory, UserFactory
+
+    reporters = [member(own_team, Role.PRACTICE_MANAGER), member(own_team, Role.COORDINATOR)] + [
+        MembershipFactory(team=own_team, role=Role.PRACTICE_MANAGER, practice=managed_practice, user=UserFactory()).user
+        for _ in range(2)
+    ]
+    with time_machine.travel(TUESDAY, tick=True):
+        clients = []
+        for person in reporters:
+            client = Client(raise_request_exception=False)
+            client.force_login(person)
+            clients.append((client, open_the_form(client)))
+        answers: list[int] = []
+
+        def save(client: Client, version: str, level: int) -> None:
+            try:
+                answers.append(report(client, managed_practice, level, version=version).status_code)
+            finally:
+                connection.close()
+
+        threads = [threading.Thread(target=save, args=(client, version, level)) for level, (client, version) in enumerate(clients, 1)]
+        # Hold the practice row, which a new report's foreign key must lock to commit: all four
+        # saves read "no report yet" and insert before any of them can commit.
+        with transaction.atomic():
+            Practice.objects.select_for_update().get(pk=managed_practice.pk)
+            for thread in threads:
+                thread.start()
+            waiting_saves(4)
+        for thread in threads:
+            thread.join(timeout=30)
+
+    assert sorted(answers) == [302, 409, 409, 409], answers
+    saved = PressureReport.objects.get()
+    assert saved.version == 1 and saved.changes.count() == 1
+
+
+def waiting_saves(count: int) -> None:
+    """Wait until `count` other sessions of this database wait for a lock: each save has read "no
+    report yet"; the first waits at its commit (to check the practice), the others at their insert
+    (for the first's one report of the week)."""
+    import time
+
+    from django.db import connection
+
+    deadline = time.monotonic() + 30
+    with connection.cursor() as cursor:
+        while time.monotonic() < deadline:
+            cursor.execute("SELECT pg_stat_clear_snapshot()")  # otherwise the view is read once per transaction
+            cursor.execute(
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'"
+            )
+            if cursor.fetchone()[0] >= count:
+                return
+            time.sleep(0.05)
+    raise AssertionError(f"{count} saves never reached the database together")
 
 
 class TestAlerts:
@@ -178,6 +298,44 @@ class TestAlerts:
             pressure_report_submit(practice=managed_practice, week_start=THIS_WEEK, level=6, by=manager)
         assert [m.subject.split(" is at")[0] for m in mailoutbox] == ["Practice pressure: Church Road Surgery"]
         assert PressureAlert.objects.get().emailed_at is not None
+
+    # The banner is on the heatmap, the KPI dashboard and the lead's home page alike.
+    BANNER_PAGES = ("kpis:pressure_heatmap", "kpis:dashboard", "home")
+
+    @pytest.mark.parametrize("page", BANNER_PAGES)
+    def test_the_pcn_lead_sees_the_level_six_banner_and_acknowledges_it_from_the_page(self, client, manager, managed_practice, lead, page):
+        pressure_report_submit(practice=managed_practice, week_start=THIS_WEEK, level=6, by=manager, comment="Three GPs off")
+        client.force_login(lead)
+
+        shown = client.get(reverse(page)).text
+
+        assert "Practice at level 6" in shown and f"{managed_practice.name} ({managed_practice.pcn.name}) reported" in shown
+        alert = PressureAlert.objects.get()
+        assert reverse("kpis:pressure_alert_acknowledge", args=[alert.pk]) in shown, "the lead may acknowledge it here"
+        client.post(reverse("kpis:pressure_alert_acknowledge", args=[alert.pk]))
+        assert "Practice at level 6" not in client.get(reverse(page)).text
+
+    @pytest.mark.parametrize("page", BANNER_PAGES)
+    def test_the_coordinator_sees_the_banner_but_leaves_acknowledging_to_the_lead(self, client, manager, managed_practice, coordinator, page):
+        pressure_report_submit(practice=managed_practice, week_start=THIS_WEEK, level=5, by=manager)
+        client.force_login(coordinator)
+        shown = client.get(reverse(page)).text
+        assert "Practice at level 5" in shown
+        assert "Acknowledge" not in shown
+
+    @pytest.mark.parametrize("role", [Role.GP, Role.SOCIAL_WORKER, Role.PRACTICE_MANAGER])
+    def test_team_members_without_the_right_to_view_pressure_see_no_banner_at_home(self, client, own_team, manager, managed_practice, role):
+        pressure_report_submit(practice=managed_practice, week_start=THIS_WEEK, level=6, by=manager)
+        client.force_login(member(own_team, role))
+        assert "Practice at level 6" not in client.get(reverse("home")).text
+
+    @pytest.mark.parametrize("page", BANNER_PAGES)
+    def test_another_teams_pcn_lead_sees_no_banner_for_our_practice(self, client, manager, managed_practice, other_team, page):
+        pressure_report_submit(practice=managed_practice, week_start=THIS_WEEK, level=6, by=manager)
+        client.force_login(member(other_team, Role.PCN_LEAD))
+        response = client.get(reverse(page))
+        assert response.status_code == 200 and "Practice at level 6" not in response.text
+        assert managed_practice.name not in response.text
 
     @staticmethod
     def commit_hooks():
