@@ -314,6 +314,16 @@ CELERY_TASK_TIME_LIMIT = 30 * 60
 CELERY_TASK_SOFT_TIME_LIMIT = 25 * 60
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TIMEZONE = TIME_ZONE
+
+# The cache holds what every web process must agree on: TOTP codes already used (allauth.mfa
+# refuses a code seen before), login rate limits, the KPI figures. With REDIS_URL it is Redis,
+# shared by every gunicorn worker and server; a per-process cache would accept one code once per
+# process. It shares the broker's database, so its keys carry a prefix of their own.
+CACHES = {
+    "default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL, "KEY_PREFIX": "int-cache"}
+    if REDIS_URL
+    else {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}
+}
 from celery.schedules import crontab  # noqa: E402 - only the beat schedule needs it
 
 CELERY_BEAT_SCHEDULE: dict = {
