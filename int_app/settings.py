@@ -217,6 +217,10 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
 
+# Messages name residents ("Agnes Smith added to the agenda"): they wait in the session, on the
+# server, not in a cookie the browser (and anyone with the laptop) can read.
+MESSAGE_STORAGE = "django.contrib.messages.storage.session.SessionStorage"
+
 LANGUAGE_CODE = "en-gb"
 TIME_ZONE = "Europe/London"
 USE_I18N = True
