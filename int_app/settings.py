@@ -124,10 +124,13 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "int_app.teams.middleware.no_store_when_signed_in",
     "allauth.account.middleware.AccountMiddleware",
     "allauth.usersessions.middleware.UserSessionsMiddleware",
     # Binds a request id and the user id to every log line of the request.
     "django_structlog.middlewares.RequestMiddleware",
+    # PUT, DELETE, PROPFIND...: 405 before any view (logged, and no-store for a signed-in person).
+    "int_app.teams.middleware.refuse_other_methods",
     # Tags every change the request makes with its user and URL, for the audit trail.
     "pghistory.middleware.HistoryMiddleware",
     "int_app.teams.middleware.session_lifetime",
