@@ -71,3 +71,12 @@ def test_a_totp_code_used_in_one_web_process_is_refused_by_another(transactional
             if process.poll() is None:
                 process.kill()
             process.wait(timeout=10)
+
+
+def test_a_deployment_without_a_shared_cache_is_warned(settings):
+    from django.core.checks import run_checks
+
+    settings.CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+    assert "int.W001" in {message.id for message in run_checks(include_deployment_checks=True, tags=["caches"])}
+    settings.CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": "redis://127.0.0.1:6379/0"}}
+    assert "int.W001" not in {message.id for message in run_checks(include_deployment_checks=True, tags=["caches"])}
