@@ -13,7 +13,6 @@ from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
-from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from int_app.audit.access import record_resident_access
@@ -77,7 +76,6 @@ def index(request: HttpRequest) -> HttpResponse:
 
 
 @require_GET
-@never_cache
 def caseload_list(request: HttpRequest, slug: str) -> HttpResponse:
     team = team_for(request, slug, Right.VIEW_CASES)
     key_workers = [membership.user for membership in team.key_workers().order_by("user__full_name")]
@@ -102,7 +100,6 @@ def caseload_list(request: HttpRequest, slug: str) -> HttpResponse:
 
 
 @require_GET
-@never_cache
 def key_workers(request: HttpRequest, slug: str) -> HttpResponse:
     """Who holds how many residents, so the coordinator can share new ones out fairly."""
     team = team_for(request, slug, Right.RECORD_REFERRALS)
@@ -124,7 +121,6 @@ def key_workers(request: HttpRequest, slug: str) -> HttpResponse:
 
 
 @require_http_methods(["GET", "POST"])
-@never_cache
 def refer(request: HttpRequest) -> HttpResponse:
     teams = teams_with(request.user, Right.RECORD_REFERRALS)
     if not teams:
@@ -139,7 +135,6 @@ def refer(request: HttpRequest) -> HttpResponse:
 
 
 @require_GET
-@never_cache
 def check_nhs_number(request: HttpRequest) -> HttpResponse:
     """The message under the NHS number field, as the coordinator types."""
     if not teams_with(request.user, Right.RECORD_REFERRALS):
@@ -165,7 +160,6 @@ def check_nhs_number(request: HttpRequest) -> HttpResponse:
 
 
 @require_GET
-@never_cache
 def resident_detail(request: HttpRequest, slug: str, pk: int) -> HttpResponse:
     resident = resident_for(request, slug, pk, Right.VIEW_CASES)
     record_resident_access(request, [resident.pk], ResidentAccess.Page.RESIDENT)
@@ -243,7 +237,6 @@ def change_page(
 
 
 @require_http_methods(["GET", "POST"])
-@never_cache
 def triage(request: HttpRequest, slug: str, pk: int) -> HttpResponse:
     resident = resident_for(request, slug, pk, Right.RECORD_REFERRALS)
     return change_page(
@@ -263,7 +256,6 @@ def triage(request: HttpRequest, slug: str, pk: int) -> HttpResponse:
 
 
 @require_http_methods(["GET", "POST"])
-@never_cache
 def start_intervention(request: HttpRequest, slug: str, pk: int) -> HttpResponse:
     resident = resident_for(request, slug, pk, Right.UPDATE_CASES)
     return change_page(
@@ -278,7 +270,6 @@ def start_intervention(request: HttpRequest, slug: str, pk: int) -> HttpResponse
 
 
 @require_http_methods(["GET", "POST"])
-@never_cache
 def record_consent(request: HttpRequest, slug: str, pk: int) -> HttpResponse:
     resident = resident_for(request, slug, pk, Right.UPDATE_CASES)
     return change_page(
@@ -293,7 +284,6 @@ def record_consent(request: HttpRequest, slug: str, pk: int) -> HttpResponse:
 
 
 @require_http_methods(["GET", "POST"])
-@never_cache
 def step_down(request: HttpRequest, slug: str, pk: int) -> HttpResponse:
     resident = resident_for(request, slug, pk, Right.UPDATE_CASES)
     return change_page(
@@ -308,7 +298,6 @@ def step_down(request: HttpRequest, slug: str, pk: int) -> HttpResponse:
 
 
 @require_http_methods(["GET", "POST"])
-@never_cache
 def close(request: HttpRequest, slug: str, pk: int) -> HttpResponse:
     resident = resident_for(request, slug, pk, Right.UPDATE_CASES)
     return change_page(
@@ -338,7 +327,6 @@ def plan_context(request: HttpRequest, resident: Resident, **forms) -> dict:
 
 
 @require_GET
-@never_cache
 def support_plan(request: HttpRequest, slug: str, pk: int) -> HttpResponse:
     resident = resident_for(request, slug, pk, Right.VIEW_CASES)
     return render(request, "caseload/support_plan.html", plan_context(request, resident))
@@ -355,7 +343,6 @@ def plan_response(request: HttpRequest, resident: Resident, partial: str, saved:
 
 
 @require_POST
-@never_cache
 def goal_add(request: HttpRequest, slug: str, pk: int) -> HttpResponse:
     resident = resident_for(request, slug, pk, Right.UPDATE_CASES)
     form = GoalForm(request.POST)
@@ -371,7 +358,6 @@ def goal_add(request: HttpRequest, slug: str, pk: int) -> HttpResponse:
 
 
 @require_POST
-@never_cache
 def goal_status(request: HttpRequest, slug: str, pk: int, goal_pk: int) -> HttpResponse:
     resident = resident_for(request, slug, pk, Right.UPDATE_CASES)
     goal = get_object_or_404(Goal.objects.visible_to(request.user), pk=goal_pk, resident=resident)
@@ -391,7 +377,6 @@ def goal_status(request: HttpRequest, slug: str, pk: int, goal_pk: int) -> HttpR
 
 
 @require_POST
-@never_cache
 def plan_interventions(request: HttpRequest, slug: str, pk: int) -> HttpResponse:
     resident = resident_for(request, slug, pk, Right.UPDATE_CASES)
     form = PlanInterventionsForm(request.POST, resident=resident)
@@ -447,7 +432,6 @@ def intervention_page(request: HttpRequest, team: Team, intervention: Interventi
 
 
 @require_http_methods(["GET", "POST"])
-@never_cache
 def import_service_use(request: HttpRequest) -> HttpResponse:
     teams = teams_with(request.user, Right.RECORD_REFERRALS)
     if not teams:
@@ -471,7 +455,6 @@ def import_service_use(request: HttpRequest) -> HttpResponse:
 
 
 @require_GET
-@never_cache
 def import_job(request: HttpRequest, pk: int) -> HttpResponse:
     job = get_object_or_404(ImportJob.objects.visible_to(request.user).defer("content").select_related("uploaded_by"), pk=pk)
     teams = list(job.teams.all())

@@ -1,5 +1,6 @@
 """Structured JSON logs: one object per line, with the request id and user id, and never an NHS
-number (a ten-digit run, spaced or not, is masked wherever it appears, query strings included)."""
+number (a ten-digit run, spaced or not, is masked wherever it appears, query strings included) nor
+text a person typed into a search (a resident's name in `?q=`)."""
 
 import re
 
@@ -11,19 +12,49 @@ NHS_NUMBER_PATTERN = re.compile(r"(?<![0-9A-Za-z])\d{3}[ -]?\d{3}[ -]?\d{4}(?![0
 MASK = "[nhs-number]"
 
 
-def mask_nhs_numbers(value):
+# Query parameters whose values the service itself offers (ids, choices, page numbers, dates,
+# versions), so they never hold what someone typed. Every other parameter's value is masked:
+# search boxes (`q`), a typed NHS number, a `next` address that carries its own query string, and
+# whatever a page adds later, until it is named here.
+OFFERED_QUERY_PARAMETERS = frozenset(
+    {
+        "page", "status", "sort", "since", "version", "kind", "residents",
+        "team", "pcn", "neighbourhood", "practice", "key_worker",
+        "no_consent", "no_contact", "start_from", "start_to",
+    }
+)
+QUERY_PARAMETER_PATTERN = re.compile(r"(?:^|(?<=[?&]))([^=&?#\s]+)=([^&#\s]*)")
+TYPED_MASK = "[typed]"
+
+
+def _mask_typed_value(match: re.Match) -> str:
+    name, value = match.group(1), match.group(2)
+    if not value or name in OFFERED_QUERY_PARAMETERS:
+        return match.group(0)
+    return f"{name}={TYPED_MASK}"
+
+
+def mask_typed_text(text: str) -> str:
+    return QUERY_PARAMETER_PATTERN.sub(_mask_typed_value, text)
+
+
+def mask_nhs_numbers(text: str) -> str:
+    return NHS_NUMBER_PATTERN.sub(MASK, text)
+
+
+def mask_personal_data(value):
     if isinstance(value, str):
-        return NHS_NUMBER_PATTERN.sub(MASK, value)
+        return mask_nhs_numbers(mask_typed_text(value))
     if isinstance(value, dict):
-        return {key: mask_nhs_numbers(item) for key, item in value.items()}
+        return {key: mask_personal_data(item) for key, item in value.items()}
     if isinstance(value, list | tuple):
-        return type(value)(mask_nhs_numbers(item) for item in value)
+        return type(value)(mask_personal_data(item) for item in value)
     return value
 
 
-def redact_nhs_numbers(logger, method_name: str, event_dict: dict) -> dict:
+def redact_personal_data(logger, method_name: str, event_dict: dict) -> dict:
     """structlog processor: runs last before rendering, over every field."""
-    return {key: mask_nhs_numbers(value) if key != "exc_info" else value for key, value in event_dict.items()}
+    return {key: mask_personal_data(value) if key != "exc_info" else value for key, value in event_dict.items()}
 
 
 SHARED_PROCESSORS = [
@@ -57,7 +88,7 @@ def logging_config(level: str) -> dict:
                 "processors": [
                     structlog.stdlib.ProcessorFormatter.remove_processors_meta,
                     structlog.processors.format_exc_info,
-                    redact_nhs_numbers,
+                    redact_personal_data,
                     structlog.processors.JSONRenderer(),
                 ],
                 "foreign_pre_chain": SHARED_PROCESSORS,

@@ -124,10 +124,13 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "int_app.teams.middleware.no_store_when_signed_in",
     "allauth.account.middleware.AccountMiddleware",
     "allauth.usersessions.middleware.UserSessionsMiddleware",
     # Binds a request id and the user id to every log line of the request.
     "django_structlog.middlewares.RequestMiddleware",
+    # PUT, DELETE, PROPFIND...: 405 before any view (logged, and no-store for a signed-in person).
+    "int_app.teams.middleware.refuse_other_methods",
     # Tags every change the request makes with its user and URL, for the audit trail.
     "pghistory.middleware.HistoryMiddleware",
     "int_app.teams.middleware.session_lifetime",
@@ -219,6 +222,10 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
+
+# Messages name residents ("Agnes Smith added to the agenda"): they wait in the session, on the
+# server, not in a cookie the browser (and anyone with the laptop) can read.
+MESSAGE_STORAGE = "django.contrib.messages.storage.session.SessionStorage"
 
 LANGUAGE_CODE = "en-gb"
 TIME_ZONE = "Europe/London"
@@ -330,6 +337,16 @@ CELERY_TASK_TIME_LIMIT = 30 * 60
 CELERY_TASK_SOFT_TIME_LIMIT = 25 * 60
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TIMEZONE = TIME_ZONE
+
+# The cache holds what every web process must agree on: TOTP codes already used (allauth.mfa
+# refuses a code seen before), login rate limits, the KPI figures. With REDIS_URL it is Redis,
+# shared by every gunicorn worker and server; a per-process cache would accept one code once per
+# process. It shares the broker's database, so its keys carry a prefix of their own.
+CACHES = {
+    "default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL, "KEY_PREFIX": "int-cache"}
+    if REDIS_URL
+    else {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}
+}
 from celery.schedules import crontab  # noqa: E402 - only the beat schedule needs it
 
 CELERY_BEAT_SCHEDULE: dict = {

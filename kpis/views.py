@@ -6,7 +6,7 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
-from django.views.decorators.http import require_POST
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from .dashboard import EXPORT_COLUMNS, DashboardFigures, Scope, export_rows, scope_for
 from .forms import HeatmapFilterForm, KpiFilterForm, PracticeChoiceForm, PressureReportForm
@@ -24,6 +24,7 @@ from .pressure import (
 )
 
 
+@require_GET
 def pressure_heatmap(request: HttpRequest) -> HttpResponse:
     if not can_view_pressure(request.user):
         raise PermissionDenied("The pressure heatmap is for PCN leads and coordinators.")
@@ -43,6 +44,7 @@ def pressure_heatmap(request: HttpRequest) -> HttpResponse:
     return render(request, template, context)
 
 
+@require_http_methods(["GET", "POST"])
 def report_pressure(request: HttpRequest) -> HttpResponse:
     practices = reportable_practices(request.user)
     if not practices.exists():
@@ -97,6 +99,7 @@ def report_pressure(request: HttpRequest) -> HttpResponse:
     )
 
 
+@require_GET
 def pressure_report_detail(request: HttpRequest, pk: int) -> HttpResponse:
     report = get_object_or_404(
         PressureReport.objects.visible_to(request.user).select_related("practice__pcn", "reported_by"), pk=pk
@@ -152,6 +155,7 @@ def _chosen_scope(filters: KpiFilterForm, units: KpiUnits) -> Scope:
     )
 
 
+@require_GET
 def kpi_dashboard(request: HttpRequest) -> HttpResponse:
     units = _kpi_units(request)
     filters = KpiFilterForm(request.GET or None, units=units)
@@ -184,6 +188,7 @@ def kpi_dashboard(request: HttpRequest) -> HttpResponse:
     return render(request, "kpis/dashboard.html", {**context, "pressure_alerts": pressure_banner(request.user)})
 
 
+@require_GET
 def kpi_export(request: HttpRequest) -> HttpResponse:
     """The dashboard's figures for the same filters, one row per level, unit and kind."""
     units = _kpi_units(request)
@@ -199,6 +204,7 @@ def kpi_export(request: HttpRequest) -> HttpResponse:
     return response
 
 
+@require_GET
 def kpi_methods(request: HttpRequest) -> HttpResponse:
     """How the figures are worked out, in plain words: for everyone who reads them."""
     return render(

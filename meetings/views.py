@@ -11,7 +11,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
-from django.views.decorators.http import require_POST
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from int_app.audit.access import record_resident_access
 from int_app.audit.models import ResidentAccess
@@ -90,6 +90,7 @@ def _first_error(form) -> str:
 # --- Meetings and series ----------------------------------------------------------------------
 
 
+@require_GET
 def meeting_list(request: HttpRequest) -> HttpResponse:
     teams = _teams_with(request, Right.VIEW_CASES)
     if not teams:
@@ -97,6 +98,7 @@ def meeting_list(request: HttpRequest) -> HttpResponse:
     return render(request, "meetings/meeting_list.html", {"teams": services.meeting_list_by_team(teams=teams, user=request.user)})
 
 
+@require_http_methods(["GET", "POST"])
 def series_create(request: HttpRequest, slug: str) -> HttpResponse:
     team = get_object_or_404(Team.objects.visible_to(request.user), slug=slug)
     _require(request, team, Right.BUILD_AGENDA)
@@ -104,6 +106,7 @@ def series_create(request: HttpRequest, slug: str) -> HttpResponse:
     return _series_form(request, series, created=True)
 
 
+@require_http_methods(["GET", "POST"])
 def series_edit(request: HttpRequest, pk: int) -> HttpResponse:
     series = get_object_or_404(MeetingSeries.objects.visible_to(request.user).select_related("team"), pk=pk)
     _require(request, series.team, Right.BUILD_AGENDA)
@@ -121,6 +124,7 @@ def _series_form(request: HttpRequest, series: MeetingSeries, *, created: bool) 
     return render(request, "meetings/series_form.html", {"form": form, "series": series, "team": series.team, "created": created})
 
 
+@require_http_methods(["GET", "POST"])
 def meeting_cancel(request: HttpRequest, pk: int) -> HttpResponse:
     meeting = _meeting(request, pk, Right.BUILD_AGENDA)
     form = CancelMeetingForm(request.POST or None)
@@ -135,6 +139,7 @@ def meeting_cancel(request: HttpRequest, pk: int) -> HttpResponse:
     return render(request, "meetings/meeting_cancel.html", {"meeting": meeting, "form": form})
 
 
+@require_http_methods(["GET", "POST"])
 def meeting_move(request: HttpRequest, pk: int) -> HttpResponse:
     meeting = _meeting(request, pk, Right.BUILD_AGENDA)
     local = timezone.localtime(meeting.starts_at)
@@ -177,6 +182,7 @@ def _agenda_context(request: HttpRequest, meeting: Meeting) -> dict:
     }
 
 
+@require_GET
 def agenda(request: HttpRequest, pk: int) -> HttpResponse:
     meeting = _meeting(request, pk, Right.BUILD_AGENDA)
     if request.htmx:
@@ -287,6 +293,7 @@ def agenda_remove(request: HttpRequest, pk: int) -> HttpResponse:
     return _agenda_changed(request, meeting)
 
 
+@require_http_methods(["GET", "POST"])
 def agenda_publish(request: HttpRequest, pk: int) -> HttpResponse:
     meeting = _meeting(request, pk, Right.BUILD_AGENDA)
     if request.method == "POST":
@@ -306,6 +313,7 @@ def agenda_publish(request: HttpRequest, pk: int) -> HttpResponse:
     )
 
 
+@require_GET
 def agenda_print(request: HttpRequest, pk: int) -> HttpResponse:
     meeting = _meeting(request, pk, Right.VIEW_CASES)
     items = services.agenda_items_with_packs(meeting=meeting)
@@ -345,6 +353,7 @@ def _meeting_context(request: HttpRequest, meeting: Meeting, *, item_ids: list[i
     return context
 
 
+@require_GET
 def meeting_detail(request: HttpRequest, pk: int) -> HttpResponse:
     """The meeting screen: the coordinator records on it; everyone else watches it update."""
     meeting = _meeting(request, pk, Right.VIEW_CASES)
@@ -524,6 +533,7 @@ def meeting_end(request: HttpRequest, pk: int) -> HttpResponse:
 # --- Minutes ----------------------------------------------------------------------------------
 
 
+@require_GET
 def minutes(request: HttpRequest, pk: int) -> HttpResponse:
     meeting = _meeting(request, pk, Right.VIEW_CASES)
     items = services.agenda_items_with_packs(meeting=meeting, with_record=True, with_packs=False)
@@ -553,6 +563,7 @@ def minutes_publish(request: HttpRequest, pk: int) -> HttpResponse:
     return redirect("meetings:minutes", meeting.pk)
 
 
+@require_http_methods(["GET", "POST"])
 def minutes_addendum(request: HttpRequest, pk: int) -> HttpResponse:
     meeting = _meeting(request, pk, Right.BUILD_AGENDA)
     form = AddendumForm(request.POST or None)
@@ -570,6 +581,7 @@ def minutes_addendum(request: HttpRequest, pk: int) -> HttpResponse:
 # --- Actions ----------------------------------------------------------------------------------
 
 
+@require_GET
 def my_actions(request: HttpRequest) -> HttpResponse:
     if not _teams_with(request, Right.OWN_ACTIONS):
         raise PermissionDenied
@@ -580,6 +592,7 @@ def my_actions(request: HttpRequest) -> HttpResponse:
     return render(request, "meetings/my_actions.html", {"groups": groups, "today": local_today()})
 
 
+@require_GET
 def action_detail(request: HttpRequest, pk: int) -> HttpResponse:
     action = _action(request, pk)
     action.may_change = _may_change_action(request, action)
@@ -630,6 +643,7 @@ def action_status(request: HttpRequest, pk: int) -> HttpResponse:
     return _back_to_next(request) or redirect("meetings:action", action.pk)
 
 
+@require_http_methods(["GET", "POST"])
 def action_edit(request: HttpRequest, pk: int) -> HttpResponse:
     action = _action(request, pk)
     if not _may_change_action(request, action):
@@ -669,6 +683,7 @@ def action_edit(request: HttpRequest, pk: int) -> HttpResponse:
     )
 
 
+@require_GET
 def decisions_awaiting(request: HttpRequest) -> HttpResponse:
     teams = _teams_with(request, Right.SIGN_CLINICAL_DECISIONS)
     if not teams:

@@ -127,6 +127,20 @@ def redis_url() -> Iterator[str]:
         process.wait(timeout=10)
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _shared_cache(redis_url) -> Iterator[None]:
+    """Django's cache is Redis, as in production: the answering one, in this test process's own
+    database (parallel processes would otherwise share rate limits and used TOTP codes). It starts
+    empty, so nothing cached by an earlier run (the KPI figures of a run with the same id) leaks in."""
+    from django.core.cache import cache
+    from django.test import override_settings
+
+    shared = {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": redis_url, "KEY_PREFIX": "int-cache"}
+    with override_settings(CACHES={"default": shared}):
+        cache.clear()
+        yield
+
+
 def _use_broker(app, url: str) -> None:
     if app.conf.broker_url == url:
         return

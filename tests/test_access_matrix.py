@@ -1,6 +1,10 @@
 """Walks every URL pattern as anonymous and as every role of the own team and another team."""
 
+from collections.abc import Iterator
+
 import pytest
+from django.contrib.auth.models import AnonymousUser
+from django.test import RequestFactory
 from django.urls import URLPattern, URLResolver, get_resolver
 
 from axes.utils import reset as reset_failed_logins
@@ -38,15 +42,60 @@ def test_every_url_has_a_row():
     assert not stale, f"Rows for URLs that no longer exist: {sorted(stale)}"
 
 
+def our_views() -> Iterator[tuple[str, URLPattern]]:
+    """Every URL pattern whose view is the project's own (not the admin's or allauth's)."""
+
+    def walk(patterns, namespace: str | None) -> Iterator[tuple[str, URLPattern]]:
+        for pattern in patterns:
+            if isinstance(pattern, URLResolver):
+                yield from walk(pattern.url_patterns, pattern.namespace or namespace)
+            elif pattern.callback.__module__.split(".")[0] in {"int_app", "caseload", "meetings", "kpis"}:
+                yield (f"{namespace}:{pattern.name}" if namespace else pattern.name), pattern
+
+    return walk(get_resolver().url_patterns, None)
+
+
+def declared_methods(pattern: URLPattern) -> set[str] | None:
+    """The methods a view declares, as its decorator answers a method it does not take (before the
+    view's own code runs, so the made-up arguments are never used); None if it declares none."""
+    request = RequestFactory().generic("PROPFIND", "/")
+    request.user = AnonymousUser()
+    arguments = {name: converter.to_python("1") for name, converter in pattern.pattern.converters.items()}
+    try:
+        response = pattern.callback(request, **arguments)
+    except Exception:  # noqa: BLE001 - the view's own code ran, and failed on the made-up request
+        return None
+    if response.status_code != 405:
+        return None
+    return {method.strip() for method in response["Allow"].split(",")}
+
+
+def test_every_view_declares_its_methods_and_the_matrix_tries_each():
+    rows = {row.name: row for row in ROWS}
+    wrong = []
+    for name, pattern in our_views():
+        declared = declared_methods(pattern)
+        if declared is None:
+            wrong.append(f"{name}: declares no methods (require_GET, require_POST, require_http_methods)")
+        elif name in rows and declared != set(rows[name].methods):
+            wrong.append(f"{name}: declares {sorted(declared)}, the matrix tries {sorted(rows[name].methods)}")
+    assert not wrong, "\n".join(wrong)
+
+
 @pytest.fixture
 def world(own_team, other_team) -> World:
     return build_world(own_team, other_team)
 
 
+# Methods no page of the service answers: every view declares its methods, so these get 405.
+UNDECLARED_METHODS = ("PUT", "DELETE", "PROPFIND")
+
 VIEWERS = ["anonymous"] + [f"own:{role}" for role in Role.values] + [f"other:{role}" for role in Role.values]
 
 
 def expected_status(row: access.Row, viewer: str, method: str) -> set[int]:
+    if method in UNDECLARED_METHODS:
+        return {405}
     if viewer == "anonymous":
         return {200, 302} if row.public else {302}
     scope, role = viewer.split(":")
@@ -73,17 +122,22 @@ def test_access(world, row):
         if viewer != "anonymous":
             scope, role = viewer.split(":")
             client.force_login(world.member(world.own if scope == "own" else world.other, role))
-        for method in row.methods:
-            for headers in ({}, {"HX-Request": "true"}):
+        for method in (*row.methods, *UNDECLARED_METHODS):
+            for headers in ({}, {"HX-Request": "true"}) if method in row.methods else ({},):
                 url = row.path(world)
-                response = client.post(url, headers=headers) if method == "POST" else client.get(url, headers=headers)
+                if method == "POST":
+                    response = client.post(url, headers=headers)
+                else:
+                    response = client.generic(method, url, headers=headers)
                 label = f"{method} {url} as {viewer}{' (htmx)' if headers else ''}"
                 if response.status_code not in expected_status(row, viewer, method):
                     wrong.append(f"{label}: got {response.status_code}, expected {expected_status(row, viewer, method)}")
-                elif viewer == "anonymous" and not row.public and "/accounts/login/" not in response["Location"]:
+                elif viewer == "anonymous" and not row.public and method in row.methods and "/accounts/login/" not in response["Location"]:
                     wrong.append(f"{label}: redirected to {response['Location']}, not the login page")
                 elif response.status_code == 404 and any(name in response.text for name in own_names):
                     wrong.append(f"{label}: the 404 page shows the team's data")
+                elif "_auth_user_id" in client.session and "no-store" not in response.get("Cache-Control", ""):
+                    wrong.append(f"{label}: a signed-in person's page may be stored (Cache-Control: {response.get('Cache-Control')})")
                 if method == "POST" and viewer != "anonymous" and not row.public:
                     # A POST may have changed state (logged out, say): start the next one afresh.
                     client.force_login(world.member(world.own if scope == "own" else world.other, role))

@@ -2,6 +2,7 @@ from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, render
+from django.views.decorators.http import require_GET
 
 from caseload.models import Resident
 from int_app.teams.models import Team
@@ -10,6 +11,7 @@ from int_app.teams.roles import Right, has_right
 from .models import ResidentAccess
 
 
+@require_GET
 def resident_access_log(request: HttpRequest, slug: str, pk: int) -> HttpResponse:
     # The team is in the address, as on the caseload pages: another team's member gets "not
     # found", a member of this team without the right gets "forbidden".

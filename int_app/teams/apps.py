@@ -7,4 +7,5 @@ class TeamsConfig(AppConfig):
     verbose_name = "Teams and people"
 
     def ready(self) -> None:
-        from . import signals  # noqa: F401  (connects the login and deactivation receivers)
+        # signals connects the login and deactivation receivers; checks registers deployment checks.
+        from . import checks, signals  # noqa: F401

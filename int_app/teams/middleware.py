@@ -5,9 +5,10 @@ from collections.abc import Callable
 
 from django.conf import settings
 from django.contrib.auth import logout
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, HttpResponseNotAllowed
 from django.shortcuts import redirect
 from django.urls import reverse
+from django.utils.cache import add_never_cache_headers
 
 from .signals import SESSION_STARTED_KEY
 
@@ -52,6 +53,35 @@ def require_mfa(get_response: Callable[[HttpRequest], HttpResponse]):
 
             if not Authenticator.objects.filter(user=request.user, type=Authenticator.Type.TOTP).exists():
                 return redirect("mfa_activate_totp")
+        return get_response(request)
+
+    return middleware
+
+
+def no_store_when_signed_in(get_response: Callable[[HttpRequest], HttpResponse]):
+    """Any page a signed-in person gets may hold residents' information (an agenda, a printout,
+    the minutes, a 404 naming nothing today but something tomorrow): no browser or proxy keeps a
+    copy. One rule here rather than a decorator on each view, which a new view would forget."""
+
+    def middleware(request: HttpRequest) -> HttpResponse:
+        response = get_response(request)
+        if request.user.is_authenticated:
+            add_never_cache_headers(response)
+        return response
+
+    return middleware
+
+
+# The methods pages of the service use. Each of our views declares which of them it answers
+# (require_GET, require_POST, require_http_methods); this catches the rest before any view, the
+# third-party ones included (Django's form views, allauth's among them, treat PUT as POST).
+SERVICE_METHODS = ("GET", "HEAD", "POST")
+
+
+def refuse_other_methods(get_response: Callable[[HttpRequest], HttpResponse]):
+    def middleware(request: HttpRequest) -> HttpResponse:
+        if request.method not in SERVICE_METHODS:
+            return HttpResponseNotAllowed(SERVICE_METHODS)
         return get_response(request)
 
     return middleware

@@ -13,6 +13,7 @@ from .models import Team, WorkerHeartbeat
 from .roles import KEY_WORKER_ROLES, Right, Role, has_right
 
 
+@require_GET
 def home(request: HttpRequest) -> HttpResponse:
     memberships = list(request.user.memberships.select_related("team", "organisation").order_by("team__name"))
     memberships = home_sections(user=request.user, memberships=memberships)
@@ -31,6 +32,7 @@ def home(request: HttpRequest) -> HttpResponse:
     )
 
 
+@require_GET
 def team_detail(request: HttpRequest, slug: str) -> HttpResponse:
     team = get_object_or_404(Team.objects.visible_to(request.user).select_related("neighbourhood__place"), slug=slug)
     members = team.memberships.select_related("user", "organisation").order_by("role", "user__full_name")

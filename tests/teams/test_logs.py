@@ -6,10 +6,12 @@ import logging
 
 import pytest
 import structlog
+from django.conf import settings
 
-from int_app.logs import SHARED_PROCESSORS, mask_nhs_numbers, redact_nhs_numbers
+from int_app.logs import mask_personal_data
 
 from ..factories import PASSWORD, ResidentFactory
+from ..meetings.factories import make_meeting
 
 NHS_NUMBER = "9434765919"
 
@@ -17,15 +19,10 @@ NHS_NUMBER = "9434765919"
 def capture_logs() -> tuple[logging.Handler, io.StringIO]:
     stream = io.StringIO()
     handler = logging.StreamHandler(stream)
+    configured = settings.LOGGING["formatters"]["json"]  # the processors production logs through
     handler.setFormatter(
         structlog.stdlib.ProcessorFormatter(
-            processors=[
-                structlog.stdlib.ProcessorFormatter.remove_processors_meta,
-                structlog.processors.format_exc_info,
-                redact_nhs_numbers,
-                structlog.processors.JSONRenderer(),
-            ],
-            foreign_pre_chain=SHARED_PROCESSORS,
+            processors=configured["processors"], foreign_pre_chain=configured["foreign_pre_chain"]
         )
     )
     handler.setLevel(logging.DEBUG)
@@ -57,15 +54,36 @@ def test_a_day_of_use_leaves_json_logs_with_request_and_user_ids_and_no_nhs_numb
     assert any(line.get("user_id") == coordinator.pk for line in requests)
 
 
+def test_a_search_for_a_resident_by_name_leaves_no_name_in_the_logs(client, coordinator, own_team):
+    ResidentFactory(team=own_team, given_name="Philippa", family_name="Featherstonehaugh")
+    meeting = make_meeting(own_team, days_ahead=3)
+    client.force_login(coordinator)
+    handler, stream = capture_logs()
+    try:
+        found = client.get(f"/caseload/teams/{own_team.slug}/", {"q": "Featherstonehaugh", "status": "open"})
+        client.get(f"/meetings/{meeting.pk}/agenda/", {"q": "Philippa Feather"}, headers={"HX-Request": "true"})
+    finally:
+        logging.getLogger().removeHandler(handler)
+    assert "Featherstonehaugh" in found.text, "the search found her"
+    text = stream.getvalue()
+    assert "Featherstonehaugh" not in text and "Philippa" not in text
+    requests = [json.loads(line)["request"] for line in text.splitlines() if '"request_finished"' in line]
+    assert f"GET /caseload/teams/{own_team.slug}/?q=[typed]&status=open" in requests
+    assert f"GET /meetings/{meeting.pk}/agenda/?q=[typed]" in requests
+
+
 @pytest.mark.parametrize(
     "text, masked",
     [
-        ("nhs_number=9434765919&q=x", "nhs_number=[nhs-number]&q=x"),
+        ("GET /caseload/?nhs_number=9434765919&page=2", "GET /caseload/?nhs_number=[typed]&page=2"),
+        ("GET /caseload/teams/east/?q=Agnes+Smith&sort=name", "GET /caseload/teams/east/?q=[typed]&sort=name"),
+        ("GET /accounts/login/?next=%2Fcaseload%2F%3Fq%3DSmith", "GET /accounts/login/?next=[typed]"),
+        ("GET /meetings/3/agenda/?q=", "GET /meetings/3/agenda/?q="),
         ("NHS 943 476 5919 referred", "NHS [nhs-number] referred"),
         ("/residents/943-476-5919/", "/residents/[nhs-number]/"),
         ("request bd1234567890-4d10-ac9c-d271190d080b", "request bd1234567890-4d10-ac9c-d271190d080b"),
         ("id 0b943954-aefb-475f-b754-a9434765919b", "id 0b943954-aefb-475f-b754-a9434765919b"),
     ],
 )
-def test_nhs_numbers_are_masked_but_request_ids_are_left_whole(text, masked):
-    assert mask_nhs_numbers(text) == masked
+def test_nhs_numbers_and_typed_text_are_masked_but_request_ids_are_left_whole(text, masked):
+    assert mask_personal_data(text) == masked
