@@ -357,6 +357,7 @@ CELERY_BEAT_SCHEDULE: dict = {
     # Idempotent, so a frequent beat is harmless and catches up after downtime.
     "meetings-schedule-ahead": {"task": "meetings.tasks.schedule_meetings", "schedule": 6 * 3600.0},
     "meetings-weekly-action-digest": {"task": "meetings.tasks.send_action_digests", "schedule": 3600.0},
+    "meetings-send-unsent-mail": {"task": "meetings.tasks.send_unsent_mail", "schedule": 900.0},
 }
 
 # KPIs: the before/after window W in months, the n under which a figure is "too few to judge", and

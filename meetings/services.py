@@ -508,6 +508,26 @@ def minutes_email_send(*, meeting_id: int) -> int:
     return len(recipients)
 
 
+# Mail queued on commit normally goes within seconds; one not sent after this is queued again.
+MAIL_GRACE = dt.timedelta(minutes=10)
+# Older than this, a missing email is history, not news: nobody wants last month's agenda now.
+MAIL_CATCH_UP_DAYS = 7
+
+
+def meetings_with_unsent_mail(*, now: dt.datetime | None = None) -> tuple[list[int], list[int]]:
+    """Ids of meetings whose agenda, and of those whose minutes, were published between a week and
+    ten minutes ago and never emailed."""
+    now = now or timezone.now()
+    window = {"gte": now - dt.timedelta(days=MAIL_CATCH_UP_DAYS), "lt": now - MAIL_GRACE}
+    agendas = Meeting.objects.filter(
+        agenda_emailed_at__isnull=True, **{f"agenda_published_at__{k}": v for k, v in window.items()}
+    ).exclude(status=Meeting.Status.CANCELLED)
+    minutes = Meeting.objects.filter(
+        minutes_emailed_at__isnull=True, **{f"minutes_published_at__{k}": v for k, v in window.items()}
+    )
+    return list(agendas.values_list("pk", flat=True)), list(minutes.values_list("pk", flat=True))
+
+
 def minutes_addendum_add(*, meeting: Meeting, text: str, by: User) -> MinutesAddendum:
     if not meeting.minutes_published:
         raise TransitionNotAllowed("The minutes are not published yet: correct the record itself.")

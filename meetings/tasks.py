@@ -29,6 +29,18 @@ def send_minutes(meeting_id: int) -> int:
 
 
 @durable_task
+def send_unsent_mail() -> int:
+    """Beat (every 15 minutes): an agenda or minutes published but never emailed (the broker was
+    down when it was queued, or every retry failed) is queued again. Sending is idempotent."""
+    agendas, minutes = services.meetings_with_unsent_mail()
+    for meeting_id in agendas:
+        send_agenda.delay(meeting_id)
+    for meeting_id in minutes:
+        send_minutes.delay(meeting_id)
+    return len(agendas) + len(minutes)
+
+
+@durable_task
 def send_action_digest(user_id: int, week: str) -> bool:
     return services.action_digest_send(user_id=user_id, week=dt.date.fromisoformat(week))
 

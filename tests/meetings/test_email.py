@@ -252,3 +252,31 @@ def test_the_coordinator_sees_when_the_agenda_was_emailed(client, coordinator, o
     assert "Not emailed yet" in client.get(reverse("meetings:agenda", args=[meeting.pk])).text
     tasks.send_agenda(meeting.pk)
     assert "Emailed to the team 10 March 2026, 09:00." in client.get(reverse("meetings:agenda", args=[meeting.pk])).text
+
+
+def test_an_agenda_that_could_not_be_queued_is_emailed_by_the_next_catch_up_run(
+    client, coordinator, own_team, transactional_db, monkeypatch, mailoutbox
+):
+    def redis_restarting(*args, **kwargs):
+        raise BrokerError("Error 111 connecting to redis:6379. Connection refused.")
+
+    meeting = agenda_to_publish(own_team)
+    client.force_login(coordinator)
+    with monkeypatch.context() as broker_down:
+        broker_down.setattr(tasks.send_agenda, "delay", redis_restarting)
+        client.post(reverse("meetings:agenda_publish", args=[meeting.pk]))
+    assert mailoutbox == []
+
+    assert tasks.send_unsent_mail() == 0, "queued mail gets ten minutes before it counts as lost"
+    with time_machine.travel(MONDAY_WEEK + dt.timedelta(minutes=11), tick=False):
+        assert tasks.send_unsent_mail() == 1
+        assert tasks.send_unsent_mail() == 0, "sent once, and marked so"
+    assert len(mailoutbox) == 1 and mailoutbox[0].subject.startswith("Agenda published")
+    meeting.refresh_from_db()
+    assert meeting.agenda_emailed_at is not None
+
+
+def test_the_catch_up_run_leaves_mail_older_than_a_week_alone(own_team, coordinator, db, mailoutbox):
+    meeting = agenda_to_publish(own_team)
+    Meeting.objects.filter(pk=meeting.pk).update(agenda_published_at=MONDAY_WEEK - dt.timedelta(days=8))
+    assert tasks.send_unsent_mail() == 0 and mailoutbox == []
