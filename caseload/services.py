@@ -18,6 +18,7 @@ from django.core.exceptions import ValidationError
 from django.db import DatabaseError, IntegrityError, connection, transaction
 from django.utils import timezone
 
+from int_app.teams.dates import SERVICE_USE_DATE
 from int_app.teams.models import Practice, Team, User
 
 from .models import ImportJob, Resident, ResidentEvent, ServiceUseEvent
@@ -246,9 +247,7 @@ class RowChecker:
             day = datetime.date.fromisoformat(text)
         except ValueError:
             return f"bad date {text or '(empty)'}: write dates as YYYY-MM-DD"
-        if day > self.today:
-            return f"the date {text} is in the future"
-        return None
+        return SERVICE_USE_DATE.problem(day, today=self.today)
 
 
 def service_use_check(

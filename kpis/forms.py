@@ -1,5 +1,6 @@
 from django import forms
 
+from int_app.teams import dates
 from int_app.teams.models import PCN, Neighbourhood
 
 from .pressure import level_choices
@@ -66,6 +67,11 @@ class MonthField(forms.DateField):
     def to_python(self, value):
         day = super().to_python(value)
         return day.replace(day=1) if day else day
+
+    def validate(self, value) -> None:
+        super().validate(value)
+        if value:
+            dates.KPI_MONTH.validate(value)
 
 
 class KpiFilterForm(forms.Form):
