@@ -10,7 +10,13 @@ import time_machine
 from django.db import IntegrityError, transaction
 from django.urls import reverse
 
-from caseload.models import ImportJob, Resident, ServiceUseEvent, ServiceUseMonths, add_months
+from caseload.models import (
+    ImportJob,
+    Resident,
+    ServiceUseEvent,
+    ServiceUseMonths,
+    add_months,
+)
 from caseload.services import import_job_create
 from int_app.teams.roles import Role
 
