@@ -146,3 +146,22 @@ def test_a_meeting_at_the_end_of_the_calendar_ends_with_it(starts_at):
     assert meeting.ends_at == dt.datetime.max.replace(tzinfo=dt.UTC)
     assert Meeting(starts_at=dt.datetime(2099, 12, 31, 22, tzinfo=dt.UTC), duration_minutes=60).ends_at == dt.datetime(2099, 12, 31, 23, tzinfo=dt.UTC)
 
+
+
+def test_the_admin_refuses_an_action_due_out_of_range_with_the_constraints_message(rf, own_team):
+    """The admin's change form is a form people enter dates in too: the constraint becomes its message."""
+    from django.contrib import admin
+    from django.forms.models import model_to_dict
+
+    from ..factories import UserFactory
+
+    action = make_action(active_resident(own_team))
+    request = rf.get("/")
+    request.user = UserFactory(is_staff=True, is_superuser=True)
+    form_class = admin.site._registry[Action].get_form(request, obj=action)
+    data = {name: value for name, value in model_to_dict(action).items() if value is not None}
+    due = action.due_date
+    form = form_class(data={**data, "due_date": "9999-12-31"}, instance=action)
+    assert not form.is_valid()
+    assert form.non_field_errors() == ["The due date must be on or after 1 January 2000 and before 1 January 2100."]
+    assert Action.objects.get(pk=action.pk).due_date == due
