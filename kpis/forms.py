@@ -63,15 +63,11 @@ class MonthField(forms.DateField):
 
     widget = forms.DateInput(attrs={"type": "month", "class": "nhsuk-input nhsuk-input--width-10"}, format="%Y-%m")
     input_formats = ["%Y-%m", "%Y-%m-%d"]
+    default_validators = [dates.KPI_MONTH.validate]
 
     def to_python(self, value):
         day = super().to_python(value)
         return day.replace(day=1) if day else day
-
-    def validate(self, value) -> None:
-        super().validate(value)
-        if value:
-            dates.KPI_MONTH.validate(value)
 
 
 class KpiFilterForm(forms.Form):
