@@ -10,6 +10,7 @@ from django.core.exceptions import ValidationError
 from django.db.models import Q, QuerySet
 from django.utils import timezone
 
+from int_app.teams import dates
 from int_app.teams.models import Practice, Team, User
 from int_app.teams.roles import Role
 
@@ -27,12 +28,6 @@ class DateInput(forms.DateInput):
 
     def __init__(self, attrs: dict | None = None) -> None:
         super().__init__(attrs={"class": f"{INPUT} nhsuk-input--width-10", **(attrs or {})}, format="%Y-%m-%d")
-
-
-def not_in_future(day: datetime.date) -> datetime.date:
-    if day > timezone.localdate():
-        raise ValidationError("The date cannot be in the future.")
-    return day
 
 
 class NhsNumberField(forms.CharField):
@@ -72,14 +67,14 @@ class ReferralForm(forms.Form):
     nhs_number = NhsNumberField()
     given_name = forms.CharField(label="First name", max_length=100, widget=forms.TextInput(attrs={"class": INPUT, "autocomplete": "off"}))
     family_name = forms.CharField(label="Last name", max_length=100, widget=forms.TextInput(attrs={"class": INPUT, "autocomplete": "off"}))
-    date_of_birth = forms.DateField(label="Date of birth", widget=DateInput(), validators=[not_in_future])
+    date_of_birth = forms.DateField(label="Date of birth", widget=DateInput(), validators=[dates.DATE_OF_BIRTH.validate])
     practice = forms.ModelChoiceField(
         label="Registered GP practice",
         help_text="The practice decides which INT the resident belongs to.",
         queryset=Practice.objects.none(),
         widget=forms.Select(attrs={"class": SELECT}),
     )
-    referral_date = forms.DateField(label="Referral date", widget=DateInput(), validators=[not_in_future])
+    referral_date = forms.DateField(label="Referral date", widget=DateInput(), validators=[dates.REFERRAL_DATE.validate])
     referral_source = forms.ChoiceField(
         label="Referred by (source)", choices=Resident.ReferralSource.choices, widget=forms.Select(attrs={"class": SELECT})
     )
@@ -160,8 +155,8 @@ class ResidentChangeForm(forms.Form):
         raise NotImplementedError
 
 
-def today_field(label: str) -> forms.DateField:
-    return forms.DateField(label=label, widget=DateInput(), validators=[not_in_future], initial=timezone.localdate)
+def today_field(label: str, rule: dates.DateRule) -> forms.DateField:
+    return forms.DateField(label=label, widget=DateInput(), validators=[rule.validate], initial=timezone.localdate)
 
 
 class KeyWorkerChoice(forms.ModelChoiceField):
@@ -187,7 +182,7 @@ class TriageForm(ResidentChangeForm):
     not_accepted_detail = forms.CharField(
         label="Details", required=False, widget=forms.Textarea(attrs={"class": TEXTAREA, "rows": 3})
     )
-    on = today_field("Triage date")
+    on = today_field("Triage date", dates.TRIAGE_DATE)
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
@@ -215,14 +210,14 @@ class TriageForm(ResidentChangeForm):
 
 
 class StartInterventionForm(ResidentChangeForm):
-    on = today_field("Intervention start date")
+    on = today_field("Intervention start date", dates.INTERVENTION_START)
 
     def apply(self) -> None:
         self.resident.start_intervention(on=self.cleaned_data["on"], by=self.user)
 
 
 class ConsentForm(ResidentChangeForm):
-    on = today_field("Date consent was given")
+    on = today_field("Date consent was given", dates.CONSENT_DATE)
     method = forms.ChoiceField(
         label="How consent was obtained", choices=Resident.ConsentMethod.choices, widget=forms.RadioSelect
     )
@@ -232,7 +227,7 @@ class ConsentForm(ResidentChangeForm):
 
 
 class StepDownForm(ResidentChangeForm):
-    on = today_field("Step-down date")
+    on = today_field("Step-down date", dates.STEP_DOWN_DATE)
     outcome = forms.ChoiceField(
         label="Outcome", choices=[("", "Choose the outcome")] + Resident.StepDownOutcome.choices,
         widget=forms.Select(attrs={"class": SELECT}),
@@ -262,7 +257,7 @@ class StepDownForm(ResidentChangeForm):
 
 
 class CloseForm(ResidentChangeForm):
-    on = today_field("Closing date")
+    on = today_field("Closing date", dates.CLOSING_DATE)
 
     def apply(self) -> None:
         self.resident.close(on=self.cleaned_data["on"], by=self.user)

@@ -12,6 +12,7 @@ from django.db.models import Count, F, Max, OuterRef, Q, Subquery, Value
 from django.db.models.functions import Concat, TruncMonth
 from django.utils import timezone
 
+from int_app.teams import dates
 from int_app.teams.models import Practice, Team, User
 from int_app.teams.roles import CASE_ROLES
 
@@ -218,6 +219,14 @@ class Resident(models.Model):
                 condition=~Q(status="active") | Q(intervention_start__isnull=False, key_worker__isnull=False),
                 name="resident_active_has_start_and_key_worker",
             ),
+            # The forms also refuse the future; the database holds the fixed bounds (int_app/teams/dates.py).
+            dates.DATE_OF_BIRTH.constraint("date_of_birth", name="resident_date_of_birth_in_range"),
+            dates.REFERRAL_DATE.constraint("referral_date", name="resident_referral_date_in_range"),
+            dates.TRIAGE_DATE.constraint("triaged_on", name="resident_triaged_on_in_range", nullable=True),
+            dates.INTERVENTION_START.constraint("intervention_start", name="resident_intervention_start_in_range", nullable=True),
+            dates.CONSENT_DATE.constraint("consent_date", name="resident_consent_date_in_range", nullable=True),
+            dates.STEP_DOWN_DATE.constraint("stepped_down_on", name="resident_stepped_down_on_in_range", nullable=True),
+            dates.CLOSING_DATE.constraint("closed_on", name="resident_closed_on_in_range", nullable=True),
         ]
 
     def __str__(self) -> str:
@@ -488,8 +497,11 @@ def key_worker_caseloads(team: Team) -> models.QuerySet[User]:
 
 
 def add_months(day: datetime.date, months: int) -> datetime.date:
-    """The first of the month `months` after (or before) the first of day's month."""
+    """The first of the month `months` after (or before) the first of day's month; held to the
+    calendar's first and last months, so a page never fails on a date stored at its edge."""
     index = day.year * 12 + day.month - 1 + months
+    first, last = datetime.MINYEAR * 12, datetime.MAXYEAR * 12 + 11
+    index = min(max(index, first), last)
     return datetime.date(index // 12, index % 12 + 1, 1)
 
 
@@ -748,6 +760,7 @@ class ServiceUseEvent(models.Model):
         ordering = ["-date", "kind"]
         constraints = [
             models.UniqueConstraint(fields=["source", "source_id"], name="service_use_unique_source_record"),
+            dates.SERVICE_USE_DATE.constraint("date", name="service_use_date_in_range"),
         ]
         indexes = [
             # The resident page's chart reads counts by month and kind from the index alone.

@@ -18,6 +18,7 @@ from django.core.exceptions import ValidationError
 from django.db import DatabaseError, IntegrityError, connection, transaction
 from django.utils import timezone
 
+from int_app.teams.dates import SERVICE_USE_DATE
 from int_app.teams.models import Practice, Team, User
 
 from .models import ImportJob, Resident, ResidentEvent, ServiceUseEvent
@@ -113,8 +114,6 @@ SOURCE_ID_MAX = ServiceUseEvent._meta.get_field("source_id").max_length
 KIND_VALUES = frozenset(ServiceUseEvent.Kind.values)
 # Where the csv module ends a line: Windows, Unix and old Mac line breaks.
 LINE_BREAK = re.compile(r"\r\n?|\n")
-# Service use is recorded from this day on: an earlier date is a typing slip or a placeholder.
-SERVICE_USE_EARLIEST = datetime.date(2000, 1, 1)
 
 
 @dataclass
@@ -248,11 +247,7 @@ class RowChecker:
             day = datetime.date.fromisoformat(text)
         except ValueError:
             return f"bad date {text or '(empty)'}: write dates as YYYY-MM-DD"
-        if day < SERVICE_USE_EARLIEST:
-            return f"the date {text} is before {SERVICE_USE_EARLIEST:%Y}: service use is recorded from {SERVICE_USE_EARLIEST.isoformat()}"
-        if day > self.today:
-            return f"the date {text} is in the future"
-        return None
+        return SERVICE_USE_DATE.problem(day, today=self.today)
 
 
 class ValueRunsOn(Exception):

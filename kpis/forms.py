@@ -1,5 +1,6 @@
 from django import forms
 
+from int_app.teams import dates
 from int_app.teams.models import PCN, Neighbourhood
 
 from .pressure import level_choices
@@ -62,6 +63,7 @@ class MonthField(forms.DateField):
 
     widget = forms.DateInput(attrs={"type": "month", "class": "nhsuk-input nhsuk-input--width-10"}, format="%Y-%m")
     input_formats = ["%Y-%m", "%Y-%m-%d"]
+    default_validators = [dates.KPI_MONTH.validate]
 
     def to_python(self, value):
         day = super().to_python(value)

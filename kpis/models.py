@@ -8,6 +8,7 @@ from django.db import models
 from django.db.models import F, Q
 from django.utils import timezone
 
+from int_app.teams import dates
 from int_app.teams.models import Practice
 
 TOP_LEVELS = (5, 6)  # "nearing boiling point" and "vaporising" trigger support from the ICS
@@ -54,6 +55,7 @@ class PressureReport(models.Model):
             models.CheckConstraint(
                 condition=Q(week_start__week_day=2), name="pressure_week_starts_on_monday"
             ),
+            dates.PRESSURE_WEEK.constraint("week_start", name="pressure_week_in_range"),
         ]
 
     def __str__(self) -> str:

@@ -8,6 +8,7 @@ from django import forms
 from django.utils import timezone
 
 from caseload.models import Resident
+from int_app.teams import dates
 from int_app.teams.models import User
 
 from .models import Action, AgendaItem, Attendance, Meeting, MeetingSeries
@@ -71,7 +72,7 @@ class CancelMeetingForm(forms.Form):
 
 
 class MoveMeetingForm(forms.Form):
-    date = forms.DateField(label="New date", widget=date_input())
+    date = forms.DateField(label="New date", widget=date_input(), validators=[dates.MEETING_DATE.validate])
     start_time = forms.TimeField(
         label="Start time",
         widget=forms.TimeInput(attrs={"type": "time", "class": f"{INPUT} nhsuk-input--width-5"}, format="%H:%M"),
@@ -206,7 +207,8 @@ class ActionForm(forms.Form):
         error_messages={"required": "Choose who owns the action.", "invalid_choice": "Choose a member of the team."},
     )
     due_date = forms.DateField(
-        label="Due date", widget=date_input(), error_messages={"required": "Give a due date.", "invalid": "Give a real date."}
+        label="Due date", widget=date_input(), validators=[dates.ACTION_DUE_DATE.validate],
+        error_messages={"required": "Give a due date.", "invalid": "Give a real date."},
     )
 
     def __init__(self, *args, resident: Resident, owners: list[User], **kwargs) -> None:
@@ -262,7 +264,9 @@ class ActionEditForm(forms.Form):
         error_messages={"required": "Describe the action."},
     )
     owner = OwnerField(queryset=User.objects.none(), label="Owner", widget=forms.Select(attrs={"class": SELECT}))
-    due_date = forms.DateField(label="Due date", widget=date_input(), error_messages={"invalid": "Give a real date."})
+    due_date = forms.DateField(
+        label="Due date", widget=date_input(), validators=[dates.ACTION_DUE_DATE.validate], error_messages={"invalid": "Give a real date."}
+    )
     comment = forms.CharField(
         label="Comment", required=False, widget=forms.Textarea(attrs={"class": TEXTAREA, "rows": 2})
     )

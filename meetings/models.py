@@ -13,6 +13,7 @@ from django.db import models, transaction
 from django.db.models import Deferrable, F, Q
 from django.utils import timezone
 
+from int_app.teams import dates
 from int_app.teams.models import Team
 from int_app.teams.roles import Right, has_right
 from int_app.teams.validators import single_line_validator
@@ -172,6 +173,10 @@ class Meeting(models.Model):
                 condition=Q(minutes_published_at__isnull=True) | Q(status="held"),
                 name="meeting_minutes_only_when_held",
             ),
+            # The move form keeps a meeting within two years of today; the database, a fixed range.
+            dates.MEETING_DATE.constraint("slot_date", name="meeting_slot_date_in_range"),
+            dates.MEETING_DATE.constraint("starts_at", name="meeting_starts_at_in_range", moment=True),
+            dates.MEETING_DATE.constraint("moved_from", name="meeting_moved_from_in_range", nullable=True, moment=True),
         ]
 
     def __str__(self) -> str:
@@ -183,7 +188,10 @@ class Meeting(models.Model):
 
     @property
     def ends_at(self) -> dt.datetime:
-        return self.starts_at + dt.timedelta(minutes=self.duration_minutes)
+        try:
+            return self.starts_at + dt.timedelta(minutes=self.duration_minutes)
+        except OverflowError:  # a start stored at the calendar's very end: the meeting ends with it
+            return dt.datetime.max.replace(tzinfo=dt.UTC)
 
     @property
     def date(self) -> dt.date:
@@ -597,6 +605,7 @@ class Action(models.Model):
             models.CheckConstraint(
                 condition=~Q(status="cancelled") | ~Q(cancel_reason=""), name="action_cancelled_has_reason"
             ),
+            dates.ACTION_DUE_DATE.constraint("due_date", name="action_due_date_in_range"),
         ]
 
     def __str__(self) -> str:

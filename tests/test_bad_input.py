@@ -4,7 +4,8 @@ A coordinator pastes from a spreadsheet, a browser autofills a date field with n
 tries a script tag in a goal. For every address of the access matrix that takes a POST, someone
 allowed to use it submits the form found on its page, with some or all of its fields replaced by
 unicode, NUL bytes, 10,000-character strings, HTML and script, spreadsheet formulas, impossible
-dates and absurd numbers. Whatever they send: no server error, nothing written unless the
+dates, dates at the edges of every bound, text with line breaks that would break an email header,
+and absurd numbers. Whatever they send: no server error, nothing written unless the
 submission was accepted, and nothing they typed comes back unescaped.
 
 Each example runs in a savepoint that is rolled back, so all examples of a form meet the same
@@ -92,8 +93,31 @@ HEADER_UNSAFE = ["Case review\r\nBcc: all@example.com", "North\nWest", "a\rb", "
 # Stand-ins for bytes that are not UTF-8 (0xE9, 0xFF, 0xFE): sent raw where the body allows it.
 NOT_UTF8 = ["caf\udce9", "\udcff\udcfe"]
 
+# Dates at the edges of what the forms take (int_app/teams/dates.py) and of the calendar; today and
+# its neighbours are worked out when drawn, so they follow a frozen clock.
+EDGE_DATES = ["0001-01-01", "1899-12-31", "1900-01-01", "1999-12-31", "2000-01-01", "2028-02-29", "2027-02-29", "2099-12-31", "2100-01-01", "9999-12-31"]
+edge_date = st.one_of(
+    st.sampled_from(EDGE_DATES),
+    st.sampled_from([-731, -730, -1, 0, 1, 730, 731]).map(lambda days: str(timezone.localdate() + datetime.timedelta(days=days))),
+)
+# Text that would break an email header: every line break Python's str.splitlines() knows.
+LINE_BREAKS = ["\n", "\r", "\r\n", "\x0b", "\x0c", "\x1c", "\x1d", "\x1e", "\x85", "\u2028", "\u2029"]
+header_unsafe = st.one_of(
+    st.tuples(st.text(max_size=12), st.sampled_from(LINE_BREAKS), st.text(max_size=12)).map("".join),
+    st.sampled_from(["Case review\r\nBcc: someone@evil.example", "Triage\nSubject: changed", "Name\u2028second line", "\x85"]),
+)
+# By the kind of input: the edge values it gets.
+EDGES = {
+    "date": edge_date,
+    "month": edge_date.map(lambda day: day[:7]),
+    "time": st.sampled_from(["00:00", "23:59", "23:59:59"]),
+}
+
 hostile_atom = st.one_of(
     st.text(max_size=40),  # any unicode Django would accept (no lone surrogates)
+    edge_date,
+    edge_date.map(lambda day: day[:7]),
+    header_unsafe,
     st.sampled_from(HTML + FORMULAS + DATES + NUMBERS + ODD + HEADER_UNSAFE + NOT_UTF8),
     st.sampled_from(["a", "é", "\U0001d518", "<", "9", "\x00"]).map(lambda char: char * 10_000),
     st.integers(min_value=-(10**30), max_value=10**30).map(str),
@@ -339,10 +363,15 @@ def submissions(draw, fields: dict[str, FormField], world: World) -> dict[str, l
     """What the person sends: the page's form filled in plausibly, then some of its fields (or all
     of them) replaced by something hostile or left out; now and then a field the form never had."""
     names = sorted(fields)
-    if draw(st.booleans()):
+    mode = draw(st.sampled_from(["all", "some", "edges"]))
+    if mode == "all":
         spoiled = set(names)
-    else:
+    elif mode == "some":
         spoiled = draw(st.sets(st.sampled_from(names), max_size=2)) if names else set()
+    else:
+        # Every date and time at an edge together (9999-12-31 at 23:59), each text field perhaps
+        # broken across lines, the rest plausible: what a form must refuse, or take and still show.
+        spoiled = set()
     sent: dict[str, list] = {}
     for name in names:
         form_field = fields[name]
@@ -352,12 +381,20 @@ def submissions(draw, fields: dict[str, FormField], world: World) -> dict[str, l
             sent[name] = [upload(csv_text.encode("utf-8", "surrogateescape"), file_name)]
             continue
         good = plausible(form_field, world)
+        if mode == "edges" and form_field.kind in EDGES:
+            sent[name] = [draw(EDGES[form_field.kind])]
+            continue
+        if mode == "edges" and form_field.kind in ("text", "textarea") and draw(st.booleans()):
+            sent[name] = [draw(header_unsafe)]
+            continue
         if name not in spoiled:
             sent[name] = [draw(good)]
             continue
-        choice = draw(st.sampled_from(["hostile", "hostile", "missing", "several"]))
+        choice = draw(st.sampled_from(["hostile", "hostile", "edge", "missing", "several"]))
         if choice == "hostile":
             sent[name] = [draw(hostile)]
+        elif choice == "edge":  # what is hostile to this kind of field in particular
+            sent[name] = [draw(EDGES.get(form_field.kind, header_unsafe))]
         elif choice == "several":
             sent[name] = draw(st.lists(st.one_of(hostile, good), min_size=2, max_size=3))
     if draw(st.integers(0, 9)) == 0:
@@ -508,14 +545,16 @@ def test_a_form_takes_any_input_without_a_server_error_a_stray_write_or_an_echo(
             pages = [response]
             location = response.headers.get("Location", "")
             # The next page shows what was saved and the messages left for it: look at it when
-            # there was markup in what was sent (and so something that could come back unescaped).
-            if location.startswith("/") and sends_markup(sent):
+            # there was markup in what was sent (and so something that could come back unescaped),
+            # and whenever something was saved (an accepted value must not break the page after).
+            if location.startswith("/") and (sends_markup(sent) or written):
                 pages.append(client.get(location))
             transaction.set_rollback(True)
 
         assert response.status_code < 500
         assert not broken_names, f"{broken_names} saved with a line break, which would break an email's subject"
         for shown in pages:
+            assert shown.status_code < 500, f"{shown.request['PATH_INFO']} answered {shown.status_code}"
             echo = unescaped(shown.content)
             assert echo is None, f"{shown.request['PATH_INFO']} shows {echo} unescaped"
         refused = refusal(response)
@@ -529,7 +568,7 @@ def test_a_form_takes_any_input_without_a_server_error_a_stray_write_or_an_echo(
 
 
 # A plausible value with a line break inside, as pasted from a letter or a spreadsheet cell.
-header_unsafe = st.tuples(
+pasted_with_line_break = st.tuples(
     st.sampled_from(["Case review", "North", "Dr Ama", "Church Road Surgery"]),
     st.sampled_from(["\n", "\r\n", "\r", "\u2028", "\u2029", "\x85", "\x1c", "\v", "\f"]),
     st.sampled_from(["Bcc: all@example.com", "West", "Owusu", "Subject: urgent"]),
@@ -561,7 +600,7 @@ def test_no_form_saves_a_line_break_into_a_name_that_reaches_an_email(db, world,
     )
 
     @settings(max_examples=25, deadline=None, database=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-    @given(sent=filled_in, field=st.sampled_from(typed), unsafe=header_unsafe)
+    @given(sent=filled_in, field=st.sampled_from(typed), unsafe=pasted_with_line_break)
     def post_a_line_break(sent: dict[str, str], field: str, unsafe: str) -> None:
         client.cookies = copy.deepcopy(signed_in_cookies)
         cache.clear()
@@ -630,6 +669,7 @@ def extract_rows(nhs_numbers: list[str], strangers: list[str], today: datetime.d
             st.sampled_from(IMPOSSIBLE_DATES), hostile.filter(lambda text: not looks_like_a_date(text) and "\x00" not in text)
         )),
         "date in the future": ("date", st.integers(1, 400).map(lambda days: str(today + datetime.timedelta(days=days)))),
+        "date before 2000": ("date", st.sampled_from(["1999-12-31", "1900-01-01", "0001-01-01"])),
         "unknown kind": ("kind", hostile_but_not(set(KINDS))),
         "no source": ("source", st.sampled_from(["", "   ", "\t"])),
         "source too long": ("source", st.integers(61, 10_000).map(lambda n: "S" * n)),

@@ -115,11 +115,11 @@ MALFORMED = {
     ),
     "a date before 2000": (
         ["{nhs},1999-12-31,ae_attendance,BHAM-ED,ED-1", "{nhs},{day},ae_attendance,BHAM-ED,ED-2"],
-        {2: "the date 1999-12-31 is before 2000"},
+        {2: "the date must be on or after 1 January 2000"},
     ),
     "a date in the future": (
         ["{nhs},{tomorrow},ae_attendance,BHAM-ED,ED-1", "{nhs},{day},ae_attendance,BHAM-ED,ED-2"],
-        {2: "is in the future"},
+        {2: "the date cannot be in the future"},
     ),
 }
 

@@ -72,7 +72,7 @@ def test_dates_in_the_future_or_before_birth_are_refused(client, own_team, coord
     practice = own_team.practices.first()
     future = client.post(reverse("caseload:refer"), referral(practice, referral_date=days_ago(-2).isoformat()))
     assert "cannot be in the future" in future.text
-    before_birth = client.post(reverse("caseload:refer"), referral(practice, date_of_birth="2000-01-01", referral_date="1999-01-01"))
+    before_birth = client.post(reverse("caseload:refer"), referral(practice, date_of_birth="2010-05-01", referral_date="2010-01-01"))
     assert "before the date of birth" in before_birth.text
     assert not Resident.objects.exists()
 
