@@ -109,13 +109,13 @@ def series_save(*, series: MeetingSeries, changed: list[str]) -> int:
     new day. Meetings with agenda items stay where they are (the coordinator moves them)."""
     series.save()
     if {"weekday", "start_time", "duration_minutes", "location", "video_link", "active"} & set(changed):
-        Meeting.objects.filter(
-            series=series,
-            status=Meeting.Status.SCHEDULED,
-            agenda_published_at__isnull=True,
-            starts_at__gt=timezone.now(),
-            items__isnull=True,
-        ).delete()
+        drafts = Meeting.objects.filter(
+            series=series, status=Meeting.Status.SCHEDULED, agenda_published_at__isnull=True, starts_at__gt=timezone.now()
+        )
+        # Locked first (see Meeting.lock), then asked again: a resident added to one of them a
+        # moment ago keeps that meeting.
+        locked = list(drafts.select_for_update().values_list("pk", flat=True))
+        drafts.filter(pk__in=locked, items__isnull=True).delete()
     return meetings_schedule_ahead(series=series) if series.active else 0
 
 
@@ -296,7 +296,7 @@ def attendance_rows(*, meeting: Meeting, with_forms: bool) -> list[Attendance]:
 
 @transaction.atomic
 def agenda_item_add(*, meeting: Meeting, resident: Resident, reason: str, by: User) -> AgendaItem:
-    meeting = Meeting.objects.select_for_update().get(pk=meeting.pk)
+    meeting.lock()
     meeting.ensure_agenda_editable()
     if resident.team_id != meeting.team_id:
         raise TransitionNotAllowed("That resident belongs to another team.")
@@ -332,7 +332,8 @@ def _renumber(meeting: Meeting, ordered_ids: list[int]) -> None:
 
 @transaction.atomic
 def agenda_item_remove(*, item: AgendaItem, by: User) -> None:
-    meeting = Meeting.objects.select_for_update().get(pk=item.meeting_id)
+    item.lock()
+    meeting = item.meeting
     meeting.ensure_agenda_editable()
     item.delete()
     _renumber(meeting, list(meeting.items.order_by("position").values_list("pk", flat=True)))
@@ -341,7 +342,8 @@ def agenda_item_remove(*, item: AgendaItem, by: User) -> None:
 
 @transaction.atomic
 def agenda_item_move(*, item: AgendaItem, direction: str, by: User) -> None:
-    meeting = Meeting.objects.select_for_update().get(pk=item.meeting_id)
+    item.lock()
+    meeting = item.meeting
     meeting.ensure_agenda_editable()
     ids = list(meeting.items.order_by("position").values_list("pk", flat=True))
     index = ids.index(item.pk)
@@ -355,7 +357,7 @@ def agenda_item_move(*, item: AgendaItem, direction: str, by: User) -> None:
 
 @transaction.atomic
 def agenda_reorder(*, meeting: Meeting, item_ids: list[int], by: User) -> None:
-    meeting = Meeting.objects.select_for_update().get(pk=meeting.pk)
+    meeting.lock()
     meeting.ensure_agenda_editable()
     current = list(meeting.items.order_by("position").values_list("pk", flat=True))
     if sorted(current) != sorted(item_ids):
@@ -367,6 +369,7 @@ def agenda_reorder(*, meeting: Meeting, item_ids: list[int], by: User) -> None:
 
 @transaction.atomic
 def agenda_item_update(*, item: AgendaItem, minutes: int, presenter: User | None, by: User) -> None:
+    item.lock()
     item.meeting.ensure_agenda_editable()
     item.minutes = minutes
     item.presenter = presenter
@@ -378,7 +381,7 @@ def agenda_item_update(*, item: AgendaItem, minutes: int, presenter: User | None
 def agenda_publish(*, meeting: Meeting, by: User) -> None:
     """Publish: the order is frozen, attendance rows are made for the team, and the attendees are
     emailed by the worker once the transaction has committed."""
-    meeting = Meeting.objects.select_for_update().get(pk=meeting.pk)
+    meeting.lock()
     meeting.publish_agenda(by=by)
     members = Membership.objects.filter(team_id=meeting.team_id, role__in=roles_with(Right.VIEW_CASES))
     Attendance.objects.bulk_create(
@@ -419,6 +422,7 @@ def agenda_email_send(*, meeting_id: int) -> int:
 
 @transaction.atomic
 def attendance_record(*, meeting: Meeting, rows: list[tuple[Attendance, str, str]], by: User) -> None:
+    meeting.lock()
     meeting.ensure_can_record()
     for row, status, deputy_name in rows:
         row.status = status
@@ -429,6 +433,7 @@ def attendance_record(*, meeting: Meeting, rows: list[tuple[Attendance, str, str
 
 @transaction.atomic
 def decision_record(*, item: AgendaItem, text: str, is_clinical: bool, by: User) -> Decision:
+    item.lock()
     item.meeting.ensure_can_record()
     decision = Decision.objects.create(agenda_item=item, text=text.strip(), is_clinical=is_clinical, recorded_by=by)
     if item.outcome != AgendaItem.Outcome.DISCUSSED:
@@ -440,6 +445,7 @@ def decision_record(*, item: AgendaItem, text: str, is_clinical: bool, by: User)
 
 @transaction.atomic
 def decision_sign(*, decision: Decision, by: User) -> None:
+    decision.agenda_item.meeting.lock()
     decision.sign_off(by=by)
     decision.agenda_item.meeting.touch()
 
@@ -454,6 +460,7 @@ def action_create(
 ) -> Action:
     """An action for a resident, owned by someone who can see that resident's case."""
     if item is not None:
+        item.lock()
         item.meeting.ensure_can_record()
     if not action_owner_can_see(owner=owner, resident=resident):
         raise ValidationError(f"{owner} cannot see {resident}'s case, so cannot own an action for them.")
@@ -469,13 +476,13 @@ def action_create(
     return action
 
 
+@transaction.atomic
 def item_timer_toggle(*, item: AgendaItem, start: bool) -> None:
-    with transaction.atomic():
-        if start:
-            item.start_timer()
-        else:
-            item.stop_timer()
-        item.meeting.touch()
+    if start:
+        item.start_timer()
+    else:
+        item.stop_timer()
+    item.meeting.touch()
 
 
 # --- Minutes ----------------------------------------------------------------------------------
@@ -483,7 +490,7 @@ def item_timer_toggle(*, item: AgendaItem, start: bool) -> None:
 
 @transaction.atomic
 def minutes_publish(*, meeting: Meeting, by: User) -> None:
-    meeting = Meeting.objects.select_for_update().get(pk=meeting.pk)
+    meeting.lock()
     meeting.publish_minutes(by=by)
     from .tasks import send_minutes
 
@@ -507,7 +514,9 @@ def minutes_email_send(*, meeting_id: int) -> int:
     return len(recipients)
 
 
+@transaction.atomic
 def minutes_addendum_add(*, meeting: Meeting, text: str, by: User) -> MinutesAddendum:
+    meeting.lock()
     if not meeting.minutes_published:
         raise TransitionNotAllowed("The minutes are not published yet: correct the record itself.")
     addendum = MinutesAddendum.objects.create(meeting=meeting, text=text.strip(), author=by)
