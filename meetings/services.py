@@ -12,7 +12,8 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.mail import EmailMessage
 from django.db import IntegrityError, transaction
-from django.db.models import Count, Max, OuterRef, Prefetch, Q, Subquery
+from django.db.models import Count, Max, OuterRef, Prefetch, Q, Subquery, Value
+from django.db.models.functions import Greatest, Least
 from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone
@@ -448,6 +449,26 @@ def decision_sign(*, decision: Decision, by: User) -> None:
     decision.agenda_item.meeting.lock()
     decision.sign_off(by=by)
     decision.agenda_item.meeting.touch()
+
+
+def resident_contacts_refresh(*, residents) -> int:
+    """Recompute the residents' `last_contact_at` from the discussions and action updates
+    themselves, for rows written in bulk (the demo) that the save handlers never saw."""
+    discussed = (
+        AgendaItem.objects.filter(resident=OuterRef("pk"), outcome=AgendaItem.Outcome.DISCUSSED)
+        .order_by()
+        .values("resident")
+        .annotate(latest=Max(Least("meeting__starts_at", Value(timezone.now()))))
+        .values("latest")
+    )
+    updated = (
+        ActionUpdate.objects.filter(action__resident=OuterRef("pk"))
+        .order_by()
+        .values("action__resident")
+        .annotate(latest=Max("at"))
+        .values("latest")
+    )
+    return residents.update(last_contact_at=Greatest(Subquery(discussed), Subquery(updated)))
 
 
 def action_owner_can_see(*, owner: User, resident: Resident) -> bool:
