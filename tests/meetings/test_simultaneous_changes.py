@@ -6,6 +6,7 @@ Each race is run for real, on two database connections: the first request runs a
 transaction open, as if it were still writing; the second starts, and only once it is waiting on
 a lock does the first commit."""
 
+import datetime as dt
 import threading
 import time
 from collections.abc import Callable
@@ -16,8 +17,10 @@ from django.db import connection, transaction
 from django.http import HttpResponse
 from django.test import Client
 from django.urls import reverse
+from django.utils import timezone
 
 from meetings.models import Action, AgendaItem, Meeting
+from meetings.services import meetings_schedule_ahead, series_create_defaults
 
 from .factories import active_resident, add_item, make_action, make_meeting
 
@@ -178,3 +181,21 @@ def test_an_action_cancelled_while_its_owner_marks_it_done_shows_the_owner_both_
     assert (theirs, yours) == ("Cancelled", "Done")
     action.refresh_from_db()
     assert (action.status, action.version, action.updates.count()) == (Action.Status.CANCELLED, 2, 2)
+
+
+def test_a_resident_added_as_the_series_moves_to_another_day_keeps_their_meeting(coordinator, own_team):
+    triage, _ = series_create_defaults(team=own_team)
+    meetings_schedule_ahead()
+    next_one = Meeting.objects.filter(series=triage, starts_at__gt=timezone.now() + dt.timedelta(days=1)).order_by("starts_at").first()
+    resident = active_resident(own_team, family_name="Added")
+    agenda_page, series_page = signed_in(coordinator), signed_in(coordinator)
+    _first, second, _ = race(
+        lambda: agenda_page.post(reverse("meetings:agenda_add", args=[next_one.pk]), {"resident": resident.pk, "reason": "added"}),
+        lambda: series_page.post(
+            reverse("meetings:series_edit", args=[triage.pk]),
+            {"name": triage.name, "purpose": "triage", "weekday": 0, "start_time": "09:30", "duration_minutes": 60, "location": "Room 1", "active": "on"},
+        ),
+    )
+    assert second.status_code == 302
+    assert next_one.items.get().resident == resident
+    assert {m.slot_date.weekday() for m in Meeting.objects.filter(series=triage).exclude(pk=next_one.pk)} == {0}
