@@ -9,7 +9,7 @@ from django.contrib.postgres.indexes import GinIndex
 from django.core.exceptions import ValidationError
 from django.db import models, transaction
 from django.db.models import Count, F, Max, OuterRef, Q, Subquery, Value
-from django.db.models.functions import Concat, TruncMonth
+from django.db.models.functions import Concat, Greatest, TruncMonth
 from django.utils import timezone
 
 from int_app.teams import dates
@@ -49,8 +49,9 @@ class ResidentQuerySet(models.QuerySet):
         return self.filter(status=Resident.Status.ACTIVE)
 
     def with_last_contact(self) -> ResidentQuerySet:
-        """`last_contact`: when the team last did something with the resident. Today that is the
-        latest event in their history; case discussions will count too once meetings exist."""
+        """`last_contact`: when the team last did something with the resident: the latest event
+        in their journey, or the latest contact recorded from above (`last_contact_at`: a case
+        discussion, an action update), whichever is later."""
         latest = (
             ResidentEvent.objects.filter(resident=OuterRef("pk"))
             .order_by()
@@ -58,7 +59,16 @@ class ResidentQuerySet(models.QuerySet):
             .annotate(latest=Max("occurred_at"))
             .values("latest")
         )
-        return self.annotate(last_contact=Subquery(latest, output_field=models.DateTimeField()))
+        # PostgreSQL's GREATEST skips NULLs: either alone is the answer, neither is NULL.
+        return self.annotate(
+            last_contact=Greatest(Subquery(latest, output_field=models.DateTimeField()), F("last_contact_at"))
+        )
+
+    def record_contact(self, *, at: datetime.datetime) -> int:
+        """Note a contact with these residents at `at`; an earlier one never replaces a later.
+        A plain UPDATE: neither `updated_at` nor `version` moves, so an edit form open on the
+        resident does not turn stale because the team discussed them."""
+        return self.update(last_contact_at=Greatest(F("last_contact_at"), Value(at)))
 
     def without_contact_since(self, moment: datetime.datetime) -> ResidentQuerySet:
         """Needs with_last_contact(): residents nobody has been in touch with since the moment."""
@@ -188,6 +198,10 @@ class Resident(models.Model):
 
     created_at = models.DateTimeField(default=timezone.now)
     updated_at = models.DateTimeField(auto_now=True)
+    # The latest contact the layers above record for the resident (a case discussion, an action
+    # update), through `record_contact`: this layer cannot read their tables. The journey's own
+    # events are not copied here; `with_last_contact()` takes the later of the two.
+    last_contact_at = models.DateTimeField(null=True, blank=True, editable=False)
     # Bumped on every save through the app, so a second editor's stale form is refused.
     version = models.PositiveIntegerField(default=1)
 

@@ -28,7 +28,13 @@ from .models import (
     MeetingSeries,
     MinutesAddendum,
 )
-from .services import agenda_item_add, meetings_schedule_ahead, roles_with, series_create_defaults
+from .services import (
+    agenda_item_add,
+    meetings_schedule_ahead,
+    resident_contacts_refresh,
+    roles_with,
+    series_create_defaults,
+)
 from .suggestions import agenda_suggestions
 
 SEED = 2026_04
@@ -104,6 +110,8 @@ def seed_team(team: Team, rng: random.Random, today: dt.date) -> str:
         upcoming = Meeting.objects.filter(series=series, status=Meeting.Status.SCHEDULED, starts_at__gt=timezone.now()).order_by("starts_at").first()
         if upcoming is not None and residents:
             drafts += draft_agenda(upcoming, people[Role.COORDINATOR])
+    # The history above was written in bulk, past the handlers that keep "last contact".
+    resident_contacts_refresh(residents=Resident.objects.filter(team=team))
     return f"{team.name}: {past} past meetings with minutes, {scheduled} scheduled, {drafts} draft agenda items, {len(actions)} actions"
 
 

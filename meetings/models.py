@@ -35,6 +35,12 @@ def week_start(day: dt.date) -> dt.date:
     return day - dt.timedelta(days=day.weekday())
 
 
+def _state_fields(model: type[models.Model], *, kept: tuple[str, ...]) -> list[str]:
+    """The columns a lock reloads: all but the relations named in `kept`, which never change and
+    whose cached objects (the series for the title, the item's resident) stay in place."""
+    return [field.attname for field in model._meta.concrete_fields if field.name not in kept]
+
+
 # --- Series -----------------------------------------------------------------------------------
 
 
@@ -226,7 +232,17 @@ class Meeting(models.Model):
         Meeting.objects.filter(pk=self.pk).update(version=F("version") + 1)
         self.refresh_from_db(fields=["version"])
 
-    # State changes: each checks the transition, then saves only what it changed.
+    def lock(self) -> None:
+        """Take this meeting's row lock until the transaction ends, and reload it. Every write to
+        a meeting or its rows (items, attendance, decisions, actions, minutes) starts here, so two
+        people's changes to one meeting queue rather than interleave, and the checks that follow
+        see what the one before committed: the second of two "End meeting" presses finds it held."""
+        if not transaction.get_connection().in_atomic_block:
+            raise RuntimeError("Meeting.lock() only holds inside transaction.atomic().")
+        self.refresh_from_db(fields=_state_fields(Meeting, kept=("series", "team")), from_queryset=Meeting.objects.select_for_update())
+
+    # State changes: each takes the meeting's lock, checks the transition, then saves only what
+    # it changed.
 
     def ensure_agenda_editable(self) -> None:
         if self.status != self.Status.SCHEDULED:
@@ -242,7 +258,9 @@ class Meeting(models.Model):
         if not self.agenda_published:
             raise TransitionNotAllowed("Publish the agenda before the meeting is recorded.")
 
+    @transaction.atomic
     def cancel(self, *, reason: str, by) -> None:
+        self.lock()
         if self.status != self.Status.SCHEDULED:
             raise TransitionNotAllowed(f"Only a scheduled meeting can be cancelled; this one is {self.get_status_display().lower()}.")
         if not reason.strip():
@@ -254,7 +272,9 @@ class Meeting(models.Model):
         self.items.filter(outcome=AgendaItem.Outcome.PENDING).update(outcome=AgendaItem.Outcome.NOT_REACHED)
         self.touch()
 
+    @transaction.atomic
     def move(self, *, starts_at: dt.datetime, duration_minutes: int, by) -> None:
+        self.lock()
         if self.status != self.Status.SCHEDULED:
             raise TransitionNotAllowed(f"Only a scheduled meeting can be moved; this one is {self.get_status_display().lower()}.")
         if starts_at < timezone.now():
@@ -266,7 +286,9 @@ class Meeting(models.Model):
         self.save(update_fields=["starts_at", "duration_minutes", "moved_from"])
         self.touch()
 
+    @transaction.atomic
     def publish_agenda(self, *, by) -> None:
+        self.lock()
         self.ensure_agenda_editable()
         if not self.items.exists():
             raise TransitionNotAllowed("Add at least one resident before publishing the agenda.")
@@ -275,8 +297,10 @@ class Meeting(models.Model):
         self.save(update_fields=["agenda_published_at", "agenda_published_by"])
         self.touch()
 
+    @transaction.atomic
     def end(self, *, by) -> int:
         """Close the meeting: items not discussed are marked not reached. Returns how many."""
+        self.lock()
         if self.status != self.Status.SCHEDULED:
             raise TransitionNotAllowed(f"This meeting is already {self.get_status_display().lower()}.")
         if not self.agenda_published:
@@ -291,7 +315,9 @@ class Meeting(models.Model):
         self.touch()
         return not_reached
 
+    @transaction.atomic
     def publish_minutes(self, *, by) -> None:
+        self.lock()
         if self.status != self.Status.HELD:
             raise TransitionNotAllowed("End the meeting before publishing its minutes.")
         if self.minutes_published:
@@ -427,18 +453,36 @@ class AgendaItem(models.Model):
     def over_time(self) -> bool:
         return self.seconds_used_at() > self.minutes * 60
 
+    def lock(self) -> None:
+        """Writes to an item queue on its meeting's lock (see `Meeting.lock`); the item is reloaded
+        after it, so a change made by whoever held the lock before is not overwritten."""
+        self.meeting.lock()
+        try:
+            self.refresh_from_db(fields=_state_fields(AgendaItem, kept=("meeting", "resident", "carried_from")))
+        except AgendaItem.DoesNotExist:
+            raise TransitionNotAllowed(f"{self.resident} is no longer on this agenda.") from None
+
+    @transaction.atomic
     def start_timer(self) -> None:
+        self.lock()
         self.meeting.ensure_can_record()
+        if self.meeting.status != Meeting.Status.SCHEDULED:
+            raise TransitionNotAllowed("The meeting has ended, so its clock cannot start again.")
         if self.timer_running:
             return
         # Only one item is discussed at a time: starting this clock stops any other.
         for other in self.meeting.items.filter(timer_started_at__isnull=False).exclude(pk=self.pk):
-            other.stop_timer()
+            other._stop_clock()
         self.timer_started_at = timezone.now()
         self.outcome = self.Outcome.DISCUSSED
         self.save(update_fields=["timer_started_at", "outcome"])
 
+    @transaction.atomic
     def stop_timer(self) -> None:
+        self.lock()
+        self._stop_clock()
+
+    def _stop_clock(self) -> None:
         if not self.timer_running:
             return
         now = timezone.now()
@@ -447,7 +491,9 @@ class AgendaItem(models.Model):
         self.timer_stopped_at = now
         self.save(update_fields=["seconds_used", "timer_started_at", "timer_stopped_at"])
 
+    @transaction.atomic
     def record_notes(self, notes: str) -> None:
+        self.lock()
         self.meeting.ensure_can_record()
         self.notes = notes
         fields = ["notes"]
@@ -455,13 +501,17 @@ class AgendaItem(models.Model):
             self.outcome = self.Outcome.DISCUSSED
             fields.append("outcome")
         self.save(update_fields=fields)
+        self.meeting.touch()
 
+    @transaction.atomic
     def set_outcome(self, outcome: str) -> None:
-        self.meeting.ensure_can_record()
         if outcome not in self.Outcome.values:
             raise TransitionNotAllowed("Choose discussed or not reached.")
+        self.lock()
+        self.meeting.ensure_can_record()
         self.outcome = outcome
         self.save(update_fields=["outcome"])
+        self.meeting.touch()
 
 
 # --- Decisions --------------------------------------------------------------------------------
@@ -628,6 +678,16 @@ class Action(models.Model):
     def next_statuses(self) -> list[tuple[str, str]]:
         return [(s.value, self.BUTTONS.get(s, s.label)) for s in self.Status if s in self.TRANSITIONS[self.status]]
 
+    def _lock(self, *, expected_version: int, yours: dict) -> None:
+        """Take the action's row lock and reload it. Someone who saved it after this person opened
+        it wins, and this person sees both versions: checked before whether the change is allowed,
+        so the second of two "Mark done" presses gets the conflict, not "a done action cannot
+        become done"."""
+        current = Action.objects.select_for_update(of=("self",)).select_related("owner").get(pk=self.pk)
+        if current.version != expected_version:
+            raise ActionConflict(theirs=current, yours=yours)
+        self.refresh_from_db(fields=_state_fields(Action, kept=("resident", "agenda_item", "created_by")))
+
     def _conditional_update(self, *, expected_version: int, yours: dict, **changes) -> None:
         now = timezone.now()
         updated = Action.objects.filter(pk=self.pk, version=expected_version).update(
@@ -642,11 +702,12 @@ class Action(models.Model):
 
     @transaction.atomic
     def change_status(self, *, to: str, by, comment: str, expected_version: int) -> ActionUpdate:
-        if to not in self.TRANSITIONS.get(self.status, ()):
-            raise TransitionNotAllowed(
-                f"An action that is {self.get_status_display().lower()} cannot become {self.Status(to).label.lower() if to in self.Status.values else to}."
-            )
         comment = comment.strip()
+        to_label = self.Status(to).label if to in self.Status.values else to
+        yours = {"status": to_label, "comment": comment}
+        self._lock(expected_version=expected_version, yours=yours)
+        if to not in self.TRANSITIONS.get(self.status, ()):
+            raise TransitionNotAllowed(f"An action that is {self.get_status_display().lower()} cannot become {to_label.lower()}.")
         if to == self.Status.CANCELLED and not comment:
             raise TransitionNotAllowed("Say why the action is cancelled.")
         changes: dict = {"status": to}
@@ -655,15 +716,15 @@ class Action(models.Model):
         if to == self.Status.DONE:
             changes["completed_at"] = timezone.now()
         from_status = self.status
-        self._conditional_update(
-            expected_version=expected_version, yours={"status": self.Status(to).label, "comment": comment}, **changes
-        )
+        self._conditional_update(expected_version=expected_version, yours=yours, **changes)
         return ActionUpdate.objects.create(
             action=self, author=by, from_status=from_status, to_status=to, comment=comment
         )
 
     @transaction.atomic
     def edit(self, *, by, description: str, owner, due_date: dt.date, comment: str, expected_version: int) -> ActionUpdate:
+        yours = {"description": description, "owner": str(owner), "due_date": due_date, "comment": comment}
+        self._lock(expected_version=expected_version, yours=yours)
         if not self.is_open:
             raise TransitionNotAllowed(f"This action is {self.get_status_display().lower()}: it can no longer be edited.")
         changed = []
@@ -676,7 +737,7 @@ class Action(models.Model):
         summary = "Changed " + ", ".join(changed) + "." if changed else "No change to the details."
         self._conditional_update(
             expected_version=expected_version,
-            yours={"description": description, "owner": str(owner), "due_date": due_date, "comment": comment},
+            yours=yours,
             description=description,
             owner=owner,
             due_date=due_date,

@@ -11,7 +11,8 @@ from dataclasses import dataclass
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
-from django.db.models import Count, Max, OuterRef, Prefetch, Q, Subquery
+from django.db.models import Count, Max, OuterRef, Prefetch, Q, Subquery, Value
+from django.db.models.functions import Greatest, Least
 from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone
@@ -110,13 +111,13 @@ def series_save(*, series: MeetingSeries, changed: list[str]) -> int:
     new day. Meetings with agenda items stay where they are (the coordinator moves them)."""
     series.save()
     if {"weekday", "start_time", "duration_minutes", "location", "video_link", "active"} & set(changed):
-        Meeting.objects.filter(
-            series=series,
-            status=Meeting.Status.SCHEDULED,
-            agenda_published_at__isnull=True,
-            starts_at__gt=timezone.now(),
-            items__isnull=True,
-        ).delete()
+        drafts = Meeting.objects.filter(
+            series=series, status=Meeting.Status.SCHEDULED, agenda_published_at__isnull=True, starts_at__gt=timezone.now()
+        )
+        # Locked first (see Meeting.lock), then asked again: a resident added to one of them a
+        # moment ago keeps that meeting.
+        locked = list(drafts.select_for_update().values_list("pk", flat=True))
+        drafts.filter(pk__in=locked, items__isnull=True).delete()
     return meetings_schedule_ahead(series=series) if series.active else 0
 
 
@@ -297,7 +298,7 @@ def attendance_rows(*, meeting: Meeting, with_forms: bool) -> list[Attendance]:
 
 @transaction.atomic
 def agenda_item_add(*, meeting: Meeting, resident: Resident, reason: str, by: User) -> AgendaItem:
-    meeting = Meeting.objects.select_for_update().get(pk=meeting.pk)
+    meeting.lock()
     meeting.ensure_agenda_editable()
     if resident.team_id != meeting.team_id:
         raise TransitionNotAllowed("That resident belongs to another team.")
@@ -333,7 +334,8 @@ def _renumber(meeting: Meeting, ordered_ids: list[int]) -> None:
 
 @transaction.atomic
 def agenda_item_remove(*, item: AgendaItem, by: User) -> None:
-    meeting = Meeting.objects.select_for_update().get(pk=item.meeting_id)
+    item.lock()
+    meeting = item.meeting
     meeting.ensure_agenda_editable()
     item.delete()
     _renumber(meeting, list(meeting.items.order_by("position").values_list("pk", flat=True)))
@@ -342,7 +344,8 @@ def agenda_item_remove(*, item: AgendaItem, by: User) -> None:
 
 @transaction.atomic
 def agenda_item_move(*, item: AgendaItem, direction: str, by: User) -> None:
-    meeting = Meeting.objects.select_for_update().get(pk=item.meeting_id)
+    item.lock()
+    meeting = item.meeting
     meeting.ensure_agenda_editable()
     ids = list(meeting.items.order_by("position").values_list("pk", flat=True))
     index = ids.index(item.pk)
@@ -356,7 +359,7 @@ def agenda_item_move(*, item: AgendaItem, direction: str, by: User) -> None:
 
 @transaction.atomic
 def agenda_reorder(*, meeting: Meeting, item_ids: list[int], by: User) -> None:
-    meeting = Meeting.objects.select_for_update().get(pk=meeting.pk)
+    meeting.lock()
     meeting.ensure_agenda_editable()
     current = list(meeting.items.order_by("position").values_list("pk", flat=True))
     if sorted(current) != sorted(item_ids):
@@ -368,6 +371,7 @@ def agenda_reorder(*, meeting: Meeting, item_ids: list[int], by: User) -> None:
 
 @transaction.atomic
 def agenda_item_update(*, item: AgendaItem, minutes: int, presenter: User | None, by: User) -> None:
+    item.lock()
     item.meeting.ensure_agenda_editable()
     item.minutes = minutes
     item.presenter = presenter
@@ -379,7 +383,7 @@ def agenda_item_update(*, item: AgendaItem, minutes: int, presenter: User | None
 def agenda_publish(*, meeting: Meeting, by: User) -> None:
     """Publish: the order is frozen, attendance rows are made for the team, and the attendees are
     emailed by the worker once the transaction has committed."""
-    meeting = Meeting.objects.select_for_update().get(pk=meeting.pk)
+    meeting.lock()
     meeting.publish_agenda(by=by)
     members = Membership.objects.filter(team_id=meeting.team_id, role__in=roles_with(Right.VIEW_CASES))
     Attendance.objects.bulk_create(
@@ -420,6 +424,7 @@ def agenda_email_send(*, meeting_id: int) -> int:
 
 @transaction.atomic
 def attendance_record(*, meeting: Meeting, rows: list[tuple[Attendance, str, str]], by: User) -> None:
+    meeting.lock()
     meeting.ensure_can_record()
     for row, status, deputy_name in rows:
         row.status = status
@@ -430,6 +435,7 @@ def attendance_record(*, meeting: Meeting, rows: list[tuple[Attendance, str, str
 
 @transaction.atomic
 def decision_record(*, item: AgendaItem, text: str, is_clinical: bool, by: User) -> Decision:
+    item.lock()
     item.meeting.ensure_can_record()
     decision = Decision.objects.create(agenda_item=item, text=text.strip(), is_clinical=is_clinical, recorded_by=by)
     if item.outcome != AgendaItem.Outcome.DISCUSSED:
@@ -441,8 +447,29 @@ def decision_record(*, item: AgendaItem, text: str, is_clinical: bool, by: User)
 
 @transaction.atomic
 def decision_sign(*, decision: Decision, by: User) -> None:
+    decision.agenda_item.meeting.lock()
     decision.sign_off(by=by)
     decision.agenda_item.meeting.touch()
+
+
+def resident_contacts_refresh(*, residents) -> int:
+    """Recompute the residents' `last_contact_at` from the discussions and action updates
+    themselves, for rows written in bulk (the demo) that the save handlers never saw."""
+    discussed = (
+        AgendaItem.objects.filter(resident=OuterRef("pk"), outcome=AgendaItem.Outcome.DISCUSSED)
+        .order_by()
+        .values("resident")
+        .annotate(latest=Max(Least("meeting__starts_at", Value(timezone.now()))))
+        .values("latest")
+    )
+    updated = (
+        ActionUpdate.objects.filter(action__resident=OuterRef("pk"))
+        .order_by()
+        .values("action__resident")
+        .annotate(latest=Max("at"))
+        .values("latest")
+    )
+    return residents.update(last_contact_at=Greatest(Subquery(discussed), Subquery(updated)))
 
 
 def action_owner_can_see(*, owner: User, resident: Resident) -> bool:
@@ -455,6 +482,7 @@ def action_create(
 ) -> Action:
     """An action for a resident, owned by someone who can see that resident's case."""
     if item is not None:
+        item.lock()
         item.meeting.ensure_can_record()
     if not action_owner_can_see(owner=owner, resident=resident):
         raise ValidationError(f"{owner} cannot see {resident}'s case, so cannot own an action for them.")
@@ -470,13 +498,13 @@ def action_create(
     return action
 
 
+@transaction.atomic
 def item_timer_toggle(*, item: AgendaItem, start: bool) -> None:
-    with transaction.atomic():
-        if start:
-            item.start_timer()
-        else:
-            item.stop_timer()
-        item.meeting.touch()
+    if start:
+        item.start_timer()
+    else:
+        item.stop_timer()
+    item.meeting.touch()
 
 
 # --- Minutes ----------------------------------------------------------------------------------
@@ -484,7 +512,7 @@ def item_timer_toggle(*, item: AgendaItem, start: bool) -> None:
 
 @transaction.atomic
 def minutes_publish(*, meeting: Meeting, by: User) -> None:
-    meeting = Meeting.objects.select_for_update().get(pk=meeting.pk)
+    meeting.lock()
     meeting.publish_minutes(by=by)
     from .tasks import send_minutes
 
@@ -528,7 +556,9 @@ def meetings_with_unsent_mail(*, now: dt.datetime | None = None) -> tuple[list[i
     return list(agendas.values_list("pk", flat=True)), list(minutes.values_list("pk", flat=True))
 
 
+@transaction.atomic
 def minutes_addendum_add(*, meeting: Meeting, text: str, by: User) -> MinutesAddendum:
+    meeting.lock()
     if not meeting.minutes_published:
         raise TransitionNotAllowed("The minutes are not published yet: correct the record itself.")
     addendum = MinutesAddendum.objects.create(meeting=meeting, text=text.strip(), author=by)

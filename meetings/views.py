@@ -416,7 +416,6 @@ def item_notes(request: HttpRequest, pk: int) -> HttpResponse:
     if form.is_valid():
         try:
             item.record_notes(form.cleaned_data["notes"])
-            item.meeting.touch()
         except TransitionNotAllowed as refusal:
             messages.error(request, str(refusal))
         else:
@@ -433,7 +432,6 @@ def item_outcome(request: HttpRequest, pk: int) -> HttpResponse:
         return _item_changed(request, item)
     try:
         item.set_outcome(form.cleaned_data["outcome"])
-        item.meeting.touch()
     except TransitionNotAllowed as refusal:
         messages.error(request, str(refusal))
     return _item_changed(request, item)

@@ -81,6 +81,52 @@ def test_the_second_of_two_simultaneous_saves_is_refused_with_both_versions_show
     assert (action.status, action.version, action.updates.count()) == ("in_progress", 2, 2)
 
 
+@pytest.mark.parametrize(
+    ("first", "theirs_shown"),
+    [
+        ({"to": "done", "comment": "Respite booked"}, "Done"),
+        ({"to": "cancelled", "comment": "Moved to a care home"}, "Cancelled"),
+    ],
+)
+def test_marking_done_an_action_someone_has_just_finished_or_cancelled_shows_both_versions(
+    client, action, social_worker, coordinator, first, theirs_shown
+):
+    # Both had the action open at version 1; the coordinator's press arrived first.
+    client.force_login(coordinator)
+    client.post(reverse("meetings:action_status", args=[action.pk]), {**first, "version": 1})
+    client.force_login(social_worker)
+    response = client.post(reverse("meetings:action_status", args=[action.pk]), {"to": "done", "comment": "All sorted", "version": 1})
+    assert response.status_code == 409
+    assert "Someone else changed this action while you had it open" in response.text
+    assert "cannot become" not in response.text
+    theirs = response.text.split('app-conflict__theirs">')[1].split("<")[0]
+    yours = response.text.split('app-conflict__yours">')[1].split("<")[0]
+    assert (theirs, yours) == (theirs_shown, "Done")
+    assert first["comment"] in response.text and "All sorted" in response.text
+    action.refresh_from_db()
+    assert (action.version, action.updates.count()) == (2, 2)
+
+
+def test_editing_an_action_its_owner_has_just_finished_shows_both_versions(client, action, social_worker, coordinator):
+    client.force_login(social_worker)
+    client.post(reverse("meetings:action_status", args=[action.pk]), {"to": "done", "comment": "Respite booked", "version": 1})
+    client.force_login(coordinator)
+    response = client.post(
+        reverse("meetings:action_edit", args=[action.pk]),
+        {
+            "description": "Ring the son instead",
+            "owner": social_worker.pk,
+            "due_date": (timezone.localdate() + dt.timedelta(days=3)).isoformat(),
+            "version": 1,
+        },
+    )
+    assert response.status_code == 409
+    assert "Someone else changed this action while you had it open" in response.text
+    assert "Ring the son instead" in response.text and "Ring the daughter about respite care" in response.text
+    action.refresh_from_db()
+    assert (action.status, action.description) == ("done", "Ring the daughter about respite care")
+
+
 def test_the_conflict_is_a_database_level_check_not_a_read_then_write(action, social_worker, coordinator):
     stale = Action.objects.get(pk=action.pk)
     action.change_status(to="in_progress", by=coordinator, comment="", expected_version=1)

@@ -193,6 +193,15 @@ class TestTheClock:
         page = client.get(reverse("meetings:meeting", args=[meeting.pk])).text
         assert f'data-running-since="{other.timer_started_at.isoformat()}' in page.replace("+00:00", "+00:00")
 
+    def test_the_clock_does_not_start_again_once_the_meeting_has_ended(self, client, coordinator, meeting, item):
+        # A stale meeting screen on another device still shows the start button.
+        meeting.end(by=coordinator)
+        client.force_login(coordinator)
+        response = client.post(reverse("meetings:item_timer", args=[item.pk]), {"timer": "start"}, follow=True)
+        assert "The meeting has ended, so its clock cannot start again." in response.text
+        item.refresh_from_db()
+        assert not item.timer_running and item.outcome == AgendaItem.Outcome.NOT_REACHED
+
 
 class TestOtherAttendeesScreens:
     def test_an_attendee_sees_new_notes_without_reloading_and_nothing_is_sent_when_nothing_changed(
