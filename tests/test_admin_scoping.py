@@ -25,7 +25,13 @@ from meetings.models import MinutesAddendum
 from .caseload.factories import InterventionFactory
 from .conftest import member
 from .factories import make_team
-from .meetings.factories import active_resident, add_item, make_action, make_meeting, record_decision
+from .meetings.factories import (
+    active_resident,
+    add_item,
+    make_action,
+    make_meeting,
+    record_decision,
+)
 
 # A Thursday in term time; nothing here depends on the day the suite runs.
 MOMENT = dt.datetime(2026, 3, 12, 10, 0, tzinfo=zoneinfo.ZoneInfo("Europe/London"))
