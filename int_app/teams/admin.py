@@ -1,7 +1,7 @@
 """The admin keeps a staff member who is not a superuser to the teams they belong to.
 
 Every model in the admin is one of three kinds, and a test walks them all as a staff member of one
-team (tests/teams/test_admin_scoping.py):
+team (tests/test_admin_scoping.py):
 - team data (`TeamScopedAdmin`, and `TeamScope` for inlines): each admin names the path from its
   model to a team (`team_path`); lists, change pages, filters and the choices of every form field
   are cut to `Team.objects.visible_to(user)`;

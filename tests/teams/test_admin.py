@@ -110,12 +110,11 @@ def test_a_staff_admin_cannot_make_themselves_a_superuser(client, own_team):
 
 def test_a_staff_admin_cannot_take_over_a_teammate_who_is_also_in_another_team_or_an_admin(client, own_team, other_team):
     admin = staff_admin_of(own_team)
-    shared = member(own_team, Role.GP)
-    MembershipFactory(user=shared, team=other_team, role=Role.GP)
-    fellow_admin = member(own_team, Role.SOCIAL_WORKER)
-    fellow_admin.is_staff = True
-    fellow_admin.save(update_fields=["is_staff"])
-    plain = member(own_team, Role.OCCUPATIONAL_THERAPIST)
+    # New starters, so that nothing else (a resident's key worker, say) holds on to them.
+    shared, fellow_admin, plain = UserFactory(), UserFactory(is_staff=True), UserFactory()
+    for person in (shared, fellow_admin, plain):
+        MembershipFactory(user=person, team=own_team)
+    MembershipFactory(user=shared, team=other_team)
     client.force_login(admin)
 
     for person in (shared, fellow_admin):
@@ -125,6 +124,17 @@ def test_a_staff_admin_cannot_take_over_a_teammate_who_is_also_in_another_team_o
         person.refresh_from_db()
         assert person.email != "mine@example.nhs.uk"
     assert client.get(reverse("admin:auth_user_password_change", args=[plain.pk])).status_code == 200
+
+    # Nor by deleting them from the list: "Delete selected" asks about each person chosen.
+    chosen = {"action": "delete_selected", "_selected_action": [shared.pk, fellow_admin.pk, plain.pk]}
+    confirmation = client.post(reverse("admin:teams_user_changelist"), chosen)
+    assert "Cannot delete users" in confirmation.text
+    assert client.post(reverse("admin:teams_user_changelist"), {**chosen, "post": "yes"}).status_code == 403
+    assert User.objects.filter(pk__in=[shared.pk, fellow_admin.pk, plain.pk]).count() == 3
+
+    only_plain = {"action": "delete_selected", "_selected_action": [plain.pk], "post": "yes"}
+    assert client.post(reverse("admin:teams_user_changelist"), only_plain).status_code == 302
+    assert not User.objects.filter(pk=plain.pk).exists()
 
 
 def test_a_staff_admin_adds_an_account_only_into_one_of_their_teams(client, own_team, other_team):
