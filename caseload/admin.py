@@ -10,6 +10,7 @@ from .models import ImportJob, Intervention
 
 @admin.register(Intervention)
 class InterventionAdmin(TeamScopedAdmin):
+    team_path = "team"
     list_display = ["name", "team", "category", "provider", "is_active"]
     list_filter = ["team", "category", "is_active"]
     list_select_related = ["team"]
@@ -18,6 +19,7 @@ class InterventionAdmin(TeamScopedAdmin):
 
 @admin.register(ImportJob)
 class ImportJobAdmin(TeamScopedAdmin):
+    team_path = "teams"
     list_display = ["file_name", "status", "rows_total", "rows_loaded", "error_count", "uploaded_by", "created_at"]
     list_filter = ["status"]
     list_select_related = ["uploaded_by"]

@@ -1,18 +1,13 @@
 from django.contrib import admin
 
+from int_app.teams.admin import TeamScope, TeamScopedAdmin
+
 from .models import Action, ActionUpdate, Meeting, MeetingSeries, MinutesAddendum
-
-
-class TeamScopedAdmin(admin.ModelAdmin):
-    """A staff admin who is not a superuser sees only their own teams' rows."""
-
-    def get_queryset(self, request):
-        queryset = super().get_queryset(request)
-        return queryset if request.user.is_superuser else queryset.visible_to(request.user)
 
 
 @admin.register(MeetingSeries)
 class MeetingSeriesAdmin(TeamScopedAdmin):
+    team_path = "team"
     list_display = ["name", "team", "purpose", "weekday", "start_time", "duration_minutes", "active"]
     list_filter = ["team", "purpose", "active"]
     list_select_related = ["team"]
@@ -21,6 +16,7 @@ class MeetingSeriesAdmin(TeamScopedAdmin):
 @admin.register(Meeting)
 class MeetingAdmin(TeamScopedAdmin):
     # Set-up only: the record of a meeting is kept through the meeting pages, so it is read-only here.
+    team_path = "team"
     list_display = ["__str__", "team", "status", "agenda_published_at", "minutes_published_at"]
     list_filter = ["team", "status"]
     list_select_related = ["series", "team"]
@@ -31,8 +27,9 @@ class MeetingAdmin(TeamScopedAdmin):
     ]
 
 
-class ActionUpdateInline(admin.TabularInline):
+class ActionUpdateInline(TeamScope, admin.TabularInline):
     model = ActionUpdate
+    team_path = "action__resident__team"
     extra = 0
     can_delete = False
     readonly_fields = ["author", "at", "from_status", "to_status", "comment"]
@@ -43,6 +40,7 @@ class ActionUpdateInline(admin.TabularInline):
 
 @admin.register(Action)
 class ActionAdmin(TeamScopedAdmin):
+    team_path = "resident__team"
     list_display = ["__str__", "owner", "due_date", "status"]
     list_filter = ["status"]
     list_select_related = ["owner"]
@@ -51,10 +49,8 @@ class ActionAdmin(TeamScopedAdmin):
 
 
 @admin.register(MinutesAddendum)
-class MinutesAddendumAdmin(admin.ModelAdmin):
+class MinutesAddendumAdmin(TeamScopedAdmin):
+    team_path = "meeting__team"
     list_display = ["__str__", "author", "created_at"]
+    list_select_related = ["meeting__series", "author"]
     readonly_fields = ["meeting", "text", "author", "created_at"]
-
-    def get_queryset(self, request):
-        queryset = super().get_queryset(request).select_related("meeting__series")
-        return queryset if request.user.is_superuser else queryset.filter(meeting__in=Meeting.objects.visible_to(request.user))

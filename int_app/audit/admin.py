@@ -1,12 +1,28 @@
-"""Staff admins search the whole log here; nothing can be changed or deleted."""
+"""Staff admins search the log of their own teams here (superusers all of it); nothing can be
+changed or deleted."""
 
 from django.apps import apps
 from django.contrib import admin
+from django.core.exceptions import ImproperlyConfigured
+
+from caseload.models import Goal, ImportJob, Intervention, PlannedIntervention, Resident
+from int_app.teams.admin import TeamScopedAdmin
+from int_app.teams.models import Membership
+from kpis.models import PressureReport
+from meetings.models import (
+    Action,
+    AgendaItem,
+    Attendance,
+    Decision,
+    Meeting,
+    MeetingSeries,
+    MinutesAddendum,
+)
 
 from .models import ResidentAccess
 
 
-class ReadOnlyAdmin(admin.ModelAdmin):
+class ReadOnlyAdmin(TeamScopedAdmin):
     def has_add_permission(self, request, obj=None) -> bool:
         return False
 
@@ -19,11 +35,33 @@ class ReadOnlyAdmin(admin.ModelAdmin):
 
 @admin.register(ResidentAccess)
 class ResidentAccessAdmin(ReadOnlyAdmin):
+    team_path = "resident__team"
     list_display = ["at", "user", "resident_id", "page", "path"]
     list_filter = ["page"]
     search_fields = ["user__email", "user__full_name", "=resident__id", "path", "request_id"]
     date_hierarchy = "at"
     list_select_related = ["user"]
+
+
+# How a change row reaches its team: through the copy of the team (or of the resident, meeting,
+# practice) that the row holds, so that a row keeps the team it had when it was written. An import
+# names its teams in a many-to-many table that the history does not copy, hence the live job.
+CHANGE_TEAM_PATHS = {
+    Resident: "team",
+    Goal: "resident__team",
+    PlannedIntervention: "resident__team",
+    Intervention: "team",
+    Meeting: "team",
+    MeetingSeries: "team",
+    AgendaItem: "meeting__team",
+    Attendance: "meeting__team",
+    Decision: "agenda_item__meeting__team",
+    Action: "resident__team",
+    MinutesAddendum: "meeting__team",
+    PressureReport: "practice__pcn__neighbourhood__team",
+    Membership: "team",
+    ImportJob: "pgh_obj__teams",
+}
 
 
 class ChangeAdmin(ReadOnlyAdmin):
@@ -34,5 +72,9 @@ class ChangeAdmin(ReadOnlyAdmin):
 
 
 for model in apps.get_app_config("audit").get_models():
-    if model.__name__.endswith("Change"):
-        admin.site.register(model, ChangeAdmin)
+    tracked = getattr(model, "pgh_tracked_model", None)
+    if tracked is None:
+        continue
+    if tracked not in CHANGE_TEAM_PATHS:
+        raise ImproperlyConfigured(f"Say in CHANGE_TEAM_PATHS how a {tracked.__name__} change reaches its team.")
+    admin.site.register(model, type(f"{model.__name__}Admin", (ChangeAdmin,), {"team_path": CHANGE_TEAM_PATHS[tracked]}))

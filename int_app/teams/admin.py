@@ -1,32 +1,158 @@
+"""The admin keeps a staff member who is not a superuser to the teams they belong to.
+
+Every model in the admin is one of three kinds, and a test walks them all as a staff member of one
+team (tests/test_admin_scoping.py):
+- team data (`TeamScopedAdmin`, and `TeamScope` for inlines): each admin names the path from its
+  model to a team (`team_path`); lists, change pages, filters and the choices of every form field
+  are cut to `Team.objects.visible_to(user)`;
+- shared lists that belong to no team (`SharedListAdmin`: employers): every staff member reads
+  them and picks from them, only superusers change them;
+- everything else (`SuperusersOnly`: groups, sign-in records, authenticators, KPI runs).
+"""
+
+from __future__ import annotations
+
 from django.contrib import admin
+from django.contrib.admin.utils import get_fields_from_path, lookup_spawns_duplicates
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
+from django.core.exceptions import ImproperlyConfigured
+from django.db import models
+from django.http import HttpRequest
 
-from .models import PCN, Membership, Neighbourhood, Organisation, Place, Practice, Team, User
+from .models import (
+    PCN,
+    Membership,
+    Neighbourhood,
+    Organisation,
+    Place,
+    Practice,
+    Team,
+    User,
+)
 
 
-class TeamScopedAdmin(admin.ModelAdmin):
-    """A staff admin who is not a superuser sees only the teams they belong to."""
+def _is_superuser(request: HttpRequest) -> bool:
+    return request.user.is_active and request.user.is_superuser
 
-    def get_queryset(self, request):
-        queryset = super().get_queryset(request)
-        if hasattr(queryset, "visible_to"):
-            return queryset.visible_to(request.user)
+
+class SuperusersOnly:
+    """Mixed into an admin that only superusers may open at all, whatever permissions a staff
+    member holds."""
+
+    def has_module_permission(self, request: HttpRequest) -> bool:
+        return _is_superuser(request)
+
+    def has_view_permission(self, request: HttpRequest, obj=None) -> bool:
+        return _is_superuser(request)
+
+    def has_add_permission(self, request: HttpRequest, *args) -> bool:
+        return _is_superuser(request)
+
+    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
+        return _is_superuser(request)
+
+    def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
+        return _is_superuser(request)
+
+
+class ChangedBySuperusersOnly:
+    """Mixed into an admin whose rows staff members may read but only superusers add, change or
+    delete."""
+
+    def has_add_permission(self, request: HttpRequest, *args) -> bool:
+        return _is_superuser(request) and super().has_add_permission(request, *args)
+
+    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
+        return _is_superuser(request) and super().has_change_permission(request, obj)
+
+    def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
+        return _is_superuser(request) and super().has_delete_permission(request, obj)
+
+
+def field_choices(admin_site: admin.AdminSite, db_field: models.Field, request: HttpRequest, queryset):
+    """The rows a form field may offer a staff member: those the related model's own admin shows
+    them. A model the admin does not scope offers nothing, so a new relation fails closed."""
+    model = db_field.remote_field.model
+    if queryset is None:
+        queryset = model._default_manager.all()
+    if _is_superuser(request):
         return queryset
+    related_admin = admin_site.get_model_admin(model) if admin_site.is_registered(model) else None
+    if isinstance(related_admin, TeamScope):
+        return related_admin.within_teams(queryset, request)
+    if isinstance(related_admin, SharedListAdmin):
+        return queryset
+    return queryset.none()
 
 
+class TeamScope:
+    """Mixed into a ModelAdmin or an inline: a staff member who is not a superuser sees, opens and
+    picks only rows of the teams they belong to.
+
+    `team_path` is the lookup from the model to its team: "team", "resident__team",
+    "practice__pcn__neighbourhood__team"; "pk" when the model is Team itself.
+    """
+
+    team_path: str = ""
+
+    def within_teams(self, queryset, request: HttpRequest):
+        if _is_superuser(request):
+            return queryset
+        if not self.team_path:
+            raise ImproperlyConfigured(f"{type(self).__name__} must say how its rows reach a team (team_path).")
+        in_teams = {f"{self.team_path}__in": Team.objects.visible_to(request.user)}
+        if lookup_spawns_duplicates(queryset.model._meta, self.team_path):
+            # A person in two of the admin's teams would be listed twice; a subquery keeps one row.
+            return queryset.filter(pk__in=queryset.model._default_manager.filter(**in_teams).values("pk"))
+        return queryset.filter(**in_teams)
+
+    def get_queryset(self, request: HttpRequest):
+        return self.within_teams(super().get_queryset(request), request)
+
+    def get_field_queryset(self, db, db_field, request: HttpRequest):
+        return field_choices(self.admin_site, db_field, request, super().get_field_queryset(db, db_field, request))
+
+    def get_list_filter(self, request: HttpRequest):
+        """A filter on a relation lists every row of the related table (every team's name); for
+        staff it lists only the values present in the rows they see."""
+        list_filter = super().get_list_filter(request)
+        if _is_superuser(request):
+            return list_filter
+        return [
+            (entry, admin.RelatedOnlyFieldListFilter)
+            if isinstance(entry, str) and get_fields_from_path(self.model, entry)[-1].is_relation
+            else entry
+            for entry in list_filter
+        ]
+
+
+class TeamScopedAdmin(TeamScope, admin.ModelAdmin):
+    pass
+
+
+class SharedListAdmin(ChangedBySuperusersOnly, admin.ModelAdmin):
+    """A list that belongs to no team (employers, which are public bodies): every staff member may
+    read it and choose from it in a form; only superusers change it."""
+
+
+# Places and neighbourhoods sit above teams (a place holds several), so only superusers set them
+# up; a staff member sees those of their own teams.
 @admin.register(Place)
-class PlaceAdmin(admin.ModelAdmin):
+class PlaceAdmin(ChangedBySuperusersOnly, TeamScopedAdmin):
+    team_path = "neighbourhoods__team"
     search_fields = ["name"]
 
 
 @admin.register(Neighbourhood)
-class NeighbourhoodAdmin(admin.ModelAdmin):
+class NeighbourhoodAdmin(ChangedBySuperusersOnly, TeamScopedAdmin):
+    team_path = "team"
     list_display = ["name", "place"]
     list_select_related = ["place"]
 
 
 @admin.register(PCN)
 class PCNAdmin(TeamScopedAdmin):
+    team_path = "neighbourhood__team"
     list_display = ["name", "ods_code", "neighbourhood"]
     list_select_related = ["neighbourhood"]
     search_fields = ["name", "ods_code"]
@@ -34,27 +160,38 @@ class PCNAdmin(TeamScopedAdmin):
 
 @admin.register(Practice)
 class PracticeAdmin(TeamScopedAdmin):
+    team_path = "pcn__neighbourhood__team"
     list_display = ["name", "ods_code", "pcn"]
     list_select_related = ["pcn"]
     search_fields = ["name", "ods_code"]
 
 
-class MembershipInline(admin.TabularInline):
+class MembershipInline(TeamScope, admin.TabularInline):
     model = Membership
+    team_path = "team"
     extra = 1
     autocomplete_fields = ["user", "organisation"]
 
 
 @admin.register(Team)
 class TeamAdmin(TeamScopedAdmin):
+    team_path = "pk"
     list_display = ["name", "slug", "neighbourhood"]
     list_select_related = ["neighbourhood"]
     prepopulated_fields = {"slug": ["name"]}
     inlines = [MembershipInline]
 
+    # A new team needs a neighbourhood without one, and its admin would not be in it; deleting a
+    # team takes its memberships with it. Both are for superusers.
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return _is_superuser(request)
+
+    def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
+        return _is_superuser(request)
+
 
 @admin.register(Organisation)
-class OrganisationAdmin(admin.ModelAdmin):
+class OrganisationAdmin(SharedListAdmin):
     list_display = ["name", "kind"]
     list_filter = ["kind"]
     search_fields = ["name"]
@@ -62,27 +199,73 @@ class OrganisationAdmin(admin.ModelAdmin):
 
 @admin.register(Membership)
 class MembershipAdmin(TeamScopedAdmin):
+    team_path = "team"
     list_display = ["user", "team", "role", "organisation"]
     list_filter = ["team", "role"]
     list_select_related = ["user", "team", "organisation"]
     autocomplete_fields = ["user", "organisation"]
 
 
+class PersonMembershipInline(TeamScope, admin.TabularInline):
+    """A person's memberships in the admin's own teams; those elsewhere are not shown."""
+
+    model = Membership
+    team_path = "team"
+    extra = 0
+    fields = ["team", "role", "organisation", "practice"]
+    autocomplete_fields = ["organisation"]
+
+    def get_formset(self, request: HttpRequest, obj=None, **kwargs):
+        if obj is None and not _is_superuser(request):
+            # Someone a staff member adds joins one of their teams: otherwise the new account
+            # would be out of their sight the moment it is saved.
+            kwargs.update(min_num=1, validate_min=True)
+        return super().get_formset(request, obj, **kwargs)
+
+
+PRIVILEGES = ("is_staff", "is_superuser", "groups", "user_permissions")
+
+
 @admin.register(User)
-class UserAdmin(DjangoUserAdmin):
+class UserAdmin(TeamScope, DjangoUserAdmin):
+    team_path = "memberships__team"
     ordering = ["full_name"]
     list_display = ["email", "full_name", "is_active", "is_staff"]
     search_fields = ["email", "full_name"]
     fieldsets = (
         (None, {"fields": ("email", "password")}),
         ("Person", {"fields": ("full_name",)}),
-        ("Access", {"fields": ("is_active", "is_staff", "is_superuser", "groups", "user_permissions")}),
+        ("Access", {"fields": ("is_active", *PRIVILEGES)}),
         ("Dates", {"fields": ("last_login", "date_joined")}),
     )
     add_fieldsets = ((None, {"classes": ("wide",), "fields": ("email", "full_name", "password1", "password2")}),)
+    inlines = [PersonMembershipInline]
 
-    def get_queryset(self, request):
-        queryset = super().get_queryset(request)
-        if request.user.is_superuser:
-            return queryset
-        return queryset.filter(memberships__team__in=Team.objects.visible_to(request.user)).distinct()
+    def get_readonly_fields(self, request: HttpRequest, obj=None):
+        readonly = tuple(super().get_readonly_fields(request, obj))
+        return readonly if _is_superuser(request) else (*readonly, *PRIVILEGES)
+
+    def may_manage(self, request: HttpRequest, person: User) -> bool:
+        """A staff member changes only themselves and people wholly inside their teams who are not
+        admins: a new email address or password for anyone else would let them sign in as that
+        person, and so into another team or with more rights."""
+        if _is_superuser(request) or person.pk == request.user.pk:
+            return True
+        if person.is_staff or person.is_superuser:
+            return False
+        return not person.memberships.exclude(team__in=Team.objects.visible_to(request.user)).exists()
+
+    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
+        return super().has_change_permission(request, obj) and (obj is None or self.may_manage(request, obj))
+
+    def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
+        return super().has_delete_permission(request, obj) and (obj is None or self.may_manage(request, obj))
+
+
+# Models other packages register (Django's groups, allauth's email addresses, authenticators and
+# sessions, axes' sign-in records) are accounts' security records and no team's: superusers only.
+# Those packages come before this app in INSTALLED_APPS, so their admins are registered by now.
+for _model, _model_admin in list(admin.site._registry.items()):
+    if not isinstance(_model_admin, (TeamScope, SharedListAdmin, SuperusersOnly)):
+        admin.site.unregister(_model)
+        admin.site.register(_model, type(type(_model_admin).__name__, (SuperusersOnly, type(_model_admin)), {}))
