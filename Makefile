@@ -13,7 +13,7 @@ DEV_ENV := DJANGO_DEBUG=true INT_DEMO_MODE=true DJANGO_SECRET_KEY=dev-only-not-s
 TEST_ENV := DJANGO_SECRET_KEY=test-only-not-secret DJANGO_SECURE_SSL_REDIRECT=false INT_STATIC_MANIFEST=false \
 	CELERY_TASK_ALWAYS_EAGER=true INT_REQUIRE_MFA=false REDIS_URL=$${REDIS_URL:-$(REDIS_URL_FOR_TESTS)}
 
-.PHONY: run test install worker beat bench lock backup restore loadtest clean-data
+.PHONY: run test lint install worker beat bench lock backup restore loadtest clean-data
 
 $(VENV)/.installed: requirements-dev.lock pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 12) else "Python 3.12 or newer is needed (found " + sys.version.split()[0] + "); install it, e.g. with pyenv.")'
@@ -30,7 +30,11 @@ run: install
 		$(BIN)/python manage.py seed_demo --once && \
 		exec $(BIN)/python manage.py runserver 127.0.0.1:8000'
 
-test: install
+# ruff: lint and import order (pyproject.toml's [tool.ruff]); run first by `make test`, so in CI too.
+lint: install
+	$(BIN)/ruff check .
+
+test: install lint
 	$(TEST_ENV) $(WITH_DB) $(BIN)/python -m pytest -n $(TEST_WORKERS) $(PYTEST_ARGS)
 
 bench: install

@@ -353,8 +353,10 @@ def headline_for(run: KpiRun, scope: Scope, *, projected_residents: int) -> Head
         kind: Outcome(kind, _change(sums(kind, Cohort.INTERVENTION)), _change(sums(kind, Cohort.COMPARATOR)))
         for kind in (ALL_KINDS, *ServiceUseEvent.Kind.values)
     }
-    complete = lambda cohort: (sums(ALL_KINDS, cohort) or ChangeSums()).n
-    count = lambda measure, cohort: (by_key.get((measure, ALL_KINDS, cohort)) or {}).get("sum_n") or 0
+    def complete(cohort):
+        return (sums(ALL_KINDS, cohort) or ChangeSums()).n
+    def count(measure, cohort):
+        return (by_key.get((measure, ALL_KINDS, cohort)) or {}).get("sum_n") or 0
     feedback_row = by_key.get((Measure.FEEDBACK, ALL_KINDS, Cohort.INTERVENTION)) or {}
     scores = {int(kind): row["sum_n"] for (measure, kind, _cohort), row in by_key.items() if measure == Measure.FEEDBACK_SCORE}
     feedback = Feedback.of(total=feedback_row.get("weighted"), residents=feedback_row.get("sum_n") or 0, scores=scores)

@@ -93,6 +93,9 @@ class PressureReportChange(models.Model):
     class Meta:
         ordering = ["-changed_at", "-pk"]
 
+    def __str__(self) -> str:
+        return f"{self.report}: level {self.level} at {self.changed_at:%Y-%m-%d %H:%M}"
+
     @property
     def label(self) -> str:
         return pressure_label(self.level)
@@ -144,6 +147,9 @@ class PressureAlert(models.Model):
                 name="pressure_alert_acknowledged_by_someone",
             ),
         ]
+
+    def __str__(self) -> str:
+        return f"{self.report}: level {self.level} alert"
 
     @property
     def label(self) -> str:

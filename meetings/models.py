@@ -8,6 +8,7 @@ read case detail, build the agenda, sign a clinical decision — is `has_right`'
 from __future__ import annotations
 
 import datetime as dt
+
 from django.conf import settings
 from django.db import models, transaction
 from django.db.models import Deferrable, F, Q

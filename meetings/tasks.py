@@ -2,8 +2,9 @@
 
 import datetime as dt
 
-from int_app.celery import durable_task
 from django.utils import timezone
+
+from int_app.celery import durable_task
 
 from . import services
 from .models import local_today, week_start

@@ -16,8 +16,8 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from int_app.audit.access import record_resident_access
 from int_app.audit.models import ResidentAccess
 from int_app.teams.models import Team
-from kpis.pressure import current_levels
 from int_app.teams.roles import Right, has_right
+from kpis.pressure import current_levels
 
 from . import services
 from .forms import (

@@ -3,18 +3,16 @@
 from collections.abc import Iterator
 
 import pytest
+from axes.utils import reset as reset_failed_logins
 from django.contrib.auth.models import AnonymousUser
+from django.core.cache import cache
 from django.test import RequestFactory
 from django.urls import URLPattern, URLResolver, get_resolver
-
-from axes.utils import reset as reset_failed_logins
-from django.core.cache import cache
 
 from int_app.teams.roles import Role
 
 from . import access
 from .access import ROWS, World, build_world
-
 
 access.load_feature_rows()
 

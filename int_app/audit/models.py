@@ -20,6 +20,7 @@ from int_app.teams.models import Membership
 from kpis.models import PressureReport
 from meetings.models import Action, AgendaItem, Attendance, Decision, Meeting, MeetingSeries, MinutesAddendum
 
+
 def audit_changes(model: type[models.Model], *, exclude: list[str] | None = None) -> None:
     # Fresh trackers for each model: pghistory binds a tracker to the model it tracks.
     pghistory.track(

@@ -87,7 +87,7 @@ def new_page(browser) -> Iterator[object]:
 
     yield open_page
     complaints: list[str] = []
-    for context, page, collect, problems in opened:
+    for context, _page, collect, problems in opened:
         collect()
         complaints += [f"console error: {text}" for text in problems.console_errors]
         complaints += [f"CSP violation: {text}" for text in problems.csp_violations]

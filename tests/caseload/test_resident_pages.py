@@ -134,7 +134,7 @@ def test_the_service_use_chart_and_its_table_show_the_same_numbers(client, own_t
     resident = active(own_team)
     start = resident.intervention_start
     month_before = start.replace(day=1) - datetime.timedelta(days=1)
-    for n in range(3):
+    for _n in range(3):
         ServiceUseFactory(resident=resident, date=month_before, kind="ae_attendance")
     ServiceUseFactory(resident=resident, date=start, kind="primary_care_appointment")
     client.force_login(coordinator)

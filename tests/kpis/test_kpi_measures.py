@@ -10,7 +10,7 @@ from int_app.teams.models import PCN
 from int_app.teams.roles import Role
 from kpis.compute import kpis_recompute
 from kpis.models import Cohort, KpiValue, Level, Measure
-from kpis.statistics import ChangeSums, difference_between, change_with_interval, prevented_per_resident_per_year, project
+from kpis.statistics import ChangeSums, change_with_interval, difference_between, prevented_per_resident_per_year, project
 from meetings.models import Action, AgendaItem, Attendance, Meeting, MeetingSeries
 
 from ..conftest import member

@@ -12,7 +12,6 @@ from meetings.tasks import send_action_digests
 from ..conftest import member
 from .factories import active_resident, make_action
 
-
 LONDON = zoneinfo.ZoneInfo("Europe/London")
 MONDAY = dt.date(2026, 12, 7)
 

@@ -4,7 +4,6 @@ from django.db import IntegrityError
 
 from int_app.teams.models import PCN, Membership
 from int_app.teams.roles import KEY_WORKER_ROLES, Right, Role, has_right
-from int_app.settings import database_from_url
 
 from ..conftest import member
 from ..factories import MembershipFactory, PCNFactory, PracticeFactory, UserFactory

@@ -8,6 +8,7 @@ from int_app.teams.demo import DEMO_ADMIN_EMAIL, DEMO_PASSWORD, DEMO_ROLES, DEMO
 from int_app.teams.models import PCN, Membership, Neighbourhood, Organisation, Place, Practice, Team, User
 from int_app.teams.roles import Role
 
+
 def demo_steps():
     from caseload.demo import seed_caseload
     from kpis.demo import seed_kpis, seed_pressure
