@@ -2,6 +2,7 @@ from django import forms
 
 from int_app.teams import dates
 from int_app.teams.models import PCN, Neighbourhood
+from int_app.teams.roles import Right
 
 from .pressure import level_choices
 
@@ -50,9 +51,10 @@ class HeatmapFilterForm(forms.Form):
 
     def __init__(self, *args, user, **kwargs) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["pcn"].queryset = PCN.objects.visible_to(user).order_by("name")
+        # Only the PCNs of the teams where this person may view pressure, as the heatmap itself.
+        self.fields["pcn"].queryset = PCN.objects.visible_to(user, Right.VIEW_PRESSURE).order_by("name")
         self.fields["neighbourhood"].queryset = Neighbourhood.objects.filter(
-            pcns__in=PCN.objects.visible_to(user)
+            pcns__in=PCN.objects.visible_to(user, Right.VIEW_PRESSURE)
         ).distinct().order_by("name")
         for field in self.fields.values():
             field.widget.attrs["class"] = "nhsuk-select"

@@ -10,6 +10,7 @@ from django.utils import timezone
 
 from int_app.teams import dates
 from int_app.teams.models import Practice
+from int_app.teams.roles import Right
 
 TOP_LEVELS = (5, 6)  # "nearing boiling point" and "vaporising" trigger support from the ICS
 
@@ -24,8 +25,8 @@ def week_start_of(day: datetime.date) -> datetime.date:
 
 
 class PressureReportQuerySet(models.QuerySet):
-    def visible_to(self, user) -> PressureReportQuerySet:
-        return self.filter(practice__in=Practice.objects.visible_to(user))
+    def visible_to(self, user, right: Right | None = None) -> PressureReportQuerySet:
+        return self.filter(practice__in=Practice.objects.visible_to(user, right))
 
     def for_weeks(self, first_week: datetime.date, last_week: datetime.date) -> PressureReportQuerySet:
         return self.filter(week_start__gte=first_week, week_start__lte=last_week)
@@ -111,14 +112,9 @@ class PressureAlertQuerySet(models.QuerySet):
     def banner_for(self, user) -> PressureAlertQuerySet:
         """The level 5–6 banner: alerts nobody has acknowledged yet, for the practices of the teams
         where this person may view pressure. The heatmap, the KPI dashboard and the home page show it."""
-        from int_app.teams.models import Membership
-        from int_app.teams.roles import RIGHTS, Right
-
-        neighbourhoods = Membership.objects.filter(user=user, role__in=RIGHTS[Right.VIEW_PRESSURE]).values("team__neighbourhood")
         return (
-            self.visible_to(user)
+            self.filter(report__practice__in=Practice.objects.visible_to(user, Right.VIEW_PRESSURE))
             .unacknowledged()
-            .filter(report__practice__pcn__neighbourhood__in=neighbourhoods)
             .select_related("report__practice__pcn")
         )
 

@@ -69,6 +69,12 @@ def can_view_pressure(user) -> bool:
     return any(has_right(user, m.team, Right.VIEW_PRESSURE) for m in user.memberships.select_related("team"))
 
 
+def can_view_pressure_of(user, practice: Practice) -> bool:
+    """The PCN lead or coordinator of a team that covers the practice: a right held in another
+    team does not count."""
+    return Practice.objects.visible_to(user, Right.VIEW_PRESSURE).filter(pk=practice.pk).exists()
+
+
 @transaction.atomic
 def pressure_report_submit(
     *,
@@ -194,7 +200,7 @@ class Heatmap:
 
 
 def practices_for_heatmap(user, *, pcn_id: int | None = None, neighbourhood_id: int | None = None) -> QuerySet[Practice]:
-    practices = Practice.objects.visible_to(user).select_related("pcn__neighbourhood")
+    practices = Practice.objects.visible_to(user, Right.VIEW_PRESSURE).select_related("pcn__neighbourhood")
     if pcn_id:
         practices = practices.filter(pcn_id=pcn_id)
     if neighbourhood_id:

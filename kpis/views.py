@@ -16,6 +16,7 @@ from .pressure import (
     build_heatmap,
     can_report_for,
     can_view_pressure,
+    can_view_pressure_of,
     practices_for_heatmap,
     pressure_alert_acknowledge,
     pressure_banner,
@@ -104,7 +105,7 @@ def pressure_report_detail(request: HttpRequest, pk: int) -> HttpResponse:
     report = get_object_or_404(
         PressureReport.objects.visible_to(request.user).select_related("practice__pcn", "reported_by"), pk=pk
     )
-    if not (can_view_pressure(request.user) or can_report_for(request.user, report.practice)):
+    if not (can_view_pressure_of(request.user, report.practice) or can_report_for(request.user, report.practice)):
         raise PermissionDenied("This report is for the practice, its PCN lead and the team's coordinator.")
     return render(
         request,

@@ -5,7 +5,7 @@ from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 
-from .roles import KEY_WORKER_ROLES, Role
+from .roles import KEY_WORKER_ROLES, RIGHTS, Right, Role
 from .validators import pcn_ods_code_validator, practice_ods_code_validator, single_line_validator
 
 
@@ -36,7 +36,10 @@ class Neighbourhood(models.Model):
 
 
 class PCNQuerySet(models.QuerySet):
-    def visible_to(self, user) -> PCNQuerySet:
+    def visible_to(self, user, right: Right | None = None) -> PCNQuerySet:
+        """The PCNs of the user's teams; with `right`, of the teams where they hold it."""
+        if right is not None:
+            return self.filter(neighbourhood__team__in=Team.objects.with_right(user, right)).distinct()
         if user.is_superuser:
             return self
         return self.filter(neighbourhood__team__memberships__user=user).distinct()
@@ -64,7 +67,10 @@ class PCN(models.Model):
 
 
 class PracticeQuerySet(models.QuerySet):
-    def visible_to(self, user) -> PracticeQuerySet:
+    def visible_to(self, user, right: Right | None = None) -> PracticeQuerySet:
+        """The practices of the user's teams; with `right`, of the teams where they hold it."""
+        if right is not None:
+            return self.filter(pcn__neighbourhood__team__in=Team.objects.with_right(user, right)).distinct()
         if user.is_superuser:
             return self
         return self.filter(pcn__neighbourhood__team__memberships__user=user).distinct()
@@ -99,6 +105,14 @@ class TeamQuerySet(models.QuerySet):
         if user.is_superuser:
             return self
         return self.filter(memberships__user=user).distinct()
+
+    def with_right(self, user, right: Right) -> TeamQuerySet:
+        """The teams in which the user holds a role that carries `right`, each team judged by the
+        user's role in it alone: a right held in one team never reaches another. As `has_right`,
+        being a superuser is not a role in a team."""
+        if not user.is_authenticated:
+            return self.none()
+        return self.filter(memberships__user=user, memberships__role__in=RIGHTS[right]).distinct()
 
 
 class Team(models.Model):

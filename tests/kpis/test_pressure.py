@@ -379,6 +379,30 @@ class TestHeatmap:
         filtered = client.get(reverse("kpis:pressure_heatmap"), {"pcn": own_pcn.pk}, headers={"HX-Request": "true"})
         assert "Far Practice" not in filtered.text and "<html" not in filtered.text
 
+    def test_a_pcn_lead_here_and_occupational_therapist_there_sees_only_this_teams_pressure(
+        self, client, own_team, other_team, lead, manager, managed_practice
+    ):
+        from tests.factories import MembershipFactory
+
+        MembershipFactory(team=other_team, user=lead, role=Role.OCCUPATIONAL_THERAPIST)
+        theirs = other_team.practices.order_by("pk").first()
+        their_manager = member(other_team, Role.PRACTICE_MANAGER)
+        their_report = pressure_report_submit(
+            practice=their_manager.memberships.get().practice, week_start=THIS_WEEK, level=6, by=their_manager,
+            comment="Their comment: three GPs off",
+        )
+        pressure_report_submit(practice=managed_practice, week_start=THIS_WEEK, level=2, by=manager)
+        client.force_login(lead)
+
+        heatmap = client.get(reverse("kpis:pressure_heatmap")).text
+        assert managed_practice.name in heatmap
+        assert theirs.name not in heatmap and "Other PCN" not in heatmap, "the other team's practices or PCN filter"
+        assert "Practice at level 6" not in heatmap and "Practice at level 6" not in client.get(reverse("home")).text
+        detail = client.get(reverse("kpis:pressure_report_detail", args=[their_report.pk]))
+        assert detail.status_code == 403 and "Their comment" not in detail.text
+        by_filter = client.get(reverse("kpis:pressure_heatmap"), {"pcn": other_team.pcns.get().pk})
+        assert theirs.name not in by_filter.text
+
     def test_the_heatmap_reads_in_a_fixed_number_of_queries(self, client, own_team, lead, django_assert_num_queries):
         from tests.factories import PracticeFactory
 
