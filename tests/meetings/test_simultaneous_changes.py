@@ -11,8 +11,10 @@ import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from zoneinfo import ZoneInfo
 
 import pytest
+import time_machine
 from django.db import connection, transaction
 from django.http import HttpResponse
 from django.test import Client
@@ -183,6 +185,8 @@ def test_an_action_cancelled_while_its_owner_marks_it_done_shows_the_owner_both_
     assert (action.status, action.version, action.updates.count()) == (Action.Status.CANCELLED, 2, 2)
 
 
+# A Monday morning, so every Tuesday meeting made is still to come and moves with the series.
+@time_machine.travel(dt.datetime(2026, 3, 9, 9, 0, tzinfo=ZoneInfo("Europe/London")), tick=True)
 def test_a_resident_added_as_the_series_moves_to_another_day_keeps_their_meeting(coordinator, own_team):
     triage, _ = series_create_defaults(team=own_team)
     meetings_schedule_ahead()
