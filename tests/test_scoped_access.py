@@ -84,7 +84,7 @@ def view_modules() -> list[Path]:
 
 def unscoped_fetches(source: str, module: str) -> list[tuple[int, str]]:
     """(line, "Model.objects.attr") for every use of a scoped model's manager other than
-    `visible_to`, in the source of a module named `module`."""
+    `visible_to` (and every get_object_or_404(Model, ...)), in the source of a module named `module`."""
     scoped = scoped_models()
     names: dict[str, type[models.Model]] = {}
     tree = ast.parse(source)
@@ -111,6 +111,17 @@ def unscoped_fetches(source: str, module: str) -> list[tuple[int, str]]:
             )
             if parent_attr != "visible_to":
                 found.append((node.lineno, f"{node.value.id}.{node.attr}.{parent_attr or ''}".rstrip(".")))
+    # get_object_or_404(Model, ...) fetches through the default manager too.
+    for node in ast.walk(tree):
+        if (
+            isinstance(node, ast.Call)
+            and isinstance(node.func, ast.Name)
+            and node.func.id in ("get_object_or_404", "get_list_or_404")
+            and node.args
+            and isinstance(node.args[0], ast.Name)
+            and node.args[0].id in names
+        ):
+            found.append((node.lineno, f"{node.func.id}({node.args[0].id})"))
     return sorted(found)
 
 
@@ -126,12 +137,14 @@ def test_the_check_finds_a_view_that_fetches_around_visible_to():
         "    R.objects.visible_to(request.user).get(pk=pk)\n"
         "    Meeting.objects.get(pk=pk)\n"
         "    R.objects.filter(pk=pk)\n"
+        "    get_object_or_404(Meeting, pk=pk)\n"
         "    return R.objects\n"
     )
     assert unscoped_fetches(source, "meetings.views") == [
         (5, "Meeting.objects.get"),
         (6, "R.objects.filter"),
-        (7, "R.objects"),
+        (7, "get_object_or_404(Meeting)"),
+        (8, "R.objects"),
     ]
 
 
