@@ -14,7 +14,7 @@ from django.utils import timezone
 
 from int_app.teams import dates
 from int_app.teams.models import Practice, Team, User
-from int_app.teams.roles import CASE_ROLES
+from int_app.teams.roles import Right
 
 from .nhs_number import normalise_nhs_number, validate_nhs_number
 
@@ -33,14 +33,14 @@ NAME_MATCH_THRESHOLD = 0.45
 
 
 class ResidentQuerySet(models.QuerySet):
-    def visible_to(self, user) -> ResidentQuerySet:
+    def visible_to(self, user, right: Right | None = None) -> ResidentQuerySet:
         """The one place that decides who sees a resident: members of the resident's team who
-        take part in case discussions. PCN leads see aggregates only, never a resident."""
-        if not user.is_authenticated:
-            return self.none()
-        return self.filter(
-            team__memberships__user=user, team__memberships__role__in=CASE_ROLES
-        )
+        take part in case discussions. PCN leads see aggregates only, never a resident. With
+        `right`, only the residents of the teams where the user's role also carries it."""
+        teams = Team.objects.with_right(user, Right.VIEW_CASES)
+        if right is not None:
+            teams = teams.filter(pk__in=Team.objects.with_right(user, right))
+        return self.filter(team__in=teams)
 
     def open(self) -> ResidentQuerySet:
         return self.filter(status__in=Resident.Status.open_values())
@@ -579,6 +579,12 @@ class ServiceUseMonths:
         }
 
 
+class ResidentEventQuerySet(models.QuerySet):
+    def visible_to(self, user, right: Right | None = None) -> ResidentEventQuerySet:
+        """A resident's journey is seen by whoever sees the resident."""
+        return self.filter(resident__in=Resident.objects.visible_to(user, right))
+
+
 class ResidentEvent(models.Model):
     """One step of a resident's journey, for the timeline and for "last contact"."""
 
@@ -604,6 +610,8 @@ class ResidentEvent(models.Model):
     by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+", null=True, blank=True)
     detail = models.TextField(blank=True)
 
+    objects = ResidentEventQuerySet.as_manager()
+
     class Meta:
         ordering = ["-occurred_at", "-recorded_at"]
         indexes = [models.Index(fields=["resident", "occurred_at"], name="resident_event_when")]
@@ -620,11 +628,13 @@ class ResidentEvent(models.Model):
 
 
 class InterventionQuerySet(models.QuerySet):
-    def visible_to(self, user) -> InterventionQuerySet:
-        """Every case role of the team reads the directory; the neighbourhood expert keeps it."""
-        if not user.is_authenticated:
-            return self.none()
-        return self.filter(team__memberships__user=user, team__memberships__role__in=CASE_ROLES)
+    def visible_to(self, user, right: Right | None = None) -> InterventionQuerySet:
+        """Every case role of the team reads the directory; the neighbourhood expert keeps it.
+        With `right`, only the directories of the teams where the user's role also carries it."""
+        teams = Team.objects.with_right(user, Right.VIEW_CASES)
+        if right is not None:
+            teams = teams.filter(pk__in=Team.objects.with_right(user, right))
+        return self.filter(team__in=teams)
 
     def active(self) -> InterventionQuerySet:
         return self.filter(is_active=True)
@@ -672,8 +682,8 @@ class Intervention(models.Model):
 
 
 class GoalQuerySet(models.QuerySet):
-    def visible_to(self, user) -> GoalQuerySet:
-        return self.filter(resident__in=Resident.objects.visible_to(user))
+    def visible_to(self, user, right: Right | None = None) -> GoalQuerySet:
+        return self.filter(resident__in=Resident.objects.visible_to(user, right))
 
 
 class Goal(models.Model):
@@ -726,6 +736,11 @@ class Goal(models.Model):
             )
 
 
+class PlannedInterventionQuerySet(models.QuerySet):
+    def visible_to(self, user, right: Right | None = None) -> PlannedInterventionQuerySet:
+        return self.filter(resident__in=Resident.objects.visible_to(user, right))
+
+
 class PlannedIntervention(models.Model):
     """An intervention from the directory chosen for a resident's support plan."""
 
@@ -733,6 +748,8 @@ class PlannedIntervention(models.Model):
     intervention = models.ForeignKey(Intervention, on_delete=models.PROTECT, related_name="+")
     chosen_at = models.DateTimeField(default=timezone.now)
     chosen_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+", null=True)
+
+    objects = PlannedInterventionQuerySet.as_manager()
 
     class Meta:
         ordering = ["intervention__name"]
@@ -742,6 +759,11 @@ class PlannedIntervention(models.Model):
 
     def __str__(self) -> str:
         return f"{self.intervention} for {self.resident}"
+
+
+class ServiceUseEventQuerySet(models.QuerySet):
+    def visible_to(self, user, right: Right | None = None) -> ServiceUseEventQuerySet:
+        return self.filter(resident__in=Resident.objects.visible_to(user, right))
 
 
 class ServiceUseEvent(models.Model):
@@ -770,6 +792,8 @@ class ServiceUseEvent(models.Model):
     source = models.CharField(max_length=60, db_collation="C", help_text="The system the extract came from.")
     source_id = models.CharField(max_length=100, db_collation="C", help_text="The record's id in that system.")
 
+    objects = ServiceUseEventQuerySet.as_manager()
+
     class Meta:
         ordering = ["-date", "kind"]
         constraints = [
@@ -786,9 +810,10 @@ class ServiceUseEvent(models.Model):
 
 
 class ImportJobQuerySet(models.QuerySet):
-    def visible_to(self, user) -> ImportJobQuerySet:
-        """An import exists for members of the teams it loaded into; who may read it is a right."""
-        return self.filter(teams__in=Team.objects.visible_to(user)).distinct()
+    def visible_to(self, user, right: Right | None = None) -> ImportJobQuerySet:
+        """An import exists for members of the teams it loaded into; with `right`, for those
+        whose role in one of those teams carries it."""
+        return self.filter(teams__in=Team.objects.visible_to(user, right)).distinct()
 
 
 class ImportJob(models.Model):

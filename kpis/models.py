@@ -9,7 +9,7 @@ from django.db.models import F, Q
 from django.utils import timezone
 
 from int_app.teams import dates
-from int_app.teams.models import Practice
+from int_app.teams.models import Practice, Team
 from int_app.teams.roles import Right
 
 TOP_LEVELS = (5, 6)  # "nearing boiling point" and "vaporising" trigger support from the ICS
@@ -80,6 +80,11 @@ class PressureReport(models.Model):
         return self.level in TOP_LEVELS
 
 
+class PressureReportChangeQuerySet(models.QuerySet):
+    def visible_to(self, user, right: Right | None = None) -> PressureReportChangeQuerySet:
+        return self.filter(report__practice__in=Practice.objects.visible_to(user, right))
+
+
 class PressureReportChange(models.Model):
     """Each save of a report, kept: what the level and figures were, who set them and when."""
 
@@ -90,6 +95,8 @@ class PressureReportChange(models.Model):
     clinical_staff_absent = models.PositiveIntegerField(null=True, blank=True)
     changed_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
     changed_at = models.DateTimeField(default=timezone.now)
+
+    objects = PressureReportChangeQuerySet.as_manager()
 
     class Meta:
         ordering = ["-changed_at", "-pk"]
@@ -103,8 +110,8 @@ class PressureReportChange(models.Model):
 
 
 class PressureAlertQuerySet(models.QuerySet):
-    def visible_to(self, user) -> PressureAlertQuerySet:
-        return self.filter(report__practice__in=Practice.objects.visible_to(user))
+    def visible_to(self, user, right: Right | None = None) -> PressureAlertQuerySet:
+        return self.filter(report__practice__in=Practice.objects.visible_to(user, right))
 
     def unacknowledged(self) -> PressureAlertQuerySet:
         return self.filter(acknowledged_at__isnull=True)
@@ -187,6 +194,11 @@ class Measure(models.TextChoices):
 ALL_KINDS = "all"
 
 
+class ResidentWindowQuerySet(models.QuerySet):
+    def visible_to(self, user, right: Right | None = None) -> ResidentWindowQuerySet:
+        return self.filter(team__in=Team.objects.visible_to(user, right))
+
+
 class ResidentWindow(models.Model):
     """A resident's before-and-after window, kept in step with caseload by each recompute.
 
@@ -214,6 +226,8 @@ class ResidentWindow(models.Model):
     # Copied too, so feedback adds up in the same pass as service use.
     feedback_score = models.PositiveSmallIntegerField(null=True, blank=True)
 
+    objects = ResidentWindowQuerySet.as_manager()
+
     class Meta:
         constraints = [
             models.CheckConstraint(
@@ -225,6 +239,11 @@ class ResidentWindow(models.Model):
 
     def __str__(self) -> str:
         return f"{self.cohort} window from {self.baseline_start} to {self.followup_end}"
+
+
+class ResidentUsageQuerySet(models.QuerySet):
+    def visible_to(self, user, right: Right | None = None) -> ResidentUsageQuerySet:
+        return self.filter(resident__team__in=Team.objects.visible_to(user, right))
 
 
 class ResidentUsage(models.Model):
@@ -255,6 +274,8 @@ class ResidentUsage(models.Model):
     followup_community_health_contact = models.IntegerField(default=0)
     baseline_mental_health_contact = models.IntegerField(default=0)
     followup_mental_health_contact = models.IntegerField(default=0)
+
+    objects = ResidentUsageQuerySet.as_manager()
 
     def __str__(self) -> str:
         return f"{self.baseline_total} contacts before, {self.followup_total} after"

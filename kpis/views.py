@@ -8,6 +8,8 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
+from int_app.teams.roles import Right
+
 from .dashboard import EXPORT_COLUMNS, DashboardFigures, Scope, export_rows, scope_for
 from .forms import HeatmapFilterForm, KpiFilterForm, PracticeChoiceForm, PressureReportForm
 from .models import ALL_KINDS, KpiRun, KpiUnits, PressureAlert, PressureReport, kpi_units_for, week_start_of
@@ -54,12 +56,18 @@ def report_pressure(request: HttpRequest) -> HttpResponse:
     chosen_id = request.POST.get("practice") or request.GET.get("practice")
     chosen = PracticeChoiceForm({"practice": chosen_id}, practices=practices)
     existing = (
-        PressureReport.objects.filter(practice=chosen.cleaned_data["practice"], week_start=week).first()
+        PressureReport.objects.visible_to(request.user, Right.REPORT_PRESSURE)
+        .filter(practice=chosen.cleaned_data["practice"], week_start=week)
+        .first()
         if chosen_id and chosen.is_valid()
         else None
     )
     if existing is None and not chosen_id and practices.count() == 1:
-        existing = PressureReport.objects.filter(practice__in=practices, week_start=week).first()
+        existing = (
+            PressureReport.objects.visible_to(request.user, Right.REPORT_PRESSURE)
+            .filter(practice__in=practices, week_start=week)
+            .first()
+        )
     initial = {"practice": existing.practice_id, "level": existing.level, "comment": existing.comment,
                "same_day_appointments_available": existing.same_day_appointments_available,
                "clinical_staff_absent": existing.clinical_staff_absent, "version": existing.version} if existing else {}

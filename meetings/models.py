@@ -1,8 +1,8 @@
 """The team's weekly rhythm: meeting series, meetings, agenda items, decisions, actions, minutes.
 
-Visibility: every model here has one `visible_to(user)`, which scopes to the teams the user
-belongs to (another team's object does not exist for them: 404). What a member may do with it —
-read case detail, build the agenda, sign a clinical decision — is `has_right`'s business (403).
+Visibility: every model here has one `visible_to(user, right=None)`, which scopes to the teams the
+user belongs to (another team's object does not exist for them: 404); with `right`, to the teams
+where their role carries it, each team judged by their role in it (`Team.objects.with_right`).
 """
 
 from __future__ import annotations
@@ -46,8 +46,8 @@ def _state_fields(model: type[models.Model], *, kept: tuple[str, ...]) -> list[s
 
 
 class MeetingSeriesQuerySet(models.QuerySet):
-    def visible_to(self, user) -> MeetingSeriesQuerySet:
-        return self.filter(team__in=Team.objects.visible_to(user))
+    def visible_to(self, user, right: Right | None = None) -> MeetingSeriesQuerySet:
+        return self.filter(team__in=Team.objects.visible_to(user, right))
 
     def active(self) -> MeetingSeriesQuerySet:
         return self.filter(active=True)
@@ -117,8 +117,8 @@ class MeetingSeries(models.Model):
 
 
 class MeetingQuerySet(models.QuerySet):
-    def visible_to(self, user) -> MeetingQuerySet:
-        return self.filter(team__in=Team.objects.visible_to(user))
+    def visible_to(self, user, right: Right | None = None) -> MeetingQuerySet:
+        return self.filter(team__in=Team.objects.visible_to(user, right))
 
     def upcoming(self) -> MeetingQuerySet:
         return self.filter(status=Meeting.Status.SCHEDULED, starts_at__gte=timezone.now() - dt.timedelta(hours=12)).order_by("starts_at")
@@ -329,6 +329,11 @@ class Meeting(models.Model):
         self.touch()
 
 
+class AttendanceQuerySet(models.QuerySet):
+    def visible_to(self, user, right: Right | None = None) -> AttendanceQuerySet:
+        return self.filter(meeting__team__in=Team.objects.visible_to(user, right))
+
+
 class Attendance(models.Model):
     """Who came, by role. Rows are made when the agenda is published, one per case-team member."""
 
@@ -344,6 +349,8 @@ class Attendance(models.Model):
     role = models.CharField(max_length=30)
     status = models.CharField(max_length=20, choices=Status.choices, default=Status.NOT_RECORDED)
     deputy_name = models.CharField(max_length=160, blank=True)
+
+    objects = AttendanceQuerySet.as_manager()
 
     class Meta:
         ordering = ["role", "user__full_name"]
@@ -368,8 +375,8 @@ class Attendance(models.Model):
 
 
 class AgendaItemQuerySet(models.QuerySet):
-    def visible_to(self, user) -> AgendaItemQuerySet:
-        return self.filter(meeting__team__in=Team.objects.visible_to(user))
+    def visible_to(self, user, right: Right | None = None) -> AgendaItemQuerySet:
+        return self.filter(meeting__team__in=Team.objects.visible_to(user, right))
 
     def discussed(self) -> AgendaItemQuerySet:
         return self.filter(outcome=AgendaItem.Outcome.DISCUSSED)
@@ -519,8 +526,8 @@ class AgendaItem(models.Model):
 
 
 class DecisionQuerySet(models.QuerySet):
-    def visible_to(self, user) -> DecisionQuerySet:
-        return self.filter(agenda_item__meeting__team__in=Team.objects.visible_to(user))
+    def visible_to(self, user, right: Right | None = None) -> DecisionQuerySet:
+        return self.filter(agenda_item__meeting__team__in=Team.objects.visible_to(user, right))
 
     def awaiting_sign_off(self) -> DecisionQuerySet:
         return self.filter(is_clinical=True, signed_at__isnull=True)
@@ -580,8 +587,8 @@ class Decision(models.Model):
 
 
 class ActionQuerySet(models.QuerySet):
-    def visible_to(self, user) -> ActionQuerySet:
-        return self.filter(resident__team__in=Team.objects.visible_to(user))
+    def visible_to(self, user, right: Right | None = None) -> ActionQuerySet:
+        return self.filter(resident__team__in=Team.objects.visible_to(user, right))
 
     def open(self) -> ActionQuerySet:
         return self.filter(status__in=Action.Status.open_values())
@@ -752,6 +759,11 @@ class Action(models.Model):
         )
 
 
+class ActionUpdateQuerySet(models.QuerySet):
+    def visible_to(self, user, right: Right | None = None) -> ActionUpdateQuerySet:
+        return self.filter(action__resident__team__in=Team.objects.visible_to(user, right))
+
+
 class ActionUpdate(models.Model):
     """The dated history of an action: written for its creation and every change after."""
 
@@ -761,6 +773,8 @@ class ActionUpdate(models.Model):
     from_status = models.CharField(max_length=20, choices=Action.Status.choices, blank=True)
     to_status = models.CharField(max_length=20, choices=Action.Status.choices)
     comment = models.TextField(blank=True)
+
+    objects = ActionUpdateQuerySet.as_manager()
 
     class Meta:
         ordering = ["at", "pk"]
@@ -772,6 +786,11 @@ class ActionUpdate(models.Model):
 # --- Minutes ----------------------------------------------------------------------------------
 
 
+class MinutesAddendumQuerySet(models.QuerySet):
+    def visible_to(self, user, right: Right | None = None) -> MinutesAddendumQuerySet:
+        return self.filter(meeting__team__in=Team.objects.visible_to(user, right))
+
+
 class MinutesAddendum(models.Model):
     """A dated correction to published minutes, which themselves never change."""
 
@@ -779,6 +798,8 @@ class MinutesAddendum(models.Model):
     text = models.TextField()
     author = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
     created_at = models.DateTimeField(default=timezone.now)
+
+    objects = MinutesAddendumQuerySet.as_manager()
 
     class Meta:
         ordering = ["created_at", "pk"]

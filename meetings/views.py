@@ -369,7 +369,7 @@ def meeting_detail(request: HttpRequest, pk: int) -> HttpResponse:
 
 def _item_changed(request: HttpRequest, item: AgendaItem) -> HttpResponse:
     if request.htmx:
-        meeting = Meeting.objects.select_related("series", "team").get(pk=item.meeting_id)
+        meeting = Meeting.objects.visible_to(request.user).select_related("series", "team").get(pk=item.meeting_id)
         context = _meeting_context(request, meeting, item_ids=[item.pk])
         if not context["items"]:
             return redirect("meetings:meeting", meeting.pk)

@@ -16,7 +16,8 @@ from django.db import models
 from django.utils import timezone
 
 from caseload.models import Goal, ImportJob, Intervention, PlannedIntervention, Resident
-from int_app.teams.models import Membership
+from int_app.teams.models import Membership, Team
+from int_app.teams.roles import Right
 from kpis.models import PressureReport
 from meetings.models import Action, AgendaItem, Attendance, Decision, Meeting, MeetingSeries, MinutesAddendum
 
@@ -59,6 +60,11 @@ audit_changes(ImportJob, exclude=["content"])
 
 
 class ResidentAccessQuerySet(models.QuerySet):
+    def visible_to(self, user, right: Right | None = None) -> "ResidentAccessQuerySet":
+        """Who opened a record is the team's business: its members, or with `right` those whose
+        role in the resident's team carries it."""
+        return self.filter(resident__team__in=Team.objects.visible_to(user, right))
+
     def for_resident(self, resident_id: int) -> "ResidentAccessQuerySet":
         return self.filter(resident_id=resident_id).select_related("user").order_by("-at")
 

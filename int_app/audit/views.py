@@ -19,5 +19,6 @@ def resident_access_log(request: HttpRequest, slug: str, pk: int) -> HttpRespons
     if not has_right(request.user, team, Right.VIEW_ACCESS_LOG):
         raise PermissionDenied("Only the team's coordinator can see who opened a record.")
     resident = get_object_or_404(Resident.objects.visible_to(request.user).filter(team=team), pk=pk)
-    page = Paginator(ResidentAccess.objects.for_resident(resident.pk), 50).get_page(request.GET.get("page"))
+    accesses = ResidentAccess.objects.visible_to(request.user, Right.VIEW_ACCESS_LOG).for_resident(resident.pk)
+    page = Paginator(accesses, 50).get_page(request.GET.get("page"))
     return render(request, "audit/resident_access_log.html", {"resident": resident, "page": page})

@@ -21,9 +21,16 @@ class Place(models.Model):
         return self.name
 
 
+class NeighbourhoodQuerySet(models.QuerySet):
+    def visible_to(self, user, right: Right | None = None) -> NeighbourhoodQuerySet:
+        return self.filter(team__in=Team.objects.visible_to(user, right))
+
+
 class Neighbourhood(models.Model):
     place = models.ForeignKey(Place, on_delete=models.PROTECT, related_name="neighbourhoods")
     name = models.CharField(max_length=120, validators=[single_line_validator])
+
+    objects = NeighbourhoodQuerySet.as_manager()
 
     class Meta:
         ordering = ["name"]
@@ -98,8 +105,11 @@ class Practice(models.Model):
 
 
 class TeamQuerySet(models.QuerySet):
-    def visible_to(self, user) -> TeamQuerySet:
-        """The teams a user belongs to: the root of every other team-scoped query."""
+    def visible_to(self, user, right: Right | None = None) -> TeamQuerySet:
+        """The teams a user belongs to: the root of every other team-scoped query. With `right`,
+        only the teams where their role carries it (`with_right`)."""
+        if right is not None:
+            return self.with_right(user, right)
         if not user.is_authenticated:
             return self.none()
         if user.is_superuser:
@@ -217,8 +227,8 @@ class User(AbstractBaseUser, PermissionsMixin):
 
 
 class MembershipQuerySet(models.QuerySet):
-    def visible_to(self, user) -> MembershipQuerySet:
-        return self.filter(team__in=Team.objects.visible_to(user))
+    def visible_to(self, user, right: Right | None = None) -> MembershipQuerySet:
+        return self.filter(team__in=Team.objects.visible_to(user, right))
 
     def key_workers(self) -> MembershipQuerySet:
         return self.filter(role__in=KEY_WORKER_ROLES)
