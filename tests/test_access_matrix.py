@@ -1,4 +1,5 @@
-"""Walks every URL pattern as anonymous and as every role of the own team and another team."""
+"""Walks every URL pattern as anonymous, as every role of the own team and another team, and as
+people who hold a different role in each of the two teams."""
 
 from collections.abc import Iterator
 
