@@ -20,9 +20,13 @@ class World:
     own: Team
     other: Team
     objects: dict[str, object] = field(default_factory=dict)
+    # People in both teams (see test_access_matrix.TWO_TEAM_PEOPLE), by (person, team of first role).
+    two_team_people: dict[tuple[str, str], User] = field(default_factory=dict)
 
     def member(self, team: Team, role: str) -> User:
-        return team.memberships.select_related("user").get(role=role).user
+        """The team's one-team member in this role."""
+        memberships = team.memberships.select_related("user").exclude(user__in=list(self.two_team_people.values()))
+        return memberships.get(role=role).user
 
 
 EVERY_ROLE = frozenset(Role.values)

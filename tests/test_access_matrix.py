@@ -1,4 +1,5 @@
-"""Walks every URL pattern as anonymous and as every role of the own team and another team."""
+"""Walks every URL pattern as anonymous, as every role of the own team and another team, and as
+people who hold a different role in each of the two teams."""
 
 from collections.abc import Iterator
 
@@ -13,6 +14,7 @@ from int_app.teams.roles import Role
 
 from . import access
 from .access import ROWS, World, build_world
+from .factories import MembershipFactory, UserFactory
 
 access.load_feature_rows()
 
@@ -82,7 +84,9 @@ def test_every_view_declares_its_methods_and_the_matrix_tries_each():
 
 @pytest.fixture
 def world(own_team, other_team) -> World:
-    return build_world(own_team, other_team)
+    world = build_world(own_team, other_team)
+    add_two_team_people(world)
+    return world
 
 
 # Methods no page of the service answers: every view declares its methods, so these get 405.
@@ -106,7 +110,8 @@ def expected_status(row: access.Row, viewer: str, method: str) -> set[int]:
 
 @pytest.mark.parametrize("row", ROWS, ids=[row.name for row in ROWS])
 def test_access(world, row):
-    """One world per URL; every viewer, method and htmx flavour is tried against it."""
+    """One world per URL; every viewer, method and htmx flavour is tried against it, then the
+    people in two teams."""
     from django.test import Client
 
     own_names = [m.user.full_name for m in world.own.memberships.select_related("user")]
@@ -139,7 +144,144 @@ def test_access(world, row):
                 if method == "POST" and viewer != "anonymous" and not row.public:
                     # A POST may have changed state (logged out, say): start the next one afresh.
                     client.force_login(world.member(world.own if scope == "own" else world.other, role))
+    wrong.extend(two_team_mistakes(world, row))
     assert not wrong, "\n".join(wrong)
+
+
+# People in two teams with a role in each. A right held in one team never reaches the other: at a
+# team's object they get what a one-team member in their role there gets. The world's objects are
+# all the own team's, so each person is made twice, once each way round.
+TWO_TEAM_PEOPLE: dict[str, tuple[str, str]] = {
+    "lead/key worker": (Role.PCN_LEAD, Role.COMMUNITY_TRUST),
+    "coordinator/OT": (Role.COORDINATOR, Role.OCCUPATIONAL_THERAPIST),
+    "GP/GP": (Role.GP, Role.GP),
+}
+FIRST, SECOND = "first", "second"  # which of the person's roles they hold in the own team
+
+
+def add_two_team_people(world: World) -> None:
+    for person, (first_role, second_role) in TWO_TEAM_PEOPLE.items():
+        for way_round, (own_role, other_role) in ((FIRST, (first_role, second_role)), (SECOND, (second_role, first_role))):
+            user = UserFactory(full_name=f"Two-team {person} ({way_round})")
+            MembershipFactory(user=user, team=world.own, role=own_role)
+            MembershipFactory(user=user, team=world.other, role=other_role)
+            world.two_team_people[person, way_round] = user
+
+
+OK = "ok"  # what the row says an allowed person gets (its get_ok or post_ok)
+
+# For each URL and person: (at the object of the team of their first role, at the object of the
+# team of their second role). Pages that are not about one team's object give the same both ways:
+# what the person may do in either team. Written out, not worked out from the rights table.
+EVERYONE_OK = {"lead/key worker": (OK, OK), "coordinator/OT": (OK, OK), "GP/GP": (OK, OK)}
+CASE_READERS = {"lead/key worker": (403, OK), "coordinator/OT": (OK, OK), "GP/GP": (OK, OK)}
+CASE_KEEPERS = {"lead/key worker": (403, OK), "coordinator/OT": (OK, OK), "GP/GP": (403, 403)}
+COORDINATOR_ONLY = {"lead/key worker": (403, 403), "coordinator/OT": (OK, 403), "GP/GP": (403, 403)}
+COORDINATOR_ANYWHERE = {"lead/key worker": (403, 403), "coordinator/OT": (OK, OK), "GP/GP": (403, 403)}
+LEAD_OR_COORDINATOR_ANYWHERE = {"lead/key worker": (OK, OK), "coordinator/OT": (OK, OK), "GP/GP": (403, 403)}
+GP_ONLY = {"lead/key worker": (403, 403), "coordinator/OT": (403, 403), "GP/GP": (OK, OK)}
+
+TWO_TEAM_EXPECTED: dict[str, dict[str, tuple[object, object]]] = {
+    "home": EVERYONE_OK,
+    "team_detail": EVERYONE_OK,
+    "healthz": EVERYONE_OK,
+    "readyz": EVERYONE_OK,
+    "audit:resident_access_log": COORDINATOR_ONLY,
+    # Caseload: a key worker sees and keeps the residents of their team; the PCN lead sees no case.
+    "caseload:index": EVERYONE_OK,
+    "caseload:refer": COORDINATOR_ANYWHERE,
+    "caseload:check_nhs_number": COORDINATOR_ANYWHERE,
+    "caseload:import_service_use": COORDINATOR_ANYWHERE,
+    "caseload:import_job": COORDINATOR_ONLY,
+    "caseload:list": CASE_READERS,
+    "caseload:key_workers": COORDINATOR_ONLY,
+    "caseload:directory": CASE_READERS,
+    "caseload:intervention_add": COORDINATOR_ONLY,
+    "caseload:intervention_edit": COORDINATOR_ONLY,
+    "caseload:resident": CASE_READERS,
+    "caseload:triage": COORDINATOR_ONLY,
+    "caseload:start_intervention": CASE_KEEPERS,
+    "caseload:record_consent": CASE_KEEPERS,
+    "caseload:support_plan": CASE_READERS,
+    "caseload:goal_add": CASE_KEEPERS,
+    "caseload:goal_status": CASE_KEEPERS,
+    "caseload:plan_interventions": CASE_KEEPERS,
+    "caseload:step_down": CASE_KEEPERS,
+    "caseload:close": CASE_KEEPERS,
+    # Practice pressure and KPIs: the PCN lead of a team sees its aggregates and pressure.
+    "kpis:pressure_heatmap": LEAD_OR_COORDINATOR_ANYWHERE,
+    "kpis:pressure_report": COORDINATOR_ANYWHERE,
+    "kpis:pressure_report_detail": {"lead/key worker": (OK, 403), "coordinator/OT": (OK, 403), "GP/GP": (403, 403)},
+    "kpis:pressure_alert_acknowledge": {"lead/key worker": (OK, 403), "coordinator/OT": (403, 403), "GP/GP": (403, 403)},
+    "kpis:dashboard": LEAD_OR_COORDINATOR_ANYWHERE,
+    "kpis:export": LEAD_OR_COORDINATOR_ANYWHERE,
+    "kpis:methods": EVERYONE_OK,
+    # Meetings: everyone in case discussions reads them; the coordinator builds and records them.
+    "meetings:meeting_list": EVERYONE_OK,
+    "meetings:my_actions": EVERYONE_OK,
+    "meetings:decisions_awaiting": GP_ONLY,
+    "meetings:series_create": COORDINATOR_ONLY,
+    "meetings:series_edit": COORDINATOR_ONLY,
+    "meetings:meeting": CASE_READERS,
+    "meetings:meeting_cancel": COORDINATOR_ONLY,
+    "meetings:meeting_move": COORDINATOR_ONLY,
+    "meetings:meeting_end": COORDINATOR_ONLY,
+    "meetings:agenda": COORDINATOR_ONLY,
+    "meetings:agenda_add": COORDINATOR_ONLY,
+    "meetings:agenda_remove": COORDINATOR_ONLY,
+    "meetings:agenda_reorder": COORDINATOR_ONLY,
+    "meetings:agenda_publish": COORDINATOR_ONLY,
+    "meetings:agenda_print": CASE_READERS,
+    "meetings:attendance": COORDINATOR_ONLY,
+    "meetings:minutes": CASE_READERS,
+    "meetings:minutes_publish": COORDINATOR_ONLY,
+    "meetings:minutes_addendum": COORDINATOR_ONLY,
+    "meetings:item_update": COORDINATOR_ONLY,
+    "meetings:item_move": COORDINATOR_ONLY,
+    "meetings:item_notes": COORDINATOR_ONLY,
+    "meetings:item_outcome": COORDINATOR_ONLY,
+    "meetings:item_timer": COORDINATOR_ONLY,
+    "meetings:decision_add": COORDINATOR_ONLY,
+    "meetings:action_add": COORDINATOR_ONLY,
+    "meetings:decision_sign": GP_ONLY,
+    "meetings:action": CASE_READERS,
+    # The action belongs to the team's social worker: none of these people owns it.
+    "meetings:action_status": COORDINATOR_ONLY,
+    "meetings:action_edit": COORDINATOR_ONLY,
+    # Account pages hold no team data.
+    **dict.fromkeys(
+        [row.name for row in ROWS if row.name.startswith(("account_", "mfa_", "usersessions_"))], EVERYONE_OK
+    ),
+}
+
+
+def test_every_row_says_what_people_in_two_teams_get():
+    rows = {row.name for row in ROWS}
+    assert not rows - set(TWO_TEAM_EXPECTED), f"Rows without two-team expectations: {sorted(rows - set(TWO_TEAM_EXPECTED))}"
+    assert not set(TWO_TEAM_EXPECTED) - rows, f"Stale two-team expectations: {sorted(set(TWO_TEAM_EXPECTED) - rows)}"
+
+
+def two_team_mistakes(world: World, row: access.Row) -> list[str]:
+    """Each person, both ways round, on the own team's object; the row's methods only, without
+    the htmx flavour and undeclared methods (the one-team walk tries those), so the matrix stays quick."""
+    from django.test import Client
+
+    wrong: list[str] = []
+    for (person, way_round), user in world.two_team_people.items():
+        expected = TWO_TEAM_EXPECTED[row.name][person][0 if way_round == FIRST else 1]
+        reset_failed_logins()
+        cache.clear()
+        client = Client()
+        for method in row.methods:
+            client.force_login(user)
+            url = row.path(world)
+            response = client.post(url) if method == "POST" else client.get(url)
+            allowed = row.post_ok if method == "POST" else row.get_ok
+            statuses = set(allowed) if expected == OK else {expected}
+            if response.status_code not in statuses:
+                team_role = TWO_TEAM_PEOPLE[person][0 if way_round == FIRST else 1]
+                wrong.append(f"{method} {url} as {person} ({team_role} in this team): got {response.status_code}, expected {statuses}")
+    return wrong
 
 
 MISSING = [row for row in ROWS if row.missing]
