@@ -190,10 +190,6 @@ class Meeting(models.Model):
         return f"{self.series.name}, {timezone.localtime(self.starts_at):%a %d %b %Y %H:%M}"
 
     @property
-    def title(self) -> str:
-        return str(self)
-
-    @property
     def ends_at(self) -> dt.datetime:
         try:
             return self.starts_at + dt.timedelta(minutes=self.duration_minutes)
@@ -260,7 +256,7 @@ class Meeting(models.Model):
             raise TransitionNotAllowed("Publish the agenda before the meeting is recorded.")
 
     @transaction.atomic
-    def cancel(self, *, reason: str, by) -> None:
+    def cancel(self, *, reason: str) -> None:
         self.lock()
         if self.status != self.Status.SCHEDULED:
             raise TransitionNotAllowed(f"Only a scheduled meeting can be cancelled; this one is {self.get_status_display().lower()}.")
@@ -274,7 +270,7 @@ class Meeting(models.Model):
         self.touch()
 
     @transaction.atomic
-    def move(self, *, starts_at: dt.datetime, duration_minutes: int, by) -> None:
+    def move(self, *, starts_at: dt.datetime, duration_minutes: int) -> None:
         self.lock()
         if self.status != self.Status.SCHEDULED:
             raise TransitionNotAllowed(f"Only a scheduled meeting can be moved; this one is {self.get_status_display().lower()}.")
@@ -299,7 +295,7 @@ class Meeting(models.Model):
         self.touch()
 
     @transaction.atomic
-    def end(self, *, by) -> int:
+    def end(self) -> int:
         """Close the meeting: items not discussed are marked not reached. Returns how many."""
         self.lock()
         if self.status != self.Status.SCHEDULED:
@@ -665,9 +661,6 @@ class Action(models.Model):
     @property
     def is_open(self) -> bool:
         return self.status in self.Status.open_values()
-
-    def is_overdue(self, on: dt.date | None = None) -> bool:
-        return self.is_open and self.due_date < (on or local_today())
 
     # What the one-tap buttons say for each next status.
     BUTTONS: dict[str, str] = {
