@@ -75,10 +75,6 @@ class PressureReport(models.Model):
         today = today or timezone.localdate()
         return today <= self.week_end
 
-    @property
-    def is_top_level(self) -> bool:
-        return self.level in TOP_LEVELS
-
 
 class PressureReportChange(models.Model):
     """Each save of a report, kept: what the level and figures were, who set them and when."""
