@@ -38,7 +38,7 @@ def week_start(day: dt.date) -> dt.date:
 
 def _state_fields(model: type[models.Model], *, kept: tuple[str, ...]) -> list[str]:
     """The columns a lock reloads: all but the relations named in `kept`, which never change and
-    whose cached objects (the series for the title, the item's resident) stay in place."""
+    whose cached objects (the series that names the meeting, the item's resident) stay in place."""
     return [field.attname for field in model._meta.concrete_fields if field.name not in kept]
 
 
