@@ -123,9 +123,6 @@ class MeetingQuerySet(models.QuerySet):
     def upcoming(self) -> MeetingQuerySet:
         return self.filter(status=Meeting.Status.SCHEDULED, starts_at__gte=timezone.now() - dt.timedelta(hours=12)).order_by("starts_at")
 
-    def past(self) -> MeetingQuerySet:
-        return self.filter(starts_at__lt=timezone.now()).order_by("-starts_at")
-
 
 class Meeting(models.Model):
     """One occurrence of a series. `slot_date` is the series date it was made for and never
