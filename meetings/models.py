@@ -120,9 +120,6 @@ class MeetingQuerySet(models.QuerySet):
     def visible_to(self, user) -> MeetingQuerySet:
         return self.filter(team__in=Team.objects.visible_to(user))
 
-    def upcoming(self) -> MeetingQuerySet:
-        return self.filter(status=Meeting.Status.SCHEDULED, starts_at__gte=timezone.now() - dt.timedelta(hours=12)).order_by("starts_at")
-
 
 class Meeting(models.Model):
     """One occurrence of a series. `slot_date` is the series date it was made for and never
@@ -363,9 +360,6 @@ class Attendance(models.Model):
 class AgendaItemQuerySet(models.QuerySet):
     def visible_to(self, user) -> AgendaItemQuerySet:
         return self.filter(meeting__team__in=Team.objects.visible_to(user))
-
-    def discussed(self) -> AgendaItemQuerySet:
-        return self.filter(outcome=AgendaItem.Outcome.DISCUSSED)
 
 
 class AgendaItem(models.Model):
