@@ -22,7 +22,6 @@ from .models import Goal, Intervention, PlannedIntervention, Resident, ResidentE
 from .nhs_number import nhs_number_check_digit
 
 SEED = 2026_11_23
-RESIDENTS_PER_TEAM = 120
 HISTORY_DAYS = 730
 Status = Resident.Status
 Kind = ServiceUseEvent.Kind
@@ -187,7 +186,7 @@ def seed_team(team: Team, team_number: int, rng: random.Random, today: datetime.
     events, goals, plans, service_use = [], [], [], []
     for index, resident in enumerate(residents):
         events += journey_events(resident, rng, today, people)
-        goals += plan_goals(resident, rng, today)
+        goals += plan_goals(resident, rng)
         plans += plan_interventions(resident, rng, interventions)
         if index < len(stages):  # a second episode's contacts are already in the first's history
             service_use += service_history(resident, f"{team.slug}-{index}", rng, today)
@@ -308,7 +307,7 @@ def journey_events(resident: Resident, rng: random.Random, today: datetime.date,
     return events
 
 
-def plan_goals(resident: Resident, rng: random.Random, today: datetime.date) -> list[Goal]:
+def plan_goals(resident: Resident, rng: random.Random) -> list[Goal]:
     if not resident.intervention_start:
         return []
     finished = resident.status in (Status.STEPPED_DOWN, Status.CLOSED)

@@ -45,9 +45,6 @@ class ResidentQuerySet(models.QuerySet):
     def open(self) -> ResidentQuerySet:
         return self.filter(status__in=Resident.Status.open_values())
 
-    def active(self) -> ResidentQuerySet:
-        return self.filter(status=Resident.Status.ACTIVE)
-
     def with_last_contact(self) -> ResidentQuerySet:
         """`last_contact`: when the team last did something with the resident: the latest event
         in their journey, or the latest contact recorded from above (`last_contact_at`: a case
@@ -635,9 +632,6 @@ class InterventionQuerySet(models.QuerySet):
         if right is not None:
             teams = teams.filter(pk__in=Team.objects.with_right(user, right))
         return self.filter(team__in=teams)
-
-    def active(self) -> InterventionQuerySet:
-        return self.filter(is_active=True)
 
 
 class Intervention(models.Model):

@@ -140,7 +140,7 @@ def check_nhs_number(request: HttpRequest) -> HttpResponse:
     if not teams_with(request.user, Right.RECORD_REFERRALS):
         raise PermissionDenied
     raw = request.GET.get("nhs_number", "").strip()
-    check: dict = {"raw": raw}
+    check: dict = {}
     if raw:
         try:
             validate_nhs_number(raw)

@@ -322,7 +322,7 @@ def recount_usage(cursor, *, resident_ids: list[int] | None) -> int:
 # --- 3. service-use values ----------------------------------------------------------------------
 
 
-def standard_error_sql(n: str, b: str, f: str, bb: str, ff: str, bf: str, ratio: str) -> str:
+def standard_error_sql(n: str, b: str, bb: str, ff: str, bf: str, ratio: str) -> str:
     """kpis/statistics.ratio_standard_error in SQL: the cluster-robust standard error of F / B."""
     return (
         f"CASE WHEN {n} > 1 AND {b} > 0 THEN sqrt(({n})::float8 / ({n} - 1) * "
@@ -395,7 +395,7 @@ def write_service_use_values(cursor, run: KpiRun) -> int:
     ratios = [f"u.f_{kind}::float8 / nullif(u.b_{kind}, 0) AS r_{kind}" for kind in kinds]
     errors = [
         f"CASE WHEN r.r_{kind} IS NOT NULL THEN "
-        f"{standard_error_sql('r.n', f'r.b_{kind}', f'r.f_{kind}', f'r.bb_{kind}', f'r.ff_{kind}', f'r.bf_{kind}', f'r.r_{kind}')} "
+        f"{standard_error_sql('r.n', f'r.b_{kind}', f'r.bb_{kind}', f'r.ff_{kind}', f'r.bf_{kind}', f'r.r_{kind}')} "
         f"END AS se_{kind}"
         for kind in kinds
     ]

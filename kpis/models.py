@@ -75,10 +75,6 @@ class PressureReport(models.Model):
         today = today or timezone.localdate()
         return today <= self.week_end
 
-    @property
-    def is_top_level(self) -> bool:
-        return self.level in TOP_LEVELS
-
 
 class PressureReportChangeQuerySet(models.QuerySet):
     def visible_to(self, user, right: Right | None = None) -> PressureReportChangeQuerySet:

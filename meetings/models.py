@@ -38,7 +38,7 @@ def week_start(day: dt.date) -> dt.date:
 
 def _state_fields(model: type[models.Model], *, kept: tuple[str, ...]) -> list[str]:
     """The columns a lock reloads: all but the relations named in `kept`, which never change and
-    whose cached objects (the series for the title, the item's resident) stay in place."""
+    whose cached objects (the series that names the meeting, the item's resident) stay in place."""
     return [field.attname for field in model._meta.concrete_fields if field.name not in kept]
 
 
@@ -120,12 +120,6 @@ class MeetingQuerySet(models.QuerySet):
     def visible_to(self, user, right: Right | None = None) -> MeetingQuerySet:
         return self.filter(team__in=Team.objects.visible_to(user, right))
 
-    def upcoming(self) -> MeetingQuerySet:
-        return self.filter(status=Meeting.Status.SCHEDULED, starts_at__gte=timezone.now() - dt.timedelta(hours=12)).order_by("starts_at")
-
-    def past(self) -> MeetingQuerySet:
-        return self.filter(starts_at__lt=timezone.now()).order_by("-starts_at")
-
 
 class Meeting(models.Model):
     """One occurrence of a series. `slot_date` is the series date it was made for and never
@@ -188,10 +182,6 @@ class Meeting(models.Model):
 
     def __str__(self) -> str:
         return f"{self.series.name}, {timezone.localtime(self.starts_at):%a %d %b %Y %H:%M}"
-
-    @property
-    def title(self) -> str:
-        return str(self)
 
     @property
     def ends_at(self) -> dt.datetime:
@@ -260,7 +250,7 @@ class Meeting(models.Model):
             raise TransitionNotAllowed("Publish the agenda before the meeting is recorded.")
 
     @transaction.atomic
-    def cancel(self, *, reason: str, by) -> None:
+    def cancel(self, *, reason: str) -> None:
         self.lock()
         if self.status != self.Status.SCHEDULED:
             raise TransitionNotAllowed(f"Only a scheduled meeting can be cancelled; this one is {self.get_status_display().lower()}.")
@@ -274,7 +264,7 @@ class Meeting(models.Model):
         self.touch()
 
     @transaction.atomic
-    def move(self, *, starts_at: dt.datetime, duration_minutes: int, by) -> None:
+    def move(self, *, starts_at: dt.datetime, duration_minutes: int) -> None:
         self.lock()
         if self.status != self.Status.SCHEDULED:
             raise TransitionNotAllowed(f"Only a scheduled meeting can be moved; this one is {self.get_status_display().lower()}.")
@@ -299,7 +289,7 @@ class Meeting(models.Model):
         self.touch()
 
     @transaction.atomic
-    def end(self, *, by) -> int:
+    def end(self) -> int:
         """Close the meeting: items not discussed are marked not reached. Returns how many."""
         self.lock()
         if self.status != self.Status.SCHEDULED:
@@ -377,9 +367,6 @@ class Attendance(models.Model):
 class AgendaItemQuerySet(models.QuerySet):
     def visible_to(self, user, right: Right | None = None) -> AgendaItemQuerySet:
         return self.filter(meeting__team__in=Team.objects.visible_to(user, right))
-
-    def discussed(self) -> AgendaItemQuerySet:
-        return self.filter(outcome=AgendaItem.Outcome.DISCUSSED)
 
 
 class AgendaItem(models.Model):
@@ -672,9 +659,6 @@ class Action(models.Model):
     @property
     def is_open(self) -> bool:
         return self.status in self.Status.open_values()
-
-    def is_overdue(self, on: dt.date | None = None) -> bool:
-        return self.is_open and self.due_date < (on or local_today())
 
     # What the one-tap buttons say for each next status.
     BUTTONS: dict[str, str] = {

@@ -333,7 +333,7 @@ def _renumber(meeting: Meeting, ordered_ids: list[int]) -> None:
 
 
 @transaction.atomic
-def agenda_item_remove(*, item: AgendaItem, by: User) -> None:
+def agenda_item_remove(*, item: AgendaItem) -> None:
     item.lock()
     meeting = item.meeting
     meeting.ensure_agenda_editable()
@@ -343,7 +343,7 @@ def agenda_item_remove(*, item: AgendaItem, by: User) -> None:
 
 
 @transaction.atomic
-def agenda_item_move(*, item: AgendaItem, direction: str, by: User) -> None:
+def agenda_item_move(*, item: AgendaItem, direction: str) -> None:
     item.lock()
     meeting = item.meeting
     meeting.ensure_agenda_editable()
@@ -358,7 +358,7 @@ def agenda_item_move(*, item: AgendaItem, direction: str, by: User) -> None:
 
 
 @transaction.atomic
-def agenda_reorder(*, meeting: Meeting, item_ids: list[int], by: User) -> None:
+def agenda_reorder(*, meeting: Meeting, item_ids: list[int]) -> None:
     meeting.lock()
     meeting.ensure_agenda_editable()
     current = list(meeting.items.order_by("position").values_list("pk", flat=True))
@@ -370,7 +370,7 @@ def agenda_reorder(*, meeting: Meeting, item_ids: list[int], by: User) -> None:
 
 
 @transaction.atomic
-def agenda_item_update(*, item: AgendaItem, minutes: int, presenter: User | None, by: User) -> None:
+def agenda_item_update(*, item: AgendaItem, minutes: int, presenter: User | None) -> None:
     item.lock()
     item.meeting.ensure_agenda_editable()
     item.minutes = minutes
@@ -423,7 +423,7 @@ def agenda_email_send(*, meeting_id: int) -> int:
 
 
 @transaction.atomic
-def attendance_record(*, meeting: Meeting, rows: list[tuple[Attendance, str, str]], by: User) -> None:
+def attendance_record(*, meeting: Meeting, rows: list[tuple[Attendance, str, str]]) -> None:
     meeting.lock()
     meeting.ensure_can_record()
     for row, status, deputy_name in rows:

@@ -130,7 +130,7 @@ def meeting_cancel(request: HttpRequest, pk: int) -> HttpResponse:
     form = CancelMeetingForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         try:
-            meeting.cancel(reason=form.cleaned_data["reason"], by=request.user)
+            meeting.cancel(reason=form.cleaned_data["reason"])
         except TransitionNotAllowed as refusal:
             messages.error(request, str(refusal))
         else:
@@ -147,7 +147,7 @@ def meeting_move(request: HttpRequest, pk: int) -> HttpResponse:
     form = MoveMeetingForm(request.POST or None, initial=initial)
     if request.method == "POST" and form.is_valid():
         try:
-            meeting.move(starts_at=form.cleaned_data["starts_at"], duration_minutes=form.cleaned_data["duration_minutes"], by=request.user)
+            meeting.move(starts_at=form.cleaned_data["starts_at"], duration_minutes=form.cleaned_data["duration_minutes"])
         except TransitionNotAllowed as refusal:
             form.add_error(None, str(refusal))
         else:
@@ -236,7 +236,7 @@ def agenda_reorder(request: HttpRequest, pk: int) -> HttpResponse:
     meeting = _meeting(request, pk, Right.BUILD_AGENDA)
     try:
         order = [int(part) for part in request.POST.get("order", "").split(",") if part.strip()]
-        services.agenda_reorder(meeting=meeting, item_ids=order, by=request.user)
+        services.agenda_reorder(meeting=meeting, item_ids=order)
     except ValueError:
         messages.error(request, "The new order could not be read: reload the page and try again.")
     except TransitionNotAllowed as refusal:
@@ -253,7 +253,7 @@ def item_update(request: HttpRequest, pk: int) -> HttpResponse:
         return _agenda_changed(request, item.meeting)
     try:
         services.agenda_item_update(
-            item=item, minutes=form.cleaned_data["minutes"], presenter=form.cleaned_data["presenter"], by=request.user
+            item=item, minutes=form.cleaned_data["minutes"], presenter=form.cleaned_data["presenter"]
         )
     except TransitionNotAllowed as refusal:
         messages.error(request, str(refusal))
@@ -268,7 +268,7 @@ def item_move(request: HttpRequest, pk: int) -> HttpResponse:
         messages.error(request, "Move an item up or down.")
         return _agenda_changed(request, item.meeting)
     try:
-        services.agenda_item_move(item=item, direction=direction, by=request.user)
+        services.agenda_item_move(item=item, direction=direction)
     except TransitionNotAllowed as refusal:
         messages.error(request, str(refusal))
     return _agenda_changed(request, item.meeting)
@@ -285,7 +285,7 @@ def agenda_remove(request: HttpRequest, pk: int) -> HttpResponse:
         return _agenda_changed(request, meeting)
     item = form.cleaned_data["item"]
     try:
-        services.agenda_item_remove(item=item, by=request.user)
+        services.agenda_item_remove(item=item)
     except TransitionNotAllowed as refusal:
         messages.error(request, str(refusal))
     else:
@@ -388,7 +388,6 @@ def attendance(request: HttpRequest, pk: int) -> HttpResponse:
             services.attendance_record(
                 meeting=meeting,
                 rows=[(form.instance, form.cleaned_data["status"], form.cleaned_data["deputy_name"]) for form in forms],
-                by=request.user,
             )
         except TransitionNotAllowed as refusal:
             messages.error(request, str(refusal))
@@ -516,7 +515,7 @@ def decision_sign(request: HttpRequest, pk: int) -> HttpResponse:
 def meeting_end(request: HttpRequest, pk: int) -> HttpResponse:
     meeting = _meeting(request, pk, Right.BUILD_AGENDA)
     try:
-        not_reached = meeting.end(by=request.user)
+        not_reached = meeting.end()
     except TransitionNotAllowed as refusal:
         messages.error(request, str(refusal))
         return redirect("meetings:meeting", meeting.pk)

@@ -230,9 +230,6 @@ class MembershipQuerySet(models.QuerySet):
     def visible_to(self, user, right: Right | None = None) -> MembershipQuerySet:
         return self.filter(team__in=Team.objects.visible_to(user, right))
 
-    def key_workers(self) -> MembershipQuerySet:
-        return self.filter(role__in=KEY_WORKER_ROLES)
-
 
 class Membership(models.Model):
     """A person's role in one team, and the organisation they work for there."""

@@ -10,23 +10,18 @@ from kpis.pressure import pressure_banner
 from meetings.services import home_sections
 
 from .models import Team, WorkerHeartbeat
-from .roles import KEY_WORKER_ROLES, Right, Role, has_right
+from .roles import Right, has_right
 
 
 @require_GET
 def home(request: HttpRequest) -> HttpResponse:
     memberships = list(request.user.memberships.select_related("team", "organisation").order_by("team__name"))
     memberships = home_sections(user=request.user, memberships=memberships)
-    roles = {m.role for m in memberships}
     return render(
         request,
         "teams/home.html",
         {
             "memberships": memberships,
-            "is_coordinator": Role.COORDINATOR in roles,
-            "is_key_worker": bool(roles & KEY_WORKER_ROLES),
-            "is_gp": Role.GP in roles,
-            "is_pcn_lead": Role.PCN_LEAD in roles,
             "pressure_alerts": pressure_banner(request.user, memberships=memberships),
         },
     )

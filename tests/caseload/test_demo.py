@@ -26,7 +26,7 @@ def test_each_team_gets_about_120_residents_in_every_state(demo_organisation):
         key_workers = set(residents.exclude(key_worker=None).values_list("key_worker__email", flat=True))
         assert len(key_workers) == 4
     assert Goal.objects.exists()
-    assert Resident.objects.active().without_consent().exists(), "some active residents still need consent"
+    assert Resident.objects.filter(status=Resident.Status.ACTIVE).without_consent().exists(), "some active residents still need consent"
     scores = list(Resident.objects.exclude(feedback_score=None).values_list("feedback_score", flat=True))
     assert 4.0 <= sum(scores) / len(scores) <= 4.6
 

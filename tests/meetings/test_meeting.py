@@ -96,7 +96,7 @@ class TestGPSignOff:
         assert response.status_code == 200 and "Signed off" in response.text
         decision.refresh_from_db()
         assert decision.signed_by == gp and decision.signed_at is not None
-        meeting.end(by=member(meeting.team, Role.COORDINATOR))
+        meeting.end()
         minutes = client.get(reverse("meetings:minutes", args=[meeting.pk])).text
         assert f"signed off by {gp.full_name} on {timezone.localtime(decision.signed_at):%-d %b %Y, %H:%M}" in minutes
 
@@ -196,7 +196,7 @@ class TestTheClock:
 
     def test_the_clock_does_not_start_again_once_the_meeting_has_ended(self, client, coordinator, meeting, item):
         # A stale meeting screen on another device still shows the start button.
-        meeting.end(by=coordinator)
+        meeting.end()
         client.force_login(coordinator)
         response = client.post(reverse("meetings:item_timer", args=[item.pk]), {"timer": "start"}, follow=True)
         assert "The meeting has ended, so its clock cannot start again." in response.text

@@ -23,7 +23,7 @@ def held(own_team, coordinator) -> Meeting:
     add_item(meeting, active_resident(own_team, given_name="Percy", family_name="Later"))
     meeting.attendance.filter(role=Role.GP).update(status="apologies")
     meeting.attendance.filter(role=Role.SOCIAL_WORKER).update(status="deputy", deputy_name="Alex Cover")
-    meeting.end(by=coordinator)
+    meeting.end()
     return meeting
 
 

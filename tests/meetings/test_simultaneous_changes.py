@@ -156,7 +156,7 @@ def test_notes_saved_as_the_meeting_ends_wait_for_the_end_and_are_kept(coordinat
 
 def test_notes_saved_as_the_minutes_are_published_are_refused(coordinator, meeting, own_team):
     discussed = add_item(meeting, active_resident(own_team, family_name="Discussed"), outcome=AgendaItem.Outcome.DISCUSSED)
-    meeting.end(by=coordinator)
+    meeting.end()
     laptop, tablet = signed_in(coordinator), signed_in(coordinator)
     _first, second, _ = race(
         lambda: laptop.post(reverse("meetings:minutes_publish", args=[meeting.pk]), follow=True),
