@@ -100,6 +100,8 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "django.contrib.postgres",
     "django.contrib.humanize",
+    # Django's widget templates, for the form renderer below.
+    "django.forms",
     "django_htmx",
     "allauth",
     "allauth.account",
@@ -163,6 +165,8 @@ TEMPLATES = [
         },
     }
 ]
+# Every form field as an NHS.UK form group (templates/nhsuk/field.html).
+FORM_RENDERER = "int_app.teams.renderers.NHSFormRenderer"
 
 _database_url = os.environ.get("DATABASE_URL")
 if not _database_url:

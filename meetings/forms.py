@@ -27,7 +27,12 @@ class SeriesForm(forms.ModelForm):
     class Meta:
         model = MeetingSeries
         fields = ["name", "purpose", "weekday", "start_time", "duration_minutes", "location", "video_link", "active"]
-        labels = {"duration_minutes": "Duration (minutes)", "start_time": "Start time", "video_link": "Video link"}
+        labels = {
+            "duration_minutes": "Duration (minutes)",
+            "start_time": "Start time",
+            "video_link": "Video link",
+            "active": "Active: schedule its meetings",
+        }
         widgets = {
             "name": forms.TextInput(attrs={"class": INPUT}),
             "purpose": forms.Select(attrs={"class": SELECT}),
