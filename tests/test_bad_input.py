@@ -510,15 +510,20 @@ def sign_in(client: Client, user) -> None:
         assert response.status_code == 302, f"{page} answered {response.status_code}"
 
 
-@pytest.mark.parametrize("row", FORM_ROWS, ids=[row.name for row in FORM_ROWS])
-def test_a_form_takes_any_input_without_a_server_error_a_stray_write_or_an_echo(db, world, row):
+def client_at(row, world) -> tuple[Client, str]:
+    """The world set up for the row, a client signed in as the row's poster, and the row's address."""
     if row.name in STAGES:
         STAGES[row.name](world)
     client = Client()
     role = poster(row)
     if role is not None:
         sign_in(client, world.member(world.own, role))
-    url = row.path(world)
+    return client, row.path(world)
+
+
+@pytest.mark.parametrize("row", FORM_ROWS, ids=[row.name for row in FORM_ROWS])
+def test_a_form_takes_any_input_without_a_server_error_a_stray_write_or_an_echo(db, world, row):
+    client, url = client_at(row, world)
     if row.name in SCRIPTED:
         fields = SCRIPTED[row.name](world)
     elif row.name in NO_FORM:
@@ -581,13 +586,7 @@ def test_no_form_saves_a_line_break_into_a_name_that_reaches_an_email(db, world,
     """Each form filled in plausibly, with one typed field holding a line break: whatever the form
     takes, no series, team, practice or person name comes out over two lines (the agenda's, the
     minutes' and the pressure alert's subjects are built from them)."""
-    if row.name in STAGES:
-        STAGES[row.name](world)
-    client = Client()
-    role = poster(row)
-    if role is not None:
-        sign_in(client, world.member(world.own, role))
-    url = row.path(world)
+    client, url = client_at(row, world)
     if row.name in SCRIPTED or row.name in NO_FORM:
         pytest.skip("no form on a page to type into")
     fields = form_fields(client, FORM_PAGES.get(row.name, row.path)(world), url)
