@@ -337,6 +337,39 @@ class TestAlerts:
         assert response.status_code == 200 and "Practice at level 6" not in response.text
         assert managed_practice.name not in response.text
 
+    def test_a_coordinator_here_and_pcn_lead_there_acknowledges_only_the_other_teams_alert(
+        self, client, own_team, other_team, manager, managed_practice
+    ):
+        from tests.factories import MembershipFactory
+
+        person = member(own_team, Role.COORDINATOR)
+        MembershipFactory(team=other_team, user=person, role=Role.PCN_LEAD)
+        their_manager = member(other_team, Role.PRACTICE_MANAGER)
+        pressure_report_submit(practice=managed_practice, week_start=THIS_WEEK, level=6, by=manager)
+        pressure_report_submit(practice=their_manager.memberships.get().practice, week_start=THIS_WEEK, level=5, by=their_manager)
+        ours, theirs = PressureAlert.objects.get(level=6), PressureAlert.objects.get(level=5)
+        client.force_login(person)
+
+        shown = client.get(reverse("home")).text
+
+        assert "Practice at level 6" in shown and "Practice at level 5" in shown, "they view pressure in both teams"
+        assert reverse("pressure:alert_acknowledge", args=[theirs.pk]) in shown
+        assert reverse("pressure:alert_acknowledge", args=[ours.pk]) not in shown, "a coordinator here leaves it to the lead"
+        assert client.post(reverse("pressure:alert_acknowledge", args=[ours.pk])).status_code == 403
+        assert client.post(reverse("pressure:alert_acknowledge", args=[theirs.pk])).status_code == 302
+        assert list(PressureAlert.objects.unacknowledged()) == [ours]
+
+    def test_the_alert_email_goes_to_the_practices_pcn_lead_not_to_a_lead_of_another_team_who_works_here(
+        self, own_team, other_team, manager, managed_practice, lead, mailoutbox
+    ):
+        from tests.factories import MembershipFactory
+
+        lead_there = member(other_team, Role.PCN_LEAD)
+        MembershipFactory(team=own_team, user=lead_there, role=Role.OCCUPATIONAL_THERAPIST)
+        with self.commit_hooks():
+            pressure_report_submit(practice=managed_practice, week_start=THIS_WEEK, level=6, by=manager)
+        assert [m.to for m in mailoutbox] == [[lead.email]]
+
     @staticmethod
     def commit_hooks():
         from django.test import TestCase
