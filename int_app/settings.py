@@ -113,6 +113,7 @@ INSTALLED_APPS = [
     "pghistory",
     "int_app.teams",
     "caseload",
+    "pressure",
     "meetings",
     "kpis",
     # After the apps whose models it audits.

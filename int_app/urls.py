@@ -11,6 +11,7 @@ urlpatterns = [
     path("readyz", team_views.readyz, name="readyz"),
     path("caseload/", include("caseload.urls")),
     path("meetings/", include("meetings.urls")),
+    path("pressure/", include("pressure.urls")),
     path("kpis/", include("kpis.urls")),
     path("audit/", include("int_app.audit.urls")),
     path("admin/", admin.site.urls),

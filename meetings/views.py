@@ -17,7 +17,7 @@ from int_app.audit.access import record_resident_access
 from int_app.audit.models import ResidentAccess
 from int_app.teams.models import Team
 from int_app.teams.roles import Right, has_right
-from kpis.pressure import current_levels
+from pressure.services import current_levels
 
 from . import services
 from .forms import (

@@ -74,4 +74,4 @@ class PCNLead(Person):
 
     @task(1)
     def pressure(self) -> None:
-        self.client.get("/kpis/pressure/", name="pressure heatmap")
+        self.client.get("/pressure/", name="pressure heatmap")

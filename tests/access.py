@@ -36,8 +36,11 @@ EVERY_ROLE = frozenset(Role.values)
 class Row:
     name: str
     path: Callable[[World], str]
-    # Roles of the own team that may use the page; the rest of the own team gets 403.
+    # Roles of the own team that may use the page; the rest of the own team gets `refused`.
     roles: frozenset[str] = EVERY_ROLE
+    # What the rest of the own team gets: 403 where the address names the team or the page is not
+    # one object's, 404 for an object whose address names no team (it is fetched through the right).
+    refused: int = 403
     # What a member of another team gets: 404 for a team's object (it does not exist for them),
     # or the same as the own team for pages that are not about one team's object.
     other_team: str = "404"

@@ -49,7 +49,7 @@ def our_views() -> Iterator[tuple[str, URLPattern]]:
         for pattern in patterns:
             if isinstance(pattern, URLResolver):
                 yield from walk(pattern.url_patterns, pattern.namespace or namespace)
-            elif pattern.callback.__module__.split(".")[0] in {"int_app", "caseload", "meetings", "kpis"}:
+            elif pattern.callback.__module__.split(".")[0] in {"int_app", "caseload", "pressure", "meetings", "kpis"}:
                 yield (f"{namespace}:{pattern.name}" if namespace else pattern.name), pattern
 
     return walk(get_resolver().url_patterns, None)
@@ -104,7 +104,7 @@ def expected_status(row: access.Row, viewer: str, method: str) -> set[int]:
     if scope == "other" and row.other_team == "404":
         return {404}
     if role not in row.roles:
-        return {403}
+        return {row.refused}
     return set(row.post_ok if method == "POST" else row.get_ok)
 
 
@@ -209,10 +209,11 @@ TWO_TEAM_EXPECTED: dict[str, dict[str, tuple[object, object]]] = {
     "caseload:step_down": CASE_KEEPERS,
     "caseload:close": CASE_KEEPERS,
     # Practice pressure and KPIs: the PCN lead of a team sees its aggregates and pressure.
-    "kpis:pressure_heatmap": LEAD_OR_COORDINATOR_ANYWHERE,
-    "kpis:pressure_report": COORDINATOR_ANYWHERE,
-    "kpis:pressure_report_detail": {"lead/key worker": (OK, 403), "coordinator/OT": (OK, 403), "GP/GP": (403, 403)},
-    "kpis:pressure_alert_acknowledge": {"lead/key worker": (OK, 403), "coordinator/OT": (403, 403), "GP/GP": (403, 403)},
+    "pressure:heatmap": LEAD_OR_COORDINATOR_ANYWHERE,
+    "pressure:report": COORDINATOR_ANYWHERE,
+    # No team in its address: a report the person may not read is not found.
+    "pressure:report_detail": {"lead/key worker": (OK, 404), "coordinator/OT": (OK, 404), "GP/GP": (404, 404)},
+    "pressure:alert_acknowledge": {"lead/key worker": (OK, 403), "coordinator/OT": (403, 403), "GP/GP": (403, 403)},
     "kpis:dashboard": LEAD_OR_COORDINATOR_ANYWHERE,
     "kpis:export": LEAD_OR_COORDINATOR_ANYWHERE,
     "kpis:methods": EVERYONE_OK,

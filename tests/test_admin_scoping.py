@@ -19,8 +19,8 @@ from int_app.audit.models import ResidentAccess
 from int_app.teams.admin import SharedListAdmin, SuperusersOnly, TeamScope
 from int_app.teams.models import Neighbourhood, Place, Practice, Team, User
 from int_app.teams.roles import Role
-from kpis.models import PressureAlert, PressureReport, week_start_of
 from meetings.models import MinutesAddendum
+from pressure.models import PressureAlert, PressureReport, week_start_of
 
 from .caseload.factories import InterventionFactory
 from .conftest import member

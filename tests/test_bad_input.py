@@ -211,7 +211,7 @@ FORM_PAGES: dict[str, Callable[[World], str]] = {
     "caseload:goal_add": lambda w: f"/caseload/teams/{w.own.slug}/residents/{w.objects['active'].pk}/plan/",
     "caseload:goal_status": lambda w: f"/caseload/teams/{w.own.slug}/residents/{w.objects['active'].pk}/plan/",
     "caseload:plan_interventions": lambda w: f"/caseload/teams/{w.own.slug}/residents/{w.objects['active'].pk}/plan/",
-    "kpis:pressure_alert_acknowledge": lambda w: "/kpis/pressure/",
+    "pressure:alert_acknowledge": lambda w: "/pressure/",
     "meetings:meeting_end": lambda w: f"/meetings/{meeting(w).pk}/",
     "meetings:agenda_add": lambda w: f"/meetings/{meeting(w).pk}/agenda/",
     "meetings:agenda_remove": lambda w: f"/meetings/{meeting(w).pk}/agenda/",
@@ -826,8 +826,8 @@ def test_removing_an_item_named_by_nonsense_says_it_is_no_longer_on_the_agenda(d
 @pytest.mark.parametrize("practice", ["²", "9" * 5_000])
 def test_a_pressure_report_for_a_practice_named_by_nonsense_shows_the_form_again(db, world, client, practice):
     client.force_login(world.member(world.own, Role.PRACTICE_MANAGER))
-    assert client.get("/kpis/pressure/report/", {"practice": practice}).status_code == 200
-    response = client.post("/kpis/pressure/report/", {"practice": practice, "level": "3"})
+    assert client.get("/pressure/report/", {"practice": practice}).status_code == 200
+    response = client.post("/pressure/report/", {"practice": practice, "level": "3"})
     assert response.status_code == 200 and "nhsuk-error-message" in response.text
 
 

@@ -20,12 +20,13 @@ from django.utils import timezone
 from caseload.models import ServiceUseEvent
 from int_app.teams.roles import Role
 from kpis.compute import kpis_recompute
-from kpis.models import PressureReport, ResidentWindow
-from kpis.pressure import build_heatmap, practices_for_heatmap
+from kpis.models import ResidentWindow
 from meetings.models import DigestSent, Meeting, MeetingSeries
 from meetings.services import meetings_schedule_ahead, my_actions
 from meetings.suggestions import agenda_suggestions
 from meetings.tasks import send_action_digests
+from pressure.models import PressureReport
+from pressure.services import build_heatmap, practices_for_heatmap
 
 from .conftest import member
 from .factories import ResidentFactory

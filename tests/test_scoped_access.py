@@ -25,8 +25,9 @@ from caseload.models import Goal, ImportJob, Intervention, PlannedIntervention, 
 from int_app.audit.models import ResidentAccess
 from int_app.teams.models import Membership, Team
 from int_app.teams.roles import Right, Role
-from kpis.models import PressureAlert, PressureReport, PressureReportChange, ResidentUsage, ResidentWindow
+from kpis.models import ResidentUsage, ResidentWindow
 from meetings.models import Attendance, MinutesAddendum
+from pressure.models import PressureAlert, PressureReport, PressureReportChange
 
 from .caseload.factories import active
 from .factories import OrganisationFactory, UserFactory, make_team
@@ -134,7 +135,7 @@ def module_name(path: Path) -> str:
 
 def test_the_check_finds_a_view_that_fetches_around_visible_to():
     assert {module_name(path) for path in view_modules()} >= {
-        "caseload.views", "meetings.views", "kpis.views", "int_app.audit.views", "int_app.teams.views"
+        "caseload.views", "pressure.views", "meetings.views", "kpis.views", "int_app.audit.views", "int_app.teams.views"
     }
     source = (
         "from caseload.models import Resident as R\n"

@@ -8,7 +8,6 @@ from django.core.exceptions import ImproperlyConfigured
 from caseload.models import Goal, ImportJob, Intervention, PlannedIntervention, Resident
 from int_app.teams.admin import TeamScopedAdmin
 from int_app.teams.models import Membership
-from kpis.models import PressureReport
 from meetings.models import (
     Action,
     AgendaItem,
@@ -18,6 +17,7 @@ from meetings.models import (
     MeetingSeries,
     MinutesAddendum,
 )
+from pressure.models import PressureReport
 
 from .models import ResidentAccess
 

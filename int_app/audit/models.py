@@ -18,8 +18,8 @@ from django.utils import timezone
 from caseload.models import Goal, ImportJob, Intervention, PlannedIntervention, Resident
 from int_app.teams.models import Membership, Team
 from int_app.teams.roles import Right
-from kpis.models import PressureReport
 from meetings.models import Action, AgendaItem, Attendance, Decision, Meeting, MeetingSeries, MinutesAddendum
+from pressure.models import PressureReport
 
 
 def audit_changes(model: type[models.Model], *, exclude: list[str] | None = None) -> None:

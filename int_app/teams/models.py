@@ -75,9 +75,17 @@ class PCN(models.Model):
 
 class PracticeQuerySet(models.QuerySet):
     def visible_to(self, user, right: Right | None = None) -> PracticeQuerySet:
-        """The practices of the user's teams; with `right`, of the teams where they hold it."""
+        """The practices of the user's teams; with `right`, of the teams where they hold it, where
+        a membership tied to one practice (a practice manager's) carries its rights for that
+        practice only."""
         if right is not None:
-            return self.filter(pcn__neighbourhood__team__in=Team.objects.with_right(user, right)).distinct()
+            if not user.is_authenticated:
+                return self.none()
+            holding = Membership.objects.filter(user=user, team__in=Team.objects.with_right(user, right))
+            return self.filter(
+                Q(pcn__neighbourhood__team__in=holding.filter(practice__isnull=True).values("team"))
+                | Q(pk__in=holding.filter(practice__isnull=False).values("practice"))
+            )
         if user.is_superuser:
             return self
         return self.filter(pcn__neighbourhood__team__memberships__user=user).distinct()

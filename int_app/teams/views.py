@@ -6,8 +6,8 @@ from django.shortcuts import get_object_or_404, render
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
-from kpis.pressure import pressure_banner
 from meetings.services import home_sections
+from pressure.services import pressure_banner
 
 from .models import Team, WorkerHeartbeat
 from .roles import Right, has_right
@@ -22,7 +22,7 @@ def home(request: HttpRequest) -> HttpResponse:
         "teams/home.html",
         {
             "memberships": memberships,
-            "pressure_alerts": pressure_banner(request.user, memberships=memberships),
+            "pressure_alerts": pressure_banner(request.user),
         },
     )
 

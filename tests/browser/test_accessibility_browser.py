@@ -49,4 +49,4 @@ def test_every_page_passes_axe_core_for_the_member_who_uses_it(page, live_server
             checked.append(row.name)
     # The main pages of every feature are among those checked.
     assert {"caseload:list", "caseload:refer", "caseload:resident", "caseload:directory", "meetings:agenda",
-            "meetings:meeting", "meetings:my_actions", "kpis:dashboard", "kpis:methods", "kpis:pressure_heatmap"} <= set(checked)
+            "meetings:meeting", "meetings:my_actions", "kpis:dashboard", "kpis:methods", "pressure:heatmap"} <= set(checked)

@@ -1,47 +1,7 @@
 from django.utils import timezone
 
 from int_app.teams.roles import Role
-from kpis.models import PressureAlert, PressureReport, week_start_of
 from tests.access import WORLD_BUILDERS, Row, World, register
-
-
-def build_pressure(world: World) -> None:
-    manager = world.member(world.own, Role.PRACTICE_MANAGER)
-    practice = manager.memberships.get().practice
-    report = PressureReport.objects.create(
-        practice=practice, week_start=week_start_of(timezone.localdate()), level=6, reported_by=manager
-    )
-    world.objects["pressure_report"] = report
-    world.objects["pressure_alert"] = PressureAlert.objects.create(report=report, level=6)
-
-
-WORLD_BUILDERS.append(build_pressure)
-
-register(
-    Row("kpis:pressure_heatmap", lambda w: "/kpis/pressure/", roles=frozenset({Role.PCN_LEAD, Role.COORDINATOR}), other_team="same"),
-    Row(
-        "kpis:pressure_report",
-        lambda w: "/kpis/pressure/report/",
-        roles=frozenset({Role.PRACTICE_MANAGER, Role.COORDINATOR}),
-        other_team="same",
-        methods=("GET", "POST"),
-        post_ok=frozenset({200}),  # an empty form comes back with its errors
-    ),
-    Row(
-        "kpis:pressure_report_detail",
-        lambda w: f"/kpis/pressure/reports/{w.objects['pressure_report'].pk}/",
-        roles=frozenset({Role.PCN_LEAD, Role.COORDINATOR, Role.PRACTICE_MANAGER}),
-        missing=lambda w: "/kpis/pressure/reports/999999/",
-    ),
-    Row(
-        "kpis:pressure_alert_acknowledge",
-        lambda w: f"/kpis/pressure/alerts/{w.objects['pressure_alert'].pk}/acknowledge/",
-        roles=frozenset({Role.PCN_LEAD}),
-        methods=("POST",),
-        post_ok=frozenset({302}),
-        missing=lambda w: "/kpis/pressure/alerts/999999/acknowledge/",
-    ),
-)
 
 
 def build_kpis(world: World) -> None:

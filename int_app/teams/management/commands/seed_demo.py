@@ -11,8 +11,9 @@ from int_app.teams.roles import Role
 
 def demo_steps():
     from caseload.demo import seed_caseload
-    from kpis.demo import seed_kpis, seed_pressure
+    from kpis.demo import seed_kpis
     from meetings.demo import seed_meetings
+    from pressure.demo import seed_pressure
 
     return (seed_caseload, seed_meetings, seed_pressure, seed_kpis)
 

@@ -11,8 +11,8 @@ from django.urls import reverse
 from django.utils import timezone
 
 from int_app.teams.roles import Role
-from kpis.models import PressureAlert, PressureReport
-from kpis.pressure import build_heatmap, practices_for_heatmap, pressure_report_submit
+from pressure.models import PressureAlert, PressureReport
+from pressure.services import build_heatmap, practices_for_heatmap, pressure_report_submit
 
 from ..conftest import member
 
@@ -45,14 +45,14 @@ def lead(own_team):
 
 
 def report(client, practice, level, **extra):
-    return client.post(reverse("kpis:pressure_report"), {"practice": practice.pk, "level": level, **extra})
+    return client.post(reverse("pressure:report"), {"practice": practice.pk, "level": level, **extra})
 
 
 def test_the_practice_manager_reports_this_weeks_pressure(client, manager, managed_practice):
     client.force_login(manager)
     response = report(client, managed_practice, 3, comment="Busy Monday", clinical_staff_absent=1)
     saved = PressureReport.objects.get()
-    assert response.status_code == 302 and response["Location"] == reverse("kpis:pressure_report_detail", args=[saved.pk])
+    assert response.status_code == 302 and response["Location"] == reverse("pressure:report_detail", args=[saved.pk])
     assert (saved.practice, saved.week_start, saved.level, saved.label) == (managed_practice, THIS_WEEK, 3, "warm")
     assert saved.clinical_staff_absent == 1
 
@@ -95,7 +95,7 @@ def test_the_coordinator_reports_on_behalf_of_any_practice_of_the_team(client, o
 @pytest.mark.parametrize("role", [Role.GP, Role.PCN_LEAD, Role.SOCIAL_WORKER])
 def test_other_roles_cannot_report(client, own_team, role):
     client.force_login(member(own_team, role))
-    assert client.get(reverse("kpis:pressure_report")).status_code == 403
+    assert client.get(reverse("pressure:report")).status_code == 403
     assert report(client, own_team.practices.first(), 6).status_code == 403
     assert not PressureReport.objects.exists()
 
@@ -110,7 +110,7 @@ def test_another_teams_coordinator_cannot_report_for_our_practice(client, outsid
 def test_nonsense_input_is_refused_with_a_message_and_changes_nothing(client, manager, managed_practice):
     client.force_login(manager)
     for bad in ({"level": 7}, {"level": "hot"}, {"level": 3, "clinical_staff_absent": -1}):
-        response = client.post(reverse("kpis:pressure_report"), {"practice": managed_practice.pk, **bad})
+        response = client.post(reverse("pressure:report"), {"practice": managed_practice.pk, **bad})
         assert response.status_code == 200 and "There is a problem" in response.text
     assert not PressureReport.objects.exists()
 
@@ -140,7 +140,7 @@ TUESDAY = datetime.datetime(2026, 3, 10, 10, 0, tzinfo=LONDON)
 
 def open_the_form(client) -> str:
     """The version the opened form will send back: empty when it shows no report yet."""
-    page = client.get(reverse("kpis:pressure_report"))
+    page = client.get(reverse("pressure:report"))
     assert page.status_code == 200
     return re.search(r'name="version"(?: value="(\d*)")?', page.text).group(1) or ""
 
@@ -263,7 +263,7 @@ class TestAlerts:
         assert len(mailoutbox) == 2
 
     def test_the_email_task_can_run_twice_and_sends_once(self, manager, managed_practice, mailoutbox):
-        from kpis.tasks import email_pressure_alert
+        from pressure.tasks import email_pressure_alert
 
         with self.commit_hooks():
             pressure_report_submit(practice=managed_practice, week_start=THIS_WEEK, level=6, by=manager)
@@ -274,20 +274,20 @@ class TestAlerts:
     def test_the_lead_sees_the_banner_until_they_acknowledge_it(self, client, manager, managed_practice, lead):
         pressure_report_submit(practice=managed_practice, week_start=THIS_WEEK, level=6, by=manager)
         client.force_login(lead)
-        assert "Practice at level 6" in client.get(reverse("kpis:pressure_heatmap")).text
+        assert "Practice at level 6" in client.get(reverse("pressure:heatmap")).text
         alert = PressureAlert.objects.get()
-        client.post(reverse("kpis:pressure_alert_acknowledge", args=[alert.pk]))
+        client.post(reverse("pressure:alert_acknowledge", args=[alert.pk]))
         alert.refresh_from_db()
         assert alert.acknowledged_by == lead and alert.acknowledged_at is not None
-        assert "Practice at level 6" not in client.get(reverse("kpis:pressure_heatmap")).text
-        detail = client.get(reverse("kpis:pressure_report_detail", args=[alert.report_id])).text
+        assert "Practice at level 6" not in client.get(reverse("pressure:heatmap")).text
+        detail = client.get(reverse("pressure:report_detail", args=[alert.report_id])).text
         assert f"acknowledged by {lead.full_name}" in detail
 
     def test_only_a_pcn_lead_can_acknowledge(self, client, own_team, manager, managed_practice):
         pressure_report_submit(practice=managed_practice, week_start=THIS_WEEK, level=6, by=manager)
         client.force_login(member(own_team, Role.COORDINATOR))
         alert = PressureAlert.objects.get()
-        assert client.post(reverse("kpis:pressure_alert_acknowledge", args=[alert.pk])).status_code == 403
+        assert client.post(reverse("pressure:alert_acknowledge", args=[alert.pk])).status_code == 403
         assert PressureAlert.objects.unacknowledged().count() == 1
 
     def test_a_practice_name_stored_with_a_line_break_still_reaches_the_lead_on_one_line(
@@ -300,7 +300,7 @@ class TestAlerts:
         assert PressureAlert.objects.get().emailed_at is not None
 
     # The banner is on the heatmap, the KPI dashboard and the lead's home page alike.
-    BANNER_PAGES = ("kpis:pressure_heatmap", "kpis:dashboard", "home")
+    BANNER_PAGES = ("pressure:heatmap", "kpis:dashboard", "home")
 
     @pytest.mark.parametrize("page", BANNER_PAGES)
     def test_the_pcn_lead_sees_the_level_six_banner_and_acknowledges_it_from_the_page(self, client, manager, managed_practice, lead, page):
@@ -311,8 +311,8 @@ class TestAlerts:
 
         assert "Practice at level 6" in shown and f"{managed_practice.name} ({managed_practice.pcn.name}) reported" in shown
         alert = PressureAlert.objects.get()
-        assert reverse("kpis:pressure_alert_acknowledge", args=[alert.pk]) in shown, "the lead may acknowledge it here"
-        client.post(reverse("kpis:pressure_alert_acknowledge", args=[alert.pk]))
+        assert reverse("pressure:alert_acknowledge", args=[alert.pk]) in shown, "the lead may acknowledge it here"
+        client.post(reverse("pressure:alert_acknowledge", args=[alert.pk]))
         assert "Practice at level 6" not in client.get(reverse(page)).text
 
     @pytest.mark.parametrize("page", BANNER_PAGES)
@@ -337,6 +337,39 @@ class TestAlerts:
         assert response.status_code == 200 and "Practice at level 6" not in response.text
         assert managed_practice.name not in response.text
 
+    def test_a_coordinator_here_and_pcn_lead_there_acknowledges_only_the_other_teams_alert(
+        self, client, own_team, other_team, manager, managed_practice
+    ):
+        from tests.factories import MembershipFactory
+
+        person = member(own_team, Role.COORDINATOR)
+        MembershipFactory(team=other_team, user=person, role=Role.PCN_LEAD)
+        their_manager = member(other_team, Role.PRACTICE_MANAGER)
+        pressure_report_submit(practice=managed_practice, week_start=THIS_WEEK, level=6, by=manager)
+        pressure_report_submit(practice=their_manager.memberships.get().practice, week_start=THIS_WEEK, level=5, by=their_manager)
+        ours, theirs = PressureAlert.objects.get(level=6), PressureAlert.objects.get(level=5)
+        client.force_login(person)
+
+        shown = client.get(reverse("home")).text
+
+        assert "Practice at level 6" in shown and "Practice at level 5" in shown, "they view pressure in both teams"
+        assert reverse("pressure:alert_acknowledge", args=[theirs.pk]) in shown
+        assert reverse("pressure:alert_acknowledge", args=[ours.pk]) not in shown, "a coordinator here leaves it to the lead"
+        assert client.post(reverse("pressure:alert_acknowledge", args=[ours.pk])).status_code == 403
+        assert client.post(reverse("pressure:alert_acknowledge", args=[theirs.pk])).status_code == 302
+        assert list(PressureAlert.objects.unacknowledged()) == [ours]
+
+    def test_the_alert_email_goes_to_the_practices_pcn_lead_not_to_a_lead_of_another_team_who_works_here(
+        self, own_team, other_team, manager, managed_practice, lead, mailoutbox
+    ):
+        from tests.factories import MembershipFactory
+
+        lead_there = member(other_team, Role.PCN_LEAD)
+        MembershipFactory(team=own_team, user=lead_there, role=Role.OCCUPATIONAL_THERAPIST)
+        with self.commit_hooks():
+            pressure_report_submit(practice=managed_practice, week_start=THIS_WEEK, level=6, by=manager)
+        assert [m.to for m in mailoutbox] == [[lead.email]]
+
     @staticmethod
     def commit_hooks():
         from django.test import TestCase
@@ -348,14 +381,14 @@ class TestHeatmap:
     def test_cells_show_the_number_and_the_word(self, client, manager, managed_practice, lead):
         pressure_report_submit(practice=managed_practice, week_start=THIS_WEEK, level=4, by=manager)
         client.force_login(lead)
-        page = client.get(reverse("kpis:pressure_heatmap")).text
+        page = client.get(reverse("pressure:heatmap")).text
         assert 'app-pressure--4">4 <span class="app-pressure__label">hot</span>' in page
 
     def test_deployments_may_rename_the_levels(self, client, settings, manager, managed_practice, lead):
         settings.PRACTICE_PRESSURE_LABELS = ["one", "two", "three", "four", "five", "six"]
         pressure_report_submit(practice=managed_practice, week_start=THIS_WEEK, level=4, by=manager)
         client.force_login(lead)
-        assert '4 <span class="app-pressure__label">four</span>' in client.get(reverse("kpis:pressure_heatmap")).text
+        assert '4 <span class="app-pressure__label">four</span>' in client.get(reverse("pressure:heatmap")).text
 
     def test_practices_without_a_report_by_wednesday_noon_are_missing(self, own_team, lead, manager, managed_practice):
         pressure_report_submit(practice=managed_practice, week_start=THIS_WEEK, level=2, by=manager)
@@ -373,10 +406,10 @@ class TestHeatmap:
         second_pcn = PCNFactory(neighbourhood=own_team.neighbourhood, name="Second PCN")
         PracticeFactory(pcn=second_pcn, name="Far Practice")
         client.force_login(lead)
-        page = client.get(reverse("kpis:pressure_heatmap")).text
+        page = client.get(reverse("pressure:heatmap")).text
         assert "Far Practice" in page and other_team.practices.first().name not in page
         own_pcn = own_team.pcns.get(name="Own PCN")
-        filtered = client.get(reverse("kpis:pressure_heatmap"), {"pcn": own_pcn.pk}, headers={"HX-Request": "true"})
+        filtered = client.get(reverse("pressure:heatmap"), {"pcn": own_pcn.pk}, headers={"HX-Request": "true"})
         assert "Far Practice" not in filtered.text and "<html" not in filtered.text
 
     def test_a_pcn_lead_here_and_occupational_therapist_there_sees_only_this_teams_pressure(
@@ -394,20 +427,21 @@ class TestHeatmap:
         pressure_report_submit(practice=managed_practice, week_start=THIS_WEEK, level=2, by=manager)
         client.force_login(lead)
 
-        heatmap = client.get(reverse("kpis:pressure_heatmap")).text
+        heatmap = client.get(reverse("pressure:heatmap")).text
         assert managed_practice.name in heatmap
         assert theirs.name not in heatmap and "Other PCN" not in heatmap, "the other team's practices or PCN filter"
         assert "Practice at level 6" not in heatmap and "Practice at level 6" not in client.get(reverse("home")).text
-        detail = client.get(reverse("kpis:pressure_report_detail", args=[their_report.pk]))
-        assert detail.status_code == 403 and "Their comment" not in detail.text
-        by_filter = client.get(reverse("kpis:pressure_heatmap"), {"pcn": other_team.pcns.get().pk})
+        detail = client.get(reverse("pressure:report_detail", args=[their_report.pk]))
+        # The report's address names no team: a report they may not read is not found.
+        assert detail.status_code == 404 and "Their comment" not in detail.text
+        by_filter = client.get(reverse("pressure:heatmap"), {"pcn": other_team.pcns.get().pk})
         assert theirs.name not in by_filter.text
 
     def test_the_heatmap_reads_in_a_fixed_number_of_queries(self, client, own_team, lead, django_assert_num_queries):
         from tests.factories import PracticeFactory
 
         client.force_login(lead)
-        url = reverse("kpis:pressure_heatmap")
+        url = reverse("pressure:heatmap")
         client.get(url)
         from django.db import connection
         from django.test.utils import CaptureQueriesContext

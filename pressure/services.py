@@ -7,11 +7,11 @@ from dataclasses import dataclass, field
 
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import IntegrityError, transaction
-from django.db.models import F, QuerySet
+from django.db.models import Exists, F, OuterRef, QuerySet
 from django.utils import timezone
 
-from int_app.teams.models import Membership, Practice, Team
-from int_app.teams.roles import Right, Role, has_right, role_has_right
+from int_app.teams.models import Practice, Team
+from int_app.teams.roles import RIGHTS, Right
 
 from .models import TOP_LEVELS, PressureAlert, PressureReport, PressureReportChange, pressure_label, week_start_of
 
@@ -31,48 +31,29 @@ class StaleReport(Exception):
         self.yours = yours
 
 
-def team_of(practice: Practice) -> Team | None:
-    return Team.objects.filter(neighbourhood__pcns__practices=practice).first()
-
-
 def reportable_practices(user) -> QuerySet[Practice]:
-    """A practice manager reports for their own practice; a coordinator for any of the team's."""
-    memberships = list(
-        Membership.objects.filter(user=user, role__in=[Role.PRACTICE_MANAGER, Role.COORDINATOR]).select_related("team")
-    )
-    own = [m.practice_id for m in memberships if m.role == Role.PRACTICE_MANAGER]
-    coordinated = [m.team.neighbourhood_id for m in memberships if m.role == Role.COORDINATOR]
-    return (
-        Practice.objects.filter(pk__in=own) | Practice.objects.filter(pcn__neighbourhood_id__in=coordinated)
-    ).select_related("pcn").order_by("pcn__name", "name").distinct()
+    """The practices this person reports for: those of the teams where they hold the right, or,
+    where their membership is tied to one practice (a practice manager's), that practice alone."""
+    return Practice.objects.visible_to(user, Right.REPORT_PRESSURE).select_related("pcn").order_by("pcn__name", "name")
 
 
 def can_report_for(user, practice: Practice) -> bool:
     return reportable_practices(user).filter(pk=practice.pk).exists()
 
 
-def pressure_banner(user, *, memberships: list[Membership] | None = None) -> list[PressureAlert]:
+def pressure_banner(user) -> list[PressureAlert]:
     """The alerts of the level 5–6 banner (PressureAlert.objects.banner_for), each marked with
-    whether this person may acknowledge it. `memberships`: the person's, with their teams, when
-    the page has read them already."""
-    alerts = list(PressureAlert.objects.banner_for(user))
-    if alerts:
-        if memberships is None:
-            memberships = list(user.memberships.select_related("team"))
-        acknowledging = {m.team.neighbourhood_id for m in memberships if role_has_right(m.role, Right.ACKNOWLEDGE_PRESSURE_ALERTS)}
-        for alert in alerts:
-            alert.can_acknowledge = alert.report.practice.pcn.neighbourhood_id in acknowledging
-    return alerts
+    whether this person may acknowledge it (they hold the right in the practice's team), in one
+    query."""
+    acknowledging = Team.objects.with_right(user, Right.ACKNOWLEDGE_PRESSURE_ALERTS).filter(
+        neighbourhood_id=OuterRef("report__practice__pcn__neighbourhood_id")
+    )
+    return list(PressureAlert.objects.banner_for(user).annotate(can_acknowledge=Exists(acknowledging)))
 
 
 def can_view_pressure(user) -> bool:
-    return any(has_right(user, m.team, Right.VIEW_PRESSURE) for m in user.memberships.select_related("team"))
-
-
-def can_view_pressure_of(user, practice: Practice) -> bool:
-    """The PCN lead or coordinator of a team that covers the practice: a right held in another
-    team does not count."""
-    return Practice.objects.visible_to(user, Right.VIEW_PRESSURE).filter(pk=practice.pk).exists()
+    """Whether the heatmap has anything for this person: they view pressure in some team."""
+    return Team.objects.with_right(user, Right.VIEW_PRESSURE).exists()
 
 
 @transaction.atomic
@@ -152,18 +133,20 @@ def raise_pressure_alert(*, report: PressureReport) -> PressureAlert:
 
 
 def pcn_leads_for(practice: Practice) -> QuerySet:
+    """Who an alert is emailed to: those who may acknowledge it, by their role in the practice's
+    team (the PCN leads)."""
     from int_app.teams.models import User
 
     return User.objects.filter(
-        memberships__role=Role.PCN_LEAD,
+        # One filter() call: the role and the team are of the same membership.
+        memberships__role__in=RIGHTS[Right.ACKNOWLEDGE_PRESSURE_ALERTS],
         memberships__team__neighbourhood__pcns__practices=practice,
         is_active=True,
     ).distinct()
 
 
 def pressure_alert_acknowledge(*, alert: PressureAlert, by) -> PressureAlert:
-    team = team_of(alert.report.practice)
-    if team is None or not has_right(by, team, Right.ACKNOWLEDGE_PRESSURE_ALERTS):
+    if not PressureAlert.objects.visible_to(by, Right.ACKNOWLEDGE_PRESSURE_ALERTS).filter(pk=alert.pk).exists():
         raise PermissionDenied("Only the PCN lead can acknowledge a pressure alert.")
     # Conditional, so two leads acknowledging at once keep the first one's name.
     PressureAlert.objects.filter(pk=alert.pk, acknowledged_at__isnull=True).update(

@@ -1,0 +1,6 @@
+from django.apps import AppConfig
+
+
+class PressureConfig(AppConfig):
+    name = "pressure"
+    verbose_name = "Practice pressure"

@@ -1,0 +1,45 @@
+from django.utils import timezone
+
+from int_app.teams.roles import Role
+from pressure.models import PressureAlert, PressureReport, week_start_of
+from tests.access import WORLD_BUILDERS, Row, World, register
+
+
+def build_pressure(world: World) -> None:
+    manager = world.member(world.own, Role.PRACTICE_MANAGER)
+    practice = manager.memberships.get().practice
+    report = PressureReport.objects.create(
+        practice=practice, week_start=week_start_of(timezone.localdate()), level=6, reported_by=manager
+    )
+    world.objects["pressure_report"] = report
+    world.objects["pressure_alert"] = PressureAlert.objects.create(report=report, level=6)
+
+
+WORLD_BUILDERS.append(build_pressure)
+
+register(
+    Row("pressure:heatmap", lambda w: "/pressure/", roles=frozenset({Role.PCN_LEAD, Role.COORDINATOR}), other_team="same"),
+    Row(
+        "pressure:report",
+        lambda w: "/pressure/report/",
+        roles=frozenset({Role.PRACTICE_MANAGER, Role.COORDINATOR}),
+        other_team="same",
+        methods=("GET", "POST"),
+        post_ok=frozenset({200}),  # an empty form comes back with its errors
+    ),
+    Row(
+        "pressure:report_detail",
+        lambda w: f"/pressure/reports/{w.objects['pressure_report'].pk}/",
+        roles=frozenset({Role.PCN_LEAD, Role.COORDINATOR, Role.PRACTICE_MANAGER}),
+        refused=404,
+        missing=lambda w: "/pressure/reports/999999/",
+    ),
+    Row(
+        "pressure:alert_acknowledge",
+        lambda w: f"/pressure/alerts/{w.objects['pressure_alert'].pk}/acknowledge/",
+        roles=frozenset({Role.PCN_LEAD}),
+        methods=("POST",),
+        post_ok=frozenset({302}),
+        missing=lambda w: "/pressure/alerts/999999/acknowledge/",
+    ),
+)
