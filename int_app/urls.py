@@ -12,6 +12,5 @@ urlpatterns = [
     path("caseload/", include("caseload.urls")),
     path("meetings/", include("meetings.urls")),
     path("kpis/", include("kpis.urls")),
-    path("audit/", include("int_app.audit.urls")),
     path("admin/", admin.site.urls),
 ]
