@@ -115,8 +115,9 @@ INSTALLED_APPS = [
     "caseload",
     "meetings",
     "kpis",
-    # After the apps whose models it audits.
+    # The top layer (ADR 0007): after the apps whose models it audits and whose pages it gathers.
     "int_app.audit",
+    "int_app.home",
 ]
 
 MIDDLEWARE = [

@@ -1,10 +1,11 @@
 from django.contrib import admin
 from django.urls import include, path
 
+from int_app.home import views as home_views
 from int_app.teams import views as team_views
 
 urlpatterns = [
-    path("", team_views.home, name="home"),
+    path("", home_views.home, name="home"),
     path("teams/<slug:slug>/", team_views.team_detail, name="team_detail"),
     path("accounts/", include("allauth.urls")),
     path("healthz", team_views.healthz, name="healthz"),

@@ -6,25 +6,8 @@ from django.shortcuts import get_object_or_404, render
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
-from kpis.pressure import pressure_banner
-from meetings.services import home_sections
-
 from .models import Team, WorkerHeartbeat
 from .roles import Right, has_right
-
-
-@require_GET
-def home(request: HttpRequest) -> HttpResponse:
-    memberships = list(request.user.memberships.select_related("team", "organisation").order_by("team__name"))
-    memberships = home_sections(user=request.user, memberships=memberships)
-    return render(
-        request,
-        "teams/home.html",
-        {
-            "memberships": memberships,
-            "pressure_alerts": pressure_banner(request.user, memberships=memberships),
-        },
-    )
 
 
 @require_GET
