@@ -30,9 +30,11 @@ run: install
 		$(BIN)/python manage.py seed_demo --once && \
 		exec $(BIN)/python manage.py runserver 127.0.0.1:8000'
 
-# ruff: lint and import order (pyproject.toml's [tool.ruff]); run first by `make test`, so in CI too.
+# ruff: lint and import order (pyproject.toml's [tool.ruff]); then import-linter: no app imports one
+# in a layer above it ([tool.importlinter], docs/adr/0007-layers.md). Run first by `make test`, so in CI too.
 lint: install
 	$(BIN)/ruff check .
+	$(BIN)/lint-imports
 
 test: install lint
 	$(TEST_ENV) $(WITH_DB) $(BIN)/python -m pytest -n $(TEST_WORKERS) $(PYTEST_ARGS)

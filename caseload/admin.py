@@ -1,8 +1,8 @@
 from django.contrib import admin
 
-from int_app.teams.admin import TeamScopedAdmin
+from int_app.teams.admin import ReadOnlyAdmin, TeamScopedAdmin
 
-from .models import ImportJob, Intervention
+from .models import ImportJob, Intervention, ResidentAccess
 
 # Residents are not in the admin: every change to one goes through the caseload pages, where the
 # journey checks it and records it in the history.
@@ -34,3 +34,15 @@ class ImportJobAdmin(TeamScopedAdmin):
 
     def get_queryset(self, request):
         return super().get_queryset(request).defer("content")
+
+
+@admin.register(ResidentAccess)
+class ResidentAccessAdmin(ReadOnlyAdmin):
+    """Staff admins search who opened their own teams' records (superusers all of them)."""
+
+    team_path = "resident__team"
+    list_display = ["at", "user", "resident_id", "page", "path"]
+    list_filter = ["page"]
+    search_fields = ["user__email", "user__full_name", "=resident__id", "path", "request_id"]
+    date_hierarchy = "at"
+    list_select_related = ["user"]

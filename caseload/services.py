@@ -23,6 +23,7 @@ from int_app.teams.models import Practice, Team, User
 
 from .models import ImportJob, Resident, ResidentEvent, ServiceUseEvent
 from .nhs_number import is_valid_nhs_number, normalise_nhs_number
+from .signals import announce_service_use_imported
 
 logger = logging.getLogger(__name__)
 
@@ -444,10 +445,9 @@ def service_use_import(*, job: ImportJob, retry_on: tuple[type[BaseException], .
                     content=b"",
                 )
                 if added:
-                    # New contacts change the KPIs: recompute once this load has committed.
-                    from kpis.tasks import enqueue_recompute
-
-                    enqueue_recompute()
+                    # New contacts change what the layers above compute (the KPIs): say so once
+                    # this load has committed.
+                    announce_service_use_imported(job)
     except retry_on:
         logger.warning("Service-use import %s met a passing fault; it will be tried again.", job.pk, exc_info=True)
         with contextlib.suppress(DatabaseError):

@@ -18,6 +18,7 @@ urlpatterns = [
     path("teams/<slug:slug>/directory/new/", views.intervention_add, name="intervention_add"),
     path("teams/<slug:slug>/directory/<int:pk>/edit/", views.intervention_edit, name="intervention_edit"),
     path("teams/<slug:slug>/residents/<int:pk>/", views.resident_detail, name="resident"),
+    path("teams/<slug:slug>/residents/<int:pk>/access-log/", views.resident_access_log, name="resident_access_log"),
     path("teams/<slug:slug>/residents/<int:pk>/triage/", views.triage, name="triage"),
     path("teams/<slug:slug>/residents/<int:pk>/start/", views.start_intervention, name="start_intervention"),
     path("teams/<slug:slug>/residents/<int:pk>/consent/", views.record_consent, name="record_consent"),

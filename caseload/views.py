@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import datetime
 from collections.abc import Callable
-from itertools import chain
 
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied, ValidationError
@@ -15,11 +14,10 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from int_app.audit.access import record_resident_access
-from int_app.audit.models import ResidentAccess
 from int_app.teams.models import Team, User
 from int_app.teams.roles import Right, has_right
 
+from .access import record_resident_access
 from .forms import (
     CaseloadFilterForm,
     CloseForm,
@@ -35,7 +33,8 @@ from .forms import (
     StepDownForm,
     TriageForm,
 )
-from .models import Goal, ImportJob, Intervention, Resident, ServiceUseEvent, key_worker_caseloads
+from .journey import journey_of
+from .models import Goal, ImportJob, Intervention, Resident, ResidentAccess, ServiceUseEvent, key_worker_caseloads
 from .nhs_number import normalise_nhs_number, validate_nhs_number
 from .services import import_job_create, open_episode_of
 
@@ -163,26 +162,8 @@ def check_nhs_number(request: HttpRequest) -> HttpResponse:
 def resident_detail(request: HttpRequest, slug: str, pk: int) -> HttpResponse:
     resident = resident_for(request, slug, pk, Right.VIEW_CASES)
     record_resident_access(request, [resident.pk], ResidentAccess.Page.RESIDENT)
-    events = list(resident.events.select_related("by"))
-    recent_use = list(resident.service_use.order_by("-date", "kind")[:RECENT_SERVICE_USE])
+    timeline = journey_of(resident, user=request.user, recent_service_use=RECENT_SERVICE_USE)
     months = resident.service_use_by_month()
-    # The meetings' side of the journey: each case discussion with its decisions, and each action.
-    discussions = list(
-        resident.agenda_items.filter(outcome="discussed")
-        .select_related("meeting__series")
-        .prefetch_related("decisions__signed_by")
-    )
-    actions = list(resident.actions.select_related("owner"))
-    timeline = sorted(
-        chain(
-            ({"day": timezone.localdate(e.occurred_at), "order": 1, "event": e} for e in events),
-            ({"day": u.date, "order": 0, "use": u} for u in recent_use),
-            ({"day": timezone.localdate(d.meeting.starts_at), "order": 2, "discussion": d} for d in discussions),
-            ({"day": timezone.localdate(a.created_at), "order": 3, "action": a} for a in actions),
-        ),
-        key=lambda item: (item["day"], item["order"]),
-        reverse=True,
-    )
     return render(
         request,
         "caseload/resident.html",
@@ -190,7 +171,7 @@ def resident_detail(request: HttpRequest, slug: str, pk: int) -> HttpResponse:
             "resident": resident,
             "timeline": timeline,
             "service_use_total": resident.service_use.count(),
-            "recent_service_use_shown": len(recent_use),
+            "recent_service_use_shown": sum(entry.is_service_use for entry in timeline),
             "months": months,
             "chart_data": months.chart_data(),
             "goals": resident.goals.all(),
@@ -234,6 +215,15 @@ def change_page(
         messages.success(request, done(resident))
         return redirect(resident)
     return render(request, template, {"resident": resident, "form": form, "heading": heading, "button": button})
+
+
+@require_GET
+def resident_access_log(request: HttpRequest, slug: str, pk: int) -> HttpResponse:
+    """Who opened the record: the coordinator's question (VIEW_ACCESS_LOG) in the resident's team."""
+    resident = resident_for(request, slug, pk, Right.VIEW_ACCESS_LOG)
+    accesses = ResidentAccess.objects.visible_to(request.user, Right.VIEW_ACCESS_LOG).for_resident(resident.pk)
+    page = Paginator(accesses, 50).get_page(request.GET.get("page"))
+    return render(request, "caseload/resident_access_log.html", {"resident": resident, "page": page})
 
 
 @require_http_methods(["GET", "POST"])

@@ -116,8 +116,9 @@ INSTALLED_APPS = [
     "pressure",
     "meetings",
     "kpis",
-    # After the apps whose models it audits.
+    # The top layer (ADR 0007): after the apps whose models it audits and whose pages it gathers.
     "int_app.audit",
+    "int_app.home",
 ]
 
 MIDDLEWARE = [
@@ -356,7 +357,7 @@ from celery.schedules import crontab  # noqa: E402 - only the beat schedule need
 
 CELERY_BEAT_SCHEDULE: dict = {
     "worker-heartbeat": {"task": "int_app.teams.tasks.record_worker_heartbeat", "schedule": 60.0},
-    # The full KPI recompute; imports also enqueue one (kpis.tasks.enqueue_recompute).
+    # The full KPI recompute; an import that adds service use also queues one (kpis.handlers).
     "kpis-nightly-recompute": {"task": "kpis.tasks.recompute_kpis", "schedule": crontab(hour=2, minute=15)},
     "kpis-prune-runs": {"task": "kpis.tasks.prune_kpi_runs", "schedule": crontab(hour=3, minute=15)},
     # Idempotent, so a frequent beat is harmless and catches up after downtime.

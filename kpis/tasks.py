@@ -18,11 +18,3 @@ def prune_kpi_runs() -> int:
     from .compute import prune_old_runs
 
     return prune_old_runs()
-
-
-def enqueue_recompute() -> None:
-    """Call inside the transaction that loads service use: the recompute is queued when (and
-    only if) it commits."""
-    from django.db import transaction
-
-    transaction.on_commit(lambda: recompute_kpis.delay(full=False))

@@ -1,6 +1,8 @@
-"""What the meetings layer tells the caseload below it. The caseload's "last contact" counts
-case discussions and action updates, but the caseload must not read this app's tables, so each
-one is written onto the resident as it happens (`Resident.objects.record_contact`)."""
+"""What the meetings layer tells the caseload below it, which must not read this app's tables
+(ADR 0007, 0008). The caseload's "last contact" counts case discussions and action updates, so each
+one is written onto the resident as it happens (`Resident.objects.record_contact`). The resident's
+page asks the layers above for their part of the journey (`caseload.journey.resident_journey`):
+this app answers with the discussions, their decisions, and the actions."""
 
 from __future__ import annotations
 
@@ -9,9 +11,15 @@ import datetime as dt
 from django.db.models.signals import post_save
 from django.utils import timezone
 
+from caseload.journey import JourneyEntry, resident_journey
 from caseload.models import Resident
+from int_app.teams.models import User
 
-from .models import ActionUpdate, AgendaItem
+from .models import Action, ActionUpdate, AgendaItem
+
+# On the same day, a discussion shows above the caseload's own events and an action above both.
+DISCUSSION_ORDER = 2
+ACTION_ORDER = 3
 
 
 def discussion_moment(item: AgendaItem) -> dt.datetime:
@@ -30,6 +38,26 @@ def action_update_saved(sender, instance: ActionUpdate, created: bool, **kwargs)
         Resident.objects.filter(pk=instance.action.resident_id).record_contact(at=instance.at)
 
 
+def journey_entries(sender, resident: Resident, user: User, **kwargs) -> list[JourneyEntry]:
+    """Each case discussion of the resident with its decisions, and each action for them: four
+    queries however many there are."""
+    discussions = (
+        AgendaItem.objects.visible_to(user)
+        .filter(resident=resident, outcome=AgendaItem.Outcome.DISCUSSED)
+        .select_related("meeting__series")
+        .prefetch_related("decisions__signed_by")
+    )
+    actions = Action.objects.visible_to(user).filter(resident=resident).select_related("owner")
+    return [
+        *(
+            JourneyEntry(timezone.localdate(item.meeting.starts_at), DISCUSSION_ORDER, "meetings/journey/discussion.html", item)
+            for item in discussions
+        ),
+        *(JourneyEntry(timezone.localdate(action.created_at), ACTION_ORDER, "meetings/journey/action.html", action) for action in actions),
+    ]
+
+
 def connect() -> None:
+    resident_journey.connect(journey_entries, dispatch_uid="meetings.journey_entries")
     post_save.connect(agenda_item_saved, sender=AgendaItem, dispatch_uid="meetings.discussion_is_a_contact")
     post_save.connect(action_update_saved, sender=ActionUpdate, dispatch_uid="meetings.action_update_is_a_contact")

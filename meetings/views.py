@@ -13,8 +13,8 @@ from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from int_app.audit.access import record_resident_access
-from int_app.audit.models import ResidentAccess
+from caseload.access import record_resident_access
+from caseload.models import ResidentAccess
 from int_app.teams.models import Team
 from int_app.teams.roles import Right, has_right
 from pressure.services import current_levels

@@ -186,7 +186,6 @@ TWO_TEAM_EXPECTED: dict[str, dict[str, tuple[object, object]]] = {
     "team_detail": EVERYONE_OK,
     "healthz": EVERYONE_OK,
     "readyz": EVERYONE_OK,
-    "audit:resident_access_log": COORDINATOR_ONLY,
     # Caseload: a key worker sees and keeps the residents of their team; the PCN lead sees no case.
     "caseload:index": EVERYONE_OK,
     "caseload:refer": COORDINATOR_ANYWHERE,
@@ -194,6 +193,7 @@ TWO_TEAM_EXPECTED: dict[str, dict[str, tuple[object, object]]] = {
     "caseload:import_service_use": COORDINATOR_ANYWHERE,
     "caseload:import_job": COORDINATOR_ONLY,
     "caseload:list": CASE_READERS,
+    "caseload:resident_access_log": COORDINATOR_ONLY,
     "caseload:key_workers": COORDINATOR_ONLY,
     "caseload:directory": CASE_READERS,
     "caseload:intervention_add": COORDINATOR_ONLY,

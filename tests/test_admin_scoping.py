@@ -14,8 +14,7 @@ from django.db import models
 from django.urls import reverse
 from django.utils import timezone
 
-from caseload.models import ImportJob, PlannedIntervention
-from int_app.audit.models import ResidentAccess
+from caseload.models import ImportJob, PlannedIntervention, ResidentAccess
 from int_app.teams.admin import SharedListAdmin, SuperusersOnly, TeamScope
 from int_app.teams.models import Neighbourhood, Place, Practice, Team, User
 from int_app.teams.roles import Role

@@ -1,12 +1,12 @@
-"""Staff admins search the log of their own teams here (superusers all of it); nothing can be
-changed or deleted."""
+"""Staff admins search the change history of their own teams here (superusers all of it); nothing
+can be changed or deleted. Who opened a record is in the caseload's admin."""
 
 from django.apps import apps
 from django.contrib import admin
 from django.core.exceptions import ImproperlyConfigured
 
 from caseload.models import Goal, ImportJob, Intervention, PlannedIntervention, Resident
-from int_app.teams.admin import TeamScopedAdmin
+from int_app.teams.admin import ReadOnlyAdmin
 from int_app.teams.models import Membership
 from meetings.models import (
     Action,
@@ -18,30 +18,6 @@ from meetings.models import (
     MinutesAddendum,
 )
 from pressure.models import PressureReport
-
-from .models import ResidentAccess
-
-
-class ReadOnlyAdmin(TeamScopedAdmin):
-    def has_add_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False
-
-
-@admin.register(ResidentAccess)
-class ResidentAccessAdmin(ReadOnlyAdmin):
-    team_path = "resident__team"
-    list_display = ["at", "user", "resident_id", "page", "path"]
-    list_filter = ["page"]
-    search_fields = ["user__email", "user__full_name", "=resident__id", "path", "request_id"]
-    date_hierarchy = "at"
-    list_select_related = ["user"]
-
 
 # How a change row reaches its team: through the copy of the team (or of the resident, meeting,
 # practice) that the row holds, so that a row keeps the team it had when it was written. An import

@@ -130,6 +130,20 @@ class TeamScopedAdmin(TeamScope, admin.ModelAdmin):
     pass
 
 
+class ReadOnlyAdmin(TeamScopedAdmin):
+    """A record kept for the record (an audit trail, an access log): staff search it, nobody
+    changes it."""
+
+    def has_add_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False
+
+
 class SharedListAdmin(ChangedBySuperusersOnly, admin.ModelAdmin):
     """A list that belongs to no team (employers, which are public bodies): every staff member may
     read it and choose from it in a form; only superusers change it."""

@@ -6,25 +6,8 @@ from django.shortcuts import get_object_or_404, render
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
-from meetings.services import home_sections
-from pressure.services import pressure_banner
-
 from .models import Team, WorkerHeartbeat
 from .roles import Right, has_right
-
-
-@require_GET
-def home(request: HttpRequest) -> HttpResponse:
-    memberships = list(request.user.memberships.select_related("team", "organisation").order_by("team__name"))
-    memberships = home_sections(user=request.user, memberships=memberships)
-    return render(
-        request,
-        "teams/home.html",
-        {
-            "memberships": memberships,
-            "pressure_alerts": pressure_banner(request.user),
-        },
-    )
 
 
 @require_GET

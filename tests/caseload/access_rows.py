@@ -98,6 +98,7 @@ register(
     ),
     # One resident's pages: the PCN lead, who sees no case, is forbidden.
     row("resident", "active", "", VIEW),
+    row("resident_access_log", "active", "access-log/", RIGHTS[Right.VIEW_ACCESS_LOG]),
     row("triage", "referred", "triage/", REFER, FORM),
     row("start_intervention", "accepted", "start/", UPDATE, FORM),
     row("record_consent", "active", "consent/", UPDATE, FORM),

@@ -6,7 +6,7 @@ from django.utils import timezone
 
 from caseload.demo import seed_caseload
 from caseload.models import Goal, Intervention, Resident, ServiceUseEvent
-from int_app.teams.management.commands.seed_demo import Command
+from int_app.home.management.commands.seed_demo import Command
 
 
 @pytest.fixture

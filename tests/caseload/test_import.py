@@ -10,6 +10,7 @@ from django.urls import reverse
 
 from caseload.models import ImportJob, ServiceUseEvent
 from caseload.services import Episodes, import_job_create
+from caseload.signals import service_use_imported
 from int_app.teams.roles import Role
 
 from ..conftest import member
@@ -248,6 +249,24 @@ def test_a_large_file_is_handed_to_a_worker_after_the_upload_commits(coordinator
     assert len(callbacks) == 2
     job.refresh_from_db()
     assert (job.status, job.rows_loaded) == (ImportJob.Status.DONE, 5_001)
+
+
+def test_a_load_is_announced_to_the_layers_above_only_once_it_commits_with_the_job_and_its_teams(coordinator, own_team, resident, django_capture_on_commit_callbacks):
+    heard: list[tuple[ImportJob, list]] = []
+
+    def listener(sender, job, teams, **kwargs) -> None:
+        heard.append((job, teams))
+
+    service_use_imported.connect(listener)
+    try:
+        with django_capture_on_commit_callbacks(execute=False) as callbacks:
+            job = import_job_create(content=csv_file(f"{resident.nhs_number},{days_ago(3)},ae_attendance,S,1"), file_name="x.csv", teams=[own_team], by=coordinator)
+        assert heard == [], "nothing is announced before the load commits"
+        for callback in callbacks:
+            callback()
+    finally:
+        service_use_imported.disconnect(listener)
+    assert heard == [(job, [own_team])]
 
 
 def test_a_job_that_already_finished_is_not_run_again(coordinator, own_team, resident):

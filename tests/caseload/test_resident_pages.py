@@ -224,3 +224,32 @@ def test_the_timeline_shows_the_residents_discussions_decisions_and_actions(clie
     assert "Discussed at" in page
     assert "Refer to the falls service" in page and "awaiting GP sign-off" in page
     assert "Book a home visit" in page
+
+
+
+def test_the_resident_page_reads_in_the_same_number_of_queries_however_long_the_journey(client, own_team, coordinator, django_assert_num_queries):
+    """The meetings' part of the journey (discussions, decisions, actions) is read in a fixed
+    number of queries, as the caseload's own part is."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from tests.meetings.factories import active_resident, discussed, make_action, record_decision
+
+    resident = active_resident(own_team)
+    client.force_login(coordinator)
+
+    def a_meeting(ago: int) -> None:
+        item = discussed(resident, days_ago=ago)
+        record_decision(item, f"Decision {ago}", clinical=True)
+        make_action(resident, item=item, owner=member(own_team, Role.SOCIAL_WORKER), description=f"Action {ago}")
+        ServiceUseFactory(resident=resident, date=days_ago(ago))
+
+    a_meeting(3)
+    client.get(url("resident", resident))  # the first request also fills per-process caches
+    with CaptureQueriesContext(connection) as one_meeting:
+        assert client.get(url("resident", resident)).status_code == 200
+    for ago in (10, 17, 24):
+        a_meeting(ago)
+    with django_assert_num_queries(len(one_meeting.captured_queries)):
+        page = client.get(url("resident", resident)).text
+    assert all(f"Decision {ago}" in page and f"Action {ago}" in page for ago in (3, 10, 17, 24))

@@ -1,8 +1,8 @@
 from django.urls import reverse
 
 from caseload.demo import seed_caseload
+from int_app.home.management.commands.seed_demo import Command
 from int_app.teams.demo import demo_email
-from int_app.teams.management.commands.seed_demo import Command
 from int_app.teams.models import User
 from int_app.teams.roles import Role
 from kpis.demo import seed_kpis

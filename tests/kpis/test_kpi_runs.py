@@ -11,11 +11,11 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from caseload.models import Resident
-from caseload.services import service_use_load
+from caseload.services import import_job_create, service_use_load
 from kpis import compute
 from kpis.compute import kpis_recompute, prune_old_runs
 from kpis.models import KpiRun, KpiValue, ResidentUsage, ResidentWindow
-from kpis.tasks import enqueue_recompute, recompute_kpis
+from kpis.tasks import recompute_kpis
 
 from .kpi_builders import TODAY, before_and_after, figure, not_supported, supported, value_rows
 
@@ -129,13 +129,23 @@ def test_the_first_run_or_a_change_of_window_length_is_always_full(residents, se
     assert ResidentUsage.objects.exists()
 
 
-def test_an_import_enqueues_a_recompute_when_it_commits(residents, django_capture_on_commit_callbacks):
+def test_an_import_that_adds_service_use_is_followed_by_a_recompute_once_it_commits(residents, own_team, coordinator, django_capture_on_commit_callbacks):
+    # The caseload announces the import (caseload.signals); the KPIs connect to it in ready().
+    before = kpis_recompute()
+    resident = Resident.objects.filter(team=own_team).first()
+    extract = f"nhs_number,date,kind,source,source_id\n{resident.nhs_number},{TODAY - datetime.timedelta(days=3)},ae_attendance,S,new-1\n"
     with django_capture_on_commit_callbacks(execute=False) as callbacks:
-        enqueue_recompute()
-    assert not KpiRun.objects.exists()
+        job = import_job_create(content=extract.encode(), file_name="extract.csv", teams=[own_team], by=coordinator)
+    assert job.rows_loaded == 1
+    assert KpiRun.objects.current() == before, "nothing is recomputed before the load commits"
     assert len(callbacks) == 1
     callbacks[0]()  # CELERY_TASK_ALWAYS_EAGER in tests: the task runs here
-    assert KpiRun.objects.current() is not None
+    after = KpiRun.objects.current()
+    assert after != before and after.mode == KpiRun.Mode.INCREMENTAL
+
+    with django_capture_on_commit_callbacks(execute=False) as callbacks:
+        import_job_create(content=extract.encode(), file_name="again.csv", teams=[own_team], by=coordinator)
+    assert callbacks == [], "a file that adds nothing changes no figure"
 
 
 def test_the_task_runs_the_same_recompute_and_says_what_it_wrote(residents):

@@ -1,5 +1,7 @@
-"""The home page: the coordinator's next meetings, everyone's open actions, the GP's sign-offs."""
+"""The home page (int_app.home, the top layer): the coordinator's next meetings, everyone's open
+actions, the GP's sign-offs, each team's card by the rights of the role held there."""
 
+import pytest
 from django.urls import reverse
 
 from int_app.teams.roles import Role
@@ -53,3 +55,31 @@ def test_the_home_page_reads_in_a_bounded_number_of_queries(client, own_team, ot
     client.force_login(gp)
     with django_assert_max_num_queries(12):
         assert client.get(reverse("home")).status_code == 200
+
+
+def test_each_team_card_leads_with_what_the_role_in_that_team_allows(client, own_team, other_team):
+    """The sections follow the rights of the role held in each team (a PCN lead here, an
+    occupational therapist there), and a practice manager's card has none of them."""
+    from int_app.teams.models import Membership
+
+    lead_here_ot_there = member(own_team, Role.PCN_LEAD)
+    Membership.objects.create(user=lead_here_ot_there, team=other_team, role=Role.OCCUPATIONAL_THERAPIST, organisation=lead_here_ot_there.memberships.first().organisation)
+    client.force_login(lead_here_ot_there)
+    page = client.get(reverse("home")).text
+    here, there = page.index(f"<h2 class=\"nhsuk-card__heading\">{own_team.name}"), page.index(f"<h2 class=\"nhsuk-card__heading\">{other_team.name}")
+    own_card, other_card = (page[here:there], page[there:]) if here < there else (page[here:], page[there:here])
+    assert "Your PCNs" in own_card and "Your open actions" not in own_card
+    assert "Your open actions" in other_card and "Your PCNs" not in other_card and "Your next meetings" not in other_card
+
+    client.force_login(member(own_team, Role.PRACTICE_MANAGER))
+    page = client.get(reverse("home")).text
+    assert not any(section in page for section in ("Your next meetings", "Your PCNs", "Your open actions", "Clinical decisions"))
+
+
+def test_a_misspelt_right_in_a_template_is_an_error_not_a_quiet_no(own_team):
+    from int_app.teams.templatetags.teams import has_right
+
+    coordinator = own_team.memberships.get(role=Role.COORDINATOR)
+    assert has_right(coordinator, "build_agenda") and not has_right(coordinator, "sign_clinical_decisions")
+    with pytest.raises(ValueError):
+        has_right(coordinator, "build_agnda")

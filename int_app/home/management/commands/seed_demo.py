@@ -1,4 +1,7 @@
-"""Load the demo organisation. Deterministic and idempotent: running it twice changes nothing."""
+"""Load the demo organisation. Deterministic and idempotent: running it twice changes nothing.
+
+It lives in the top layer (ADR 0007) because it calls every app's own demo step; the organisation
+it seeds first is the teams layer's, which the others build on."""
 
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
@@ -10,12 +13,13 @@ from int_app.teams.roles import Role
 
 
 def demo_steps():
+    # Each app's own step, bottom layer first: what a step seeds may build on the ones before it.
     from caseload.demo import seed_caseload
     from kpis.demo import seed_kpis
     from meetings.demo import seed_meetings
     from pressure.demo import seed_pressure
 
-    return (seed_caseload, seed_meetings, seed_pressure, seed_kpis)
+    return (seed_caseload, seed_pressure, seed_meetings, seed_kpis)
 
 
 PRACTICE_NAMES = ("Church Road Surgery", "Park View Medical Centre", "Station Lane Practice")
@@ -45,7 +49,6 @@ class Command(BaseCommand):
             return
         with transaction.atomic():
             self.seed_organisation()
-        # Each feature seeds its own demo data on top of the organisation, in journey order.
         for step in demo_steps():
             with transaction.atomic():
                 self.stdout.write(step(self.stdout) or "")

@@ -1,0 +1,19 @@
+"""What the KPIs do when a layer below announces something (ADR 0008): wired in `KpisConfig.ready()`."""
+
+from __future__ import annotations
+
+from caseload.models import ImportJob
+from caseload.signals import service_use_imported
+from int_app.teams.models import Team
+
+from .tasks import recompute_kpis
+
+
+def recompute_after_import(sender, job: ImportJob, teams: list[Team], **kwargs) -> None:
+    """New service use changes the figures. The signal comes after the load committed, so the task
+    is queued now; full=False recounts only the residents the new rows touch, whichever team."""
+    recompute_kpis.delay(full=False)
+
+
+def connect() -> None:
+    service_use_imported.connect(recompute_after_import, dispatch_uid="kpis.recompute_after_import")
