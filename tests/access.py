@@ -36,7 +36,7 @@ EVERY_ROLE = frozenset(Role.values)
 class Row:
     name: str
     path: Callable[[World], str]
-    # Roles of the own team that may use the page; the rest of the own team gets 403.
+    # Roles of the own team that may use the page; the rest of the own team gets `refused`.
     roles: frozenset[str] = EVERY_ROLE
     # What a member of another team gets: 404 for a team's object (it does not exist for them),
     # or the same as the own team for pages that are not about one team's object.
@@ -48,6 +48,9 @@ class Row:
     # the form back with its errors, or a redirect.
     get_ok: frozenset[int] = frozenset({200})
     post_ok: frozenset[int] = frozenset({200, 302})
+    # What a member of the own team whose role lacks the right gets: 403 where the address names
+    # the team (or names no object), 404 where it names a team's object but not the team.
+    refused: int = 403
 
 
 ROWS: list[Row] = [
