@@ -441,7 +441,7 @@ def test_the_agenda_shows_the_pressure_of_each_practice_with_a_resident_on_it(cl
     meeting = make_meeting(own_team)
     add_item(meeting, referred_resident(own_team, practice=managed_practice))
     client.force_login(coordinator)
-    page = client.get(reverse("meetings:agenda", args=[meeting.pk])).text
+    page = client.get(reverse("meetings:agenda", args=[meeting.team.slug, meeting.pk])).text
     assert "Practice pressure" in page
     import re
 
