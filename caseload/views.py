@@ -63,7 +63,7 @@ def resident_for(request: HttpRequest, slug: str, pk: int, right: Right) -> Resi
 @require_GET
 def index(request: HttpRequest) -> HttpResponse:
     """The "Caseload" link: the user's first team's caseload (the list links to the others)."""
-    first = Team.objects.with_right(request.user, Right.VIEW_CASES).first()
+    first = Team.objects.visible_to(request.user, Right.VIEW_CASES).first()
     if first is None:
         raise PermissionDenied
     return redirect("caseload:list", first.slug)
@@ -86,7 +86,7 @@ def caseload_list(request: HttpRequest, slug: str) -> HttpResponse:
         "team": team,
         "filters": filters,
         "page": page,
-        "other_teams": list(Team.objects.with_right(request.user, Right.VIEW_CASES).exclude(pk=team.pk)),
+        "other_teams": list(Team.objects.visible_to(request.user, Right.VIEW_CASES).exclude(pk=team.pk)),
         "can_refer": has_right(request.user, team, Right.RECORD_REFERRALS),
         "can_allocate": has_right(request.user, team, Right.ALLOCATE_KEY_WORKER),
         "can_import": has_right(request.user, team, Right.IMPORT_SERVICE_USE),
@@ -118,7 +118,7 @@ def key_workers(request: HttpRequest, slug: str) -> HttpResponse:
 
 @require_http_methods(["GET", "POST"])
 def refer(request: HttpRequest) -> HttpResponse:
-    teams = list(Team.objects.with_right(request.user, Right.RECORD_REFERRALS))
+    teams = list(Team.objects.visible_to(request.user, Right.RECORD_REFERRALS))
     if not teams:
         raise PermissionDenied
     form = ReferralForm(request.POST or None, user=request.user, teams=teams)
@@ -133,7 +133,7 @@ def refer(request: HttpRequest) -> HttpResponse:
 @require_GET
 def check_nhs_number(request: HttpRequest) -> HttpResponse:
     """The message under the NHS number field, as the coordinator types."""
-    if not Team.objects.with_right(request.user, Right.RECORD_REFERRALS).exists():
+    if not Team.objects.visible_to(request.user, Right.RECORD_REFERRALS).exists():
         raise PermissionDenied
     raw = request.GET.get("nhs_number", "").strip()
     check: dict = {}
@@ -435,7 +435,7 @@ def intervention_page(request: HttpRequest, team: Team, intervention: Interventi
 
 @require_http_methods(["GET", "POST"])
 def import_service_use(request: HttpRequest) -> HttpResponse:
-    teams = list(Team.objects.with_right(request.user, Right.IMPORT_SERVICE_USE))
+    teams = list(Team.objects.visible_to(request.user, Right.IMPORT_SERVICE_USE))
     if not teams:
         raise PermissionDenied
     form = ImportForm(request.POST or None, request.FILES or None)

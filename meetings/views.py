@@ -87,7 +87,7 @@ def _first_error(form) -> str:
 
 @require_GET
 def meeting_list(request: HttpRequest) -> HttpResponse:
-    teams = list(Team.objects.with_right(request.user, Right.VIEW_CASES))
+    teams = list(Team.objects.visible_to(request.user, Right.VIEW_CASES))
     if not teams:
         raise PermissionDenied
     return render(request, "meetings/meeting_list.html", {"teams": services.meeting_list_by_team(teams=teams, user=request.user)})
@@ -583,7 +583,7 @@ def minutes_addendum(request: HttpRequest, slug: str, pk: int) -> HttpResponse:
 
 @require_GET
 def my_actions(request: HttpRequest) -> HttpResponse:
-    if not Team.objects.with_right(request.user, Right.OWN_ACTIONS).exists():
+    if not Team.objects.visible_to(request.user, Right.OWN_ACTIONS).exists():
         raise PermissionDenied
     groups = services.my_actions(user=request.user)
     for action in groups.overdue + groups.this_week + groups.later:
@@ -685,7 +685,7 @@ def action_edit(request: HttpRequest, slug: str, pk: int) -> HttpResponse:
 
 @require_GET
 def decisions_awaiting(request: HttpRequest) -> HttpResponse:
-    if not Team.objects.with_right(request.user, Right.SIGN_CLINICAL_DECISIONS).exists():
+    if not Team.objects.visible_to(request.user, Right.SIGN_CLINICAL_DECISIONS).exists():
         raise PermissionDenied
     decisions = (
         Decision.objects.visible_to(request.user, Right.SIGN_CLINICAL_DECISIONS)
