@@ -1,5 +1,6 @@
-"""Caseload pages. Every view asks has_right() for the team in question and fetches through the
-model's visible_to(), so another team's resident is simply not found (404)."""
+"""Caseload pages. Every fetch goes through the model's visible_to(user, right), by the one rule
+in int_app/teams/scoping.py: where the address names the team, someone not in it gets 404 and a
+member without the right 403; where it does not (an import), the object is simply not found."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from int_app.teams.models import Team, User
 from int_app.teams.roles import Right, has_right
+from int_app.teams.scoping import object_in_team, team_for
 
 from .access import record_resident_access
 from .forms import (
@@ -43,22 +45,14 @@ RECENT_SERVICE_USE = 50
 Status = Resident.Status
 
 
-def teams_with(user: User, right: Right) -> list[Team]:
-    return [team for team in Team.objects.visible_to(user).order_by("name") if has_right(user, team, right)]
-
-
-def team_for(request: HttpRequest, slug: str, right: Right) -> Team:
-    """The team in the address: not found unless the user is in it, forbidden without the right."""
-    team = get_object_or_404(Team.objects.visible_to(request.user), slug=slug)
-    if not has_right(request.user, team, right):
-        raise PermissionDenied
-    return team
-
-
 def resident_for(request: HttpRequest, slug: str, pk: int, right: Right) -> Resident:
-    team = team_for(request, slug, right)
-    return get_object_or_404(
-        Resident.objects.visible_to(request.user).select_related("team", "practice", "key_worker"), pk=pk, team=team
+    return object_in_team(
+        Resident.objects.visible_to(request.user, right).select_related("team", "practice", "key_worker"),
+        user=request.user,
+        right=right,
+        slug=slug,
+        team="team",
+        pk=pk,
     )
 
 
@@ -68,15 +62,15 @@ def resident_for(request: HttpRequest, slug: str, pk: int, right: Right) -> Resi
 @require_GET
 def index(request: HttpRequest) -> HttpResponse:
     """The "Caseload" link: the user's first team's caseload (the list links to the others)."""
-    teams = teams_with(request.user, Right.VIEW_CASES)
-    if not teams:
+    first = Team.objects.visible_to(request.user, Right.VIEW_CASES).first()
+    if first is None:
         raise PermissionDenied
-    return redirect("caseload:list", teams[0].slug)
+    return redirect("caseload:list", first.slug)
 
 
 @require_GET
 def caseload_list(request: HttpRequest, slug: str) -> HttpResponse:
-    team = team_for(request, slug, Right.VIEW_CASES)
+    team = team_for(request.user, slug, Right.VIEW_CASES)
     key_workers = [membership.user for membership in team.key_workers().order_by("user__full_name")]
     practices = list(team.practices.order_by("name"))
     filters = CaseloadFilterForm(request.GET, team=team, key_workers=key_workers, practices=practices)
@@ -91,8 +85,10 @@ def caseload_list(request: HttpRequest, slug: str) -> HttpResponse:
         "team": team,
         "filters": filters,
         "page": page,
-        "other_teams": [t for t in teams_with(request.user, Right.VIEW_CASES) if t != team],
+        "other_teams": list(Team.objects.visible_to(request.user, Right.VIEW_CASES).exclude(pk=team.pk)),
         "can_refer": has_right(request.user, team, Right.RECORD_REFERRALS),
+        "can_allocate": has_right(request.user, team, Right.ALLOCATE_KEY_WORKER),
+        "can_import": has_right(request.user, team, Right.IMPORT_SERVICE_USE),
         "contact_cutoff": timezone.now() - datetime.timedelta(days=28),
     }
     return render(request, "caseload/list.html#results" if request.htmx else "caseload/list.html", context)
@@ -101,7 +97,7 @@ def caseload_list(request: HttpRequest, slug: str) -> HttpResponse:
 @require_GET
 def key_workers(request: HttpRequest, slug: str) -> HttpResponse:
     """Who holds how many residents, so the coordinator can share new ones out fairly."""
-    team = team_for(request, slug, Right.RECORD_REFERRALS)
+    team = team_for(request.user, slug, Right.ALLOCATE_KEY_WORKER)
     caseloads = list(key_worker_caseloads(team))
     by_organisation: dict[str, dict[str, int]] = {}
     for person in caseloads:
@@ -121,7 +117,7 @@ def key_workers(request: HttpRequest, slug: str) -> HttpResponse:
 
 @require_http_methods(["GET", "POST"])
 def refer(request: HttpRequest) -> HttpResponse:
-    teams = teams_with(request.user, Right.RECORD_REFERRALS)
+    teams = list(Team.objects.visible_to(request.user, Right.RECORD_REFERRALS))
     if not teams:
         raise PermissionDenied
     form = ReferralForm(request.POST or None, user=request.user, teams=teams)
@@ -136,7 +132,7 @@ def refer(request: HttpRequest) -> HttpResponse:
 @require_GET
 def check_nhs_number(request: HttpRequest) -> HttpResponse:
     """The message under the NHS number field, as the coordinator types."""
-    if not teams_with(request.user, Right.RECORD_REFERRALS):
+    if not Team.objects.visible_to(request.user, Right.RECORD_REFERRALS).exists():
         raise PermissionDenied
     raw = request.GET.get("nhs_number", "").strip()
     check: dict = {}
@@ -185,7 +181,7 @@ def resident_rights(user: User, resident: Resident) -> dict[str, bool]:
     """Which next steps the page offers: the journey allows them and the user holds the right."""
     can_update = has_right(user, resident.team, Right.UPDATE_CASES)
     return {
-        "can_triage": resident.status == Status.REFERRED and has_right(user, resident.team, Right.RECORD_REFERRALS),
+        "can_triage": resident.status == Status.REFERRED and has_right(user, resident.team, Right.ALLOCATE_KEY_WORKER),
         "can_start": resident.status == Status.ACCEPTED and can_update,
         "can_record_consent": resident.needs_consent and resident.status != Status.STEPPED_DOWN and can_update,
         "can_edit_plan": resident.plan_is_editable and can_update,
@@ -228,7 +224,7 @@ def resident_access_log(request: HttpRequest, slug: str, pk: int) -> HttpRespons
 
 @require_http_methods(["GET", "POST"])
 def triage(request: HttpRequest, slug: str, pk: int) -> HttpResponse:
-    resident = resident_for(request, slug, pk, Right.RECORD_REFERRALS)
+    resident = resident_for(request, slug, pk, Right.ALLOCATE_KEY_WORKER)
     return change_page(
         request,
         resident,
@@ -387,7 +383,7 @@ def plan_interventions(request: HttpRequest, slug: str, pk: int) -> HttpResponse
 
 @require_GET
 def directory(request: HttpRequest, slug: str) -> HttpResponse:
-    team = team_for(request, slug, Right.VIEW_CASES)
+    team = team_for(request.user, slug, Right.VIEW_CASES)
     interventions = Intervention.objects.visible_to(request.user).filter(team=team).order_by("category", "name")
     return render(
         request,
@@ -398,15 +394,21 @@ def directory(request: HttpRequest, slug: str) -> HttpResponse:
 
 @require_http_methods(["GET", "POST"])
 def intervention_add(request: HttpRequest, slug: str) -> HttpResponse:
-    team = team_for(request, slug, Right.KEEP_DIRECTORY)
+    team = team_for(request.user, slug, Right.KEEP_DIRECTORY)
     return intervention_page(request, team, Intervention(team=team))
 
 
 @require_http_methods(["GET", "POST"])
 def intervention_edit(request: HttpRequest, slug: str, pk: int) -> HttpResponse:
-    team = team_for(request, slug, Right.KEEP_DIRECTORY)
-    intervention = get_object_or_404(Intervention.objects.visible_to(request.user), pk=pk, team=team)
-    return intervention_page(request, team, intervention)
+    intervention = object_in_team(
+        Intervention.objects.visible_to(request.user, Right.KEEP_DIRECTORY).select_related("team"),
+        user=request.user,
+        right=Right.KEEP_DIRECTORY,
+        slug=slug,
+        team="team",
+        pk=pk,
+    )
+    return intervention_page(request, intervention.team, intervention)
 
 
 def intervention_page(request: HttpRequest, team: Team, intervention: Intervention) -> HttpResponse:
@@ -423,7 +425,7 @@ def intervention_page(request: HttpRequest, team: Team, intervention: Interventi
 
 @require_http_methods(["GET", "POST"])
 def import_service_use(request: HttpRequest) -> HttpResponse:
-    teams = teams_with(request.user, Right.RECORD_REFERRALS)
+    teams = list(Team.objects.visible_to(request.user, Right.IMPORT_SERVICE_USE))
     if not teams:
         raise PermissionDenied
     form = ImportForm(request.POST or None, request.FILES or None)
@@ -446,9 +448,11 @@ def import_service_use(request: HttpRequest) -> HttpResponse:
 
 @require_GET
 def import_job(request: HttpRequest, pk: int) -> HttpResponse:
-    job = get_object_or_404(ImportJob.objects.visible_to(request.user).defer("content").select_related("uploaded_by"), pk=pk)
+    # The address names no team: an import of teams where the person may not import is not found.
+    job = get_object_or_404(
+        ImportJob.objects.visible_to(request.user, Right.IMPORT_SERVICE_USE).defer("content").select_related("uploaded_by"),
+        pk=pk,
+    )
     teams = list(job.teams.all())
-    if not any(has_right(request.user, team, Right.RECORD_REFERRALS) for team in teams):
-        raise PermissionDenied
     template = "caseload/import_job.html#progress" if request.htmx else "caseload/import_job.html"
     return render(request, template, {"job": job, "teams": teams})

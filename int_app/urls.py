@@ -1,7 +1,9 @@
 from django.contrib import admin
 from django.urls import include, path
+from django.views.decorators.http import require_GET
 
 from int_app.home import views as home_views
+from int_app.teams import admin as team_admin
 from int_app.teams import views as team_views
 
 urlpatterns = [
@@ -14,5 +16,7 @@ urlpatterns = [
     path("meetings/", include("meetings.urls")),
     path("pressure/", include("pressure.urls")),
     path("kpis/", include("kpis.urls")),
+    # Ahead of the admin's own "View on site" redirect, which would reveal another team's objects.
+    path("admin/r/<path:content_type_id>/<path:object_id>/", require_GET(admin.site.admin_view(team_admin.view_on_site))),
     path("admin/", admin.site.urls),
 ]

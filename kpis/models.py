@@ -241,13 +241,9 @@ def kpi_units_for(user) -> KpiUnits:
     right to view KPIs, those teams' PCNs and neighbourhoods, and a place only when they hold
     the right in every team of it (a place's figure includes all its teams). Four queries."""
     from int_app.teams.models import PCN, Team
-    from int_app.teams.roles import Right, has_right
+    from int_app.teams.roles import Right
 
-    teams = [
-        team
-        for team in Team.objects.visible_to(user).select_related("neighbourhood__place")
-        if has_right(user, team, Right.VIEW_KPIS)
-    ]
+    teams = list(Team.objects.with_right(user, Right.VIEW_KPIS).select_related("neighbourhood__place"))
     if not teams:
         return KpiUnits()
     team_ids = frozenset(team.pk for team in teams)

@@ -409,7 +409,7 @@ def agenda_email_send(*, meeting_id: int) -> int:
             {
                 "meeting": meeting,
                 "item_count": meeting.items.count(),
-                "url": site_url(reverse("meetings:agenda_print", args=[meeting.pk])),
+                "url": site_url(reverse("meetings:agenda_print", args=[meeting.team.slug, meeting.pk])),
             },
         )
         if recipients:
@@ -527,7 +527,7 @@ def minutes_email_send(*, meeting_id: int) -> int:
         recipients = list(meeting.attendance.values_list("user__email", flat=True).order_by("user__email"))
         body = render_to_string(
             "meetings/email/minutes.txt",
-            {"meeting": meeting, "url": site_url(reverse("meetings:minutes", args=[meeting.pk]))},
+            {"meeting": meeting, "url": site_url(reverse("meetings:minutes", args=[meeting.team.slug, meeting.pk]))},
         )
         if recipients:
             email_send(subject=f"Minutes published: {meeting}", body=body, to=recipients)
@@ -601,7 +601,7 @@ def my_actions(*, user: User, today: dt.date | None = None) -> ActionGroups:
         .owned_by(user)
         .open()
         .filter(resident__in=Resident.objects.visible_to(user))
-        .select_related("resident", "agenda_item__meeting")
+        .select_related("resident__team", "agenda_item__meeting")
         .order_by("due_date", "pk")
     )
     return actions_grouped(actions, today or local_today())

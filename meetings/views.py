@@ -1,13 +1,15 @@
-"""Meeting pages. Every fetch goes through the model's `visible_to` (another team's object is a
-404) and every right through `has_right` (a member without it gets 403). State changes are POST
-only; htmx requests get the one partial they swap, other requests a redirect or the full page."""
+"""Meeting pages. Every fetch goes through the model's `visible_to(user, right)` by the one rule in
+int_app/teams/scoping.py: the address names the team, so someone not in it gets 404 and a member
+whose role there lacks the right 403; an object of another team under this team's address is not
+found. State changes are POST only; htmx requests get the one partial they swap, other requests a
+redirect or the full page."""
 
 from __future__ import annotations
 
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
-from django.shortcuts import get_object_or_404, redirect, render
+from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
@@ -17,6 +19,7 @@ from caseload.access import record_resident_access
 from caseload.models import ResidentAccess
 from int_app.teams.models import Team
 from int_app.teams.roles import Right, has_right
+from int_app.teams.scoping import object_in_team, team_for
 from pressure.services import current_levels
 
 from . import services
@@ -39,34 +42,30 @@ from .forms import (
 from .models import Action, ActionConflict, AgendaItem, Decision, Meeting, MeetingSeries, TransitionNotAllowed, local_today
 from .suggestions import agenda_suggestions, resident_search
 
-# --- Scoped fetches: visible_to first (404), then the right (403) -----------------------------
+# --- Scoped fetches: one object of the team the address names ---------------------------------
 
 
-def _require(request: HttpRequest, team: Team, right: Right) -> None:
-    if not has_right(request.user, team, right):
-        raise PermissionDenied
-
-
-def _meeting(request: HttpRequest, pk: int, right: Right) -> Meeting:
-    meeting = get_object_or_404(Meeting.objects.visible_to(request.user).select_related("series", "team"), pk=pk)
-    _require(request, meeting.team, right)
-    return meeting
-
-
-def _item(request: HttpRequest, pk: int, right: Right) -> AgendaItem:
-    item = get_object_or_404(
-        AgendaItem.objects.visible_to(request.user).select_related("meeting__series", "meeting__team", "resident"), pk=pk
+def _meeting(request: HttpRequest, slug: str, pk: int, right: Right) -> Meeting:
+    return object_in_team(
+        Meeting.objects.visible_to(request.user, right).select_related("series", "team"),
+        user=request.user, right=right, slug=slug, team="team", pk=pk,
     )
-    _require(request, item.meeting.team, right)
-    return item
 
 
-def _action(request: HttpRequest, pk: int) -> Action:
-    action = get_object_or_404(
-        Action.objects.visible_to(request.user).select_related("resident__team", "owner", "agenda_item__meeting"), pk=pk
+def _item(request: HttpRequest, slug: str, pk: int, right: Right) -> AgendaItem:
+    return object_in_team(
+        AgendaItem.objects.visible_to(request.user, right).select_related("meeting__series", "meeting__team", "resident"),
+        user=request.user, right=right, slug=slug, team="meeting__team", pk=pk,
     )
-    _require(request, action.resident.team, Right.VIEW_CASES)
-    return action
+
+
+def _action(request: HttpRequest, slug: str, pk: int) -> Action:
+    return object_in_team(
+        Action.objects.visible_to(request.user, Right.VIEW_CASES).select_related(
+            "resident__team", "owner", "agenda_item__meeting"
+        ),
+        user=request.user, right=Right.VIEW_CASES, slug=slug, team="resident__team", pk=pk,
+    )
 
 
 def _may_change_action(request: HttpRequest, action: Action) -> bool:
@@ -75,10 +74,6 @@ def _may_change_action(request: HttpRequest, action: Action) -> bool:
     return has_right(request.user, team, Right.BUILD_AGENDA) or (
         action.owner_id == request.user.pk and has_right(request.user, team, Right.OWN_ACTIONS)
     )
-
-
-def _teams_with(request: HttpRequest, right: Right) -> list[Team]:
-    return [team for team in Team.objects.visible_to(request.user) if has_right(request.user, team, right)]
 
 
 def _first_error(form) -> str:
@@ -92,7 +87,7 @@ def _first_error(form) -> str:
 
 @require_GET
 def meeting_list(request: HttpRequest) -> HttpResponse:
-    teams = _teams_with(request, Right.VIEW_CASES)
+    teams = list(Team.objects.visible_to(request.user, Right.VIEW_CASES))
     if not teams:
         raise PermissionDenied
     return render(request, "meetings/meeting_list.html", {"teams": services.meeting_list_by_team(teams=teams, user=request.user)})
@@ -100,16 +95,17 @@ def meeting_list(request: HttpRequest) -> HttpResponse:
 
 @require_http_methods(["GET", "POST"])
 def series_create(request: HttpRequest, slug: str) -> HttpResponse:
-    team = get_object_or_404(Team.objects.visible_to(request.user), slug=slug)
-    _require(request, team, Right.BUILD_AGENDA)
+    team = team_for(request.user, slug, Right.BUILD_AGENDA)
     series = MeetingSeries(team=team)
     return _series_form(request, series, created=True)
 
 
 @require_http_methods(["GET", "POST"])
-def series_edit(request: HttpRequest, pk: int) -> HttpResponse:
-    series = get_object_or_404(MeetingSeries.objects.visible_to(request.user).select_related("team"), pk=pk)
-    _require(request, series.team, Right.BUILD_AGENDA)
+def series_edit(request: HttpRequest, slug: str, pk: int) -> HttpResponse:
+    series = object_in_team(
+        MeetingSeries.objects.visible_to(request.user, Right.BUILD_AGENDA).select_related("team"),
+        user=request.user, right=Right.BUILD_AGENDA, slug=slug, team="team", pk=pk,
+    )
     return _series_form(request, series, created=False)
 
 
@@ -125,8 +121,8 @@ def _series_form(request: HttpRequest, series: MeetingSeries, *, created: bool) 
 
 
 @require_http_methods(["GET", "POST"])
-def meeting_cancel(request: HttpRequest, pk: int) -> HttpResponse:
-    meeting = _meeting(request, pk, Right.BUILD_AGENDA)
+def meeting_cancel(request: HttpRequest, slug: str, pk: int) -> HttpResponse:
+    meeting = _meeting(request, slug, pk, Right.BUILD_AGENDA)
     form = CancelMeetingForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         try:
@@ -140,8 +136,8 @@ def meeting_cancel(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 @require_http_methods(["GET", "POST"])
-def meeting_move(request: HttpRequest, pk: int) -> HttpResponse:
-    meeting = _meeting(request, pk, Right.BUILD_AGENDA)
+def meeting_move(request: HttpRequest, slug: str, pk: int) -> HttpResponse:
+    meeting = _meeting(request, slug, pk, Right.BUILD_AGENDA)
     local = timezone.localtime(meeting.starts_at)
     initial = {"date": local.date(), "start_time": local.time(), "duration_minutes": meeting.duration_minutes}
     form = MoveMeetingForm(request.POST or None, initial=initial)
@@ -183,8 +179,8 @@ def _agenda_context(request: HttpRequest, meeting: Meeting) -> dict:
 
 
 @require_GET
-def agenda(request: HttpRequest, pk: int) -> HttpResponse:
-    meeting = _meeting(request, pk, Right.BUILD_AGENDA)
+def agenda(request: HttpRequest, slug: str, pk: int) -> HttpResponse:
+    meeting = _meeting(request, slug, pk, Right.BUILD_AGENDA)
     if request.htmx:
         return render(request, "meetings/agenda.html#agenda", _agenda_context(request, meeting))
     context = _agenda_context(request, meeting)
@@ -211,12 +207,12 @@ def _agenda_changed(request: HttpRequest, meeting: Meeting) -> HttpResponse:
     if request.htmx:
         meeting.refresh_from_db()
         return render(request, "meetings/agenda.html#agenda", _agenda_context(request, meeting))
-    return redirect("meetings:agenda", meeting.pk)
+    return redirect("meetings:agenda", meeting.team.slug, meeting.pk)
 
 
 @require_POST
-def agenda_add(request: HttpRequest, pk: int) -> HttpResponse:
-    meeting = _meeting(request, pk, Right.BUILD_AGENDA)
+def agenda_add(request: HttpRequest, slug: str, pk: int) -> HttpResponse:
+    meeting = _meeting(request, slug, pk, Right.BUILD_AGENDA)
     form = AddResidentForm(request.POST, meeting=meeting)
     if not form.is_valid():
         messages.error(request, _first_error(form))
@@ -232,8 +228,8 @@ def agenda_add(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 @require_POST
-def agenda_reorder(request: HttpRequest, pk: int) -> HttpResponse:
-    meeting = _meeting(request, pk, Right.BUILD_AGENDA)
+def agenda_reorder(request: HttpRequest, slug: str, pk: int) -> HttpResponse:
+    meeting = _meeting(request, slug, pk, Right.BUILD_AGENDA)
     try:
         order = [int(part) for part in request.POST.get("order", "").split(",") if part.strip()]
         services.agenda_reorder(meeting=meeting, item_ids=order)
@@ -245,8 +241,8 @@ def agenda_reorder(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 @require_POST
-def item_update(request: HttpRequest, pk: int) -> HttpResponse:
-    item = _item(request, pk, Right.BUILD_AGENDA)
+def item_update(request: HttpRequest, slug: str, pk: int) -> HttpResponse:
+    item = _item(request, slug, pk, Right.BUILD_AGENDA)
     form = AgendaItemForm(request.POST, instance=item, presenters=services.presenter_choices(team=item.meeting.team))
     if not form.is_valid():
         messages.error(request, f"{item.resident}: {_first_error(form)}")
@@ -261,8 +257,8 @@ def item_update(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 @require_POST
-def item_move(request: HttpRequest, pk: int) -> HttpResponse:
-    item = _item(request, pk, Right.BUILD_AGENDA)
+def item_move(request: HttpRequest, slug: str, pk: int) -> HttpResponse:
+    item = _item(request, slug, pk, Right.BUILD_AGENDA)
     direction = request.POST.get("direction")
     if direction not in {"up", "down"}:
         messages.error(request, "Move an item up or down.")
@@ -275,8 +271,8 @@ def item_move(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 @require_POST
-def agenda_remove(request: HttpRequest, pk: int) -> HttpResponse:
-    meeting = _meeting(request, pk, Right.BUILD_AGENDA)
+def agenda_remove(request: HttpRequest, slug: str, pk: int) -> HttpResponse:
+    meeting = _meeting(request, slug, pk, Right.BUILD_AGENDA)
     # The item is named in the form, not the address: a second click on a removed item (two tabs,
     # a double tap) gets a message rather than "not found".
     form = RemoveItemForm(request.POST, meeting=meeting)
@@ -294,16 +290,16 @@ def agenda_remove(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 @require_http_methods(["GET", "POST"])
-def agenda_publish(request: HttpRequest, pk: int) -> HttpResponse:
-    meeting = _meeting(request, pk, Right.BUILD_AGENDA)
+def agenda_publish(request: HttpRequest, slug: str, pk: int) -> HttpResponse:
+    meeting = _meeting(request, slug, pk, Right.BUILD_AGENDA)
     if request.method == "POST":
         try:
             services.agenda_publish(meeting=meeting, by=request.user)
         except TransitionNotAllowed as refusal:
             messages.error(request, str(refusal))
-            return redirect("meetings:agenda", meeting.pk)
+            return redirect("meetings:agenda", meeting.team.slug, meeting.pk)
         messages.success(request, "Agenda published. The team is being emailed; the order is now fixed.")
-        return redirect("meetings:agenda", meeting.pk)
+        return redirect("meetings:agenda", meeting.team.slug, meeting.pk)
     items = services.agenda_items_with_packs(meeting=meeting)
     total = services.agenda_total_minutes(items)
     return render(
@@ -314,8 +310,8 @@ def agenda_publish(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 @require_GET
-def agenda_print(request: HttpRequest, pk: int) -> HttpResponse:
-    meeting = _meeting(request, pk, Right.VIEW_CASES)
+def agenda_print(request: HttpRequest, slug: str, pk: int) -> HttpResponse:
+    meeting = _meeting(request, slug, pk, Right.VIEW_CASES)
     items = services.agenda_items_with_packs(meeting=meeting)
     _record_packs_shown(request, items, ResidentAccess.Page.EXPORT)
     return render(
@@ -339,7 +335,7 @@ def _meeting_context(request: HttpRequest, meeting: Meeting, *, item_ids: list[i
         "can_sign": has_right(request.user, meeting.team, Right.SIGN_CLINICAL_DECISIONS),
         "now": timezone.now(),
         "today": local_today(),
-        "next_url": reverse("meetings:meeting", args=[meeting.pk]),
+        "next_url": reverse("meetings:meeting", args=[meeting.team.slug, meeting.pk]),
         "polling": meeting.agenda_published and not meeting.minutes_published and meeting.status != Meeting.Status.CANCELLED,
     }
     if can_record:
@@ -354,9 +350,9 @@ def _meeting_context(request: HttpRequest, meeting: Meeting, *, item_ids: list[i
 
 
 @require_GET
-def meeting_detail(request: HttpRequest, pk: int) -> HttpResponse:
+def meeting_detail(request: HttpRequest, slug: str, pk: int) -> HttpResponse:
     """The meeting screen: the coordinator records on it; everyone else watches it update."""
-    meeting = _meeting(request, pk, Right.VIEW_CASES)
+    meeting = _meeting(request, slug, pk, Right.VIEW_CASES)
     if request.htmx:
         # Attendees' screens poll: "nothing new" costs one query and no rendering.
         if request.GET.get("since") == str(meeting.version):
@@ -372,15 +368,15 @@ def _item_changed(request: HttpRequest, item: AgendaItem) -> HttpResponse:
         meeting = Meeting.objects.visible_to(request.user).select_related("series", "team").get(pk=item.meeting_id)
         context = _meeting_context(request, meeting, item_ids=[item.pk])
         if not context["items"]:
-            return redirect("meetings:meeting", meeting.pk)
+            return redirect("meetings:meeting", meeting.team.slug, meeting.pk)
         context["item"] = context["items"][0]
         return render(request, "meetings/meeting.html#item", context)
-    return redirect(f"{reverse('meetings:meeting', args=[item.meeting_id])}#item-{item.pk}")
+    return redirect(f"{reverse('meetings:meeting', args=[item.meeting.team.slug, item.meeting_id])}#item-{item.pk}")
 
 
 @require_POST
-def attendance(request: HttpRequest, pk: int) -> HttpResponse:
-    meeting = _meeting(request, pk, Right.BUILD_AGENDA)
+def attendance(request: HttpRequest, slug: str, pk: int) -> HttpResponse:
+    meeting = _meeting(request, slug, pk, Right.BUILD_AGENDA)
     rows = services.attendance_rows(meeting=meeting, with_forms=False)
     forms = [AttendanceForm(request.POST, instance=row, prefix=f"attendance-{row.pk}") for row in rows]
     if all(form.is_valid() for form in forms):
@@ -405,12 +401,12 @@ def attendance(request: HttpRequest, pk: int) -> HttpResponse:
         return render(
             request, "meetings/meeting.html#attendance", {"meeting": meeting, "attendance": rows, "can_record": meeting.can_record}
         )
-    return redirect(f"{reverse('meetings:meeting', args=[meeting.pk])}#attendance")
+    return redirect(f"{reverse('meetings:meeting', args=[meeting.team.slug, meeting.pk])}#attendance")
 
 
 @require_POST
-def item_notes(request: HttpRequest, pk: int) -> HttpResponse:
-    item = _item(request, pk, Right.BUILD_AGENDA)
+def item_notes(request: HttpRequest, slug: str, pk: int) -> HttpResponse:
+    item = _item(request, slug, pk, Right.BUILD_AGENDA)
     form = NotesForm(request.POST, prefix=f"notes-{item.pk}")
     if form.is_valid():
         try:
@@ -423,8 +419,8 @@ def item_notes(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 @require_POST
-def item_outcome(request: HttpRequest, pk: int) -> HttpResponse:
-    item = _item(request, pk, Right.BUILD_AGENDA)
+def item_outcome(request: HttpRequest, slug: str, pk: int) -> HttpResponse:
+    item = _item(request, slug, pk, Right.BUILD_AGENDA)
     form = OutcomeForm(request.POST)
     if not form.is_valid():
         messages.error(request, _first_error(form))
@@ -437,8 +433,8 @@ def item_outcome(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 @require_POST
-def item_timer(request: HttpRequest, pk: int) -> HttpResponse:
-    item = _item(request, pk, Right.BUILD_AGENDA)
+def item_timer(request: HttpRequest, slug: str, pk: int) -> HttpResponse:
+    item = _item(request, slug, pk, Right.BUILD_AGENDA)
     try:
         services.item_timer_toggle(item=item, start=request.POST.get("timer") == "start")
     except TransitionNotAllowed as refusal:
@@ -448,8 +444,8 @@ def item_timer(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 @require_POST
-def decision_add(request: HttpRequest, pk: int) -> HttpResponse:
-    item = _item(request, pk, Right.BUILD_AGENDA)
+def decision_add(request: HttpRequest, slug: str, pk: int) -> HttpResponse:
+    item = _item(request, slug, pk, Right.BUILD_AGENDA)
     form = DecisionForm(request.POST, prefix=f"decision-{item.pk}")
     if not form.is_valid():
         messages.error(request, f"{item.resident}: {_first_error(form)}")
@@ -469,8 +465,8 @@ def decision_add(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 @require_POST
-def action_add(request: HttpRequest, pk: int) -> HttpResponse:
-    item = _item(request, pk, Right.BUILD_AGENDA)
+def action_add(request: HttpRequest, slug: str, pk: int) -> HttpResponse:
+    item = _item(request, slug, pk, Right.BUILD_AGENDA)
     form = ActionForm(
         request.POST, resident=item.resident, owners=services.action_owner_choices(team=item.meeting.team), prefix=f"action-{item.pk}"
     )
@@ -494,45 +490,52 @@ def action_add(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 @require_POST
-def decision_sign(request: HttpRequest, pk: int) -> HttpResponse:
-    decision = get_object_or_404(
-        Decision.objects.visible_to(request.user).select_related("agenda_item__meeting__team", "agenda_item__resident"), pk=pk
+def decision_sign(request: HttpRequest, slug: str, pk: int) -> HttpResponse:
+    decision = object_in_team(
+        Decision.objects.visible_to(request.user, Right.SIGN_CLINICAL_DECISIONS).select_related(
+            "agenda_item__meeting__team", "agenda_item__resident"
+        ),
+        user=request.user, right=Right.SIGN_CLINICAL_DECISIONS, slug=slug, team="agenda_item__meeting__team", pk=pk,
     )
-    _require(request, decision.agenda_item.meeting.team, Right.SIGN_CLINICAL_DECISIONS)
     try:
         services.decision_sign(decision=decision, by=request.user)
     except TransitionNotAllowed as refusal:
         messages.error(request, str(refusal))
     else:
         messages.success(request, f"Signed off: {decision}.")
+    meeting = decision.agenda_item.meeting
     if request.htmx:
         decision.refresh_from_db()
-        return render(request, "meetings/meeting.html#decision", {"decision": decision, "can_sign": True, "show_messages": True})
-    return _back_to_next(request) or redirect("meetings:meeting", decision.agenda_item.meeting_id)
+        return render(
+            request,
+            "meetings/meeting.html#decision",
+            {"decision": decision, "meeting": meeting, "can_sign": True, "show_messages": True},
+        )
+    return _back_to_next(request) or redirect("meetings:meeting", meeting.team.slug, meeting.pk)
 
 
 @require_POST
-def meeting_end(request: HttpRequest, pk: int) -> HttpResponse:
-    meeting = _meeting(request, pk, Right.BUILD_AGENDA)
+def meeting_end(request: HttpRequest, slug: str, pk: int) -> HttpResponse:
+    meeting = _meeting(request, slug, pk, Right.BUILD_AGENDA)
     try:
         not_reached = meeting.end()
     except TransitionNotAllowed as refusal:
         messages.error(request, str(refusal))
-        return redirect("meetings:meeting", meeting.pk)
+        return redirect("meetings:meeting", meeting.team.slug, meeting.pk)
     messages.success(
         request,
         "Meeting ended."
         + (f" {not_reached} item{'s' if not_reached != 1 else ''} not reached will be suggested for the next meeting." if not_reached else ""),
     )
-    return redirect("meetings:minutes", meeting.pk)
+    return redirect("meetings:minutes", meeting.team.slug, meeting.pk)
 
 
 # --- Minutes ----------------------------------------------------------------------------------
 
 
 @require_GET
-def minutes(request: HttpRequest, pk: int) -> HttpResponse:
-    meeting = _meeting(request, pk, Right.VIEW_CASES)
+def minutes(request: HttpRequest, slug: str, pk: int) -> HttpResponse:
+    meeting = _meeting(request, slug, pk, Right.VIEW_CASES)
     items = services.agenda_items_with_packs(meeting=meeting, with_record=True, with_packs=False)
     return render(
         request,
@@ -549,20 +552,20 @@ def minutes(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 @require_POST
-def minutes_publish(request: HttpRequest, pk: int) -> HttpResponse:
-    meeting = _meeting(request, pk, Right.BUILD_AGENDA)
+def minutes_publish(request: HttpRequest, slug: str, pk: int) -> HttpResponse:
+    meeting = _meeting(request, slug, pk, Right.BUILD_AGENDA)
     try:
         services.minutes_publish(meeting=meeting, by=request.user)
     except TransitionNotAllowed as refusal:
         messages.error(request, str(refusal))
     else:
         messages.success(request, "Minutes published and locked. The team is being emailed.")
-    return redirect("meetings:minutes", meeting.pk)
+    return redirect("meetings:minutes", meeting.team.slug, meeting.pk)
 
 
 @require_http_methods(["GET", "POST"])
-def minutes_addendum(request: HttpRequest, pk: int) -> HttpResponse:
-    meeting = _meeting(request, pk, Right.BUILD_AGENDA)
+def minutes_addendum(request: HttpRequest, slug: str, pk: int) -> HttpResponse:
+    meeting = _meeting(request, slug, pk, Right.BUILD_AGENDA)
     form = AddendumForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         try:
@@ -571,7 +574,7 @@ def minutes_addendum(request: HttpRequest, pk: int) -> HttpResponse:
             messages.error(request, str(refusal))
         else:
             messages.success(request, "Addendum added to the minutes.")
-        return redirect("meetings:minutes", meeting.pk)
+        return redirect("meetings:minutes", meeting.team.slug, meeting.pk)
     return render(request, "meetings/minutes_addendum.html", {"meeting": meeting, "form": form})
 
 
@@ -580,7 +583,7 @@ def minutes_addendum(request: HttpRequest, pk: int) -> HttpResponse:
 
 @require_GET
 def my_actions(request: HttpRequest) -> HttpResponse:
-    if not _teams_with(request, Right.OWN_ACTIONS):
+    if not Team.objects.visible_to(request.user, Right.OWN_ACTIONS).exists():
         raise PermissionDenied
     groups = services.my_actions(user=request.user)
     for action in groups.overdue + groups.this_week + groups.later:
@@ -590,8 +593,8 @@ def my_actions(request: HttpRequest) -> HttpResponse:
 
 
 @require_GET
-def action_detail(request: HttpRequest, pk: int) -> HttpResponse:
-    action = _action(request, pk)
+def action_detail(request: HttpRequest, slug: str, pk: int) -> HttpResponse:
+    action = _action(request, slug, pk)
     action.may_change = _may_change_action(request, action)
     action.status_form = ActionStatusForm(action=action, initial={"version": action.version})
     return render(
@@ -612,8 +615,8 @@ def _action_card(request: HttpRequest, action: Action, form: ActionStatusForm, *
 
 
 @require_POST
-def action_status(request: HttpRequest, pk: int) -> HttpResponse:
-    action = _action(request, pk)
+def action_status(request: HttpRequest, slug: str, pk: int) -> HttpResponse:
+    action = _action(request, slug, pk)
     if not _may_change_action(request, action):
         raise PermissionDenied
     form = ActionStatusForm(request.POST, action=action)
@@ -637,12 +640,12 @@ def action_status(request: HttpRequest, pk: int) -> HttpResponse:
     messages.success(request, f"Action marked {action.get_status_display().lower()}.")
     if request.htmx:
         return _action_card(request, action, ActionStatusForm(action=action, initial={"version": action.version}))
-    return _back_to_next(request) or redirect("meetings:action", action.pk)
+    return _back_to_next(request) or redirect("meetings:action", action.resident.team.slug, action.pk)
 
 
 @require_http_methods(["GET", "POST"])
-def action_edit(request: HttpRequest, pk: int) -> HttpResponse:
-    action = _action(request, pk)
+def action_edit(request: HttpRequest, slug: str, pk: int) -> HttpResponse:
+    action = _action(request, slug, pk)
     if not _may_change_action(request, action):
         raise PermissionDenied
     initial = {"description": action.description, "owner": action.owner_id, "due_date": action.due_date, "version": action.version}
@@ -671,7 +674,7 @@ def action_edit(request: HttpRequest, pk: int) -> HttpResponse:
             form.add_error(None, str(refusal))
         else:
             messages.success(request, "Action updated.")
-            return redirect("meetings:action", action.pk)
+            return redirect("meetings:action", action.resident.team.slug, action.pk)
     return render(
         request,
         "meetings/action_edit.html",
@@ -682,14 +685,12 @@ def action_edit(request: HttpRequest, pk: int) -> HttpResponse:
 
 @require_GET
 def decisions_awaiting(request: HttpRequest) -> HttpResponse:
-    teams = _teams_with(request, Right.SIGN_CLINICAL_DECISIONS)
-    if not teams:
+    if not Team.objects.visible_to(request.user, Right.SIGN_CLINICAL_DECISIONS).exists():
         raise PermissionDenied
     decisions = (
-        Decision.objects.visible_to(request.user)
+        Decision.objects.visible_to(request.user, Right.SIGN_CLINICAL_DECISIONS)
         .awaiting_sign_off()
-        .filter(agenda_item__meeting__team__in=teams)
-        .select_related("agenda_item__meeting__series", "agenda_item__resident", "recorded_by")
+        .select_related("agenda_item__meeting__series", "agenda_item__meeting__team", "agenda_item__resident", "recorded_by")
         .order_by("recorded_at")
     )
     return render(request, "meetings/decisions_awaiting.html", {"decisions": decisions, "can_sign": True})

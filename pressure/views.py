@@ -128,7 +128,10 @@ def pressure_report_detail(request: HttpRequest, pk: int) -> HttpResponse:
 
 @require_POST
 def acknowledge_alert(request: HttpRequest, pk: int) -> HttpResponse:
-    alert = get_object_or_404(PressureAlert.objects.visible_to(request.user).select_related("report__practice"), pk=pk)
+    """Its address names no team: an alert the person may not acknowledge is not found."""
+    alert = get_object_or_404(
+        PressureAlert.objects.visible_to(request.user, Right.ACKNOWLEDGE_PRESSURE_ALERTS).select_related("report__practice"), pk=pk
+    )
     alert = pressure_alert_acknowledge(alert=alert, by=request.user)
     messages.success(
         request, f"Alert for {alert.report.practice.name} acknowledged by {alert.acknowledged_by.full_name}."

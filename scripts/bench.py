@@ -225,7 +225,7 @@ def bench_agenda_page(bench: Bench) -> None:
     assert Meeting.objects.get(pk=meeting.pk).items.count() == AGENDA_ITEMS
     client = Client()
     client.force_login(coordinator)
-    ms, queries, _response = page_timing(client, f"/meetings/{meeting.pk}/agenda/")
+    ms, queries, _response = page_timing(client, f"/meetings/teams/{team.slug}/{meeting.pk}/agenda/")
     bench.report("agenda_page", items=AGENDA_ITEMS, ms=f"{ms:.1f}", queries=queries)
 
 
@@ -248,7 +248,7 @@ def bench_agenda_city(bench: Bench) -> None:
         cursor.execute("ANALYZE")  # after the import, as autovacuum would have by the time anyone looks
     client = Client()
     client.force_login(coordinator)
-    ms, queries, _response = page_timing(client, f"/meetings/{meeting.pk}/agenda/")
+    ms, queries, _response = page_timing(client, f"/meetings/teams/{team.slug}/{meeting.pk}/agenda/")
     bench.report("agenda_page_city", items=AGENDA_ITEMS, open_cases=ACTIVE_RESIDENTS, ms=f"{ms:.1f}", queries=queries)
 
 

@@ -7,7 +7,7 @@ from locust import HttpUser, between, task
 
 PASSWORD = "int-demo-2026"
 TEAMS = ("east", "west")
-AGENDA_LINK = re.compile(r'href="(/meetings/\d+/agenda/)"')
+AGENDA_LINK = re.compile(r'href="(/meetings/teams/[\w-]+/\d+/agenda/)"')
 
 
 class Person(HttpUser):

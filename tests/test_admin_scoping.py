@@ -10,11 +10,12 @@ import time_machine
 from django.contrib import admin
 from django.contrib.admin.utils import quote
 from django.contrib.auth.models import Permission
+from django.contrib.contenttypes.models import ContentType
 from django.db import models
 from django.urls import reverse
 from django.utils import timezone
 
-from caseload.models import ImportJob, PlannedIntervention, ResidentAccess
+from caseload.models import ImportJob, Intervention, PlannedIntervention, Resident, ResidentAccess
 from int_app.teams.admin import SharedListAdmin, SuperusersOnly, TeamScope
 from int_app.teams.models import Neighbourhood, Place, Practice, Team, User
 from int_app.teams.roles import Role
@@ -155,3 +156,42 @@ def test_a_staff_member_of_one_team_sees_only_their_team_in_every_admin(client, 
         assert (response.status_code, response["Location"]) == (302, reverse("admin:index"))
     assert "doesn’t exist" in client.get(admin_url(model, "change", quote(other[0])), follow=True).text
     assert client.get(admin_url(model, "delete", quote(other[0]))).status_code in {302, 403}
+    # Nor does Django's "View on site" redirect take them there: not found, as for no object at all.
+    assert client.get(view_on_site_url(model, other[0])).status_code == 404
+
+
+def view_on_site_url(model: type[models.Model], pk) -> str:
+    return reverse("admin:view_on_site", args=[ContentType.objects.get_for_model(model).pk, pk])
+
+
+def test_view_on_site_takes_a_staff_member_to_their_own_teams_entry_and_finds_no_other(client, world):
+    own_entry = Intervention.objects.get(pk=min(world.own_rows[Intervention]))
+    other_entry = Intervention.objects.get(pk=min(world.other_rows[Intervention]))
+    client.force_login(world.staff)
+
+    to_own = client.get(view_on_site_url(Intervention, own_entry.pk))
+    assert to_own.status_code == 302 and to_own["Location"].endswith(own_entry.get_absolute_url())
+    elsewhere = client.get(view_on_site_url(Intervention, other_entry.pk))
+    nowhere = client.get(view_on_site_url(Intervention, 987_654_321))
+    assert elsewhere.status_code == nowhere.status_code == 404
+    assert other_entry.team.slug not in elsewhere.text
+    # A model the admin does not show (residents change only through the caseload pages) is not
+    # found, even in their own team; nor is nonsense in the address.
+    own_resident = Resident.objects.filter(team=own_entry.team).first()
+    assert client.get(view_on_site_url(Resident, own_resident.pk)).status_code == 404
+    assert client.get(f"/admin/r/{ContentType.objects.get_for_model(Intervention).pk}/not-a-number/").status_code == 404
+    assert client.get(f"/admin/r/not-a-type/{own_entry.pk}/").status_code == 404
+
+
+def test_a_superuser_is_taken_to_any_teams_object(client, world):
+    other_resident = Resident.objects.exclude(team__memberships__user=world.staff).first()
+    client.force_login(User.objects.create_superuser("root@example.org", "x", full_name="Root"))
+    response = client.get(view_on_site_url(Resident, other_resident.pk))
+    assert response.status_code == 302 and response["Location"].endswith(other_resident.get_absolute_url())
+
+
+def test_view_on_site_is_for_staff_only(client, world):
+    own_entry = Intervention.objects.get(pk=min(world.own_rows[Intervention]))
+    client.force_login(member(own_entry.team, Role.NEIGHBOURHOOD_EXPERT))
+    response = client.get(view_on_site_url(Intervention, own_entry.pk))
+    assert response.status_code == 302 and response["Location"].startswith(reverse("admin:login"))

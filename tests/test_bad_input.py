@@ -212,21 +212,21 @@ FORM_PAGES: dict[str, Callable[[World], str]] = {
     "caseload:goal_status": lambda w: f"/caseload/teams/{w.own.slug}/residents/{w.objects['active'].pk}/plan/",
     "caseload:plan_interventions": lambda w: f"/caseload/teams/{w.own.slug}/residents/{w.objects['active'].pk}/plan/",
     "pressure:alert_acknowledge": lambda w: "/pressure/",
-    "meetings:meeting_end": lambda w: f"/meetings/{meeting(w).pk}/",
-    "meetings:agenda_add": lambda w: f"/meetings/{meeting(w).pk}/agenda/",
-    "meetings:agenda_remove": lambda w: f"/meetings/{meeting(w).pk}/agenda/",
-    "meetings:agenda_reorder": lambda w: f"/meetings/{meeting(w).pk}/agenda/",
-    "meetings:item_update": lambda w: f"/meetings/{meeting(w).pk}/agenda/",
-    "meetings:item_move": lambda w: f"/meetings/{meeting(w).pk}/agenda/",
-    "meetings:attendance": lambda w: f"/meetings/{meeting(w).pk}/",
-    "meetings:minutes_publish": lambda w: f"/meetings/{meeting(w).pk}/minutes/",
-    "meetings:item_notes": lambda w: f"/meetings/{meeting(w).pk}/",
-    "meetings:item_outcome": lambda w: f"/meetings/{meeting(w).pk}/",
-    "meetings:item_timer": lambda w: f"/meetings/{meeting(w).pk}/",
-    "meetings:decision_add": lambda w: f"/meetings/{meeting(w).pk}/",
-    "meetings:action_add": lambda w: f"/meetings/{meeting(w).pk}/",
-    "meetings:decision_sign": lambda w: f"/meetings/{meeting(w).pk}/",
-    "meetings:action_status": lambda w: f"/meetings/actions/{w.objects['action'].pk}/",
+    "meetings:meeting_end": lambda w: f"/meetings/teams/{w.own.slug}/{meeting(w).pk}/",
+    "meetings:agenda_add": lambda w: f"/meetings/teams/{w.own.slug}/{meeting(w).pk}/agenda/",
+    "meetings:agenda_remove": lambda w: f"/meetings/teams/{w.own.slug}/{meeting(w).pk}/agenda/",
+    "meetings:agenda_reorder": lambda w: f"/meetings/teams/{w.own.slug}/{meeting(w).pk}/agenda/",
+    "meetings:item_update": lambda w: f"/meetings/teams/{w.own.slug}/{meeting(w).pk}/agenda/",
+    "meetings:item_move": lambda w: f"/meetings/teams/{w.own.slug}/{meeting(w).pk}/agenda/",
+    "meetings:attendance": lambda w: f"/meetings/teams/{w.own.slug}/{meeting(w).pk}/",
+    "meetings:minutes_publish": lambda w: f"/meetings/teams/{w.own.slug}/{meeting(w).pk}/minutes/",
+    "meetings:item_notes": lambda w: f"/meetings/teams/{w.own.slug}/{meeting(w).pk}/",
+    "meetings:item_outcome": lambda w: f"/meetings/teams/{w.own.slug}/{meeting(w).pk}/",
+    "meetings:item_timer": lambda w: f"/meetings/teams/{w.own.slug}/{meeting(w).pk}/",
+    "meetings:decision_add": lambda w: f"/meetings/teams/{w.own.slug}/{meeting(w).pk}/",
+    "meetings:action_add": lambda w: f"/meetings/teams/{w.own.slug}/{meeting(w).pk}/",
+    "meetings:decision_sign": lambda w: f"/meetings/teams/{w.own.slug}/{meeting(w).pk}/",
+    "meetings:action_status": lambda w: f"/meetings/teams/{w.own.slug}/actions/{w.objects['action'].pk}/",
 }
 
 
@@ -811,14 +811,14 @@ def upload_through_the_page(client: Client, content: bytes):
 
 def test_a_bare_word_as_the_page_to_go_back_to_after_signing_is_followed_not_looked_up(db, world, client):
     client.force_login(world.member(world.own, Role.GP))
-    response = client.post(f"/meetings/decisions/{world.objects['decision'].pk}/sign/", {"next": "0"})
+    response = client.post(f"/meetings/teams/{world.own.slug}/decisions/{world.objects['decision'].pk}/sign/", {"next": "0"})
     assert (response.status_code, response["Location"]) == (302, "0")
 
 
 @pytest.mark.parametrize("item", ["²", "9" * 5_000, "\x00"])
 def test_removing_an_item_named_by_nonsense_says_it_is_no_longer_on_the_agenda(db, world, client, item):
     client.force_login(world.member(world.own, Role.COORDINATOR))
-    response = client.post(f"/meetings/{meeting(world).pk}/agenda/remove/", {"item": item}, follow=True)
+    response = client.post(f"/meetings/teams/{world.own.slug}/{meeting(world).pk}/agenda/remove/", {"item": item}, follow=True)
     assert "That resident is no longer on the agenda." in response.text
     assert meeting(world).items.count() == 1
 

@@ -8,6 +8,10 @@ team (tests/test_admin_scoping.py):
 - shared lists that belong to no team (`SharedListAdmin`: employers): every staff member reads
   them and picks from them, only superusers change them;
 - everything else (`SuperusersOnly`: groups, sign-in records, authenticators, KPI runs).
+
+Django's "View on site" redirect (`/admin/r/<content type>/<id>/`) is kept to the same rows: for
+a staff member it answers only for an object their admin for that model shows them
+(`view_on_site`, wired in int_app/urls.py ahead of the admin's own).
 """
 
 from __future__ import annotations
@@ -15,9 +19,11 @@ from __future__ import annotations
 from django.contrib import admin
 from django.contrib.admin.utils import get_fields_from_path, lookup_spawns_duplicates
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
+from django.contrib.contenttypes.models import ContentType
+from django.contrib.contenttypes.views import shortcut
 from django.core.exceptions import ImproperlyConfigured
 from django.db import models
-from django.http import HttpRequest
+from django.http import Http404, HttpRequest, HttpResponse
 
 from .models import (
     PCN,
@@ -274,6 +280,23 @@ class UserAdmin(TeamScope, DjangoUserAdmin):
 
     def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
         return super().has_delete_permission(request, obj) and (obj is None or self.may_manage(request, obj))
+
+
+def view_on_site(request: HttpRequest, content_type_id: str, object_id: str) -> HttpResponse:
+    """Django's "View on site" redirect, for a staff member only to an object their admin for that
+    model shows them. For another team's object (or a model the admin does not show them) it is
+    not found, as the change page is, rather than a redirect that confirms the object exists."""
+    if not _is_superuser(request):
+        try:
+            model = ContentType.objects.get_for_id(int(content_type_id)).model_class()
+        except (ContentType.DoesNotExist, ValueError):
+            raise Http404 from None
+        model_admin = admin.site.get_model_admin(model) if model and admin.site.is_registered(model) else None
+        # get_object reads the admin's own queryset, so the team scoping above decides.
+        found = model_admin.get_object(request, object_id) if model_admin else None
+        if found is None or not model_admin.has_view_or_change_permission(request, found):
+            raise Http404
+    return shortcut(request, content_type_id, object_id)
 
 
 # Models other packages register (Django's groups, allauth's email addresses, authenticators and

@@ -1,6 +1,9 @@
 """Who may do what: the one place that maps team roles to rights.
 
-Views ask `has_right(user, team, Right.X)`; nothing else in the code compares role names.
+A right is held in a team, by the person's role there: code asks `has_right(user, team, Right.X)`
+for one team, `Team.objects.with_right(user, Right.X)` for all of a person's teams, and fetches
+through `Model.objects.visible_to(user, Right.X)` (int_app/teams/scoping.py says what a person
+without the right is told). Nothing else in the code compares role names.
 """
 
 from enum import StrEnum
@@ -33,6 +36,8 @@ CASE_ROLES: frozenset[str] = frozenset(set(Role.values) - {Role.PCN_LEAD, Role.P
 class Right(StrEnum):
     VIEW_CASES = "view_cases"
     RECORD_REFERRALS = "record_referrals"
+    ALLOCATE_KEY_WORKER = "allocate_key_worker"
+    IMPORT_SERVICE_USE = "import_service_use"
     UPDATE_CASES = "update_cases"
     BUILD_AGENDA = "build_agenda"
     SIGN_CLINICAL_DECISIONS = "sign_clinical_decisions"
@@ -49,6 +54,10 @@ class Right(StrEnum):
 RIGHTS: dict[Right, frozenset[str]] = {
     Right.VIEW_CASES: CASE_ROLES,
     Right.RECORD_REFERRALS: frozenset({Role.COORDINATOR}),
+    # Triage: accepting a referral names the resident's key worker, from the team's caseloads.
+    Right.ALLOCATE_KEY_WORKER: frozenset({Role.COORDINATOR}),
+    # Loading another system's extract matches residents across the team's whole caseload.
+    Right.IMPORT_SERVICE_USE: frozenset({Role.COORDINATOR}),
     # Keeping a resident's record (start, consent, support plan, step-down, close) is the work of
     # the coordinator and the key workers; the GP and the expert advise in the meeting.
     Right.UPDATE_CASES: frozenset({Role.COORDINATOR}) | KEY_WORKER_ROLES,

@@ -53,7 +53,7 @@ def test_the_team_runs_a_meeting_from_agenda_to_done_action(new_page, live_serve
     # The GP opens the meeting on their own screen before anything is recorded.
     gp_screen = new_page()
     log_in(gp_screen, live_server, gp.email)
-    gp_screen.goto(f"{live_server.url}/meetings/{meeting.pk}/")
+    gp_screen.goto(f"{live_server.url}/meetings/teams/{meeting.team.slug}/{meeting.pk}/")
     expect(gp_screen.get_by_text("This page updates itself")).to_be_visible()
 
     # The coordinator runs the meeting: the clock, notes, a clinical decision and an action.
@@ -116,7 +116,7 @@ def test_the_coordinator_drags_an_item_to_the_top_of_the_agenda(page, live_serve
         add_item(meeting, active_resident(own_team, given_name="Resident", family_name=name))
     log_in(page, live_server, member(own_team, Role.COORDINATOR).email)
     page.set_viewport_size({"width": 1280, "height": 1800})  # the first and third items both on screen
-    page.goto(f"{live_server.url}/meetings/{meeting.pk}/agenda/")
+    page.goto(f"{live_server.url}/meetings/teams/{meeting.team.slug}/{meeting.pk}/agenda/")
     items = page.locator("#agenda-items > li")
     expect(items.first).to_contain_text("Resident First")
     page.wait_for_function("document.querySelector('#agenda-items').dataset.sortableReady === 'true'")
@@ -146,7 +146,7 @@ def test_an_open_information_pack_stays_open_while_the_coordinator_changes_the_a
     first = add_item(meeting, active_resident(own_team, given_name="Resident", family_name="First"), minutes=10)
     add_item(meeting, active_resident(own_team, given_name="Resident", family_name="Second"), minutes=10)
     log_in(page, live_server, member(own_team, Role.COORDINATOR).email)
-    page.goto(f"{live_server.url}/meetings/{meeting.pk}/agenda/")
+    page.goto(f"{live_server.url}/meetings/teams/{meeting.team.slug}/{meeting.pk}/agenda/")
     opened = page.locator("details").filter(has_text="Information pack for Resident First")
     left_shut = page.locator("details").filter(has_text="Information pack for Resident Second")
     opened.locator("summary").click()
@@ -183,7 +183,7 @@ def test_the_printed_agenda_fits_a4_width_and_no_resident_is_split_across_pages(
         add_item(meeting, resident)
     log_in(page, live_server, member(own_team, Role.COORDINATOR).email)
     page.set_viewport_size({"width": A4_PRINTABLE_WIDTH_PX, "height": A4_PRINTABLE_HEIGHT_PX})
-    page.goto(f"{live_server.url}/meetings/{meeting.pk}/agenda/print/")
+    page.goto(f"{live_server.url}/meetings/teams/{meeting.team.slug}/{meeting.pk}/agenda/print/")
     page.emulate_media(media="print")
 
     assert page.evaluate("document.documentElement.scrollWidth") <= A4_PRINTABLE_WIDTH_PX, "nothing runs off the page's side"

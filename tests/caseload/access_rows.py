@@ -1,15 +1,22 @@
 """Access-matrix rows for every caseload URL, and the objects they need in the own team."""
 
 from caseload.models import ImportJob
-from int_app.teams.roles import RIGHTS, Right
+from int_app.teams.roles import Role
 from tests.access import WORLD_BUILDERS, Row, World, register
 
 from .factories import InterventionFactory, accepted, active, referred, stepped_down
 
-VIEW = RIGHTS[Right.VIEW_CASES]
-REFER = RIGHTS[Right.RECORD_REFERRALS]
-UPDATE = RIGHTS[Right.UPDATE_CASES]
-DIRECTORY = RIGHTS[Right.KEEP_DIRECTORY]
+# Who may use each page, written out rather than read from the rights table, so that a change to
+# the table shows here as a failing row.
+KEY_WORKERS = {Role.OCCUPATIONAL_THERAPIST, Role.SOCIAL_WORKER, Role.COMMUNITY_TRUST, Role.MENTAL_HEALTH_TRUST}
+# Everyone in case discussions; not the PCN lead or the practice manager.
+VIEW = frozenset({Role.COORDINATOR, Role.NEIGHBOURHOOD_EXPERT, Role.GP, *KEY_WORKERS})
+COORDINATOR = frozenset({Role.COORDINATOR})
+REFER = COORDINATOR
+ALLOCATE = COORDINATOR
+IMPORT = COORDINATOR
+UPDATE = frozenset({Role.COORDINATOR, *KEY_WORKERS})
+DIRECTORY = frozenset({Role.COORDINATOR, Role.NEIGHBOURHOOD_EXPERT})
 FORM = ("GET", "POST")
 MISSING_PK = 987654321
 
@@ -60,12 +67,14 @@ register(
         other_team="same",
     ),
     Row(
-        "caseload:import_service_use", lambda w: "/caseload/service-use/import/", roles=REFER, other_team="same", methods=FORM
+        "caseload:import_service_use", lambda w: "/caseload/service-use/import/", roles=IMPORT, other_team="same", methods=FORM
     ),
+    # One team's import, at an address that names no team: without the right it is not found.
     Row(
         "caseload:import_job",
         lambda w: f"/caseload/service-use/imports/{w.objects['import_job'].pk}/",
-        roles=REFER,
+        roles=IMPORT,
+        refused=404,
         missing=lambda w: f"/caseload/service-use/imports/{MISSING_PK}/",
     ),
     # One team's pages.
@@ -73,7 +82,7 @@ register(
     Row(
         "caseload:key_workers",
         lambda w: f"/caseload/teams/{w.own.slug}/key-workers/",
-        roles=REFER,
+        roles=ALLOCATE,
         missing=lambda w: "/caseload/teams/no-such-team/key-workers/",
     ),
     Row(
@@ -98,8 +107,8 @@ register(
     ),
     # One resident's pages: the PCN lead, who sees no case, is forbidden.
     row("resident", "active", "", VIEW),
-    row("resident_access_log", "active", "access-log/", RIGHTS[Right.VIEW_ACCESS_LOG]),
-    row("triage", "referred", "triage/", REFER, FORM),
+    row("resident_access_log", "active", "access-log/", COORDINATOR),
+    row("triage", "referred", "triage/", ALLOCATE, FORM),
     row("start_intervention", "accepted", "start/", UPDATE, FORM),
     row("record_consent", "active", "consent/", UPDATE, FORM),
     row("support_plan", "active", "plan/", VIEW),

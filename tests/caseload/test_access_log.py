@@ -34,11 +34,11 @@ def test_printing_or_opening_the_agenda_logs_every_resident_whose_pack_was_shown
     not_on_agenda = active_resident(own_team, family_name="Clarke")
     gp = member(own_team, Role.GP)
     client.force_login(gp)
-    assert client.get(reverse("meetings:agenda_print", args=[meeting.pk])).status_code == 200
+    assert client.get(reverse("meetings:agenda_print", args=[meeting.team.slug, meeting.pk])).status_code == 200
     client.force_login(coordinator)
-    assert client.get(reverse("meetings:agenda", args=[meeting.pk])).status_code == 200
+    assert client.get(reverse("meetings:agenda", args=[meeting.team.slug, meeting.pk])).status_code == 200
     # An htmx refresh of the page already open is not another opening.
-    client.get(reverse("meetings:agenda", args=[meeting.pk]), headers={"HX-Request": "true"})
+    client.get(reverse("meetings:agenda", args=[meeting.team.slug, meeting.pk]), headers={"HX-Request": "true"})
 
     logged = set(ResidentAccess.objects.values_list("user", "resident", "page"))
     assert logged == {

@@ -1,27 +1,33 @@
 """Access-matrix rows for every meetings URL, and the objects they need in the own team.
 
-Rights follow int_app.teams.roles: case pages need VIEW_CASES (every case role; a PCN lead gets
-403), building and recording need BUILD_AGENDA (the coordinator), sign-off needs
-SIGN_CLINICAL_DECISIONS (the GP); an action is changed by its owner (here the social worker)
-or the coordinator. Another team's member gets 404 for any of this team's objects.
+Case pages are for everyone in case discussions (a PCN lead or practice manager gets 403),
+building and recording for the coordinator, sign-off for the GP; an action is changed by its
+owner (here the social worker) or the coordinator. Every address about one team's object names
+the team, so a member without the right gets 403 and another team's member 404. Written out
+rather than read from the rights table, so that a change to the table shows here.
 """
 
-from int_app.teams.roles import Right, Role, role_has_right
+from int_app.teams.roles import Role
 from meetings.models import AgendaItem, Decision
 
 from ..access import WORLD_BUILDERS, Row, World, register
 from .factories import active_resident, add_item, make_action, make_meeting
 
-
-def roles_with(right: Right) -> frozenset[str]:
-    return frozenset(role for role in Role.values if role_has_right(role, right))
-
-
-CASE = roles_with(Right.VIEW_CASES)
-BUILD = roles_with(Right.BUILD_AGENDA)
-SIGN = roles_with(Right.SIGN_CLINICAL_DECISIONS)
-OWN = roles_with(Right.OWN_ACTIONS)
-ACTION_CHANGERS = BUILD | {Role.SOCIAL_WORKER}  # the coordinator, and the action's owner
+CASE = frozenset(
+    {
+        Role.COORDINATOR,
+        Role.NEIGHBOURHOOD_EXPERT,
+        Role.GP,
+        Role.OCCUPATIONAL_THERAPIST,
+        Role.SOCIAL_WORKER,
+        Role.COMMUNITY_TRUST,
+        Role.MENTAL_HEALTH_TRUST,
+    }
+)
+BUILD = frozenset({Role.COORDINATOR})
+SIGN = frozenset({Role.GP})
+OWN = CASE
+ACTION_CHANGERS = frozenset({Role.COORDINATOR, Role.SOCIAL_WORKER})  # the coordinator, and the action's owner
 POST = ("POST",)
 GET_POST = ("GET", "POST")
 MISSING = 999_999
@@ -46,19 +52,19 @@ WORLD_BUILDERS.append(build_meetings_world)
 
 
 def meeting_url(suffix: str = ""):
-    return lambda w: f"/meetings/{w.objects['meeting'].pk}/{suffix}"
+    return lambda w: f"/meetings/teams/{w.own.slug}/{w.objects['meeting'].pk}/{suffix}"
 
 
 def missing_meeting_url(suffix: str = ""):
-    return lambda w: f"/meetings/{MISSING}/{suffix}"
+    return lambda w: f"/meetings/teams/{w.own.slug}/{MISSING}/{suffix}"
 
 
 def item_url(suffix: str):
-    return lambda w: f"/meetings/items/{w.objects['agenda_item'].pk}/{suffix}"
+    return lambda w: f"/meetings/teams/{w.own.slug}/items/{w.objects['agenda_item'].pk}/{suffix}"
 
 
 def action_url(suffix: str = ""):
-    return lambda w: f"/meetings/actions/{w.objects['action'].pk}/{suffix}"
+    return lambda w: f"/meetings/teams/{w.own.slug}/actions/{w.objects['action'].pk}/{suffix}"
 
 
 register(
@@ -68,24 +74,24 @@ register(
     Row("meetings:decisions_awaiting", lambda w: "/meetings/decisions/awaiting/", roles=SIGN, other_team="same"),
     # Series.
     Row("meetings:series_create", lambda w: f"/meetings/teams/{w.own.slug}/series/new/", roles=BUILD, methods=GET_POST, missing=lambda w: "/meetings/teams/no-such-team/series/new/"),
-    Row("meetings:series_edit", lambda w: f"/meetings/series/{w.objects['meeting_series'].pk}/", roles=BUILD, methods=GET_POST, missing=lambda w: f"/meetings/series/{MISSING}/"),
+    Row("meetings:series_edit", lambda w: f"/meetings/teams/{w.own.slug}/series/{w.objects['meeting_series'].pk}/", roles=BUILD, methods=GET_POST, missing=lambda w: f"/meetings/teams/{w.own.slug}/series/{MISSING}/"),
     # One meeting.
     Row("meetings:meeting", meeting_url(), roles=CASE, missing=missing_meeting_url()),
     Row("meetings:meeting_cancel", meeting_url("cancel/"), roles=BUILD, methods=GET_POST, missing=missing_meeting_url("cancel/")),
     Row("meetings:meeting_move", meeting_url("move/"), roles=BUILD, methods=GET_POST, missing=missing_meeting_url("move/")),
-    Row("meetings:meeting_end", meeting_url("end/"), roles=BUILD, methods=POST),
+    Row("meetings:meeting_end", meeting_url("end/"), roles=BUILD, methods=POST, missing=missing_meeting_url("end/")),
     Row("meetings:agenda", meeting_url("agenda/"), roles=BUILD, missing=missing_meeting_url("agenda/")),
-    Row("meetings:agenda_add", meeting_url("agenda/add/"), roles=BUILD, methods=POST),
-    Row("meetings:agenda_remove", meeting_url("agenda/remove/"), roles=BUILD, methods=POST),
-    Row("meetings:agenda_reorder", meeting_url("agenda/order/"), roles=BUILD, methods=POST),
+    Row("meetings:agenda_add", meeting_url("agenda/add/"), roles=BUILD, methods=POST, missing=missing_meeting_url("agenda/add/")),
+    Row("meetings:agenda_remove", meeting_url("agenda/remove/"), roles=BUILD, methods=POST, missing=missing_meeting_url("agenda/remove/")),
+    Row("meetings:agenda_reorder", meeting_url("agenda/order/"), roles=BUILD, methods=POST, missing=missing_meeting_url("agenda/order/")),
     Row("meetings:agenda_publish", meeting_url("agenda/publish/"), roles=BUILD, methods=GET_POST, missing=missing_meeting_url("agenda/publish/")),
     Row("meetings:agenda_print", meeting_url("agenda/print/"), roles=CASE, missing=missing_meeting_url("agenda/print/")),
-    Row("meetings:attendance", meeting_url("attendance/"), roles=BUILD, methods=POST),
+    Row("meetings:attendance", meeting_url("attendance/"), roles=BUILD, methods=POST, missing=missing_meeting_url("attendance/")),
     Row("meetings:minutes", meeting_url("minutes/"), roles=CASE, missing=missing_meeting_url("minutes/")),
-    Row("meetings:minutes_publish", meeting_url("minutes/publish/"), roles=BUILD, methods=POST),
+    Row("meetings:minutes_publish", meeting_url("minutes/publish/"), roles=BUILD, methods=POST, missing=missing_meeting_url("minutes/publish/")),
     Row("meetings:minutes_addendum", meeting_url("minutes/addendum/"), roles=BUILD, methods=GET_POST, missing=missing_meeting_url("minutes/addendum/")),
     # Agenda items, recorded by the coordinator.
-    Row("meetings:item_update", item_url(""), roles=BUILD, methods=POST),
+    Row("meetings:item_update", item_url(""), roles=BUILD, methods=POST, missing=lambda w: f"/meetings/teams/{w.own.slug}/items/{MISSING}/"),
     Row("meetings:item_move", item_url("move/"), roles=BUILD, methods=POST),
     Row("meetings:item_notes", item_url("notes/"), roles=BUILD, methods=POST),
     Row("meetings:item_outcome", item_url("outcome/"), roles=BUILD, methods=POST),
@@ -93,8 +99,14 @@ register(
     Row("meetings:decision_add", item_url("decisions/"), roles=BUILD, methods=POST),
     Row("meetings:action_add", item_url("actions/"), roles=BUILD, methods=POST),
     # Decisions and actions.
-    Row("meetings:decision_sign", lambda w: f"/meetings/decisions/{w.objects['decision'].pk}/sign/", roles=SIGN, methods=POST),
-    Row("meetings:action", action_url(), roles=CASE, missing=lambda w: f"/meetings/actions/{MISSING}/"),
+    Row(
+        "meetings:decision_sign",
+        lambda w: f"/meetings/teams/{w.own.slug}/decisions/{w.objects['decision'].pk}/sign/",
+        roles=SIGN,
+        methods=POST,
+        missing=lambda w: f"/meetings/teams/{w.own.slug}/decisions/{MISSING}/sign/",
+    ),
+    Row("meetings:action", action_url(), roles=CASE, missing=lambda w: f"/meetings/teams/{w.own.slug}/actions/{MISSING}/"),
     Row("meetings:action_status", action_url("status/"), roles=ACTION_CHANGERS, methods=POST),
-    Row("meetings:action_edit", action_url("edit/"), roles=ACTION_CHANGERS, methods=GET_POST, missing=lambda w: f"/meetings/actions/{MISSING}/edit/"),
+    Row("meetings:action_edit", action_url("edit/"), roles=ACTION_CHANGERS, methods=GET_POST, missing=lambda w: f"/meetings/teams/{w.own.slug}/actions/{MISSING}/edit/"),
 )

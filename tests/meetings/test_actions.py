@@ -26,8 +26,8 @@ def action(resident, social_worker) -> Action:
 
 def test_the_owner_starts_then_finishes_an_action_and_each_change_is_kept(client, social_worker, action):
     client.force_login(social_worker)
-    client.post(reverse("meetings:action_status", args=[action.pk]), {"to": "in_progress", "comment": "Left a message", "version": 1})
-    client.post(reverse("meetings:action_status", args=[action.pk]), {"to": "done", "comment": "Respite booked", "version": 2})
+    client.post(reverse("meetings:action_status", args=[action.resident.team.slug, action.pk]), {"to": "in_progress", "comment": "Left a message", "version": 1})
+    client.post(reverse("meetings:action_status", args=[action.resident.team.slug, action.pk]), {"to": "done", "comment": "Respite booked", "version": 2})
     action.refresh_from_db()
     assert (action.status, action.version) == ("done", 3) and action.completed_at is not None
     history = [(u.author, u.from_status, u.to_status, u.comment) for u in action.updates.all()]
@@ -40,7 +40,7 @@ def test_the_owner_starts_then_finishes_an_action_and_each_change_is_kept(client
 def test_a_one_tap_change_swaps_only_the_action_card(client, social_worker, action):
     client.force_login(social_worker)
     response = client.post(
-        reverse("meetings:action_status", args=[action.pk]), {"to": "done", "version": 1}, headers={"HX-Request": "true"}
+        reverse("meetings:action_status", args=[action.resident.team.slug, action.pk]), {"to": "done", "version": 1}, headers={"HX-Request": "true"}
     )
     assert response.status_code == 200
     assert response.text.lstrip().startswith(f'<div class="nhsuk-card app-action-card" id="action-{action.pk}"')
@@ -49,11 +49,11 @@ def test_a_one_tap_change_swaps_only_the_action_card(client, social_worker, acti
 
 def test_cancelling_needs_a_reason(client, social_worker, action):
     client.force_login(social_worker)
-    response = client.post(reverse("meetings:action_status", args=[action.pk]), {"to": "cancelled", "version": 1})
+    response = client.post(reverse("meetings:action_status", args=[action.resident.team.slug, action.pk]), {"to": "cancelled", "version": 1})
     assert "Say why the action is cancelled." in response.text
     action.refresh_from_db()
     assert action.status == "open"
-    client.post(reverse("meetings:action_status", args=[action.pk]), {"to": "cancelled", "comment": "Moved out of area", "version": 1})
+    client.post(reverse("meetings:action_status", args=[action.resident.team.slug, action.pk]), {"to": "cancelled", "comment": "Moved out of area", "version": 1})
     action.refresh_from_db()
     assert (action.status, action.cancel_reason) == ("cancelled", "Moved out of area")
 
@@ -67,9 +67,9 @@ def test_done_and_cancelled_are_final(action, social_worker):
 def test_the_second_of_two_simultaneous_saves_is_refused_with_both_versions_shown(client, own_team, action, social_worker, coordinator):
     # Both open the action at version 1.
     client.force_login(coordinator)
-    client.post(reverse("meetings:action_status", args=[action.pk]), {"to": "in_progress", "comment": "Chased by phone", "version": 1})
+    client.post(reverse("meetings:action_status", args=[action.resident.team.slug, action.pk]), {"to": "in_progress", "comment": "Chased by phone", "version": 1})
     client.force_login(social_worker)
-    response = client.post(reverse("meetings:action_status", args=[action.pk]), {"to": "done", "comment": "All sorted", "version": 1})
+    response = client.post(reverse("meetings:action_status", args=[action.resident.team.slug, action.pk]), {"to": "done", "comment": "All sorted", "version": 1})
     assert response.status_code == 409
     assert "Someone else changed this action while you had it open" in response.text
     assert "Nothing you entered was saved." in response.text
@@ -93,9 +93,9 @@ def test_marking_done_an_action_someone_has_just_finished_or_cancelled_shows_bot
 ):
     # Both had the action open at version 1; the coordinator's press arrived first.
     client.force_login(coordinator)
-    client.post(reverse("meetings:action_status", args=[action.pk]), {**first, "version": 1})
+    client.post(reverse("meetings:action_status", args=[action.resident.team.slug, action.pk]), {**first, "version": 1})
     client.force_login(social_worker)
-    response = client.post(reverse("meetings:action_status", args=[action.pk]), {"to": "done", "comment": "All sorted", "version": 1})
+    response = client.post(reverse("meetings:action_status", args=[action.resident.team.slug, action.pk]), {"to": "done", "comment": "All sorted", "version": 1})
     assert response.status_code == 409
     assert "Someone else changed this action while you had it open" in response.text
     assert "cannot become" not in response.text
@@ -109,10 +109,10 @@ def test_marking_done_an_action_someone_has_just_finished_or_cancelled_shows_bot
 
 def test_editing_an_action_its_owner_has_just_finished_shows_both_versions(client, action, social_worker, coordinator):
     client.force_login(social_worker)
-    client.post(reverse("meetings:action_status", args=[action.pk]), {"to": "done", "comment": "Respite booked", "version": 1})
+    client.post(reverse("meetings:action_status", args=[action.resident.team.slug, action.pk]), {"to": "done", "comment": "Respite booked", "version": 1})
     client.force_login(coordinator)
     response = client.post(
-        reverse("meetings:action_edit", args=[action.pk]),
+        reverse("meetings:action_edit", args=[action.resident.team.slug, action.pk]),
         {
             "description": "Ring the son instead",
             "owner": social_worker.pk,
@@ -141,19 +141,19 @@ def test_editing_an_action_keeps_the_history_and_refuses_a_stale_edit(client, ac
     new_due = timezone.localdate() + dt.timedelta(days=14)
     client.force_login(coordinator)
     response = client.post(
-        reverse("meetings:action_edit", args=[action.pk]),
+        reverse("meetings:action_edit", args=[action.resident.team.slug, action.pk]),
         {"description": action.description, "owner": ot.pk, "due_date": new_due.isoformat(), "comment": "OT has capacity", "version": 1},
     )
     assert response.status_code == 302
     client.force_login(social_worker)
     stale = client.post(
-        reverse("meetings:action_edit", args=[action.pk]),
+        reverse("meetings:action_edit", args=[action.resident.team.slug, action.pk]),
         {"description": "Ring the son instead", "owner": social_worker.pk, "due_date": new_due.isoformat(), "version": 1},
     )
     assert stale.status_code == 403, "the action is no longer theirs"
     client.force_login(coordinator)
     stale = client.post(
-        reverse("meetings:action_edit", args=[action.pk]),
+        reverse("meetings:action_edit", args=[action.resident.team.slug, action.pk]),
         {"description": "Ring the son instead", "owner": ot.pk, "due_date": new_due.isoformat(), "version": 1},
     )
     assert stale.status_code == 409
@@ -166,7 +166,7 @@ def test_editing_an_action_keeps_the_history_and_refuses_a_stale_edit(client, ac
 def test_only_the_owner_or_the_coordinator_changes_an_action(client, own_team, action):
     for role in (Role.GP, Role.OCCUPATIONAL_THERAPIST, Role.NEIGHBOURHOOD_EXPERT):
         client.force_login(member(own_team, role))
-        assert client.post(reverse("meetings:action_status", args=[action.pk]), {"to": "done", "version": 1}).status_code == 403
+        assert client.post(reverse("meetings:action_status", args=[action.resident.team.slug, action.pk]), {"to": "done", "version": 1}).status_code == 403
     action.refresh_from_db()
     assert action.status == "open"
 

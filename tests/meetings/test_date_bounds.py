@@ -25,7 +25,7 @@ def _a_wednesday_in_march_2027():
 
 
 def move(client, meeting: Meeting, day: str):
-    return client.post(reverse("meetings:meeting_move", args=[meeting.pk]), {"date": day, "start_time": "13:30", "duration_minutes": 60})
+    return client.post(reverse("meetings:meeting_move", args=[meeting.team.slug, meeting.pk]), {"date": day, "start_time": "13:30", "duration_minutes": 60})
 
 
 @pytest.mark.parametrize(
@@ -79,7 +79,7 @@ def item(own_team):
 def test_an_action_due_on_an_absurd_date_is_refused_and_not_made(client, coordinator, own_team, item, due, message):
     client.force_login(coordinator)
     response = client.post(
-        reverse("meetings:action_add", args=[item.pk]),
+        reverse("meetings:action_add", args=[item.meeting.team.slug, item.pk]),
         {
             f"action-{item.pk}-description": "Assess for grab rails",
             f"action-{item.pk}-owner": item.resident.key_worker.pk,
@@ -99,7 +99,7 @@ def test_an_action_cannot_be_edited_to_fall_due_on_an_absurd_date(client, coordi
     action = make_action(active_resident(own_team))
     client.force_login(coordinator)
     response = client.post(
-        reverse("meetings:action_edit", args=[action.pk]),
+        reverse("meetings:action_edit", args=[action.resident.team.slug, action.pk]),
         {"description": action.description, "owner": action.owner.pk, "due_date": due, "version": action.version},
     )
     assert response.status_code == 200 and message in response.text
@@ -135,7 +135,7 @@ def test_the_meeting_pages_still_render_for_a_meeting_stored_at_the_last_moment_
     Meeting.objects.filter(pk=meeting.pk).update(starts_at=last, slot_date=dt.date(2099, 12, 31), moved_from=meeting.starts_at)
     make_action(active_resident(own_team), due_in_days=(dt.date(2099, 12, 31) - TODAY).days)
     client.force_login(coordinator)
-    for page in ("/meetings/", f"/meetings/{meeting.pk}/", f"/meetings/{meeting.pk}/agenda/", f"/meetings/{meeting.pk}/move/", "/", "/meetings/actions/"):
+    for page in ("/meetings/", f"/meetings/teams/{own_team.slug}/{meeting.pk}/", f"/meetings/teams/{own_team.slug}/{meeting.pk}/agenda/", f"/meetings/teams/{own_team.slug}/{meeting.pk}/move/", "/", "/meetings/actions/"):
         assert client.get(page).status_code == 200, page
 
 

@@ -81,7 +81,7 @@ def test_an_agenda_whose_stored_series_name_has_line_breaks_is_published_and_ema
 ):
     meeting = agenda_to_publish(own_team, "Case review\r\nBcc: everyone@example.com\u2028West")
     client.force_login(coordinator)
-    response = client.post(reverse("meetings:agenda_publish", args=[meeting.pk]))
+    response = client.post(reverse("meetings:agenda_publish", args=[meeting.team.slug, meeting.pk]))
     assert response.status_code == 302
     meeting.refresh_from_db()
     assert meeting.agenda_published_at is not None
@@ -98,12 +98,12 @@ def test_minutes_of_a_series_whose_stored_name_has_a_line_break_are_published_an
     meeting = make_meeting(own_team, days_ahead=-2, published=True, status=Meeting.Status.HELD)
     MeetingSeries.objects.filter(pk=meeting.series_id).update(name="Case\nreview")
     client.force_login(coordinator)
-    response = client.post(reverse("meetings:minutes_publish", args=[meeting.pk]))
+    response = client.post(reverse("meetings:minutes_publish", args=[meeting.team.slug, meeting.pk]))
     assert response.status_code == 302
     meeting.refresh_from_db()
     assert meeting.minutes_published_at is not None and meeting.minutes_emailed_at == MONDAY_WEEK
     assert [email.subject for email in mailoutbox] == ["Minutes published: Case review, Sun 08 Mar 2026 13:00"]
-    page = client.get(reverse("meetings:minutes", args=[meeting.pk])).text
+    page = client.get(reverse("meetings:minutes", args=[meeting.team.slug, meeting.pk])).text
     assert "Emailed to the team 10 March 2026, 09:00." in page
 
 
@@ -128,7 +128,7 @@ def series_form(series: MeetingSeries, **changes) -> dict:
 def test_the_coordinator_cannot_name_a_series_over_two_lines(client, coordinator, own_team, line_break):
     series = make_meeting(own_team).series
     client.force_login(coordinator)
-    response = client.post(reverse("meetings:series_edit", args=[series.pk]), series_form(series, name=f"Case{line_break}review"))
+    response = client.post(reverse("meetings:series_edit", args=[series.team.slug, series.pk]), series_form(series, name=f"Case{line_break}review"))
     assert response.status_code == 200
     assert "Keep this on one line: it is used in email subjects." in response.text
     assert MeetingSeries.objects.get(pk=series.pk).name == series.name
@@ -143,7 +143,7 @@ def test_the_coordinator_cannot_name_a_series_over_two_lines(client, coordinator
 def test_no_series_name_with_a_line_break_inside_is_ever_saved(client, coordinator, own_team, before, line_break, after):
     series = own_team.meeting_series.first() or make_meeting(own_team).series
     client.force_login(coordinator)
-    response = client.post(reverse("meetings:series_edit", args=[series.pk]), series_form(series, name=f"x{before}{line_break}{after}x"))
+    response = client.post(reverse("meetings:series_edit", args=[series.team.slug, series.pk]), series_form(series, name=f"x{before}{line_break}{after}x"))
     assert response.status_code == 200
     assert MeetingSeries.objects.get(pk=series.pk).name == series.name
 
@@ -180,11 +180,11 @@ def test_a_mail_server_hanging_up_leaves_the_agenda_published_and_the_page_answe
     mail_through(settings, MailServerDown)
     meeting = agenda_to_publish(own_team)
     client.force_login(coordinator)
-    response = client.post(reverse("meetings:agenda_publish", args=[meeting.pk]))
+    response = client.post(reverse("meetings:agenda_publish", args=[meeting.team.slug, meeting.pk]))
     assert response.status_code == 302
     meeting.refresh_from_db()
     assert meeting.agenda_published_at is not None and meeting.agenda_emailed_at is None
-    page = client.get(reverse("meetings:agenda", args=[meeting.pk]))
+    page = client.get(reverse("meetings:agenda", args=[meeting.team.slug, meeting.pk]))
     assert page.status_code == 200 and "Not emailed yet" in page.text
 
 
@@ -197,7 +197,7 @@ def test_a_broker_that_cannot_be_reached_leaves_the_agenda_published_and_the_pag
     monkeypatch.setattr(tasks.send_agenda, "delay", redis_restarting)
     meeting = agenda_to_publish(own_team)
     client.force_login(coordinator)
-    assert client.post(reverse("meetings:agenda_publish", args=[meeting.pk])).status_code == 302
+    assert client.post(reverse("meetings:agenda_publish", args=[meeting.team.slug, meeting.pk])).status_code == 302
     meeting.refresh_from_db()
     assert meeting.agenda_published_at is not None and mailoutbox == []
 
@@ -227,7 +227,7 @@ def test_a_real_worker_retries_the_agenda_email_after_the_mail_server_hangs_up(
     MailServerHangingUpOnce.attempts = 0
     meeting = agenda_to_publish(own_team)
     client.force_login(coordinator)
-    assert client.post(reverse("meetings:agenda_publish", args=[meeting.pk])).status_code == 302
+    assert client.post(reverse("meetings:agenda_publish", args=[meeting.team.slug, meeting.pk])).status_code == 302
     deadline = time.monotonic() + 20
     while time.monotonic() < deadline and not Meeting.objects.get(pk=meeting.pk).agenda_emailed_at:
         time.sleep(0.2)
@@ -249,9 +249,9 @@ def test_the_coordinator_sees_when_the_agenda_was_emailed(client, coordinator, o
     meeting = agenda_to_publish(own_team)
     services.agenda_publish(meeting=meeting, by=coordinator)
     client.force_login(coordinator)
-    assert "Not emailed yet" in client.get(reverse("meetings:agenda", args=[meeting.pk])).text
+    assert "Not emailed yet" in client.get(reverse("meetings:agenda", args=[meeting.team.slug, meeting.pk])).text
     tasks.send_agenda(meeting.pk)
-    assert "Emailed to the team 10 March 2026, 09:00." in client.get(reverse("meetings:agenda", args=[meeting.pk])).text
+    assert "Emailed to the team 10 March 2026, 09:00." in client.get(reverse("meetings:agenda", args=[meeting.team.slug, meeting.pk])).text
 
 
 def test_an_agenda_that_could_not_be_queued_is_emailed_by_the_next_catch_up_run(
@@ -264,7 +264,7 @@ def test_an_agenda_that_could_not_be_queued_is_emailed_by_the_next_catch_up_run(
     client.force_login(coordinator)
     with monkeypatch.context() as broker_down:
         broker_down.setattr(tasks.send_agenda, "delay", redis_restarting)
-        client.post(reverse("meetings:agenda_publish", args=[meeting.pk]))
+        client.post(reverse("meetings:agenda_publish", args=[meeting.team.slug, meeting.pk]))
     assert mailoutbox == []
 
     assert tasks.send_unsent_mail() == 0, "queued mail gets ten minutes before it counts as lost"

@@ -29,7 +29,7 @@ def discussed_at_a_meeting(client, coordinator, resident: Resident, day: dt.date
         meeting = make_meeting(resident.team, days_ahead=0, published=True)
         item = add_item(meeting, resident)
         client.force_login(coordinator)
-        client.post(reverse("meetings:item_notes", args=[item.pk]), {f"notes-{item.pk}-notes": "Seen at home; settled."})
+        client.post(reverse("meetings:item_notes", args=[item.meeting.team.slug, item.pk]), {f"notes-{item.pk}-notes": "Seen at home; settled."})
 
 
 def caseload_rows(user, team, **filters) -> str:
@@ -55,7 +55,7 @@ def test_a_discussion_or_an_action_update_counts_as_contact(client, own_team, co
     discussed_at_a_meeting(client, coordinator, old_talk, today - dt.timedelta(days=29))
     with time_machine.travel(at(today - dt.timedelta(days=10), 11), tick=False):
         client.force_login(social_worker)
-        client.post(reverse("meetings:action_status", args=[chased_action.pk]), {"to": "in_progress", "comment": "Left a message", "version": 1})
+        client.post(reverse("meetings:action_status", args=[chased_action.resident.team.slug, chased_action.pk]), {"to": "in_progress", "comment": "Left a message", "version": 1})
 
     with time_machine.travel(at(today, 10), tick=False):
         no_contact = caseload_rows(coordinator, own_team, no_contact="on")

@@ -31,7 +31,7 @@ class TestAttendance:
         ot_row = meeting.attendance.get(role=Role.OCCUPATIONAL_THERAPIST)
         client.force_login(coordinator)
         client.post(
-            reverse("meetings:attendance", args=[meeting.pk]),
+            reverse("meetings:attendance", args=[meeting.team.slug, meeting.pk]),
             {
                 f"attendance-{gp_row.pk}-status": "present",
                 f"attendance-{ot_row.pk}-status": "deputy",
@@ -53,7 +53,7 @@ class TestAttendance:
         client.force_login(coordinator)
         data = {f"attendance-{row.pk}-status": "present" for row in rows}
         data[f"attendance-{rows[0].pk}-status"] = "deputy"
-        response = client.post(reverse("meetings:attendance", args=[meeting.pk]), data, headers={"HX-Request": "true"})
+        response = client.post(reverse("meetings:attendance", args=[meeting.team.slug, meeting.pk]), data, headers={"HX-Request": "true"})
         assert "Name the deputy who came for" in response.text
         assert set(meeting.attendance.values_list("status", flat=True)) == {Attendance.Status.NOT_RECORDED}
 
@@ -62,7 +62,7 @@ class TestNotesAndDecisions:
     def test_notes_saved_mark_the_item_discussed(self, client, coordinator, item):
         client.force_login(coordinator)
         response = client.post(
-            reverse("meetings:item_notes", args=[item.pk]),
+            reverse("meetings:item_notes", args=[item.meeting.team.slug, item.pk]),
             {f"notes-{item.pk}-notes": "Lives alone; daughter visits weekly."},
             headers={"HX-Request": "true"},
         )
@@ -73,7 +73,7 @@ class TestNotesAndDecisions:
     def test_a_clinical_decision_is_provisional_until_signed_off(self, client, coordinator, item):
         client.force_login(coordinator)
         response = client.post(
-            reverse("meetings:decision_add", args=[item.pk]),
+            reverse("meetings:decision_add", args=[item.meeting.team.slug, item.pk]),
             {f"decision-{item.pk}-text": "Start a medication review", f"decision-{item.pk}-is_clinical": "on"},
             follow=True,
         )
@@ -83,7 +83,7 @@ class TestNotesAndDecisions:
 
     def test_an_empty_decision_is_refused(self, client, coordinator, item):
         client.force_login(coordinator)
-        response = client.post(reverse("meetings:decision_add", args=[item.pk]), {}, follow=True)
+        response = client.post(reverse("meetings:decision_add", args=[item.meeting.team.slug, item.pk]), {}, follow=True)
         assert "Write the decision." in response.text
         assert not item.decisions.exists()
 
@@ -92,26 +92,26 @@ class TestGPSignOff:
     def test_the_teams_gp_signs_off_and_the_minutes_show_who_and_when(self, client, gp, item, meeting):
         decision = record_decision(item, "Start a medication review", clinical=True)
         client.force_login(gp)
-        response = client.post(reverse("meetings:decision_sign", args=[decision.pk]), headers={"HX-Request": "true"})
+        response = client.post(reverse("meetings:decision_sign", args=[decision.agenda_item.meeting.team.slug, decision.pk]), headers={"HX-Request": "true"})
         assert response.status_code == 200 and "Signed off" in response.text
         decision.refresh_from_db()
         assert decision.signed_by == gp and decision.signed_at is not None
         meeting.end()
-        minutes = client.get(reverse("meetings:minutes", args=[meeting.pk])).text
+        minutes = client.get(reverse("meetings:minutes", args=[meeting.team.slug, meeting.pk])).text
         assert f"signed off by {gp.full_name} on {timezone.localtime(decision.signed_at):%-d %b %Y, %H:%M}" in minutes
 
     def test_the_coordinator_and_key_workers_cannot_sign_off(self, client, own_team, item):
         decision = record_decision(item, clinical=True)
         for role in (Role.COORDINATOR, Role.SOCIAL_WORKER, Role.NEIGHBOURHOOD_EXPERT):
             client.force_login(member(own_team, role))
-            assert client.post(reverse("meetings:decision_sign", args=[decision.pk])).status_code == 403
+            assert client.post(reverse("meetings:decision_sign", args=[decision.agenda_item.meeting.team.slug, decision.pk])).status_code == 403
         decision.refresh_from_db()
         assert decision.is_provisional
 
     def test_another_teams_gp_cannot_even_find_the_decision(self, client, other_team, item):
         decision = record_decision(item, clinical=True)
         client.force_login(member(other_team, Role.GP))
-        assert client.post(reverse("meetings:decision_sign", args=[decision.pk])).status_code == 404
+        assert client.post(reverse("meetings:decision_sign", args=[decision.agenda_item.meeting.team.slug, decision.pk])).status_code == 404
         decision.refresh_from_db()
         assert decision.is_provisional
 
@@ -145,7 +145,7 @@ class TestActionsInTheMeeting:
         due = timezone.localdate() + dt.timedelta(days=7)
         client.force_login(coordinator)
         client.post(
-            reverse("meetings:action_add", args=[item.pk]),
+            reverse("meetings:action_add", args=[item.meeting.team.slug, item.pk]),
             {f"action-{item.pk}-description": "Assess for grab rails", f"action-{item.pk}-owner": ot.pk, f"action-{item.pk}-due_date": due.isoformat()},
         )
         action = item.actions.get()
@@ -156,7 +156,7 @@ class TestActionsInTheMeeting:
         lead = member(own_team, Role.PCN_LEAD)
         client.force_login(coordinator)
         response = client.post(
-            reverse("meetings:action_add", args=[item.pk]),
+            reverse("meetings:action_add", args=[item.meeting.team.slug, item.pk]),
             {
                 f"action-{item.pk}-description": "Chase the housing referral",
                 f"action-{item.pk}-owner": lead.pk,
@@ -183,14 +183,14 @@ class TestTheClock:
     def test_starting_one_item_stops_the_other_and_the_time_is_kept(self, client, coordinator, meeting, item, own_team):
         other = add_item(meeting, active_resident(own_team))
         client.force_login(coordinator)
-        client.post(reverse("meetings:item_timer", args=[item.pk]), {"timer": "start"})
+        client.post(reverse("meetings:item_timer", args=[item.meeting.team.slug, item.pk]), {"timer": "start"})
         AgendaItem.objects.filter(pk=item.pk).update(timer_started_at=timezone.now() - dt.timedelta(seconds=90))
-        client.post(reverse("meetings:item_timer", args=[other.pk]), {"timer": "start"})
+        client.post(reverse("meetings:item_timer", args=[other.meeting.team.slug, other.pk]), {"timer": "start"})
         item.refresh_from_db()
         other.refresh_from_db()
         assert item.timer_started_at is None and item.seconds_used >= 90 and item.timer_stopped_at
         assert other.timer_running and other.outcome == "discussed"
-        page = client.get(reverse("meetings:meeting", args=[meeting.pk])).text
+        page = client.get(reverse("meetings:meeting", args=[meeting.team.slug, meeting.pk])).text
         # In London time, as the page writes it: +00:00 in winter, +01:00 in summer.
         assert f'data-running-since="{timezone.localtime(other.timer_started_at).isoformat()}' in page
 
@@ -198,7 +198,7 @@ class TestTheClock:
         # A stale meeting screen on another device still shows the start button.
         meeting.end()
         client.force_login(coordinator)
-        response = client.post(reverse("meetings:item_timer", args=[item.pk]), {"timer": "start"}, follow=True)
+        response = client.post(reverse("meetings:item_timer", args=[item.meeting.team.slug, item.pk]), {"timer": "start"}, follow=True)
         assert "The meeting has ended, so its clock cannot start again." in response.text
         item.refresh_from_db()
         assert not item.timer_running and item.outcome == AgendaItem.Outcome.NOT_REACHED
@@ -209,10 +209,10 @@ class TestOtherAttendeesScreens:
         self, client, coordinator, item, meeting, own_team
     ):
         client.force_login(member(own_team, Role.SOCIAL_WORKER))
-        page = client.get(reverse("meetings:meeting", args=[meeting.pk])).text
+        page = client.get(reverse("meetings:meeting", args=[meeting.team.slug, meeting.pk])).text
         assert 'hx-trigger="every 5s"' in page
         meeting.refresh_from_db()
-        poll = f"{reverse('meetings:meeting', args=[meeting.pk])}?since={meeting.version}"
+        poll = f"{reverse('meetings:meeting', args=[meeting.team.slug, meeting.pk])}?since={meeting.version}"
         assert client.get(poll, headers={"HX-Request": "true"}).status_code == 204
 
         item.record_notes("Daughter is now the main carer.")
@@ -226,9 +226,9 @@ class TestOtherAttendeesScreens:
 
     def test_the_coordinator_gets_the_recording_screen_and_others_a_read_only_one(self, client, coordinator, meeting, item, own_team):
         client.force_login(coordinator)
-        assert "Record the decision" in client.get(reverse("meetings:meeting", args=[meeting.pk])).text
+        assert "Record the decision" in client.get(reverse("meetings:meeting", args=[meeting.team.slug, meeting.pk])).text
         client.force_login(member(own_team, Role.GP))
-        assert "Record the decision" not in client.get(reverse("meetings:meeting", args=[meeting.pk])).text
+        assert "Record the decision" not in client.get(reverse("meetings:meeting", args=[meeting.team.slug, meeting.pk])).text
 
 
 class TestEndingAndCarryingForward:
@@ -236,7 +236,7 @@ class TestEndingAndCarryingForward:
         waiting = add_item(meeting, active_resident(own_team, family_name="Waiting"))
         item.record_notes("Discussed.")
         client.force_login(coordinator)
-        response = client.post(reverse("meetings:meeting_end", args=[meeting.pk]), follow=True)
+        response = client.post(reverse("meetings:meeting_end", args=[meeting.team.slug, meeting.pk]), follow=True)
         assert "1 item not reached will be suggested for the next meeting." in response.text
         waiting.refresh_from_db()
         meeting.refresh_from_db()
@@ -245,14 +245,14 @@ class TestEndingAndCarryingForward:
         next_meeting = make_meeting(own_team, days_ahead=7)
         carried = next(g for g in agenda_suggestions(meeting=next_meeting) if g.reason == AgendaItem.Reason.NOT_REACHED)
         assert [s.resident for s in carried.suggestions] == [waiting.resident]
-        client.post(reverse("meetings:agenda_add", args=[next_meeting.pk]), {"resident": waiting.resident.pk, "reason": "not_reached"})
+        client.post(reverse("meetings:agenda_add", args=[next_meeting.team.slug, next_meeting.pk]), {"resident": waiting.resident.pk, "reason": "not_reached"})
         assert next_meeting.items.get().carried_from == waiting
 
     def test_nothing_is_recorded_before_the_agenda_is_published(self, client, coordinator, own_team):
         draft = make_meeting(own_team, days_ahead=3)
         draft_item = add_item(draft, active_resident(own_team))
         client.force_login(coordinator)
-        response = client.post(reverse("meetings:item_notes", args=[draft_item.pk]), {f"notes-{draft_item.pk}-notes": "Too early"}, follow=True)
+        response = client.post(reverse("meetings:item_notes", args=[draft_item.meeting.team.slug, draft_item.pk]), {f"notes-{draft_item.pk}-notes": "Too early"}, follow=True)
         assert "Publish the agenda before the meeting is recorded." in response.text
         draft_item.refresh_from_db()
         assert draft_item.notes == ""

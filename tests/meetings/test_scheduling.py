@@ -86,7 +86,7 @@ def test_changing_the_day_remakes_the_empty_future_meetings_but_keeps_those_with
     add_item(kept, active_resident(own_team))
     client.force_login(coordinator)
     client.post(
-        reverse("meetings:series_edit", args=[triage.pk]),
+        reverse("meetings:series_edit", args=[triage.team.slug, triage.pk]),
         {"name": triage.name, "purpose": "triage", "weekday": 0, "start_time": "09:30", "duration_minutes": 60, "location": "Room 1", "active": "on"},
     )
     weekdays = {m.slot_date.weekday() for m in Meeting.objects.filter(series=triage).exclude(pk=kept.pk)}
@@ -100,13 +100,13 @@ def test_the_coordinator_moves_and_cancels_a_meeting(client, coordinator, own_te
     item = add_item(meeting, resident)
     client.force_login(coordinator)
     new_day = timezone.localdate() + dt.timedelta(days=6)
-    client.post(reverse("meetings:meeting_move", args=[meeting.pk]), {"date": new_day.isoformat(), "start_time": "15:30", "duration_minutes": 60})
+    client.post(reverse("meetings:meeting_move", args=[meeting.team.slug, meeting.pk]), {"date": new_day.isoformat(), "start_time": "15:30", "duration_minutes": 60})
     meeting.refresh_from_db()
     assert timezone.localtime(meeting.starts_at).date() == new_day and meeting.duration_minutes == 60 and meeting.moved_from
 
-    refused = client.post(reverse("meetings:meeting_cancel", args=[meeting.pk]), {"reason": ""})
+    refused = client.post(reverse("meetings:meeting_cancel", args=[meeting.team.slug, meeting.pk]), {"reason": ""})
     assert "Give a reason for cancelling." in refused.text
-    client.post(reverse("meetings:meeting_cancel", args=[meeting.pk]), {"reason": "Coordinator on leave"})
+    client.post(reverse("meetings:meeting_cancel", args=[meeting.team.slug, meeting.pk]), {"reason": "Coordinator on leave"})
     meeting.refresh_from_db()
     item.refresh_from_db()
     assert meeting.status == "cancelled" and item.outcome == "not_reached"
@@ -116,7 +116,7 @@ def test_a_meeting_cannot_be_moved_into_the_past(client, coordinator, own_team):
     meeting = make_meeting(own_team, days_ahead=5)
     client.force_login(coordinator)
     response = client.post(
-        reverse("meetings:meeting_move", args=[meeting.pk]),
+        reverse("meetings:meeting_move", args=[meeting.team.slug, meeting.pk]),
         {"date": (timezone.localdate() - dt.timedelta(days=2)).isoformat(), "start_time": "15:30", "duration_minutes": 60},
     )
     assert "A meeting cannot be moved into the past." in response.text
@@ -125,7 +125,7 @@ def test_a_meeting_cannot_be_moved_into_the_past(client, coordinator, own_team):
 def test_a_gp_cannot_cancel_a_meeting(client, own_team):
     meeting = make_meeting(own_team, days_ahead=5)
     client.force_login(member(own_team, Role.GP))
-    assert client.post(reverse("meetings:meeting_cancel", args=[meeting.pk]), {"reason": "x"}).status_code == 403
+    assert client.post(reverse("meetings:meeting_cancel", args=[meeting.team.slug, meeting.pk]), {"reason": "x"}).status_code == 403
 
 
 # A Monday morning: the default series meet on Tuesdays and Thursdays, so all eight of the next four

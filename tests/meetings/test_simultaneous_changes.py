@@ -98,7 +98,7 @@ def waiting(meeting, own_team) -> AgendaItem:
 def test_the_meeting_ends_once_when_end_is_pressed_on_two_screens(coordinator, meeting, waiting):
     laptop, tablet = signed_in(coordinator), signed_in(coordinator)
     version = meeting.version
-    end = reverse("meetings:meeting_end", args=[meeting.pk])
+    end = reverse("meetings:meeting_end", args=[meeting.team.slug, meeting.pk])
     first, second, _ = race(lambda: laptop.post(end, follow=True), lambda: tablet.post(end, follow=True))
     assert "Meeting ended. 1 item not reached" in first.text
     assert "This meeting is already held." in second.text
@@ -117,10 +117,10 @@ def test_the_meeting_ends_once_when_end_is_pressed_on_two_screens(coordinator, m
 def test_a_meeting_cancelled_while_it_is_ended_is_one_or_the_other(coordinator, meeting, waiting, first_press, refusal, final_status):
     laptop, tablet = signed_in(coordinator), signed_in(coordinator)
     def cancel(client: Client) -> HttpResponse:
-        return client.post(reverse("meetings:meeting_cancel", args=[meeting.pk]), {"reason": "The GP is off sick"}, follow=True)
+        return client.post(reverse("meetings:meeting_cancel", args=[meeting.team.slug, meeting.pk]), {"reason": "The GP is off sick"}, follow=True)
 
     def end(client: Client) -> HttpResponse:
-        return client.post(reverse("meetings:meeting_end", args=[meeting.pk]), follow=True)
+        return client.post(reverse("meetings:meeting_end", args=[meeting.team.slug, meeting.pk]), follow=True)
 
     presses = (cancel, end) if first_press == "cancel" else (end, cancel)
     _first, second, _ = race(lambda: presses[0](laptop), lambda: presses[1](tablet))
@@ -137,9 +137,9 @@ def test_notes_saved_as_the_meeting_ends_wait_for_the_end_and_are_kept(coordinat
     laptop, tablet = signed_in(coordinator), signed_in(coordinator)
     version = meeting.version
     first, second, seen = race(
-        lambda: laptop.post(reverse("meetings:meeting_end", args=[meeting.pk]), follow=True),
+        lambda: laptop.post(reverse("meetings:meeting_end", args=[meeting.team.slug, meeting.pk]), follow=True),
         lambda: tablet.post(
-            reverse("meetings:item_notes", args=[discussed.pk]), {f"notes-{discussed.pk}-notes": "Carer's assessment booked."}, follow=True
+            reverse("meetings:item_notes", args=[discussed.meeting.team.slug, discussed.pk]), {f"notes-{discussed.pk}-notes": "Carer's assessment booked."}, follow=True
         ),
         while_second_waits=lambda: AgendaItem.objects.get(pk=discussed.pk).notes,
     )
@@ -159,9 +159,9 @@ def test_notes_saved_as_the_minutes_are_published_are_refused(coordinator, meeti
     meeting.end()
     laptop, tablet = signed_in(coordinator), signed_in(coordinator)
     _first, second, _ = race(
-        lambda: laptop.post(reverse("meetings:minutes_publish", args=[meeting.pk]), follow=True),
+        lambda: laptop.post(reverse("meetings:minutes_publish", args=[meeting.team.slug, meeting.pk]), follow=True),
         lambda: tablet.post(
-            reverse("meetings:item_notes", args=[discussed.pk]), {f"notes-{discussed.pk}-notes": "Added after the minutes."}, follow=True
+            reverse("meetings:item_notes", args=[discussed.meeting.team.slug, discussed.pk]), {f"notes-{discussed.pk}-notes": "Added after the minutes."}, follow=True
         ),
     )
     assert "The minutes are published and locked" in second.text
@@ -171,7 +171,7 @@ def test_notes_saved_as_the_minutes_are_published_are_refused(coordinator, meeti
 
 def test_an_action_cancelled_while_its_owner_marks_it_done_shows_the_owner_both_versions(coordinator, social_worker, own_team):
     action = make_action(active_resident(own_team), owner=social_worker, description="Ring the daughter about respite care")
-    status = reverse("meetings:action_status", args=[action.pk])
+    status = reverse("meetings:action_status", args=[action.resident.team.slug, action.pk])
     _first, second, _ = race(
         lambda: signed_in(coordinator).post(status, {"to": "cancelled", "comment": "Moved to a care home", "version": 1}),
         lambda: signed_in(social_worker).post(status, {"to": "done", "comment": "Respite booked", "version": 1}),
@@ -194,9 +194,9 @@ def test_a_resident_added_as_the_series_moves_to_another_day_keeps_their_meeting
     resident = active_resident(own_team, family_name="Added")
     agenda_page, series_page = signed_in(coordinator), signed_in(coordinator)
     _first, second, _ = race(
-        lambda: agenda_page.post(reverse("meetings:agenda_add", args=[next_one.pk]), {"resident": resident.pk, "reason": "added"}),
+        lambda: agenda_page.post(reverse("meetings:agenda_add", args=[next_one.team.slug, next_one.pk]), {"resident": resident.pk, "reason": "added"}),
         lambda: series_page.post(
-            reverse("meetings:series_edit", args=[triage.pk]),
+            reverse("meetings:series_edit", args=[triage.team.slug, triage.pk]),
             {"name": triage.name, "purpose": "triage", "weekday": 0, "start_time": "09:30", "duration_minutes": 60, "location": "Room 1", "active": "on"},
         ),
     )

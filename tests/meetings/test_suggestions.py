@@ -131,7 +131,7 @@ def test_the_coordinator_sees_the_headings_on_the_agenda_page(client, coordinato
     referred_resident(own_team, given_name="Winifred", family_name="Newcome")
     meeting = make_meeting(own_team, days_ahead=3, purpose=MeetingSeries.Purpose.TRIAGE)
     client.force_login(coordinator)
-    page = client.get(reverse("meetings:agenda", args=[meeting.pk])).text
+    page = client.get(reverse("meetings:agenda", args=[meeting.team.slug, meeting.pk])).text
     for heading in (
         "New referrals awaiting triage",
         "Active residents due review",
@@ -195,4 +195,4 @@ def test_a_long_heading_lists_the_first_eight_and_says_how_many_more_there_are(c
     assert [s.resident.family_name for s in referrals.suggestions] == [f"Waiting{n:02d}" for n in range(8)], "longest waiting first"
     assert (referrals.total, referrals.hidden) == (11, 3)
     client.force_login(coordinator)
-    assert "And 3 more: search for them below." in client.get(reverse("meetings:agenda", args=[meeting.pk])).text
+    assert "And 3 more: search for them below." in client.get(reverse("meetings:agenda", args=[meeting.team.slug, meeting.pk])).text

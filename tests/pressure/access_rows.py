@@ -38,6 +38,7 @@ register(
         "pressure:alert_acknowledge",
         lambda w: f"/pressure/alerts/{w.objects['pressure_alert'].pk}/acknowledge/",
         roles=frozenset({Role.PCN_LEAD}),
+        refused=404,
         methods=("POST",),
         post_ok=frozenset({302}),
         missing=lambda w: "/pressure/alerts/999999/acknowledge/",

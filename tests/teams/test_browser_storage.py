@@ -28,7 +28,7 @@ def test_a_message_naming_a_resident_travels_in_no_cookie(client, coordinator, o
     meeting = make_meeting(own_team, days_ahead=2)
     client.force_login(coordinator)
 
-    response = client.post(f"/meetings/{meeting.pk}/agenda/add/", {"resident": resident.pk})
+    response = client.post(f"/meetings/teams/{own_team.slug}/{meeting.pk}/agenda/add/", {"resident": resident.pk})
 
     assert response.status_code == 302
     for name, cookie in client.cookies.items():

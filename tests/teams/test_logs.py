@@ -61,7 +61,7 @@ def test_a_search_for_a_resident_by_name_leaves_no_name_in_the_logs(client, coor
     handler, stream = capture_logs()
     try:
         found = client.get(f"/caseload/teams/{own_team.slug}/", {"q": "Featherstonehaugh", "status": "open"})
-        client.get(f"/meetings/{meeting.pk}/agenda/", {"q": "Philippa Feather"}, headers={"HX-Request": "true"})
+        client.get(f"/meetings/teams/{own_team.slug}/{meeting.pk}/agenda/", {"q": "Philippa Feather"}, headers={"HX-Request": "true"})
     finally:
         logging.getLogger().removeHandler(handler)
     assert "Featherstonehaugh" in found.text, "the search found her"
@@ -69,7 +69,7 @@ def test_a_search_for_a_resident_by_name_leaves_no_name_in_the_logs(client, coor
     assert "Featherstonehaugh" not in text and "Philippa" not in text
     requests = [json.loads(line)["request"] for line in text.splitlines() if '"request_finished"' in line]
     assert f"GET /caseload/teams/{own_team.slug}/?q=[typed]&status=open" in requests
-    assert f"GET /meetings/{meeting.pk}/agenda/?q=[typed]" in requests
+    assert f"GET /meetings/teams/{own_team.slug}/{meeting.pk}/agenda/?q=[typed]" in requests
 
 
 @pytest.mark.parametrize(
@@ -78,7 +78,7 @@ def test_a_search_for_a_resident_by_name_leaves_no_name_in_the_logs(client, coor
         ("GET /caseload/?nhs_number=9434765919&page=2", "GET /caseload/?nhs_number=[typed]&page=2"),
         ("GET /caseload/teams/east/?q=Agnes+Smith&sort=name", "GET /caseload/teams/east/?q=[typed]&sort=name"),
         ("GET /accounts/login/?next=%2Fcaseload%2F%3Fq%3DSmith", "GET /accounts/login/?next=[typed]"),
-        ("GET /meetings/3/agenda/?q=", "GET /meetings/3/agenda/?q="),
+        ("GET /meetings/teams/east/3/agenda/?q=", "GET /meetings/teams/east/3/agenda/?q="),
         ("NHS 943 476 5919 referred", "NHS [nhs-number] referred"),
         ("/residents/943-476-5919/", "/residents/[nhs-number]/"),
         ("request bd1234567890-4d10-ac9c-d271190d080b", "request bd1234567890-4d10-ac9c-d271190d080b"),

@@ -11,7 +11,7 @@ from django.core.management.base import BaseCommand, CommandError
 from caseload.models import ImportJob
 from caseload.services import import_job_create
 from int_app.teams.models import Team, User
-from int_app.teams.roles import Right, has_right
+from int_app.teams.roles import Right
 
 
 class Command(BaseCommand):
@@ -36,7 +36,7 @@ class Command(BaseCommand):
             user = User.objects.filter(email__iexact=email, is_active=True).first()
             if user is None:
                 raise CommandError(f"No active account has the email {email}.")
-            teams = [team for team in Team.objects.visible_to(user) if has_right(user, team, Right.RECORD_REFERRALS)]
+            teams = list(Team.objects.with_right(user, Right.IMPORT_SERVICE_USE))
             if not teams:
                 raise CommandError(f"{email} does not coordinate any team, so has no residents to match.")
             return user, teams
