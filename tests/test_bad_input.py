@@ -18,7 +18,6 @@ import copy
 import csv
 import datetime
 import io
-import logging
 import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -31,7 +30,7 @@ from django.contrib.messages import get_messages
 from django.core.cache import cache
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.db import connection, transaction
-from django.test import Client, override_settings
+from django.test import Client
 from django.utils import timezone
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -45,15 +44,16 @@ from meetings import services as meeting_services
 from meetings.models import AgendaItem, Meeting
 
 from . import access
-from .access import ROWS, Row, World, build_world
+from .access import ROWS, Row, World, world_kept_for_a_module
 from .caseload.factories import active
-from .factories import PASSWORD, make_team
+from .factories import PASSWORD
 from .meetings.factories import active_resident, add_item
 from .meetings.test_email import HEADER_NAMES
 
 access.load_feature_rows()
 
-FAST_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]  # as tests/conftest.py, for the shared world
+# Slow (thousands of requests): run first, and without the request log lines nobody reads.
+pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("quiet_request_logs")]
 
 # 200 examples a form, as the trust issue asks; nothing remembered between runs, so each run
 # explores afresh (a failure prints the example to reproduce it).
@@ -320,20 +320,25 @@ def valid_nhs_numbers() -> st.SearchStrategy[str]:
 def plausible(form_field: FormField, world: World) -> st.SearchStrategy[str]:
     today = timezone.localdate()
     offered = [value for value in form_field.values if value.strip()]
-    by_name = {
-        "nhs_number": valid_nhs_numbers(),
-        "date_of_birth": st.just("1948-05-04"),
-        "login": st.just(world.member(world.own, Role.COORDINATOR).email),
-        "email": st.just(world.member(world.own, Role.COORDINATOR).email),
-        "password": st.just(PASSWORD),
-        "oldpassword": st.just(PASSWORD),
-        "password1": st.just("a-new-long-pass-phrase-2027"),
-        "password2": st.just("a-new-long-pass-phrase-2027"),
-        "video_link": st.just("https://meet.example.nhs.uk/int"),
+    # Drawn for every field of every example: the coordinator (a query) is looked up only for the
+    # fields that take their address.
+    def coordinator_email() -> st.SearchStrategy[str]:
+        return st.just(world.member(world.own, Role.COORDINATOR).email)
+
+    by_name: dict[str, Callable[[], st.SearchStrategy[str]]] = {
+        "nhs_number": valid_nhs_numbers,
+        "date_of_birth": lambda: st.just("1948-05-04"),
+        "login": coordinator_email,
+        "email": coordinator_email,
+        "password": lambda: st.just(PASSWORD),
+        "oldpassword": lambda: st.just(PASSWORD),
+        "password1": lambda: st.just("a-new-long-pass-phrase-2027"),
+        "password2": lambda: st.just("a-new-long-pass-phrase-2027"),
+        "video_link": lambda: st.just("https://meet.example.nhs.uk/int"),
     }
     short_name = form_field.name.rsplit("-", 1)[-1]
     if short_name in by_name:
-        return by_name[short_name]
+        return by_name[short_name]()
     if offered:
         return st.sampled_from(offered)
     by_kind = {
@@ -434,12 +439,18 @@ def writes_since(before: dict[str, int]) -> dict[str, int]:
 
 
 def names_over_two_lines() -> list[str]:
-    """The names that reach an email header (HEADER_NAMES) now holding a line break: a form let one through."""
-    return [
-        f"{model.__name__}.{field_name}"
-        for model, field_name in HEADER_NAMES
-        if model.objects.filter(**{f"{field_name}__regex": LINE_BREAK.pattern}).exists()
-    ]
+    """The names that reach an email header (HEADER_NAMES) now holding a line break: a form let one
+    through. Asked in one query (an EXISTS per name), since it is asked after every example."""
+    labels, subqueries, params = [], [], []
+    for model, field_name in HEADER_NAMES:
+        sql, sql_params = model.objects.filter(**{f"{field_name}__regex": LINE_BREAK.pattern}).values("pk")[:1].query.sql_with_params()
+        labels.append(f"{model.__name__}.{field_name}")
+        subqueries.append(f"EXISTS ({sql})")
+        params.extend(sql_params)
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT {', '.join(subqueries)}", params)
+        found = cursor.fetchone()
+    return [label for label, broken in zip(labels, found, strict=True) if broken]
 
 
 def refusal(response) -> str | None:
@@ -484,21 +495,10 @@ FORM_ROWS = [row for row in ROWS if "POST" in row.methods]
 
 @pytest.fixture(scope="module")
 def world(django_db_setup, django_db_blocker) -> Iterator[World]:
-    """One world for every form, built once (it takes a second) in a transaction rolled back after
-    the last form; each form's test runs in a savepoint inside it, and each example in another."""
-    with django_db_blocker.unblock(), override_settings(PASSWORD_HASHERS=FAST_HASHERS), transaction.atomic():
-        yield build_world(make_team("Own"), make_team("Other"))
-        transaction.set_rollback(True)
-
-
-@pytest.fixture(autouse=True)
-def _quiet_request_logs() -> Iterator[None]:
-    """Two JSON lines per request, thousands of requests: a sixth of the time, and nobody reads them."""
-    request_logs = logging.getLogger("django_structlog")
-    level = request_logs.level
-    request_logs.setLevel(logging.WARNING)
-    yield
-    request_logs.setLevel(level)
+    """One world for every form; each form's test runs in a savepoint inside it (the `db`
+    fixture), and each example in another."""
+    with world_kept_for_a_module(django_db_blocker) as world:
+        yield world
 
 
 def sign_in(client: Client, user) -> None:
