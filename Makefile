@@ -8,6 +8,9 @@ WITH_DB := $(BIN)/python scripts/with_database.py
 REDIS_URL_FOR_TESTS ?= redis://127.0.0.1:6379/0
 # Test processes in parallel (pytest-xdist): one per core. TEST_WORKERS=0 runs them in one process.
 TEST_WORKERS ?= auto
+# Work stealing: a worker that runs out of tests takes half of the other's queue, so both finish
+# together (tests/conftest.py runs the modules with slow tests first).
+TEST_DIST := $(if $(filter 0,$(TEST_WORKERS)),,--dist worksteal)
 
 DEV_ENV := DJANGO_DEBUG=true INT_DEMO_MODE=true DJANGO_SECRET_KEY=dev-only-not-secret
 TEST_ENV := DJANGO_SECRET_KEY=test-only-not-secret DJANGO_SECURE_SSL_REDIRECT=false INT_STATIC_MANIFEST=false \
@@ -37,7 +40,7 @@ lint: install
 	$(BIN)/lint-imports
 
 test: install lint
-	$(TEST_ENV) $(WITH_DB) $(BIN)/python -m pytest -n $(TEST_WORKERS) $(PYTEST_ARGS)
+	$(TEST_ENV) $(WITH_DB) $(BIN)/python -m pytest -n $(TEST_WORKERS) $(TEST_DIST) $(PYTEST_ARGS)
 
 bench: install
 	$(TEST_ENV) $(WITH_DB) $(BIN)/python scripts/bench.py

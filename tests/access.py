@@ -7,9 +7,12 @@ Adding a URL to the project without a Row here fails `test_every_url_has_a_row`.
 
 import importlib
 import pkgutil
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from django.db import transaction
 
 from int_app.teams.models import Team, User
 from int_app.teams.roles import Role
@@ -82,3 +85,16 @@ def build_world(own: Team, other: Team) -> World:
     for builder in WORLD_BUILDERS:
         builder(built)
     return built
+
+
+@contextmanager
+def world_kept_for_a_module(django_db_blocker) -> Iterator[World]:
+    """A world built once for a module's tests (it takes a second or more, and a module may have a
+    hundred tests), in a transaction rolled back after its last test. Each test that asks for the
+    `db` fixture runs in a savepoint inside it, rolled back after the test, so every test meets
+    the world as it was built."""
+    from .factories import make_team
+
+    with django_db_blocker.unblock(), transaction.atomic():
+        yield build_world(make_team("Own"), make_team("Other"))
+        transaction.set_rollback(True)

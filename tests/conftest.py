@@ -175,10 +175,50 @@ def _tasks_sent_to(app, redis_url: str) -> Iterator[None]:
         _use_broker(app, previous_broker)
 
 
-@pytest.fixture(autouse=True)
-def _fast_password_hashing(settings) -> None:
-    # Django's default hasher takes most of a second per password by design; tests make dozens.
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+FAST_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _quick_test_settings() -> Iterator[None]:
+    """Settings that make tests quick without changing what they see, for the whole session (so
+    that worlds built once per module have them too):
+    - Django's default password hasher takes most of a second per password by design; tests
+      make dozens.
+    - Every test client builds the middleware chain afresh, and WhiteNoise serving from the
+      finders (as in tests) lists every static file as it is built: 90 ms per client, and the
+      access matrix alone makes two thousand clients. With autorefresh it looks a file up
+      when it is asked for, from the same finders."""
+    from django.test import override_settings
+
+    with override_settings(PASSWORD_HASHERS=FAST_HASHERS, WHITENOISE_AUTOREFRESH=True):
+        yield
+
+
+@pytest.fixture
+def quiet_request_logs() -> Iterator[None]:
+    """For tests that make thousands of requests (the access matrix, the fuzz tests): the two JSON
+    lines each request logs are a sixth of their time, and nobody reads them. Logging itself is
+    tested in tests/teams/test_logs.py."""
+    import logging
+
+    request_logs = logging.getLogger("django_structlog")
+    level = request_logs.level
+    request_logs.setLevel(logging.WARNING)
+    yield
+    request_logs.setLevel(level)
+
+
+def pytest_collection_modifyitems(config, items: list[pytest.Item]) -> None:
+    """Modules with slow tests (marked `slow`, `browser` or `worker`) run first, each kept whole so
+    that its module-scoped fixtures are built once. Parallel workers (`--dist worksteal`, see the
+    Makefile) then share out the quick tests at the end and finish together, instead of one
+    worker grinding through the slowest file alone while the other waits."""
+    slow_markers = {"slow", "browser", "worker"}
+    def module(item: pytest.Item) -> str:
+        return item.nodeid.split("::", 1)[0]
+
+    slow_modules = {module(item) for item in items if slow_markers & {mark.name for mark in item.iter_markers()}}
+    items.sort(key=lambda item: module(item) not in slow_modules)  # a stable sort: order within each group kept
 
 
 def database_url_of(connection) -> str:

@@ -13,10 +13,13 @@ from django.urls import URLPattern, URLResolver, get_resolver
 from int_app.teams.roles import Role
 
 from . import access
-from .access import ROWS, World, build_world
+from .access import ROWS, World, world_kept_for_a_module
 from .factories import MembershipFactory, UserFactory
 
 access.load_feature_rows()
+
+# Slow (a hundred requests a row): run first, and without the request log lines nobody reads.
+pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("quiet_request_logs")]
 
 
 def project_url_names() -> set[str]:
@@ -82,11 +85,18 @@ def test_every_view_declares_its_methods_and_the_matrix_tries_each():
     assert not wrong, "\n".join(wrong)
 
 
+@pytest.fixture(scope="module")
+def module_world(django_db_setup, django_db_blocker) -> Iterator[World]:
+    with world_kept_for_a_module(django_db_blocker) as world:
+        add_two_team_people(world)
+        yield world
+
+
 @pytest.fixture
-def world(own_team, other_team) -> World:
-    world = build_world(own_team, other_team)
-    add_two_team_people(world)
-    return world
+def world(module_world, db) -> World:
+    """The world, built once for all the rows; each row runs in a savepoint rolled back after it,
+    so what one row's requests change (a POST, a login) is gone before the next."""
+    return module_world
 
 
 # Methods no page of the service answers: every view declares its methods, so these get 405.

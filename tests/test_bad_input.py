@@ -18,7 +18,6 @@ import copy
 import csv
 import datetime
 import io
-import logging
 import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -31,7 +30,7 @@ from django.contrib.messages import get_messages
 from django.core.cache import cache
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.db import connection, transaction
-from django.test import Client, override_settings
+from django.test import Client
 from django.utils import timezone
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -45,24 +44,29 @@ from meetings import services as meeting_services
 from meetings.models import AgendaItem, Meeting
 
 from . import access
-from .access import ROWS, Row, World, build_world
+from .access import ROWS, Row, World, world_kept_for_a_module
 from .caseload.factories import active
-from .factories import PASSWORD, make_team
+from .factories import PASSWORD
 from .meetings.factories import active_resident, add_item
 from .meetings.test_email import HEADER_NAMES
 
 access.load_feature_rows()
 
-FAST_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]  # as tests/conftest.py, for the shared world
+# Slow (thousands of requests): run first, and without the request log lines nobody reads.
+pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("quiet_request_logs")]
 
-# 200 examples a form, as the trust issue asks; nothing remembered between runs, so each run
-# explores afresh (a failure prints the example to reproduce it).
+# 200 examples for the importer, as the trust issue asks; nothing remembered between runs, so each
+# run explores afresh (a failure prints the example to reproduce it).
 FUZZ_SETTINGS = settings(
     max_examples=200,
     deadline=None,
     database=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow, HealthCheck.data_too_large],
 )
+# 100 a form: with 43 forms that is 4,300 hostile submissions a run (each of the three ways of
+# spoiling a form about 33 times a form), drawn afresh every run, so the runs add up. At 200 the
+# forms were nearly half of the whole suite's time.
+FORM_FUZZ_SETTINGS = settings(FUZZ_SETTINGS, max_examples=100)
 
 # --- what a hostile or careless person types --------------------------------------------------------
 
@@ -320,20 +324,25 @@ def valid_nhs_numbers() -> st.SearchStrategy[str]:
 def plausible(form_field: FormField, world: World) -> st.SearchStrategy[str]:
     today = timezone.localdate()
     offered = [value for value in form_field.values if value.strip()]
-    by_name = {
-        "nhs_number": valid_nhs_numbers(),
-        "date_of_birth": st.just("1948-05-04"),
-        "login": st.just(world.member(world.own, Role.COORDINATOR).email),
-        "email": st.just(world.member(world.own, Role.COORDINATOR).email),
-        "password": st.just(PASSWORD),
-        "oldpassword": st.just(PASSWORD),
-        "password1": st.just("a-new-long-pass-phrase-2027"),
-        "password2": st.just("a-new-long-pass-phrase-2027"),
-        "video_link": st.just("https://meet.example.nhs.uk/int"),
+    # Drawn for every field of every example: the coordinator (a query) is looked up only for the
+    # fields that take their address.
+    def coordinator_email() -> st.SearchStrategy[str]:
+        return st.just(world.member(world.own, Role.COORDINATOR).email)
+
+    by_name: dict[str, Callable[[], st.SearchStrategy[str]]] = {
+        "nhs_number": valid_nhs_numbers,
+        "date_of_birth": lambda: st.just("1948-05-04"),
+        "login": coordinator_email,
+        "email": coordinator_email,
+        "password": lambda: st.just(PASSWORD),
+        "oldpassword": lambda: st.just(PASSWORD),
+        "password1": lambda: st.just("a-new-long-pass-phrase-2027"),
+        "password2": lambda: st.just("a-new-long-pass-phrase-2027"),
+        "video_link": lambda: st.just("https://meet.example.nhs.uk/int"),
     }
     short_name = form_field.name.rsplit("-", 1)[-1]
     if short_name in by_name:
-        return by_name[short_name]
+        return by_name[short_name]()
     if offered:
         return st.sampled_from(offered)
     by_kind = {
@@ -434,12 +443,18 @@ def writes_since(before: dict[str, int]) -> dict[str, int]:
 
 
 def names_over_two_lines() -> list[str]:
-    """The names that reach an email header (HEADER_NAMES) now holding a line break: a form let one through."""
-    return [
-        f"{model.__name__}.{field_name}"
-        for model, field_name in HEADER_NAMES
-        if model.objects.filter(**{f"{field_name}__regex": LINE_BREAK.pattern}).exists()
-    ]
+    """The names that reach an email header (HEADER_NAMES) now holding a line break: a form let one
+    through. Asked in one query (an EXISTS per name), since it is asked after every example."""
+    labels, subqueries, params = [], [], []
+    for model, field_name in HEADER_NAMES:
+        sql, sql_params = model.objects.filter(**{f"{field_name}__regex": LINE_BREAK.pattern}).values("pk")[:1].query.sql_with_params()
+        labels.append(f"{model.__name__}.{field_name}")
+        subqueries.append(f"EXISTS ({sql})")
+        params.extend(sql_params)
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT {', '.join(subqueries)}", params)
+        found = cursor.fetchone()
+    return [label for label, broken in zip(labels, found, strict=True) if broken]
 
 
 def refusal(response) -> str | None:
@@ -484,21 +499,10 @@ FORM_ROWS = [row for row in ROWS if "POST" in row.methods]
 
 @pytest.fixture(scope="module")
 def world(django_db_setup, django_db_blocker) -> Iterator[World]:
-    """One world for every form, built once (it takes a second) in a transaction rolled back after
-    the last form; each form's test runs in a savepoint inside it, and each example in another."""
-    with django_db_blocker.unblock(), override_settings(PASSWORD_HASHERS=FAST_HASHERS), transaction.atomic():
-        yield build_world(make_team("Own"), make_team("Other"))
-        transaction.set_rollback(True)
-
-
-@pytest.fixture(autouse=True)
-def _quiet_request_logs() -> Iterator[None]:
-    """Two JSON lines per request, thousands of requests: a sixth of the time, and nobody reads them."""
-    request_logs = logging.getLogger("django_structlog")
-    level = request_logs.level
-    request_logs.setLevel(logging.WARNING)
-    yield
-    request_logs.setLevel(level)
+    """One world for every form; each form's test runs in a savepoint inside it (the `db`
+    fixture), and each example in another."""
+    with world_kept_for_a_module(django_db_blocker) as world:
+        yield world
 
 
 def sign_in(client: Client, user) -> None:
@@ -533,7 +537,7 @@ def test_a_form_takes_any_input_without_a_server_error_a_stray_write_or_an_echo(
     signed_in_cookies = copy.deepcopy(client.cookies)
     with_files = any(f.kind == "file" for f in fields.values())
 
-    @FUZZ_SETTINGS
+    @FORM_FUZZ_SETTINGS
     @given(sent=submissions(fields, world), htmx=st.booleans(), raw=st.booleans())
     def post_bad_input(sent: dict[str, list], htmx: bool, raw: bool) -> None:
         client.cookies = copy.deepcopy(signed_in_cookies)  # a login or logout in an earlier example is undone
