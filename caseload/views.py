@@ -439,12 +439,12 @@ def import_service_use(request: HttpRequest) -> HttpResponse:
     form = ImportForm(request.POST or None, request.FILES or None)
     if request.method == "POST" and form.is_valid():
         upload = form.cleaned_data["file"]
-        job = import_job_create(content=upload.read(), file_name=upload.name, teams=teams, by=request.user)
+        # In chunks, from the temporary file a large upload was streamed to: never whole in memory.
+        job = import_job_create(content=upload.chunks(), file_name=upload.name, teams=teams, by=request.user)
         return redirect("caseload:import_job", job.pk)
     recent = (
         ImportJob.objects.visible_to(request.user)
         .filter(teams__in=teams)
-        .defer("content")
         .select_related("uploaded_by")[:10]
     )
     return render(
@@ -456,7 +456,7 @@ def import_service_use(request: HttpRequest) -> HttpResponse:
 
 @require_GET
 def import_job(request: HttpRequest, pk: int) -> HttpResponse:
-    job = get_object_or_404(ImportJob.objects.visible_to(request.user).defer("content").select_related("uploaded_by"), pk=pk)
+    job = get_object_or_404(ImportJob.objects.visible_to(request.user).select_related("uploaded_by"), pk=pk)
     teams = list(job.teams.all())
     if not any(has_right(request.user, team, Right.RECORD_REFERRALS) for team in teams):
         raise PermissionDenied
