@@ -171,7 +171,7 @@ def plain_copy_seconds(path: Path) -> float:
 
 # Run in a fresh process, so that its peak memory is the import's and nothing measured before it.
 IMPORT_CHILD = """
-import json, resource, sys, time
+import json, os, resource, sys, time
 sys.path.insert(0, sys.argv[1])
 import django
 django.setup()
@@ -181,9 +181,17 @@ from int_app.teams.models import Team, User
 from kpis.tasks import recompute_kpis
 recompute_kpis.delay = lambda **options: None  # the KPI recompute after a load is benched on its own
 team, coordinator = Team.objects.get(pk=int(sys.argv[3])), User.objects.get(pk=int(sys.argv[4]))
+def run_import():
+    with open(sys.argv[2], "rb") as extract:
+        return import_job_create(content=iter(lambda: extract.read(1 << 20), b""), file_name="bench.csv", teams=[team], by=coordinator, background=False)
 started = time.perf_counter()
-with open(sys.argv[2], "rb") as extract:
-    job = import_job_create(content=iter(lambda: extract.read(1 << 20), b""), file_name="bench.csv", teams=[team], by=coordinator, background=False)
+if os.environ.get("PROFILE"):
+    import cProfile, pstats
+    profiler = cProfile.Profile()
+    job = profiler.runcall(run_import)
+    pstats.Stats(profiler, stream=sys.stderr).sort_stats("cumulative").print_stats(30)
+else:
+    job = run_import()
 print(json.dumps({"s": time.perf_counter() - started, "status": job.status, "loaded": job.rows_loaded, "again": job.rows_already_loaded,
                   "errors": job.errors[:3], "peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
 """
@@ -202,6 +210,8 @@ def import_in_a_fresh_process(path: Path, team, coordinator) -> dict:
         [sys.executable, "-c", IMPORT_CHILD, str(ROOT), str(path), str(team.pk), str(coordinator.pk)],
         env=environment, capture_output=True, text=True, check=True,
     )
+    if os.environ.get("PROFILE"):
+        print(finished.stderr, file=sys.stderr)  # where the import's time goes
     return json.loads(finished.stdout.strip().splitlines()[-1])
 
 

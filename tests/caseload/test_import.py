@@ -245,13 +245,21 @@ def test_the_errors_kept_are_capped_but_all_are_counted(coordinator, own_team, r
 def test_a_large_file_is_handed_to_a_worker_after_the_upload_commits(coordinator, own_team, resident, django_capture_on_commit_callbacks):
     rows = [f"{resident.nhs_number},{days_ago(n % 700 + 1)},nhs_111_call,NHS111,{n}" for n in range(5_001)]
 
-    with django_capture_on_commit_callbacks(execute=True) as callbacks:
-        job = import_job_create(content=csv_file(*rows), file_name="big.csv", teams=[own_team], by=coordinator)
+    content = csv_file(*rows)
+    with django_capture_on_commit_callbacks() as callbacks:
+        job = import_job_create(content=[content[:4096], content[4096:]], file_name="big.csv", teams=[own_team], by=coordinator)
 
-    # The hand-off to the worker after the upload commits, then the KPI recompute after the load.
-    assert len(callbacks) == 2
+    # Nothing was checked in the request: the file waits on disk for the worker.
+    assert (job.status, job.rows_total, job.rows_checked) == (ImportJob.Status.QUEUED, 5_001, 0)
+    assert job.stored_path.read_bytes() == content
+    with django_capture_on_commit_callbacks(execute=True) as after_load:
+        callbacks[0]()  # the hand-off to the worker, which runs in-process in tests
+    # Then the KPI recompute once the load has committed.
+    assert len(callbacks) == 1 and len(after_load) == 1
+    stored = job.stored_path
     job.refresh_from_db()
     assert (job.status, job.rows_loaded) == (ImportJob.Status.DONE, 5_001)
+    assert not stored.exists(), "the file is deleted once loaded"
 
 
 def test_a_file_many_chunks_long_is_checked_a_chunk_at_a_time_and_loaded_whole(coordinator, own_team, resident, monkeypatch):
