@@ -413,7 +413,8 @@ def staging_table() -> Iterator[None]:
         cursor.execute(f"DROP TABLE IF EXISTS {STAGING_TABLE}")
         cursor.execute(
             f"CREATE TEMP TABLE {STAGING_TABLE} "
-            "(line integer, resident_id bigint, date date, kind text, source text, source_id text)"
+            # Byte order, as service use's own columns: repeats are found by a sort on them.
+            '(line integer, resident_id bigint, date date, kind text, source text COLLATE "C", source_id text COLLATE "C")'
         )
     try:
         yield
