@@ -117,6 +117,9 @@ IMPORT_CHUNK_ROWS = 25_000
 SOURCE_MAX = ServiceUseEvent._meta.get_field("source").max_length
 SOURCE_ID_MAX = ServiceUseEvent._meta.get_field("source_id").max_length
 KIND_VALUES = frozenset(ServiceUseEvent.Kind.values)
+# The dates whose check is remembered: more than the days since 2000, and a bound on the memory a
+# file of a million different garbage dates could take.
+DATES_REMEMBERED = 20_000
 
 
 @dataclass
@@ -203,7 +206,9 @@ class RowChecker:
         resident_id = self.episodes.only_episode.get(nhs_number)
         good_date = self.good_dates.get(day)
         if good_date is None:
-            good_date = self.good_dates[day] = self.date_problem(day) is None
+            good_date = self.date_problem(day) is None
+            if len(self.good_dates) < DATES_REMEMBERED:
+                self.good_dates[day] = good_date
         if (
             resident_id is None
             or not good_date
@@ -283,6 +288,14 @@ class ZeroByte(Exception):
         self.line = line
 
 
+class LineTooLong(Exception):
+    """A line far longer than any row: it is refused without being read whole."""
+
+
+# Far longer than a row can be (the csv module refuses a value over 131,072 characters).
+LINE_CHARS_MAX = 1024 * 1024
+
+
 class PhysicalLines:
     """The file's lines for the csv reader, one row's worth at a time, read from a text stream
     so that only one line is in memory.
@@ -305,12 +318,18 @@ class PhysicalLines:
     def __next__(self) -> str:
         if self.number >= self.row_start:
             raise ValueRunsOn
-        line = self.lines.readline()
+        line = self.lines.readline(LINE_CHARS_MAX)
         if not line:
             raise StopIteration
         self.number += 1
         if "\x00" in line:
             raise ZeroByte(self.number)
+        if len(line) == LINE_CHARS_MAX and not line.endswith(("\n", "\r")):
+            # Read past the rest of the line a piece at a time: a file that is one long line
+            # must not be held whole.
+            while (rest := self.lines.readline(LINE_CHARS_MAX)) and not rest.endswith(("\n", "\r")):
+                pass
+            raise LineTooLong
         return line
 
     def rows(self) -> Iterator[tuple[int, list[str] | str]]:
@@ -322,6 +341,8 @@ class PhysicalLines:
                 row = next(reader)
             except StopIteration:
                 return
+            except LineTooLong:
+                yield self.number, f"this line is longer than {LINE_CHARS_MAX:,} characters, so it cannot be a row"
             except ValueRunsOn:
                 yield self.number, (
                     "a quoted value is not closed on this line: a quote is left open, or a value holds a line break "

@@ -180,6 +180,19 @@ def test_a_line_too_long_to_read_does_not_stop_the_lines_after_it_being_checked(
     assert "cannot be read as CSV" in job.errors[0]["message"] and "unknown kind" in job.errors[1]["message"]
 
 
+def test_a_line_longer_than_any_row_is_refused_without_being_read_whole(client, coordinator, resident, monkeypatch):
+    from caseload import services
+
+    monkeypatch.setattr(services, "LINE_CHARS_MAX", 1_000)
+    client.force_login(coordinator)
+    job, _ = upload(client, csv_file(
+        f"{resident.nhs_number},{days_ago(40)},ae_attendance,BHAM-ED,{'X' * 5_000}",
+        f"{resident.nhs_number},{days_ago(40)},hospital_visit,BHAM-ED,ED-2",
+    ))
+    assert [error["line"] for error in job.errors] == [2, 3]
+    assert "longer than 1,000 characters" in job.errors[0]["message"] and "unknown kind" in job.errors[1]["message"]
+
+
 def test_a_row_for_another_teams_resident_is_an_unknown_nhs_number(client, coordinator, resident, other_team):
     theirs = active(other_team)
     client.force_login(coordinator)
