@@ -512,13 +512,17 @@ def import_file_store(chunks: Iterable[bytes]) -> StoredUpload:
     name = f"{uuid.uuid4().hex}.csv"
     digest = hashlib.sha256()
     line_breaks, last = 0, b""
-    with open(folder / name, "xb") as stored:
-        for chunk in chunks:
-            if chunk:
-                stored.write(chunk)
-                digest.update(chunk)
-                line_breaks += chunk.count(b"\n")
-                last = chunk[-1:]
+    try:
+        with open(folder / name, "xb") as stored:
+            for chunk in chunks:
+                if chunk:
+                    stored.write(chunk)
+                    digest.update(chunk)
+                    line_breaks += chunk.count(b"\n")
+                    last = chunk[-1:]
+    except BaseException:
+        (folder / name).unlink(missing_ok=True)  # a full disk, or an upload cut short: keep no half file
+        raise
     return StoredUpload(name=name, checksum=digest.hexdigest(), rows=max(line_breaks - 1 + (0 if last == b"\n" else 1), 0))
 
 
