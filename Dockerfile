@@ -23,6 +23,7 @@ RUN grep -v '^--' requirements.lock > /tmp/requirements.txt \
 COPY manage.py ./
 COPY int_app/ int_app/
 COPY caseload/ caseload/
+COPY pressure/ pressure/
 COPY meetings/ meetings/
 COPY kpis/ kpis/
 COPY templates/ templates/
@@ -35,6 +36,8 @@ RUN DJANGO_SECRET_KEY=build-only-not-secret \
     python manage.py collectstatic --no-input --verbosity 0
 
 RUN useradd --system --uid 10001 --no-create-home --shell /usr/sbin/nologin int
+# Where uploads wait for the worker (INT_IMPORT_DIR); a new named volume mounted here takes this owner.
+RUN mkdir -p /var/lib/int-imports && chown int /var/lib/int-imports
 USER int
 
 EXPOSE 8000

@@ -23,7 +23,7 @@ class ImportJobAdmin(TeamScopedAdmin):
     list_display = ["file_name", "status", "rows_total", "rows_loaded", "error_count", "uploaded_by", "created_at"]
     list_filter = ["status"]
     list_select_related = ["uploaded_by"]
-    exclude = ["content"]
+    exclude = ["stored_as"]
     readonly_fields = [
         "teams", "uploaded_by", "file_name", "status", "rows_total", "rows_checked", "rows_loaded",
         "rows_already_loaded", "error_count", "errors", "created_at", "started_at", "finished_at",
@@ -31,9 +31,6 @@ class ImportJobAdmin(TeamScopedAdmin):
 
     def has_add_permission(self, request) -> bool:
         return False
-
-    def get_queryset(self, request):
-        return super().get_queryset(request).defer("content")
 
 
 @admin.register(ResidentAccess)

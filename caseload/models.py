@@ -3,6 +3,7 @@ from __future__ import annotations
 import datetime
 from collections.abc import Iterable
 from dataclasses import dataclass
+from pathlib import Path
 
 import pgtrigger
 from django.conf import settings
@@ -831,9 +832,9 @@ class ImportJob(models.Model):
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+", null=True, blank=True
     )
     file_name = models.CharField(max_length=255)
-    # The file lives in the database until it is loaded: no shared media volume between the web
-    # process and the worker, and it is emptied once the job finishes.
-    content = models.BinaryField(default=bytes)
+    # The uploaded file's name under INT_IMPORT_DIR while it waits to be checked and loaded;
+    # emptied, and the file deleted, once the job finishes (docs/adr/0010-imports-streamed.md).
+    stored_as = models.CharField(max_length=100, blank=True)
     # SHA-256 of the file as uploaded: the audit trail says exactly which file was loaded.
     checksum = models.CharField(max_length=64, blank=True)
     status = models.CharField(max_length=20, choices=Status.choices, default=Status.QUEUED)
@@ -854,6 +855,10 @@ class ImportJob(models.Model):
 
     def __str__(self) -> str:
         return f"{self.file_name} ({self.get_status_display()})"
+
+    @property
+    def stored_path(self) -> Path | None:
+        return Path(settings.INT_IMPORT_DIR) / self.stored_as if self.stored_as else None
 
     @property
     def is_finished(self) -> bool:

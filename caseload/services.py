@@ -10,12 +10,16 @@ import datetime
 import hashlib
 import io
 import logging
-import re
+import uuid
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
+from typing import BinaryIO, TextIO
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import DatabaseError, IntegrityError, connection, transaction
+from django.db.transaction import TransactionManagementError
 from django.utils import timezone
 
 from int_app.teams.dates import SERVICE_USE_DATE
@@ -109,12 +113,14 @@ IMPORT_COLUMNS = ("nhs_number", "date", "kind", "source", "source_id")
 BACKGROUND_IMPORT_ROWS = 5_000
 # An extract with a systematic fault has an error on every line: keep the first few hundred.
 ERRORS_KEPT = 200
-PROGRESS_EVERY_ROWS = 25_000
+# Rows checked, then COPY'd into the staging table, at a time; progress is shown after each chunk.
+IMPORT_CHUNK_ROWS = 25_000
 SOURCE_MAX = ServiceUseEvent._meta.get_field("source").max_length
 SOURCE_ID_MAX = ServiceUseEvent._meta.get_field("source_id").max_length
 KIND_VALUES = frozenset(ServiceUseEvent.Kind.values)
-# Where the csv module ends a line: Windows, Unix and old Mac line breaks.
-LINE_BREAK = re.compile(r"\r\n?|\n")
+# The dates whose check is remembered: more than the days since 2000, and a bound on the memory a
+# file of a million different garbage dates could take.
+DATES_REMEMBERED = 20_000
 
 
 @dataclass
@@ -122,13 +128,30 @@ class CheckedFile:
     rows: int = 0
     error_count: int = 0
     errors: list[dict] = field(default_factory=list)
-    # The valid rows as CSV (resident_id, date, kind, source, source_id), ready for COPY.
-    staged: io.StringIO = field(default_factory=io.StringIO)
 
     def refuse(self, line: int, message: str) -> None:
         self.error_count += 1
         if len(self.errors) < ERRORS_KEPT:
             self.errors.append({"line": line, "message": message})
+
+    def refuse_whole_file(self, line: int, message: str) -> None:
+        """A fault of the whole file (it is not text): named alone, whatever the rows before it had."""
+        self.error_count, self.errors = 0, []
+        self.refuse(line, message)
+
+    def refuse_duplicates(self, duplicates: list[tuple[int, int]], new_lines: int) -> None:
+        """Add the rows that repeat an earlier row's source and source_id (line, earlier line),
+        the first of them in line order, to the errors already found; `new_lines` of all the
+        repeats had no other problem, so count as errors of their own."""
+        by_line = {error["line"]: error for error in self.errors}
+        for line, earlier in duplicates:
+            problem = f"the same source and source_id as line {earlier}"
+            if line in by_line:
+                by_line[line]["message"] = by_line[line]["message"].removesuffix(".") + f"; {problem}."
+            else:
+                by_line[line] = {"line": line, "message": f"{problem}."}
+        self.errors = sorted(by_line.values(), key=lambda error: error["line"])[:ERRORS_KEPT]
+        self.error_count += new_lines
 
 
 class Episodes:
@@ -166,18 +189,17 @@ class Episodes:
 
 
 class RowChecker:
-    """Checks rows one at a time, remembering what it needs across rows (the first line of each
-    source record, the dates already seen). A row from a tidy extract takes the quick path; any
-    row that is not (spaces, a formatted NHS number, a second episode, an error) is looked at
-    closely, which also says exactly what is wrong."""
+    """Checks rows one at a time. A row from a tidy extract takes the quick path; any row that is
+    not (spaces, a formatted NHS number, a second episode, an error) is looked at closely, which
+    also says exactly what is wrong. Rows that repeat an earlier row's source and source_id are
+    found by the database once every row is staged, so memory does not grow with the file."""
 
     def __init__(self, episodes: Episodes, today: datetime.date) -> None:
         self.episodes = episodes
         self.today = today
-        self.first_line: dict[tuple[str, str], int] = {}
         self.good_dates: dict[str, bool] = {}
 
-    def quickly(self, row: list[str], line: int) -> tuple | None:
+    def quickly(self, row: list[str]) -> tuple | None:
         """The row to stage, or None when the row needs a closer look."""
         if len(row) != 5:
             return None
@@ -185,7 +207,9 @@ class RowChecker:
         resident_id = self.episodes.only_episode.get(nhs_number)
         good_date = self.good_dates.get(day)
         if good_date is None:
-            good_date = self.good_dates[day] = self.date_problem(day) is None
+            good_date = self.date_problem(day) is None
+            if len(self.good_dates) < DATES_REMEMBERED:
+                self.good_dates[day] = good_date
         if (
             resident_id is None
             or not good_date
@@ -196,13 +220,9 @@ class RowChecker:
             or source_id != source_id.strip()
         ):
             return None
-        key = (source, source_id)
-        if key in self.first_line:
-            return None
-        self.first_line[key] = line
         return (resident_id, day, kind, source, source_id)
 
-    def closely(self, row: list[str], line: int) -> tuple | list[str]:
+    def closely(self, row: list[str]) -> tuple | list[str]:
         """The row to stage, or the list of its problems."""
         if len(row) != len(IMPORT_COLUMNS):
             return [f"expected {len(IMPORT_COLUMNS)} values separated by commas, found {len(row)}"]
@@ -231,15 +251,20 @@ class RowChecker:
             problems.append("the source_id is missing")
         elif len(source_id) > SOURCE_ID_MAX:
             problems.append(f"the source_id is longer than {SOURCE_ID_MAX} characters")
-        elif source:
-            earlier = self.first_line.setdefault((source, source_id), line)
-            if earlier != line:
-                problems.append(f"the same source and source_id as line {earlier}")
 
         if problems:
             return problems
         day = datetime.date.fromisoformat(day_text)
         return (self.episodes.resident_for(nhs_number, day), day_text, kind, source, source_id)
+
+    @staticmethod
+    def source_key(row: list[str]) -> tuple[str, str] | None:
+        """The source and source_id a faulty row names, when they could name a record: a later
+        row naming them again is told which line named them first."""
+        if len(row) != len(IMPORT_COLUMNS):
+            return None
+        source, source_id = row[3].strip(), row[4].strip()
+        return (source, source_id) if source and source_id and len(source_id) <= SOURCE_ID_MAX else None
 
     def date_problem(self, text: str) -> str | None:
         try:
@@ -255,17 +280,36 @@ class ValueRunsOn(Exception):
     """The csv reader asked for a second line to finish one row."""
 
 
+class ZeroByte(Exception):
+    """A line holds a zero byte: the file is not text, and PostgreSQL can store a zero byte
+    neither in a row nor in a message."""
+
+    def __init__(self, line: int) -> None:
+        super().__init__(line)
+        self.line = line
+
+
+class LineTooLong(Exception):
+    """A line far longer than any row: it is refused without being read whole."""
+
+
+# Far longer than a row can be (the csv module refuses a value over 131,072 characters).
+LINE_CHARS_MAX = 1024 * 1024
+
+
 class PhysicalLines:
-    """The file's lines for the csv reader, one row's worth at a time.
+    """The file's lines for the csv reader, one row's worth at a time, read from a text stream
+    so that only one line is in memory.
 
     A row of an extract is one line. Left to itself the csv reader lets a quoted value run on
     across line breaks, so a quote left open swallows the rows after it into one value. Here
     the reader gets one line per row and asking for another raises ValueRunsOn: the open line is
     refused on its own and the next line is read, and checked, as the next row."""
 
-    def __init__(self, text: str) -> None:
-        # newline="": lines end at \r\n, \n or a lone \r, and keep their ending for the reader.
-        self.lines = io.StringIO(text, newline="")
+    def __init__(self, text: TextIO) -> None:
+        # The stream is opened with newline="": lines end at \r\n, \n or a lone \r, and keep
+        # their ending for the reader.
+        self.lines = text
         self.number = 0  # the line last handed to the reader
         self.row_start = 1  # the line the reader's current row began on
 
@@ -275,8 +319,18 @@ class PhysicalLines:
     def __next__(self) -> str:
         if self.number >= self.row_start:
             raise ValueRunsOn
-        line = next(self.lines)
+        line = self.lines.readline(LINE_CHARS_MAX)
+        if not line:
+            raise StopIteration
         self.number += 1
+        if "\x00" in line:
+            raise ZeroByte(self.number)
+        if len(line) == LINE_CHARS_MAX and not line.endswith(("\n", "\r")):
+            # Read past the rest of the line a piece at a time: a file that is one long line
+            # must not be held whole.
+            while (rest := self.lines.readline(LINE_CHARS_MAX)) and not rest.endswith(("\n", "\r")):
+                pass
+            raise LineTooLong
         return line
 
     def rows(self) -> Iterator[tuple[int, list[str] | str]]:
@@ -288,6 +342,8 @@ class PhysicalLines:
                 row = next(reader)
             except StopIteration:
                 return
+            except LineTooLong:
+                yield self.number, f"this line is longer than {LINE_CHARS_MAX:,} characters, so it cannot be a row"
             except ValueRunsOn:
                 yield self.number, (
                     "a quoted value is not closed on this line: a quote is left open, or a value holds a line break "
@@ -301,105 +357,213 @@ class PhysicalLines:
 
 
 def service_use_check(
-    content: bytes,
+    upload: BinaryIO,
     *,
     teams: Iterable[Team],
     today: datetime.date,
     on_progress: Callable[[int], None] | None = None,
 ) -> CheckedFile:
-    """Check every row; collect the errors by line and, while there are none, stage the rows."""
+    """Check every row, a chunk at a time, and COPY each chunk into the staging table (which the
+    caller has made with `staging_table()`): memory holds one chunk, whatever the file's size.
+    Collects the errors by line; rows repeating an earlier row's source are found at the end."""
     checked = CheckedFile()
+    # Decoded as it is read; a byte order mark at the start is dropped.
+    lines = PhysicalLines(io.TextIOWrapper(upload, encoding="utf-8-sig", newline=""))
     try:
-        text = content.decode("utf-8-sig")
+        rows_of = lines.rows()
+        _line, header = next(rows_of, (1, []))
+        if isinstance(header, str):
+            checked.refuse(1, f"The first line must name the columns {','.join(IMPORT_COLUMNS)}; {header}.")
+            return checked
+        if tuple(column.strip().lower() for column in header) != IMPORT_COLUMNS:
+            found = ",".join(header) or "nothing"
+            checked.refuse(1, f"The first line must name the columns {','.join(IMPORT_COLUMNS)} (found {found}).")
+            return checked
+
+        checker = RowChecker(Episodes(teams), today)
+        chunk: list[tuple] = []
+        for line, row in rows_of:
+            if not row or not any(row):
+                continue  # a blank line
+            checked.rows += 1
+            if isinstance(row, str):
+                # A line that is not CSV is refused as it is; the lines after it are still checked.
+                checked.refuse(line, f"{row}.")
+                continue
+            result = checker.quickly(row) or checker.closely(row)
+            if isinstance(result, tuple):
+                chunk.append((line, *result))
+            else:
+                checked.refuse(line, "; ".join(result) + ".")
+                key = checker.source_key(row)
+                if key is not None:
+                    # Staged with no resident, so never loaded: only later rows' repeats of it are looked for.
+                    chunk.append((line, None, None, None, *key))
+            if len(chunk) >= IMPORT_CHUNK_ROWS:
+                staging_copy(chunk)
+                chunk = []
+                if on_progress is not None:
+                    on_progress(checked.rows)
+        staging_copy(chunk)
     except UnicodeDecodeError:
-        checked.refuse(1, "The file is not plain text (UTF-8 CSV). Save it as CSV and upload it again.")
+        checked.refuse_whole_file(1, "The file is not plain text (UTF-8 CSV). Save it as CSV and upload it again.")
         return checked
-    if "\x00" in text:
-        # Not text either, and PostgreSQL can store a zero byte neither in a row nor in a message.
-        checked.refuse(
-            len(LINE_BREAK.findall(text, 0, text.index("\x00"))) + 1,
+    except ZeroByte as zero_byte:
+        checked.refuse_whole_file(
+            zero_byte.line,
             "This line holds a zero byte (NUL), so the file is not plain text. Save it as CSV and upload it again.",
         )
         return checked
-    lines = PhysicalLines(text).rows()
-    _line, header = next(lines, (1, []))
-    if isinstance(header, str):
-        checked.refuse(1, f"The first line must name the columns {','.join(IMPORT_COLUMNS)}; {header}.")
-        return checked
-    if tuple(column.strip().lower() for column in header) != IMPORT_COLUMNS:
-        found = ",".join(header) or "nothing"
-        checked.refuse(1, f"The first line must name the columns {','.join(IMPORT_COLUMNS)} (found {found}).")
-        return checked
-
-    checker = RowChecker(Episodes(teams), today)
-    staged: list[tuple] = []
-    rows = 0
-    for line, row in lines:
-        if not row or not any(row):
-            continue  # a blank line
-        rows += 1
-        if on_progress is not None and rows % PROGRESS_EVERY_ROWS == 0:
-            on_progress(rows)
-        # A line that is not CSV is refused as it is; the lines after it are still checked.
-        result = [row] if isinstance(row, str) else checker.quickly(row, line) or checker.closely(row, line)
-        if isinstance(result, list):
-            checked.refuse(line, "; ".join(result) + ".")
-        elif not checked.error_count:
-            staged.append(result)
-    checked.rows = rows
-    if rows == 0 and not checked.error_count:
+    if checked.rows == 0 and not checked.error_count:
         checked.refuse(2, "The file has no rows under the column names.")
-    if not checked.error_count:
-        csv.writer(checked.staged, lineterminator="\n").writerows(staged)
+    checked.refuse_duplicates(*staging_duplicates())
     if on_progress is not None:
-        on_progress(rows)
+        on_progress(checked.rows)
     return checked
 
 
-def service_use_load(staged: io.StringIO) -> int:
-    """COPY the checked rows into a staging table and insert them in one statement; rows already
-    loaded by an earlier import (same source and source_id) are skipped. Returns rows added.
-    Runs inside the caller's transaction."""
-    table = ServiceUseEvent._meta.db_table
-    staged.seek(0)
+STAGING_TABLE = "service_use_staging"
+
+
+@contextlib.contextmanager
+def staging_table() -> Iterator[None]:
+    """A temporary table of this connection's own for the rows being checked, dropped after.
+
+    Made outside any transaction, so that the progress written between chunks is seen by the
+    page while the file is checked; PostgreSQL drops it too if the process dies."""
+    with connection.cursor() as cursor:
+        cursor.execute(f"DROP TABLE IF EXISTS {STAGING_TABLE}")
+        cursor.execute(
+            f"CREATE TEMP TABLE {STAGING_TABLE} "
+            # Byte order, as service use's own columns: repeats are found by a sort on them.
+            '(line integer, resident_id bigint, date date, kind text, source text COLLATE "C", source_id text COLLATE "C")'
+        )
+    try:
+        yield
+    finally:
+        # After a lost connection there is nothing left to drop.
+        with contextlib.suppress(DatabaseError, TransactionManagementError), connection.cursor() as cursor:
+            cursor.execute(f"DROP TABLE IF EXISTS {STAGING_TABLE}")
+
+
+def staging_copy(rows: list[tuple], columns: str = "line, resident_id, date, kind, source, source_id") -> None:
+    """COPY one chunk of rows into the staging table."""
+    if not rows:
+        return
+    chunk = io.StringIO()
+    csv.writer(chunk, lineterminator="\n").writerows(rows)  # None is written empty: NULL to COPY
+    chunk.seek(0)
+    with connection.cursor() as cursor:
+        cursor.copy_expert(f"COPY {STAGING_TABLE} ({columns}) FROM STDIN WITH (FORMAT csv)", chunk)
+
+
+def staging_duplicates() -> tuple[list[tuple[int, int]], int]:
+    """The first staged rows, in line order, that repeat an earlier row's source and source_id,
+    as (line, earlier line), and how many repeats had no other problem."""
     with connection.cursor() as cursor:
         cursor.execute(
-            "CREATE TEMP TABLE service_use_staging "
-            "(resident_id bigint, date date, kind varchar(30), source varchar(60), source_id varchar(100)) "
-            "ON COMMIT DROP"
+            "WITH repeat AS ("
+            " SELECT line, first_line, resident_id FROM ("
+            f"  SELECT line, resident_id, min(line) OVER (PARTITION BY source, source_id) AS first_line FROM {STAGING_TABLE}"  # noqa: S608 - our table
+            " ) AS keyed WHERE line <> first_line"
+            ") "
+            "SELECT (SELECT count(*) FROM repeat WHERE resident_id IS NOT NULL), line, first_line "
+            "FROM repeat ORDER BY line LIMIT %s",
+            [ERRORS_KEPT],
         )
-        cursor.copy_expert("COPY service_use_staging FROM STDIN WITH (FORMAT csv)", staged)
+        found = cursor.fetchall()
+    return [(line, earlier) for _count, line, earlier in found], found[0][0] if found else 0
+
+
+def service_use_load(staged: TextIO | None = None) -> int:
+    """Insert the staged rows into service use in one statement; rows already loaded by an
+    earlier import (same source and source_id) are skipped. Returns rows added. Runs inside the
+    caller's transaction.
+
+    With `staged`, rows as CSV (resident_id, date, kind, source, source_id) that need no
+    checking, they are staged first: the KPI tests and the bench load contacts this way."""
+    if staged is not None:
+        staged.seek(0)
+        with staging_table(), connection.cursor() as cursor:
+            cursor.copy_expert(
+                f"COPY {STAGING_TABLE} (resident_id, date, kind, source, source_id) FROM STDIN WITH (FORMAT csv)", staged
+            )
+            return service_use_load()
+    table = ServiceUseEvent._meta.db_table
+    with connection.cursor() as cursor:
         cursor.execute(
-            f"INSERT INTO {table} (resident_id, date, kind, source, source_id) "  # noqa: S608 - our table name
-            "SELECT resident_id, date, kind, source, source_id FROM service_use_staging "
+            f"INSERT INTO {table} (resident_id, date, kind, source, source_id) "  # noqa: S608 - our table names
+            f"SELECT resident_id, date, kind, source, source_id FROM {STAGING_TABLE} WHERE resident_id IS NOT NULL "
             "ON CONFLICT (source, source_id) DO NOTHING"
         )
-        added = cursor.rowcount
-        cursor.execute("DROP TABLE service_use_staging")
-    return added
+        return cursor.rowcount
+
+
+@dataclass
+class StoredUpload:
+    name: str  # under INT_IMPORT_DIR
+    checksum: str  # SHA-256 of the file as uploaded
+    rows: int  # its lines after the header: the progress bar's "about"
+
+
+def import_file_store(chunks: Iterable[bytes]) -> StoredUpload:
+    """Write an upload to INT_IMPORT_DIR a chunk at a time, where the worker will read it."""
+    folder = Path(settings.INT_IMPORT_DIR)
+    folder.mkdir(parents=True, exist_ok=True)
+    name = f"{uuid.uuid4().hex}.csv"
+    digest = hashlib.sha256()
+    line_breaks, last = 0, b""
+    try:
+        with open(folder / name, "xb") as stored:
+            for chunk in chunks:
+                if chunk:
+                    stored.write(chunk)
+                    digest.update(chunk)
+                    line_breaks += chunk.count(b"\n")
+                    last = chunk[-1:]
+    except BaseException:
+        (folder / name).unlink(missing_ok=True)  # a full disk, or an upload cut short: keep no half file
+        raise
+    return StoredUpload(name=name, checksum=digest.hexdigest(), rows=max(line_breaks - 1 + (0 if last == b"\n" else 1), 0))
+
+
+def import_file_delete(job: ImportJob) -> None:
+    """The file is not kept once its job has finished."""
+    if job.stored_path is not None:
+        job.stored_path.unlink(missing_ok=True)
 
 
 def import_job_create(
-    *, content: bytes, file_name: str, teams: list[Team], by: User | None, background: bool | None = None
+    *,
+    content: bytes | Iterable[bytes],
+    file_name: str,
+    teams: list[Team],
+    by: User | None,
+    background: bool | None = None,
 ) -> ImportJob:
-    """Keep the uploaded file and load it: now for a small file, on a worker for a large one
-    (or as `background` says)."""
+    """Keep the uploaded file (bytes, or chunks such as an upload's `.chunks()`) on disk and load
+    it: now for a small file, on a worker for a large one (or as `background` says)."""
     if not teams:
         raise ValidationError("Service use can only be imported into a team you coordinate.")
-    with transaction.atomic():
-        job = ImportJob.objects.create(
-            file_name=file_name[:255],
-            content=content,
-            checksum=hashlib.sha256(content).hexdigest(),
-            uploaded_by=by,
-            rows_total=max(content.count(b"\n") - 1 + (0 if content.endswith(b"\n") else 1), 0),
-        )
-        job.teams.set(teams)
-        in_background = job.rows_total > BACKGROUND_IMPORT_ROWS if background is None else background
-        if in_background:
-            from .tasks import import_service_use
+    stored = import_file_store([content] if isinstance(content, bytes) else content)
+    try:
+        with transaction.atomic():
+            job = ImportJob.objects.create(
+                file_name=file_name[:255],
+                stored_as=stored.name,
+                checksum=stored.checksum,
+                uploaded_by=by,
+                rows_total=stored.rows,
+            )
+            job.teams.set(teams)
+            in_background = job.rows_total > BACKGROUND_IMPORT_ROWS if background is None else background
+            if in_background:
+                from .tasks import import_service_use
 
-            transaction.on_commit(lambda: import_service_use.delay(job.pk))
+                transaction.on_commit(lambda: import_service_use.delay(job.pk))
+    except BaseException:
+        (Path(settings.INT_IMPORT_DIR) / stored.name).unlink(missing_ok=True)
+        raise
     if not in_background:
         service_use_import(job=job)
     job.refresh_from_db()
@@ -417,37 +581,38 @@ def service_use_import(*, job: ImportJob, retry_on: tuple[type[BaseException], .
         return job
     jobs.update(status=ImportJob.Status.CHECKING, started_at=timezone.now(), rows_checked=0)
     try:
-        checked = service_use_check(
-            bytes(job.content),
-            teams=job.teams.all(),
-            today=timezone.localdate(),
-            on_progress=lambda rows: jobs.update(rows_checked=rows),
-        )
-        if checked.error_count:
-            jobs.update(
-                status=ImportJob.Status.REFUSED,
-                rows_total=checked.rows,
-                error_count=checked.error_count,
-                errors=checked.errors,
-                finished_at=timezone.now(),
-                content=b"",
+        with staging_table(), open(job.stored_path, "rb") as upload:
+            checked = service_use_check(
+                upload,
+                teams=job.teams.all(),
+                today=timezone.localdate(),
+                on_progress=lambda rows: jobs.update(rows_checked=rows),
             )
-        else:
-            jobs.update(status=ImportJob.Status.LOADING, rows_total=checked.rows, rows_checked=checked.rows)
-            with transaction.atomic():
-                added = service_use_load(checked.staged)
-                # Marked done in the same transaction as the load: a crash leaves it to run again.
+            if checked.error_count:
                 jobs.update(
-                    status=ImportJob.Status.DONE,
-                    rows_loaded=added,
-                    rows_already_loaded=checked.rows - added,
+                    status=ImportJob.Status.REFUSED,
+                    rows_total=checked.rows,
+                    error_count=checked.error_count,
+                    errors=checked.errors,
                     finished_at=timezone.now(),
-                    content=b"",
+                    stored_as="",
                 )
-                if added:
-                    # New contacts change what the layers above compute (the KPIs): say so once
-                    # this load has committed.
-                    announce_service_use_imported(job)
+            else:
+                jobs.update(status=ImportJob.Status.LOADING, rows_total=checked.rows, rows_checked=checked.rows)
+                with transaction.atomic():
+                    added = service_use_load()
+                    # Marked done in the same transaction as the load: a crash leaves it to run again.
+                    jobs.update(
+                        status=ImportJob.Status.DONE,
+                        rows_loaded=added,
+                        rows_already_loaded=checked.rows - added,
+                        finished_at=timezone.now(),
+                        stored_as="",
+                    )
+                    if added:
+                        # New contacts change what the layers above compute (the KPIs): say so once
+                        # this load has committed.
+                        announce_service_use_imported(job)
     except retry_on:
         logger.warning("Service-use import %s met a passing fault; it will be tried again.", job.pk, exc_info=True)
         with contextlib.suppress(DatabaseError):
@@ -460,6 +625,9 @@ def service_use_import(*, job: ImportJob, retry_on: tuple[type[BaseException], .
             finished_at=timezone.now(),
             errors=[{"line": 0, "message": "The import stopped unexpectedly; nothing was loaded. Try again or ask your system admin."}],
             error_count=1,
+            stored_as="",
         )
+    if jobs.filter(status__in=ImportJob.Status.finished_values()).exists():
+        import_file_delete(job)
     job.refresh_from_db()
     return job

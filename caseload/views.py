@@ -431,12 +431,12 @@ def import_service_use(request: HttpRequest) -> HttpResponse:
     form = ImportForm(request.POST or None, request.FILES or None)
     if request.method == "POST" and form.is_valid():
         upload = form.cleaned_data["file"]
-        job = import_job_create(content=upload.read(), file_name=upload.name, teams=teams, by=request.user)
+        # In chunks, from the temporary file a large upload was streamed to: never whole in memory.
+        job = import_job_create(content=upload.chunks(), file_name=upload.name, teams=teams, by=request.user)
         return redirect("caseload:import_job", job.pk)
     recent = (
         ImportJob.objects.visible_to(request.user)
         .filter(teams__in=teams)
-        .defer("content")
         .select_related("uploaded_by")[:10]
     )
     return render(
@@ -450,7 +450,7 @@ def import_service_use(request: HttpRequest) -> HttpResponse:
 def import_job(request: HttpRequest, pk: int) -> HttpResponse:
     # The address names no team: an import of teams where the person may not import is not found.
     job = get_object_or_404(
-        ImportJob.objects.visible_to(request.user, Right.IMPORT_SERVICE_USE).defer("content").select_related("uploaded_by"),
+        ImportJob.objects.visible_to(request.user, Right.IMPORT_SERVICE_USE).select_related("uploaded_by"),
         pk=pk,
     )
     teams = list(job.teams.all())

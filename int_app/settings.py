@@ -287,6 +287,14 @@ def mailer_options(backend: str) -> dict:
     return {}
 
 
+# Uploaded service-use files wait here for the worker that checks and loads them, and are deleted
+# once it has (docs/adr/0010-imports-streamed.md). Web and worker processes must all see the same
+# folder: on one host any local path; in docker-compose, the `imports` volume they share.
+INT_IMPORT_DIR = Path(env_str("INT_IMPORT_DIR", str(BASE_DIR / ".data" / "imports")))
+# An upload larger than this goes to a temporary file as it arrives rather than into memory
+# (Django's default, said here because imports depend on it: a 150 MB extract is never held whole).
+FILE_UPLOAD_MAX_MEMORY_SIZE = 2_621_440
+
 MAILERS = {"default": {"BACKEND": _email_backend, "OPTIONS": mailer_options(_email_backend)}}
 # The address people reach the service at, for links in emails (agendas, digests, alerts).
 INT_SITE_URL = env_str("INT_SITE_URL", "http://127.0.0.1:8000" if DEBUG else "")

@@ -141,39 +141,108 @@ def caseload_team(bench: Bench):
     return bench.shared["caseload_team"]
 
 
-def service_use_csv(nhs_numbers: list[str], rows: int) -> bytes:
+def service_use_csv(path: Path, nhs_numbers: list[str], rows: int, id_prefix: str = "BENCH") -> None:
+    """Write an extract of `rows` contacts to `path`, a line at a time."""
     from caseload.demo import SOURCES
 
     rng = random.Random(850_000)
     kinds = list(SOURCES)
     today = timezone.localdate()
-    lines = ["nhs_number,date,kind,source,source_id"]
-    for n in range(rows):
-        kind = kinds[rng.randrange(len(kinds))]
-        day = today - datetime.timedelta(days=rng.randint(1, 730))
-        lines.append(f"{nhs_numbers[n % len(nhs_numbers)]},{day.isoformat()},{kind},{SOURCES[kind]},BENCH-{n:07d}")
-    return ("\n".join(lines) + "\n").encode()
+    with path.open("w") as extract:
+        extract.write("nhs_number,date,kind,source,source_id\n")
+        for n in range(rows):
+            kind = kinds[rng.randrange(len(kinds))]
+            day = today - datetime.timedelta(days=rng.randint(1, 730))
+            extract.write(f"{nhs_numbers[n % len(nhs_numbers)]},{day.isoformat()},{kind},{SOURCES[kind]},{id_prefix}-{n:07d}\n")
+
+
+def plain_copy_seconds(path: Path) -> float:
+    """The floor an import is measured against: COPY of the same file into a table with no index,
+    no check and no constraint."""
+    with connection.cursor() as cursor:
+        cursor.execute("CREATE TABLE bench_plain_copy (nhs_number text, date text, kind text, source text, source_id text)")
+        started = time.perf_counter()
+        with path.open() as extract:
+            cursor.copy_expert("COPY bench_plain_copy FROM STDIN WITH (FORMAT csv, HEADER)", extract)
+        seconds = time.perf_counter() - started
+        cursor.execute("DROP TABLE bench_plain_copy")
+    return seconds
+
+
+# Run in a fresh process, so that its peak memory is the import's and nothing measured before it.
+IMPORT_CHILD = """
+import json, os, resource, sys, time
+sys.path.insert(0, sys.argv[1])
+import django
+django.setup()
+from caseload.models import ImportJob
+from caseload.services import import_job_create
+from int_app.teams.models import Team, User
+from kpis.tasks import recompute_kpis
+recompute_kpis.delay = lambda **options: None  # the KPI recompute after a load is benched on its own
+team, coordinator = Team.objects.get(pk=int(sys.argv[3])), User.objects.get(pk=int(sys.argv[4]))
+def run_import():
+    with open(sys.argv[2], "rb") as extract:
+        return import_job_create(content=iter(lambda: extract.read(1 << 20), b""), file_name="bench.csv", teams=[team], by=coordinator, background=False)
+started = time.perf_counter()
+if os.environ.get("PROFILE"):
+    import cProfile, pstats
+    profiler = cProfile.Profile()
+    job = profiler.runcall(run_import)
+    pstats.Stats(profiler, stream=sys.stderr).sort_stats("cumulative").print_stats(30)
+else:
+    job = run_import()
+print(json.dumps({"s": time.perf_counter() - started, "status": job.status, "loaded": job.rows_loaded, "again": job.rows_already_loaded,
+                  "errors": job.errors[:3], "peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+"""
+
+
+def import_in_a_fresh_process(path: Path, team, coordinator) -> dict:
+    import json
+    import subprocess
+    from urllib.parse import quote
+
+    db = connection.settings_dict
+    credentials = quote(db["USER"], safe="") + (f":{quote(db['PASSWORD'], safe='')}" if db["PASSWORD"] else "")
+    host = f"@/{quote(db['NAME'])}?host={quote(db['HOST'])}" if db["HOST"].startswith("/") else f"@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{quote(db['NAME'])}"
+    environment = {**os.environ, "DATABASE_URL": f"postgresql://{credentials}{host}", "CELERY_TASK_ALWAYS_EAGER": "true"}
+    finished = subprocess.run(
+        [sys.executable, "-c", IMPORT_CHILD, str(ROOT), str(path), str(team.pk), str(coordinator.pk)],
+        env=environment, capture_output=True, text=True, check=True,
+    )
+    if os.environ.get("PROFILE"):
+        print(finished.stderr, file=sys.stderr)  # where the import's time goes
+    return json.loads(finished.stdout.strip().splitlines()[-1])
 
 
 def bench_service_use_import(bench: Bench) -> None:
+    """The import of a small and a city-sized extract, each in a fresh process: its time against
+    a plain COPY of the same file, and its peak memory, which must not grow with the file.
+    IMPORT_SIZES=100000,1000000 chooses the sizes; the last is the one left loaded."""
     if not bench.wants("import", "import_again"):
         return
-    from caseload.models import ImportJob, ServiceUseEvent
-    from caseload.services import import_job_create
+    import tempfile
+
+    from caseload.models import ServiceUseEvent
 
     team, coordinator, nhs_numbers = caseload_team(bench)
-    content = service_use_csv(nhs_numbers, IMPORT_ROWS)
-    started = time.perf_counter()
-    job = import_job_create(content=content, file_name="bench.csv", teams=[team], by=coordinator, background=False)
-    seconds = time.perf_counter() - started
-    assert job.status == ImportJob.Status.DONE and job.rows_loaded == IMPORT_ROWS, (job.status, job.errors[:3])
-    bench.report("import", rows=IMPORT_ROWS, s=f"{seconds:.1f}")
-
-    started = time.perf_counter()
-    again = import_job_create(content=content, file_name="bench.csv", teams=[team], by=coordinator, background=False)
-    seconds = time.perf_counter() - started
-    assert again.rows_loaded == 0 and ServiceUseEvent.objects.count() == IMPORT_ROWS
-    bench.report("import_again", rows=IMPORT_ROWS, s=f"{seconds:.1f}", added=again.rows_loaded)
+    sizes = [int(size) for size in os.environ.get("IMPORT_SIZES", f"100000,{IMPORT_ROWS}").split(",")]
+    with tempfile.TemporaryDirectory() as folder:
+        for number, rows in enumerate(sizes):
+            last = number == len(sizes) - 1
+            path = Path(folder) / f"extract-{rows}.csv"
+            service_use_csv(path, nhs_numbers, rows, id_prefix="BENCH" if last else f"SIZE{number}")
+            copy_s = plain_copy_seconds(path)
+            run = import_in_a_fresh_process(path, team, coordinator)
+            assert run["status"] == "done" and run["loaded"] == rows, run
+            bench.report("import", rows=rows, s=f"{run['s']:.1f}", copy_s=f"{copy_s:.1f}", ratio=f"{run['s'] / copy_s:.2f}", peak_mb=f"{run['peak_mb']:.0f}")
+            if not last:
+                # Only the last size stays loaded: the sections after this one expect the city's contacts.
+                ServiceUseEvent.objects.filter(source_id__startswith=f"SIZE{number}-").delete()
+                continue
+            again = import_in_a_fresh_process(path, team, coordinator)
+            assert again["loaded"] == 0 and ServiceUseEvent.objects.count() == rows, again
+            bench.report("import_again", rows=rows, s=f"{again['s']:.1f}", added=again["loaded"], peak_mb=f"{again['peak_mb']:.0f}")
 
 
 def bench_caseload_page(bench: Bench) -> None:

@@ -51,6 +51,6 @@ for tracked in (
 # When the team last had contact follows from the discussions and action updates audited in their
 # own tables; copying it would add a resident row for every note typed in a meeting.
 audit_changes(Resident, exclude=["last_contact_at"])
-# An import is one audited event (file name, rows, checksum), not 850,000 row copies; its bytes
-# stay out of the audit table.
-audit_changes(ImportJob, exclude=["content"])
+# An import is one audited event (file name, rows, checksum), not 850,000 row copies; where its
+# file waits on disk is no part of the record.
+audit_changes(ImportJob, exclude=["stored_as"])

@@ -2,8 +2,10 @@
 nothing; a valid file loads in one transaction; loading it again adds nothing."""
 
 import datetime
+import hashlib
 
 import pytest
+from django.conf import settings
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.core.management import CommandError, call_command
 from django.urls import reverse
@@ -41,10 +43,12 @@ def test_the_coordinator_uploads_an_extract_and_it_is_loaded(client, coordinator
         f"{resident.formatted_nhs_number},{days_ago(20)},primary_care_appointment,EMIS,APPT-9",
     )
 
+    stored_before = set(settings.INT_IMPORT_DIR.iterdir()) if settings.INT_IMPORT_DIR.exists() else set()
     job, page = upload(client, content)
 
     assert job.status == ImportJob.Status.DONE and (job.rows_total, job.rows_loaded) == (2, 2)
-    assert job.uploaded_by == coordinator and job.content == b"", "the file is not kept once loaded"
+    assert job.uploaded_by == coordinator and job.checksum == hashlib.sha256(content).hexdigest()
+    assert job.stored_as == "" and set(settings.INT_IMPORT_DIR.iterdir()) <= stored_before, "the file is not kept once loaded"
     assert "2 new contacts added" in page.text
     assert sorted(resident.service_use.values_list("kind", flat=True)) == ["ae_attendance", "primary_care_appointment"]
 
@@ -177,6 +181,19 @@ def test_a_line_too_long_to_read_does_not_stop_the_lines_after_it_being_checked(
     assert "cannot be read as CSV" in job.errors[0]["message"] and "unknown kind" in job.errors[1]["message"]
 
 
+def test_a_line_longer_than_any_row_is_refused_without_being_read_whole(client, coordinator, resident, monkeypatch):
+    from caseload import services
+
+    monkeypatch.setattr(services, "LINE_CHARS_MAX", 1_000)
+    client.force_login(coordinator)
+    job, _ = upload(client, csv_file(
+        f"{resident.nhs_number},{days_ago(40)},ae_attendance,BHAM-ED,{'X' * 5_000}",
+        f"{resident.nhs_number},{days_ago(40)},hospital_visit,BHAM-ED,ED-2",
+    ))
+    assert [error["line"] for error in job.errors] == [2, 3]
+    assert "longer than 1,000 characters" in job.errors[0]["message"] and "unknown kind" in job.errors[1]["message"]
+
+
 def test_a_row_for_another_teams_resident_is_an_unknown_nhs_number(client, coordinator, resident, other_team):
     theirs = active(other_team)
     client.force_login(coordinator)
@@ -242,13 +259,74 @@ def test_the_errors_kept_are_capped_but_all_are_counted(coordinator, own_team, r
 def test_a_large_file_is_handed_to_a_worker_after_the_upload_commits(coordinator, own_team, resident, django_capture_on_commit_callbacks):
     rows = [f"{resident.nhs_number},{days_ago(n % 700 + 1)},nhs_111_call,NHS111,{n}" for n in range(5_001)]
 
-    with django_capture_on_commit_callbacks(execute=True) as callbacks:
-        job = import_job_create(content=csv_file(*rows), file_name="big.csv", teams=[own_team], by=coordinator)
+    content = csv_file(*rows)
+    with django_capture_on_commit_callbacks() as callbacks:
+        job = import_job_create(content=[content[:4096], content[4096:]], file_name="big.csv", teams=[own_team], by=coordinator)
 
-    # The hand-off to the worker after the upload commits, then the KPI recompute after the load.
-    assert len(callbacks) == 2
+    # Nothing was checked in the request: the file waits on disk for the worker.
+    assert (job.status, job.rows_total, job.rows_checked) == (ImportJob.Status.QUEUED, 5_001, 0)
+    assert job.stored_path.read_bytes() == content
+    with django_capture_on_commit_callbacks(execute=True) as after_load:
+        callbacks[0]()  # the hand-off to the worker, which runs in-process in tests
+    # Then the KPI recompute once the load has committed.
+    assert len(callbacks) == 1 and len(after_load) == 1
+    stored = job.stored_path
     job.refresh_from_db()
     assert (job.status, job.rows_loaded) == (ImportJob.Status.DONE, 5_001)
+    assert not stored.exists(), "the file is deleted once loaded"
+
+
+def test_a_file_many_chunks_long_is_checked_a_chunk_at_a_time_and_loaded_whole(coordinator, own_team, resident, monkeypatch):
+    from caseload import services
+
+    monkeypatch.setattr(services, "IMPORT_CHUNK_ROWS", 100)
+    progress: list[int] = []
+    real_check = services.service_use_check
+    monkeypatch.setattr(
+        services, "service_use_check", lambda upload, **kw: real_check(upload, **kw | {"on_progress": progress.append})
+    )
+    rows = [f"{resident.nhs_number},{days_ago(n % 700 + 1)},nhs_111_call,NHS111,{n}" for n in range(1_050)]
+
+    job = import_job_create(content=csv_file(*rows), file_name="long.csv", teams=[own_team], by=coordinator, background=False)
+
+    assert (job.status, job.rows_total, job.rows_loaded) == (ImportJob.Status.DONE, 1_050, 1_050)
+    assert progress == [*range(100, 1_001, 100), 1_050], "progress is shown after each chunk"
+
+
+@pytest.mark.parametrize(
+    ("late_row", "refused"),
+    [
+        ("{nhs},{day},hospital_visit,NHS111,LATE", "unknown kind hospital_visit"),
+        ("{nhs},{day},nhs_111_call,NHS111,7", "the same source and source_id as line 9"),
+    ],
+    ids=["a bad kind", "a repeat of a row nine chunks before"],
+)
+def test_a_fault_in_a_late_chunk_loads_nothing_from_the_chunks_before(coordinator, own_team, resident, monkeypatch, late_row, refused):
+    from caseload import services
+
+    monkeypatch.setattr(services, "IMPORT_CHUNK_ROWS", 100)
+    rows = [f"{resident.nhs_number},{days_ago(n % 700 + 1)},nhs_111_call,NHS111,{n}" for n in range(1_000)]
+    rows.append(late_row.format(nhs=resident.nhs_number, day=days_ago(3)))
+
+    job = import_job_create(content=csv_file(*rows), file_name="long.csv", teams=[own_team], by=coordinator, background=False)
+
+    assert job.status == ImportJob.Status.REFUSED and ServiceUseEvent.objects.count() == 0
+    assert [error["line"] for error in job.errors] == [1_002] and refused in job.errors[0]["message"]
+
+
+def test_a_repeat_of_a_faulty_row_is_named_with_its_other_problems(coordinator, own_team, resident):
+    job = import_job_create(
+        content=csv_file(
+            f"{resident.nhs_number},not-a-date,ae_attendance,BHAM-ED,ED-1",
+            f"{resident.nhs_number},{days_ago(4)},hospital_visit,BHAM-ED,ED-1",
+            f"{resident.nhs_number},{days_ago(4)},ae_attendance,BHAM-ED,ED-1",
+        ),
+        file_name="x.csv", teams=[own_team], by=coordinator,
+    )
+    messages = {error["line"]: error["message"] for error in job.errors}
+    assert job.error_count == 3 and messages[2].startswith("bad date not-a-date")
+    assert messages[3].startswith("unknown kind hospital_visit") and messages[3].endswith("; the same source and source_id as line 2.")
+    assert messages[4] == "the same source and source_id as line 2."
 
 
 def test_a_load_is_announced_to_the_layers_above_only_once_it_commits_with_the_job_and_its_teams(coordinator, own_team, resident, django_capture_on_commit_callbacks):

@@ -13,6 +13,9 @@ from caseload.services import import_job_create
 from int_app.teams.models import Team, User
 from int_app.teams.roles import Right
 
+# Read and stored a megabyte at a time, as an upload arrives in chunks.
+UPLOAD_CHUNK_BYTES = 1024 * 1024
+
 
 class Command(BaseCommand):
     help = "Import service use from a CSV file (nhs_number,date,kind,source,source_id). All rows or none."
@@ -28,7 +31,9 @@ class Command(BaseCommand):
             raise CommandError(f"No file at {file}.")
         user, chosen = self.whose(email, teams or [])
         # Run here and now rather than on a worker: the command is already outside any web request.
-        job = import_job_create(content=file.read_bytes(), file_name=file.name, teams=chosen, by=user, background=False)
+        with file.open("rb") as extract:
+            chunks = iter(lambda: extract.read(UPLOAD_CHUNK_BYTES), b"")
+            job = import_job_create(content=chunks, file_name=file.name, teams=chosen, by=user, background=False)
         self.report(job)
 
     def whose(self, email: str | None, slugs: list[str]) -> tuple[User | None, list[Team]]:
