@@ -7,10 +7,10 @@ from dataclasses import dataclass, field
 
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import IntegrityError, transaction
-from django.db.models import Exists, F, OuterRef, QuerySet
+from django.db.models import F, QuerySet
 from django.utils import timezone
 
-from int_app.teams.models import Practice, Team
+from int_app.teams.models import Practice
 from int_app.teams.roles import RIGHTS, Right
 
 from .models import TOP_LEVELS, PressureAlert, PressureReport, PressureReportChange, pressure_label, week_start_of
@@ -44,16 +44,22 @@ def can_report_for(user, practice: Practice) -> bool:
 def pressure_banner(user) -> list[PressureAlert]:
     """The alerts of the level 5–6 banner (PressureAlert.objects.banner_for), each marked with
     whether this person may acknowledge it (they hold the right in the practice's team), in one
-    query."""
-    acknowledging = Team.objects.with_right(user, Right.ACKNOWLEDGE_PRESSURE_ALERTS).filter(
-        neighbourhood_id=OuterRef("report__practice__pcn__neighbourhood_id")
-    )
-    return list(PressureAlert.objects.banner_for(user).annotate(can_acknowledge=Exists(acknowledging)))
+    query: the rights come from the memberships the request has read already."""
+    if not user.is_authenticated:
+        return []
+    acknowledging = {
+        m.team.neighbourhood_id for m in user.memberships_with_teams() if m.role in RIGHTS[Right.ACKNOWLEDGE_PRESSURE_ALERTS]
+    }
+    alerts = list(PressureAlert.objects.banner_for(user))
+    for alert in alerts:
+        alert.can_acknowledge = alert.report.practice.pcn.neighbourhood_id in acknowledging
+    return alerts
 
 
 def can_view_pressure(user) -> bool:
-    """Whether the heatmap has anything for this person: they view pressure in some team."""
-    return Team.objects.with_right(user, Right.VIEW_PRESSURE).exists()
+    """Whether the heatmap has anything for this person: they view pressure in some team (read from
+    the memberships the request holds, as `has_right` does, not in a query of its own)."""
+    return user.is_authenticated and any(m.role in RIGHTS[Right.VIEW_PRESSURE] for m in user.memberships_with_teams())
 
 
 @transaction.atomic

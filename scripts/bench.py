@@ -2,7 +2,7 @@
 
     bench <name> rows=<n> <measure>=<value> ...
 
-It works in a database of its own (int_bench, made with Django's test-database tools and dropped
+It works in a database of its own (int_bench, or <database>_bench, made with Django's test-database tools and dropped
 at the end), never in the development data. Each feature adds its sections as functions taking
 the shared Bench and appends them to BENCHES.
 """
@@ -35,7 +35,9 @@ from django.test import Client  # noqa: E402
 from django.test.utils import CaptureQueriesContext  # noqa: E402
 from django.utils import timezone  # noqa: E402
 
-BENCH_DATABASE = "int_bench"
+# int_bench beside the default database `int`; beside another, its own (two checkouts benching at
+# once on one server would otherwise drop each other's).
+BENCH_DATABASE = f"{settings.DATABASES['default']['NAME']}_bench"
 
 
 @dataclass
@@ -49,7 +51,7 @@ class Bench:
     def wants(self, *names: str) -> bool:
         return not self.only or bool(self.only & set(names))
 
-    def report(self, name: str, **figures: object) -> None:
+    def report(self, name: str, /, **figures: object) -> None:
         print(f"bench {name} " + " ".join(f"{key}={value}" for key, value in figures.items()), flush=True)
 
 
@@ -264,34 +266,42 @@ BENCHES: list[Callable[[Bench], None]] = [bench_service_use_import, bench_caselo
 AGENDA_ITEMS = 30
 
 
+def fill_agenda(team, meeting, *, name: str, waiting: bool) -> None:
+    """AGENDA_ITEMS residents on the meeting's agenda, each with an information pack: a last
+    discussion with decisions, open actions and six months of service use; with `waiting`, as many
+    new referrals beside them for the suggestions."""
+    from caseload.models import ServiceUseEvent
+    from tests.meetings.factories import active_resident, add_item, discussed, make_action, record_decision, referred_resident
+
+    today = timezone.localdate()
+    events = []
+    for n in range(AGENDA_ITEMS):
+        resident = active_resident(team, family_name=f"{name}{n:02d}", weeks_active=6 + n % 10)
+        record_decision(discussed(resident, days_ago=7 + 7 * (n % 4)), clinical=n % 2 == 0)
+        make_action(resident, due_in_days=n % 9 - 4)
+        add_item(meeting, resident)
+        if waiting:
+            referred_resident(team, family_name=f"Waiting{n:02d}")
+        events += [
+            ServiceUseEvent(resident=resident, kind=kind, date=today - datetime.timedelta(days=(7 * k + n) % 180), source="bench", source_id=f"{name.upper()}-{n}-{k}")
+            for k, kind in enumerate(list(ServiceUseEvent.Kind) * 3)
+        ]
+    ServiceUseEvent.objects.bulk_create(events)
+    assert meeting.items.count() == AGENDA_ITEMS
+
+
 def bench_agenda_page(bench: Bench) -> None:
-    """The coordinator's agenda page with 30 residents, each with an information pack: a last
-    discussion with decisions, open actions and six months of service use."""
+    """The coordinator's agenda page with 30 residents, each with an information pack."""
     if not bench.wants("agenda_page"):
         return
-    from caseload.models import ServiceUseEvent
     from int_app.teams.roles import Role
-    from meetings.models import Meeting
     from tests.factories import make_team
-    from tests.meetings.factories import active_resident, add_item, discussed, make_action, make_meeting, record_decision, referred_resident
+    from tests.meetings.factories import make_meeting
 
     team = make_team("AgendaBench")
     coordinator = team.memberships.get(role=Role.COORDINATOR).user
     meeting = make_meeting(team, days_ahead=3)
-    today = timezone.localdate()
-    events = []
-    for n in range(AGENDA_ITEMS):
-        resident = active_resident(team, family_name=f"Agenda{n:02d}", weeks_active=6 + n % 10)
-        record_decision(discussed(resident, days_ago=7 + 7 * (n % 4)), clinical=n % 2 == 0)
-        make_action(resident, due_in_days=n % 9 - 4)
-        add_item(meeting, resident)
-        referred_resident(team, family_name=f"Waiting{n:02d}")
-        events += [
-            ServiceUseEvent(resident=resident, kind=kind, date=today - datetime.timedelta(days=(7 * k + n) % 180), source="bench", source_id=f"AGENDA-{n}-{k}")
-            for k, kind in enumerate(list(ServiceUseEvent.Kind) * 3)
-        ]
-    ServiceUseEvent.objects.bulk_create(events)
-    assert Meeting.objects.get(pk=meeting.pk).items.count() == AGENDA_ITEMS
+    fill_agenda(team, meeting, name="Agenda", waiting=True)
     client = Client()
     client.force_login(coordinator)
     ms, queries, _response = page_timing(client, f"/meetings/teams/{team.slug}/{meeting.pk}/agenda/")
@@ -732,6 +742,212 @@ def bench_kpis(bench: Bench) -> None:
 
 
 BENCHES.append(bench_kpis)
+
+
+# --- pages under load ------------------------------------------------------------------------
+# Each main page served by gunicorn (3 workers, DEBUG off, the production middleware) from the
+# demo data, driven by PAGE_CONNECTIONS keep-alive connections for PAGE_SECONDS each, as requests
+# per second relative to the product's own /healthz in the same run (absolute figures drift between
+# machines; the ratio does not much). Loopback only: the server binds 127.0.0.1 and the load
+# generator speaks only to it.
+
+PAGE_CONNECTIONS = 10
+PAGE_SECONDS = float(os.environ.get("PAGE_SECONDS", "5"))
+# Python load generators share one interpreter lock; two processes of five connections keep the
+# generator from being the bottleneck on two cores.
+PAGE_LOAD_PROCESSES = 2
+DEMO_PASSWORD = "int-demo-2026"
+LOOPBACK = "127.0.0.1"
+
+
+def pages_environment(port: int) -> dict[str, str]:
+    """The server's environment: production settings, except plain http on the loopback."""
+    from urllib.parse import urlsplit, urlunsplit
+
+    database = urlsplit(os.environ["DATABASE_URL"])._replace(path=f"/{connection.settings_dict['NAME']}")
+    environment = {key: value for key, value in os.environ.items() if key != "DJANGO_DEBUG"}
+    environment.update(
+        DATABASE_URL=urlunsplit(database),
+        DJANGO_ALLOWED_HOSTS=LOOPBACK,
+        DJANGO_SECURE_SSL_REDIRECT="false",
+        DJANGO_SECURE_COOKIES="false",
+        INT_STATIC_MANIFEST=os.environ.get("INT_STATIC_MANIFEST", "false"),  # as `make test`: no collectstatic needed
+        INT_REQUIRE_MFA="false",
+        LOG_LEVEL="WARNING",
+    )
+    return environment
+
+
+def pages_request(conn, method: str, path: str, cookies: dict[str, str], body: str | None = None, headers: dict | None = None):
+    import http.client
+
+    headers = {"Host": LOOPBACK, **(headers or {})}
+    if cookies:
+        headers["Cookie"] = "; ".join(f"{name}={value}" for name, value in cookies.items())
+    conn.request(method, path, body=body, headers=headers)
+    response: http.client.HTTPResponse = conn.getresponse()
+    content = response.read()
+    for header, value in response.getheaders():
+        if header.lower() == "set-cookie":
+            name, _, rest = value.partition("=")
+            cookies[name] = rest.split(";", 1)[0]
+    return response, content
+
+
+def pages_sign_in(port: int, email: str) -> dict[str, str]:
+    """Sign in through the login form, as a person would; returns the session's cookies."""
+    import http.client
+    from urllib.parse import urlencode
+
+    conn = http.client.HTTPConnection(LOOPBACK, port, timeout=30)
+    cookies: dict[str, str] = {}
+    pages_request(conn, "GET", "/accounts/login/", cookies)
+    body = urlencode({"login": email, "password": DEMO_PASSWORD, "csrfmiddlewaretoken": cookies["csrftoken"]})
+    response, _content = pages_request(
+        conn, "POST", "/accounts/login/", cookies, body,
+        {"Content-Type": "application/x-www-form-urlencoded", "Referer": f"http://{LOOPBACK}:{port}/accounts/login/"},
+    )
+    assert response.status == 302 and "/accounts/login/" not in response.getheader("Location", ""), (email, response.status)
+    conn.close()
+    return cookies
+
+
+def pages_load_process(port: int, path: str, cookies: dict[str, str], connections: int, until: float, results) -> None:
+    """Runs in a process of its own: `connections` threads, each with a keep-alive connection,
+    requesting the page until `until`; puts each request's seconds (or an error) on `results`."""
+    import http.client
+    import threading
+
+    latencies: list[float] = []
+    errors: list[str] = []
+
+    def one_connection() -> None:
+        conn = http.client.HTTPConnection(LOOPBACK, port, timeout=30)
+        headers = {"Host": LOOPBACK, "Cookie": "; ".join(f"{name}={value}" for name, value in cookies.items())}
+        mine = []
+        while time.perf_counter() < until:
+            started = time.perf_counter()
+            try:
+                conn.request("GET", path, headers=headers)
+                response = conn.getresponse()
+                response.read()  # http.client opens a new connection by itself when the server closes this one
+            except (OSError, http.client.HTTPException) as error:
+                errors.append(repr(error))
+                conn.close()
+                continue
+            if response.status != 200:
+                errors.append(f"{response.status} {response.getheader('Location', '')}")
+            mine.append(time.perf_counter() - started)
+        latencies.extend(mine)
+        conn.close()
+
+    threads = [threading.Thread(target=one_connection) for _ in range(connections)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    results.put((latencies, errors[:5], len(errors)))
+
+
+def pages_drive(port: int, path: str, cookies: dict[str, str]) -> tuple[float, float]:
+    """Requests per second and p99 milliseconds of a page at PAGE_CONNECTIONS connections."""
+    import multiprocessing
+
+    context = multiprocessing.get_context("fork")
+    results = context.Queue()
+    per_process = PAGE_CONNECTIONS // PAGE_LOAD_PROCESSES
+    # A second of warm-up, not counted (only the last round's figures are kept): each worker's
+    # first requests load templates and URLs.
+    for seconds in (1.0, PAGE_SECONDS):
+        started = time.perf_counter()
+        until = started + seconds
+        processes = [
+            context.Process(target=pages_load_process, args=(port, path, cookies, per_process, until, results))
+            for _ in range(PAGE_LOAD_PROCESSES)
+        ]
+        for process in processes:
+            process.start()
+        gathered = [results.get(timeout=seconds + 60) for _ in processes]
+        for process in processes:
+            process.join()
+        elapsed = time.perf_counter() - started
+    latencies = sorted(seconds for batch, _errors, _count in gathered for seconds in batch)
+    error_count = sum(count for _batch, _errors, count in gathered)
+    assert not error_count and latencies, (path, error_count, [error for _b, errors, _c in gathered for error in errors])
+    p99 = latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))]
+    return len(latencies) / elapsed, p99 * 1000
+
+
+def pages_agenda(team_slug: str) -> str:
+    """An agenda of 30 residents of the demo team (fill_agenda): the address of its page."""
+    from int_app.teams.models import Team
+    from tests.meetings.factories import make_meeting
+
+    team = Team.objects.get(slug=team_slug)
+    meeting = make_meeting(team, days_ahead=200)  # clear of the demo's own meetings
+    fill_agenda(team, meeting, name="Pages", waiting=False)
+    return f"/meetings/teams/{team.slug}/{meeting.pk}/agenda/"
+
+
+def bench_pages(bench: Bench) -> None:
+    if not bench.wants("page"):
+        return
+    import signal
+    import socket
+    import subprocess
+    import urllib.request
+
+    from caseload.models import Resident
+
+    with socket.socket() as sock:
+        sock.bind((LOOPBACK, 0))
+        port = sock.getsockname()[1]
+    environment = pages_environment(port)
+    python = str(ROOT / ".venv" / "bin" / "python")
+    subprocess.run([python, "manage.py", "seed_demo", "--once"], cwd=ROOT, env={**environment, "INT_DEMO_MODE": "true"}, check=True, stdout=subprocess.DEVNULL)
+    agenda = pages_agenda("east")
+    resident = Resident.objects.filter(team__slug="east", status=Resident.Status.ACTIVE).exclude(family_name__startswith="Pages").order_by("pk").first()
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE")
+    connection.close()  # the load processes are forked: they must not share this connection
+    server = subprocess.Popen(
+        [str(ROOT / ".venv" / "bin" / "gunicorn"), "int_app.wsgi:application", "--bind", f"{LOOPBACK}:{port}", "--workers", "3", "--log-level", "warning"],
+        cwd=ROOT, env=environment,
+    )
+    try:
+        for _ in range(150):
+            try:
+                urllib.request.urlopen(f"http://{LOOPBACK}:{port}/healthz", timeout=1)
+                break
+            except OSError:
+                time.sleep(0.2)
+        lead, ot, coordinator = (pages_sign_in(port, f"{role}@east.demo") for role in ("lead", "ot", "coordinator"))
+        pages = [
+            ("healthz", "/healthz", {}),
+            ("login", "/accounts/login/", {}),
+            ("dashboard_lead", "/kpis/", lead),
+            ("my_actions_ot", "/meetings/actions/", ot),
+            ("caseload_coordinator", "/caseload/teams/east/", coordinator),
+            ("pressure_lead", "/pressure/", lead),
+            ("resident_coordinator", f"/caseload/teams/east/residents/{resident.pk}/", coordinator),
+            (f"agenda_{AGENDA_ITEMS}_items", agenda, coordinator),
+        ]
+        # /healthz again at the end: on a shared machine the floor can move during the run, and
+        # a ratio is only as good as the floor it was taken against.
+        pages.append(("healthz_end", "/healthz", {}))
+        floor = None
+        for name, path, cookies in pages:
+            rps, p99_ms = pages_drive(port, path, cookies)
+            floor = floor or rps
+            bench.report("page", name=name, ratio=f"{rps / floor:.2f}", rps=f"{rps:.0f}", p99_ms=f"{p99_ms:.0f}")
+    finally:
+        server.send_signal(signal.SIGTERM)
+        server.wait(timeout=30)
+
+
+# First: the demo's seeding steps each stand back when their tables already hold rows, which the
+# other sections' teams would be.
+BENCHES.insert(0, bench_pages)
 
 
 def main() -> int:

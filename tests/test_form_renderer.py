@@ -96,6 +96,41 @@ def test_a_select_is_drawn_as_djangos_own_template_draws_it(data):
         assert parse_html(str(ours[name])) == parse_html(str(django[name]))
 
 
+class Contact(forms.Form):
+    """One field of each input widget, with a value that needs escaping and attributes of each kind."""
+
+    name = forms.CharField(widget=forms.TextInput(attrs={"class": "nhsuk-input", "autocomplete": "off", "spellcheck": False}))
+    age = forms.IntegerField(widget=forms.NumberInput(attrs={"min": 0}))
+    email = forms.EmailField(widget=forms.EmailInput)
+    website = forms.URLField(widget=forms.URLInput)
+    secret = forms.CharField(widget=forms.PasswordInput(render_value=True))
+    version = forms.IntegerField(widget=forms.HiddenInput)
+    born = forms.DateField(widget=forms.DateInput(attrs={"type": "date"}))
+    seen = forms.DateTimeField(widget=forms.DateTimeInput)
+    at = forms.TimeField(widget=forms.TimeInput)
+    consent = forms.BooleanField(widget=forms.CheckboxInput(attrs={"required": True}))
+    q = forms.CharField(widget=forms.SearchInput)
+    phone = forms.CharField(widget=forms.TelInput)
+    colour = forms.CharField(widget=forms.ColorInput)
+    letter = forms.FileField(widget=forms.FileInput)
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        None,
+        {"name": 'O\'Brien <script>"&', "age": "91", "email": "a@b", "secret": "x<y", "version": "3", "born": "2026-01-02",
+         "seen": "2026-01-02 10:00", "at": "10:00", "consent": "on", "q": "smith & sons", "phone": "0121", "colour": "#ff0000"},
+    ],
+)
+def test_an_input_is_drawn_exactly_as_djangos_own_templates_draw_it(data):
+    # Drawn in Python to spare three template renders per field; the page must not change by a byte.
+    ours = Contact(data, renderer=NHSFormRenderer())
+    django = Contact(data, renderer=DjangoTemplates())
+    for name in Contact.base_fields:
+        assert str(ours[name]) == str(django[name]), name
+
+
 def test_a_field_in_error_is_one_nhs_form_group_with_its_hint_and_message():
     group = Referral({"practice": "nonsense"}, renderer=NHSFormRenderer())["practice"].as_field_group()
     assert 'class="nhsuk-form-group nhsuk-form-group--error"' in group
