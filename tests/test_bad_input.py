@@ -55,18 +55,14 @@ access.load_feature_rows()
 # Slow (thousands of requests): run first, and without the request log lines nobody reads.
 pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("quiet_request_logs")]
 
-# 200 examples for the importer, as the trust issue asks; nothing remembered between runs, so each
-# run explores afresh (a failure prints the example to reproduce it).
+# 200 examples a form and for the importer, as the trust issue asks; nothing remembered between
+# runs, so each run explores afresh (a failure prints the example to reproduce it).
 FUZZ_SETTINGS = settings(
     max_examples=200,
     deadline=None,
     database=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow, HealthCheck.data_too_large],
 )
-# 100 a form: with 43 forms that is 4,300 hostile submissions a run (each of the three ways of
-# spoiling a form about 33 times a form), drawn afresh every run, so the runs add up. At 200 the
-# forms were nearly half of the whole suite's time.
-FORM_FUZZ_SETTINGS = settings(FUZZ_SETTINGS, max_examples=100)
 
 # --- what a hostile or careless person types --------------------------------------------------------
 
@@ -537,7 +533,7 @@ def test_a_form_takes_any_input_without_a_server_error_a_stray_write_or_an_echo(
     signed_in_cookies = copy.deepcopy(client.cookies)
     with_files = any(f.kind == "file" for f in fields.values())
 
-    @FORM_FUZZ_SETTINGS
+    @FUZZ_SETTINGS
     @given(sent=submissions(fields, world), htmx=st.booleans(), raw=st.booleans())
     def post_bad_input(sent: dict[str, list], htmx: bool, raw: bool) -> None:
         client.cookies = copy.deepcopy(signed_in_cookies)  # a login or logout in an earlier example is undone

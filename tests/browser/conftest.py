@@ -115,6 +115,9 @@ def assert_accessible(page, live_server, *, context: str = "") -> None:
     `aria-expanded`, which ARIA 1.2 does not list for radios. The GOV.UK and NHS design systems
     keep it on purpose, because screen readers announce it and their users' research found it
     helps (alphagov/govuk-frontend#979, w3c/aria#1404)."""
+    # A page whose navigation has committed but whose document is still being parsed has no
+    # <head> to add axe to yet.
+    page.wait_for_load_state("domcontentloaded")
     if not page.evaluate("typeof window.axe !== 'undefined'"):
         page.add_script_tag(url=f"{live_server.url}/static/vendor/axe-core/axe.min.js")
     results = page.evaluate(

@@ -17,6 +17,7 @@ def test_a_practice_manager_reports_level_six_and_the_pcn_lead_sees_the_alert_an
     reporting = new_page()
     log_in(reporting, live_server, manager.email)
     reporting.get_by_role("navigation", name="Menu").get_by_role("link", name="Report pressure").click()
+    reporting.wait_for_url(f"{live_server.url}/pressure/report/")
     assert_accessible(reporting, live_server, context="pressure report form")
     reporting.get_by_label("6 – vaporising").check()
     reporting.get_by_label("Comment").fill("Three GPs off with flu")
