@@ -47,9 +47,7 @@ def pressure_banner(user) -> list[PressureAlert]:
     query: the rights come from the memberships the request has read already."""
     if not user.is_authenticated:
         return []
-    acknowledging = {
-        m.team.neighbourhood_id for m in user.memberships_with_teams() if m.role in RIGHTS[Right.ACKNOWLEDGE_PRESSURE_ALERTS]
-    }
+    acknowledging = {m.team.neighbourhood_id for m in user.memberships_with_right(Right.ACKNOWLEDGE_PRESSURE_ALERTS)}
     alerts = list(PressureAlert.objects.banner_for(user))
     for alert in alerts:
         alert.can_acknowledge = alert.report.practice.pcn.neighbourhood_id in acknowledging
@@ -59,7 +57,7 @@ def pressure_banner(user) -> list[PressureAlert]:
 def can_view_pressure(user) -> bool:
     """Whether the heatmap has anything for this person: they view pressure in some team (read from
     the memberships the request holds, as `has_right` does, not in a query of its own)."""
-    return user.is_authenticated and any(m.role in RIGHTS[Right.VIEW_PRESSURE] for m in user.memberships_with_teams())
+    return user.is_authenticated and bool(user.memberships_with_right(Right.VIEW_PRESSURE))
 
 
 @transaction.atomic

@@ -84,7 +84,7 @@ class PracticeQuerySet(models.QuerySet):
             # From the memberships read once per request (which the rights checks and the header
             # use too): plain lists of ids, where subqueries through memberships and teams made
             # each pressure page spend milliseconds building and planning SQL.
-            holding = [m for m in user.memberships_with_teams() if m.role in RIGHTS[right]]
+            holding = user.memberships_with_right(right)
             return self.filter(
                 Q(pcn__neighbourhood__team__in=[m.team_id for m in holding if m.practice_id is None])
                 | Q(pk__in=[m.practice_id for m in holding if m.practice_id is not None])
@@ -232,6 +232,11 @@ class User(AbstractBaseUser, PermissionsMixin):
         if not hasattr(self, "_memberships_cache"):
             self._memberships_cache = list(self.memberships.select_related("team").order_by("team__name", "pk"))
         return self._memberships_cache
+
+    def memberships_with_right(self, right: Right) -> list[Membership]:
+        """The memberships whose role carries `right`, from the one read per request: each team is
+        judged by the role held in it, as `Team.objects.with_right` does in SQL."""
+        return [m for m in self.memberships_with_teams() if m.role in RIGHTS[right]]
 
     def roles_in(self, team: Team) -> set[str]:
         return {m.role for m in self.memberships_with_teams() if m.team_id == team.pk}
