@@ -9,6 +9,11 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
 
 WORKDIR /app
 
+# WeasyPrint draws the PDFs (outcome summaries, subject access bundles) with Pango from the system.
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends libpango-1.0-0 libpangoft2-1.0-0 fonts-liberation \
+    && rm -rf /var/lib/apt/lists/*
+
 # Dependencies first, so a code change does not reinstall them. The lock file carries the build
 # machine's local index options (--extra-index-url file:///..., --find-links /opt/...), which do
 # not exist inside the image: install from PyPI with exactly the pinned versions instead.

@@ -99,6 +99,9 @@ def logging_config(level: str) -> dict:
         "loggers": {
             "django.db.backends": {"level": "WARNING"},
             "axes": {"level": "WARNING"},
+            # WeasyPrint narrates every step of every PDF at INFO; fontTools each font subset.
+            "weasyprint": {"level": "WARNING"},
+            "fontTools": {"level": "WARNING"},
             "django_structlog": {"level": level},
         },
     }

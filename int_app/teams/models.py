@@ -100,6 +100,12 @@ class Practice(models.Model):
     ods_code = models.CharField(
         "ODS code", max_length=10, unique=True, validators=[practice_ods_code_validator]
     )
+    # The practice's shared NHSmail mailbox: where outcome summaries of its patients' discussions go.
+    shared_mailbox = models.EmailField(blank=True)
+    # Registered patients (NHS England's "Patients registered at a GP practice"), for figures per
+    # 1,000 patients; empty until a list-size file is loaded.
+    list_size = models.PositiveIntegerField(null=True, blank=True)
+    list_size_on = models.DateField("list size as at", null=True, blank=True)
 
     objects = PracticeQuerySet.as_manager()
 
