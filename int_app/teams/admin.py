@@ -260,17 +260,20 @@ class PracticeAdmin(TeamScopedAdmin):
 
     def get_urls(self):
         return [
-            path("import/", self.admin_site.admin_view(self.import_view), name="teams_practice_import"),
+            # The methods first, so that any other is refused before the admin's login check.
+            path(
+                "import/",
+                require_http_methods(["GET", "POST"])(self.admin_site.admin_view(self.import_view)),
+                name="teams_practice_import",
+            ),
             *super().get_urls(),
         ]
 
     def may_import(self, request: HttpRequest) -> bool:
         return self.has_add_permission(request) and self.has_change_permission(request)
 
-    def import_view(self, request: HttpRequest) -> HttpResponse:
-        return require_http_methods(["GET", "POST"])(self._import)(request)
 
-    def _import(self, request: HttpRequest) -> HttpResponse:
+    def import_view(self, request: HttpRequest) -> HttpResponse:
         """"Import from the ODS": choose the two files, see what would change (nothing written), then
         load exactly those files; and list sizes, in one step. Bad files are told by line."""
         if not self.may_import(request):
