@@ -17,6 +17,7 @@ a staff member it answers only for an object their admin for that model shows th
 from __future__ import annotations
 
 import secrets
+import time
 from pathlib import Path
 
 from django import forms
@@ -243,10 +244,17 @@ def _preview_paths(token: str) -> tuple[Path, Path]:
 
 
 def _forget_preview(request: HttpRequest) -> None:
+    """This person's previewed files, and anyone's left from a preview a day old and never loaded."""
     token = request.session.pop(PREVIEW_SESSION_KEY, None)
     if token:
         for stored in _preview_paths(token):
             stored.unlink(missing_ok=True)
+    folder = Path(settings.INT_IMPORT_DIR)
+    if folder.is_dir():
+        a_day_ago = time.time() - 24 * 60 * 60
+        for stored in folder.glob("ods-*.csv"):
+            if stored.stat().st_mtime < a_day_ago:
+                stored.unlink(missing_ok=True)
 
 
 @admin.register(Practice)
