@@ -253,8 +253,11 @@ def _forget_preview(request: HttpRequest) -> None:
     if folder.is_dir():
         a_day_ago = time.time() - 24 * 60 * 60
         for stored in folder.glob("ods-*.csv"):
-            if stored.stat().st_mtime < a_day_ago:
-                stored.unlink(missing_ok=True)
+            try:
+                if stored.stat().st_mtime < a_day_ago:
+                    stored.unlink(missing_ok=True)
+            except FileNotFoundError:
+                pass  # another process cleared it first
 
 
 @admin.register(Practice)

@@ -115,8 +115,14 @@ class PracticeQuerySet(models.QuerySet):
             return self
         return self.filter(pcn__neighbourhood__team__memberships__user=user).distinct()
 
+    def open(self) -> PracticeQuerySet:
+        """Not closed (by the ODS): those a new referral may name."""
+        return self.exclude(status=Practice.Status.CLOSED)
+
 
 class Practice(models.Model):
+    """A GP practice, identified by its ODS code; loaded from the ODS files (int_app/teams/ods.py)."""
+
     class Status(models.TextChoices):
         # The ODS status codes (epraccur's "Status Code").
         ACTIVE = "A", "Active"
@@ -159,6 +165,11 @@ class Practice(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name} ({self.ods_code})"
+
+    @property
+    def is_closed(self) -> bool:
+        """Closed, as the ODS says: nothing more is expected of it (weekly pressure reports)."""
+        return self.status == self.Status.CLOSED
 
 
 class PCNMembershipQuerySet(models.QuerySet):

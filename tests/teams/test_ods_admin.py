@@ -3,6 +3,8 @@ Admin URLs need no access-matrix rows (the admin's own login guards them); who m
 is tested here, as tests/teams/test_admin.py does for the rest of the admin."""
 
 import datetime as dt
+import os
+import time
 import zoneinfo
 from pathlib import Path
 
@@ -75,6 +77,19 @@ def test_a_system_admin_previews_the_ods_files_then_loads_exactly_those(client, 
     # Loading again (a second press, or another tab) finds nothing to load rather than loading twice.
     again = client.post(IMPORT, {"action": "load", "token": preview.context["token"]})
     assert again.status_code == 200 and "Nothing to load: choose the files and preview them first." in again.text
+
+
+def test_a_preview_never_loaded_is_cleared_a_day_later(client, superuser, settings):
+    settings.INT_IMPORT_DIR.mkdir(parents=True)
+    abandoned, recent = settings.INT_IMPORT_DIR / "ods-abandoned-practices.csv", settings.INT_IMPORT_DIR / "ods-recent-practices.csv"
+    for stored, age_hours in ((abandoned, 25), (recent, 1)):
+        stored.write_bytes(b"x")
+        moment = time.time() - age_hours * 60 * 60
+        os.utime(stored, (moment, moment))
+
+    client.post(IMPORT, november())
+
+    assert not abandoned.exists() and recent.exists()
 
 
 def test_another_persons_preview_cannot_be_loaded(client, superuser):
