@@ -189,10 +189,11 @@ def read_practices(raw: bytes, *, area: set[str], known: set[str], problems: Pro
     return PracticesFile(in_scope=in_scope, every_code=every_code)
 
 
-def read_partners(raw: bytes, *, practices: PracticesFile, problems: Problems) -> dict[str, list[PartnerRow]]:
-    """Each in-scope practice's PCN memberships from a PCN core-partner file. A practice the
-    practices file lacks is a mistake only if that file was read without one (otherwise its
-    own lines say what is wrong)."""
+def read_partners(raw: bytes, *, practices: PracticesFile, area: set[str], problems: Problems) -> dict[str, list[PartnerRow]]:
+    """Each in-scope practice's PCN memberships from a PCN core-partner file. A practice of the
+    area that the practices file lacks is a mistake, unless that file had mistakes of its own
+    (its lines say what is wrong); another area's is not ours to judge (the two files are
+    published a few days apart)."""
     practices_readable = not problems.lines
     label = "PCN file"
     memberships: dict[str, list[PartnerRow]] = {}
@@ -205,8 +206,9 @@ def read_partners(raw: bytes, *, practices: PracticesFile, problems: Problems) -
             problems.add(where, f"has {len(cells)} columns; the ODS PCN core-partner file has {PARTNER_COLUMNS}")
             continue
         practice_code, pcn_code, pcn_name = cells[0].upper(), cells[4].upper(), cells[5]
-        if practice_code not in practices.every_code and practices_readable:
-            problems.add(where, f"practice {cells[0]!r} is not in the practices file")
+        if practice_code not in practices.every_code:
+            if practices_readable and cells[2].upper() in area:
+                problems.add(where, f"practice {cells[0]!r} is not in the practices file")
             continue
         if practice_code not in practices.in_scope:
             continue  # another area's practice, or not a GP practice
@@ -322,7 +324,7 @@ def import_ods(
         practices = {p.ods_code: p for p in Practice.objects.select_related("pcn")}
         pcns = {pcn.ods_code: pcn for pcn in PCN.objects.all()}
         in_file = read_practices(practices_file, area=set(area), known=set(practices), problems=problems)
-        partners = read_partners(pcn_file, practices=in_file, problems=problems)
+        partners = read_partners(pcn_file, practices=in_file, area=set(area), problems=problems)
         problems.raise_any()
 
         report = OdsReport(dry_run=dry_run, area=area)

@@ -220,6 +220,15 @@ def test_a_malformed_line_is_reported_by_its_number_and_nothing_is_loaded(birmin
     assert not Practice.objects.exists() and not PCN.objects.exists()
 
 
+def test_another_areas_practice_missing_from_the_practices_file_is_not_ours_to_judge(birmingham):
+    # The two files come out days apart: a practice opening in York may be in one and not the other.
+    pcns = with_line(NOVEMBER[1], 7, '"B82999","NEW YORK PRACTICE","03Q","X","U99902","YORK MEDICAL GROUP PCN","03Q","X","20261101","","TRUE"')
+
+    import_ods(NOVEMBER[0].read_bytes(), pcns)
+
+    assert Practice.objects.count() == 4
+
+
 def test_a_malformed_line_in_a_later_month_leaves_everything_as_it_was(birmingham):
     load(NOVEMBER)
     before = list(Practice.objects.order_by("pk").values()), list(PCN.objects.order_by("pk").values())
