@@ -89,7 +89,7 @@ class ReferralForm(forms.Form):
         self.user = user
         # Set when the person is already open and the user may see their record: the page links to it.
         self.open_record_url: str | None = None
-        self.fields["practice"].queryset = Practice.objects.filter(
+        self.fields["practice"].queryset = Practice.objects.open().filter(
             pcn__neighbourhood__team__in=teams
         ).select_related("pcn").order_by("name")
         self.fields["referral_date"].initial = timezone.localdate()

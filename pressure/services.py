@@ -208,7 +208,7 @@ def build_heatmap(practices: QuerySet[Practice], *, now: datetime.datetime | Non
         group = groups.setdefault(practice.pcn_id, HeatmapGroup(pcn_name=str(practice.pcn)))
         group.rows.append(HeatmapRow(practice, [by_cell.get((practice.pk, week)) for week in weeks]))
     deadline = report_deadline(this_week)
-    missing = [p for p in practice_list if (p.pk, this_week) not in by_cell]
+    missing = [p for p in practice_list if not p.is_closed and (p.pk, this_week) not in by_cell]
     return Heatmap(weeks, list(groups.values()), missing, deadline, now >= deadline)
 
 

@@ -22,7 +22,7 @@ from django.db import models
 from django.utils import timezone
 
 from caseload.models import Goal, ImportJob, Intervention, PlannedIntervention, Resident, ResidentAccess, ResidentEvent, ServiceUseEvent
-from int_app.teams.models import Membership, Team
+from int_app.teams.models import Membership, PCNMembership, Team
 from int_app.teams.roles import Right, Role
 from kpis.models import ResidentUsage, ResidentWindow
 from meetings.models import Attendance, MinutesAddendum
@@ -203,6 +203,7 @@ def one_row_of_each(team: Team) -> None:
     make_action(resident, item=item)  # and its first ActionUpdate
     MinutesAddendum.objects.create(meeting=meeting, text="Correction", author=coordinator)
     practice = team.neighbourhood.pcns.get().practices.first()
+    PCNMembership.objects.create(practice=practice, pcn=practice.pcn, started_on=dt.date(2019, 7, 1))
     report = PressureReport.objects.create(practice=practice, week_start=dt.date(2026, 3, 9), level=5, reported_by=coordinator)
     PressureReportChange.objects.create(report=report, level=5, changed_by=coordinator)
     PressureAlert.objects.create(report=report, level=5)

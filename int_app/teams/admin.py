@@ -16,20 +16,32 @@ a staff member it answers only for an object their admin for that model shows th
 
 from __future__ import annotations
 
-from django.contrib import admin
+import secrets
+import time
+from pathlib import Path
+
+from django import forms
+from django.conf import settings
+from django.contrib import admin, messages
 from django.contrib.admin.utils import get_fields_from_path, lookup_spawns_duplicates
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 from django.contrib.contenttypes.models import ContentType
 from django.contrib.contenttypes.views import shortcut
-from django.core.exceptions import ImproperlyConfigured
+from django.core.exceptions import ImproperlyConfigured, PermissionDenied
 from django.db import models
 from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
+from django.views.decorators.http import require_http_methods
 
+from . import ods
 from .models import (
     PCN,
     Membership,
     Neighbourhood,
     Organisation,
+    PCNMembership,
     Place,
     Practice,
     Team,
@@ -170,20 +182,181 @@ class NeighbourhoodAdmin(ChangedBySuperusersOnly, TeamScopedAdmin):
     list_select_related = ["place"]
 
 
+class UnassignedFilter(admin.SimpleListFilter):
+    """PCNs the ODS import loaded that no neighbourhood holds yet: their practices are in no team."""
+
+    title = "neighbourhood"
+    parameter_name = "assigned"
+
+    def lookups(self, request: HttpRequest, model_admin):
+        return [("no", "Not yet assigned"), ("yes", "Assigned")]
+
+    def queryset(self, request: HttpRequest, queryset):
+        if self.value() in {"no", "yes"}:
+            return queryset.filter(neighbourhood__isnull=self.value() == "no")
+        return queryset
+
+
 @admin.register(PCN)
 class PCNAdmin(TeamScopedAdmin):
     team_path = "neighbourhood__team"
     list_display = ["name", "ods_code", "neighbourhood"]
+    list_filter = [UnassignedFilter]
     list_select_related = ["neighbourhood"]
     search_fields = ["name", "ods_code"]
+
+
+class PCNMembershipInline(TeamScope, admin.TabularInline):
+    """A practice's PCNs over time, as the ODS import keeps them: read only."""
+
+    model = PCNMembership
+    team_path = "practice__pcn__neighbourhood__team"
+    fields = ["pcn", "started_on", "ended_on"]
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+
+    def has_add_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False
+
+
+class OdsFilesForm(forms.Form):
+    practices_file = forms.FileField(label="Practices file (epraccur.csv)")
+    pcn_file = forms.FileField(label="PCN core-partner file (epcncorepartnerdetails.csv)")
+
+
+class ListSizesForm(forms.Form):
+    list_sizes_file = forms.FileField(label="Patients registered at a GP practice (gp-reg-pat-prac-all.csv)")
+    dry_run = forms.BooleanField(label="Only say what would change", required=False)
+
+
+# An ODS file of all England is a few megabytes; anything far larger is not one.
+LARGEST_ODS_FILE = 50 * 1024 * 1024
+PREVIEW_SESSION_KEY = "ods_import_preview"
+
+
+def _preview_paths(token: str) -> tuple[Path, Path]:
+    folder = Path(settings.INT_IMPORT_DIR)
+    return folder / f"ods-{token}-practices.csv", folder / f"ods-{token}-pcns.csv"
+
+
+def _forget_preview(request: HttpRequest) -> None:
+    """This person's previewed files, and anyone's left from a preview a day old and never loaded."""
+    token = request.session.pop(PREVIEW_SESSION_KEY, None)
+    if token:
+        for stored in _preview_paths(token):
+            stored.unlink(missing_ok=True)
+    folder = Path(settings.INT_IMPORT_DIR)
+    if folder.is_dir():
+        a_day_ago = time.time() - 24 * 60 * 60
+        for stored in folder.glob("ods-*.csv"):
+            try:
+                if stored.stat().st_mtime < a_day_ago:
+                    stored.unlink(missing_ok=True)
+            except FileNotFoundError:
+                pass  # another process cleared it first
 
 
 @admin.register(Practice)
 class PracticeAdmin(TeamScopedAdmin):
     team_path = "pcn__neighbourhood__team"
-    list_display = ["name", "ods_code", "pcn"]
+    list_display = ["name", "ods_code", "pcn", "status", "list_size"]
+    list_filter = ["status"]
     list_select_related = ["pcn"]
-    search_fields = ["name", "ods_code"]
+    search_fields = ["name", "ods_code", "postcode"]
+    inlines = [PCNMembershipInline]
+
+    def get_urls(self):
+        return [
+            # The methods first, so that any other is refused before the admin's login check.
+            path(
+                "import/",
+                require_http_methods(["GET", "POST"])(self.admin_site.admin_view(self.import_view)),
+                name="teams_practice_import",
+            ),
+            *super().get_urls(),
+        ]
+
+    def may_import(self, request: HttpRequest) -> bool:
+        return self.has_add_permission(request) and self.has_change_permission(request)
+
+
+    def import_view(self, request: HttpRequest) -> HttpResponse:
+        """"Import from the ODS": choose the two files, see what would change (nothing written), then
+        load exactly those files; and list sizes, in one step. Bad files are told by line."""
+        if not self.may_import(request):
+            raise PermissionDenied
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.model._meta,
+            "title": "Import practices from the ODS",
+            "area": ods.area_codes(),
+            "ods_form": OdsFilesForm(),
+            "list_sizes_form": ListSizesForm(),
+        }
+        action = request.POST.get("action") if request.method == "POST" else None
+        if action == "preview":
+            context["ods_form"] = form = OdsFilesForm(request.POST, request.FILES)
+            if form.is_valid():
+                context.update(self._preview(request, form))
+        elif action == "load":
+            loaded = self._load(request)
+            if isinstance(loaded, HttpResponse):
+                return loaded
+            context["problems"] = loaded
+        elif action == "list_sizes":
+            context["list_sizes_form"] = form = ListSizesForm(request.POST, request.FILES)
+            if form.is_valid():
+                context.update(self._list_sizes(request, form))
+        return TemplateResponse(request, "admin/teams/practice/import.html", context)
+
+    def _preview(self, request: HttpRequest, form: OdsFilesForm) -> dict:
+        uploads = (form.cleaned_data["practices_file"], form.cleaned_data["pcn_file"])
+        if any(upload.size > LARGEST_ODS_FILE for upload in uploads):
+            return {"problems": ["A file is larger than 50 MB: it is not an ODS practices or PCN file."]}
+        contents = [upload.read() for upload in uploads]
+        try:
+            report = ods.import_ods(*contents, dry_run=True)
+        except ods.ImportRejected as rejected:
+            return {"problems": rejected.problems}
+        # Kept where every web process sees them, so that "Load" loads exactly the files previewed.
+        _forget_preview(request)
+        token = secrets.token_hex(16)
+        Path(settings.INT_IMPORT_DIR).mkdir(parents=True, exist_ok=True)
+        for stored, content in zip(_preview_paths(token), contents, strict=True):
+            stored.write_bytes(content)
+        request.session[PREVIEW_SESSION_KEY] = token
+        return {"report": report, "token": token}
+
+    def _load(self, request: HttpRequest) -> HttpResponse | list[str]:
+        """The previewed files loaded (and a redirect to the practices), or why not."""
+        token = request.session.get(PREVIEW_SESSION_KEY)
+        stored = _preview_paths(token) if token else None
+        if not token or request.POST.get("token") != token or not all(p.is_file() for p in stored):
+            return ["Nothing to load: choose the files and preview them first."]
+        try:
+            report = ods.import_ods(stored[0].read_bytes(), stored[1].read_bytes())
+        except ods.ImportRejected as rejected:
+            return rejected.problems
+        _forget_preview(request)
+        messages.success(request, f"Loaded from the ODS: {report.summary()}.")
+        for label, lines in report.sections():
+            if label.startswith("new PCNs"):
+                messages.warning(request, f"{len(lines)} new PCN(s) to assign to a neighbourhood: {', '.join(lines)}.")
+        return redirect(reverse("admin:teams_practice_changelist"))
+
+    def _list_sizes(self, request: HttpRequest, form: ListSizesForm) -> dict:
+        upload = form.cleaned_data["list_sizes_file"]
+        if upload.size > LARGEST_ODS_FILE:
+            return {"list_size_problems": ["The file is larger than 50 MB: load the practice totals file (gp-reg-pat-prac-all.csv)."]}
+        try:
+            report = ods.import_list_sizes(upload.read(), dry_run=form.cleaned_data["dry_run"])
+        except ods.ImportRejected as rejected:
+            return {"list_size_problems": rejected.problems}
+        return {"list_size_report": report}
 
 
 class MembershipInline(TeamScope, admin.TabularInline):

@@ -1,18 +1,33 @@
 from __future__ import annotations
 
 from django.contrib.auth.models import AbstractBaseUser, BaseUserManager, PermissionsMixin
+from django.contrib.postgres.fields import ArrayField
 from django.db import models
-from django.db.models import Q
+from django.db.models import F, Q
 from django.utils import timezone
 
 from .roles import KEY_WORKER_ROLES, RIGHTS, Right, Role
-from .validators import pcn_ods_code_validator, practice_ods_code_validator, single_line_validator
+from .validators import (
+    pcn_ods_code_validator,
+    practice_ods_code_validator,
+    single_line_validator,
+    sub_icb_code_validator,
+)
 
 
 class Place(models.Model):
     """A city or borough holding several neighbourhoods."""
 
     name = models.CharField(max_length=120, unique=True, validators=[single_line_validator])
+    # The place's GP practices, as the ODS files know them: those whose commissioner (the practice's
+    # sub-ICB location, e.g. 15E) is one of these codes (ADR 0011).
+    ods_sub_icb_codes = ArrayField(
+        models.CharField(max_length=5, validators=[sub_icb_code_validator]),
+        blank=True,
+        default=list,
+        verbose_name="ODS sub-ICB location codes",
+        help_text="Comma-separated, e.g. 15E: the ODS import loads the GP practices these commission.",
+    )
 
     class Meta:
         ordering = ["name"]
@@ -53,9 +68,16 @@ class PCNQuerySet(models.QuerySet):
 
 
 class PCN(models.Model):
-    """A Primary Care Network: a group of practices serving 30,000 to 50,000 people."""
+    """A Primary Care Network: a group of practices serving 30,000 to 50,000 people.
 
-    neighbourhood = models.ForeignKey(Neighbourhood, on_delete=models.PROTECT, related_name="pcns")
+    Which neighbourhood a PCN belongs to is a local decision the ODS does not carry: a PCN the ODS
+    import meets for the first time has none until an admin assigns it (ADR 0011), and until then
+    its practices belong to no team."""
+
+    neighbourhood = models.ForeignKey(
+        Neighbourhood, on_delete=models.PROTECT, related_name="pcns", null=True, blank=True,
+        help_text="Empty for a PCN loaded from the ODS and not yet assigned: its practices are in no team.",
+    )
     name = models.CharField(max_length=120, validators=[single_line_validator])
     ods_code = models.CharField("ODS code", max_length=10, unique=True, validators=[pcn_ods_code_validator])
 
@@ -93,8 +115,21 @@ class PracticeQuerySet(models.QuerySet):
             return self
         return self.filter(pcn__neighbourhood__team__memberships__user=user).distinct()
 
+    def open(self) -> PracticeQuerySet:
+        """Not closed (by the ODS): those a new referral may name."""
+        return self.exclude(status=Practice.Status.CLOSED)
+
 
 class Practice(models.Model):
+    """A GP practice, identified by its ODS code; loaded from the ODS files (int_app/teams/ods.py)."""
+
+    class Status(models.TextChoices):
+        # The ODS status codes (epraccur's "Status Code").
+        ACTIVE = "A", "Active"
+        CLOSED = "C", "Closed"
+        DORMANT = "D", "Dormant"
+        PROPOSED = "P", "Proposed"
+
     pcn = models.ForeignKey(PCN, on_delete=models.PROTECT, related_name="practices")
     name = models.CharField(max_length=160, validators=[single_line_validator])
     ods_code = models.CharField(
@@ -106,6 +141,12 @@ class Practice(models.Model):
     # 1,000 patients; empty until a list-size file is loaded.
     list_size = models.PositiveIntegerField(null=True, blank=True)
     list_size_on = models.DateField("list size as at", null=True, blank=True)
+    # From the ODS practices file (epraccur); empty for a practice typed in by hand.
+    address = models.CharField(max_length=250, blank=True, validators=[single_line_validator])
+    postcode = models.CharField(max_length=8, blank=True, validators=[single_line_validator])
+    opened_on = models.DateField(null=True, blank=True)
+    closed_on = models.DateField(null=True, blank=True)
+    status = models.CharField(max_length=1, choices=Status.choices, default=Status.ACTIVE)
 
     objects = PracticeQuerySet.as_manager()
 
@@ -114,11 +155,55 @@ class Practice(models.Model):
         constraints = [
             models.CheckConstraint(
                 condition=Q(ods_code__regex=r"^[A-Z][0-9]{5}$"), name="practice_ods_code_format"
-            )
+            ),
+            models.CheckConstraint(condition=Q(status__in=["A", "C", "D", "P"]), name="practice_status_known"),
+            models.CheckConstraint(
+                condition=Q(closed_on__isnull=True) | Q(opened_on__isnull=True) | Q(closed_on__gte=F("opened_on")),
+                name="practice_closed_after_opened",
+            ),
         ]
 
     def __str__(self) -> str:
         return f"{self.name} ({self.ods_code})"
+
+    @property
+    def is_closed(self) -> bool:
+        """Closed, as the ODS says: nothing more is expected of it (weekly pressure reports)."""
+        return self.status == self.Status.CLOSED
+
+
+class PCNMembershipQuerySet(models.QuerySet):
+    def visible_to(self, user, right: Right | None = None) -> PCNMembershipQuerySet:
+        return self.filter(practice__in=Practice.objects.visible_to(user, right))
+
+
+class PCNMembership(models.Model):
+    """A practice's time in a PCN (the ODS "core partner" relationship), kept when it moves: the
+    practice's `pcn` is the current one, these rows are the history."""
+
+    practice = models.ForeignKey(Practice, on_delete=models.CASCADE, related_name="pcn_memberships")
+    pcn = models.ForeignKey(PCN, on_delete=models.PROTECT, related_name="memberships")
+    # Empty when not known: a practice typed in before its first ODS import.
+    started_on = models.DateField(null=True, blank=True)
+    ended_on = models.DateField(null=True, blank=True)
+
+    objects = PCNMembershipQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["practice__ods_code", F("started_on").asc(nulls_first=True)]
+        verbose_name = "PCN membership"
+        constraints = [
+            models.UniqueConstraint(
+                fields=["practice", "pcn", "started_on"], nulls_distinct=False, name="pcn_membership_unique_start"
+            ),
+            models.CheckConstraint(
+                condition=Q(ended_on__isnull=True) | Q(started_on__isnull=True) | Q(ended_on__gte=F("started_on")),
+                name="pcn_membership_ends_after_start",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.practice.ods_code} in {self.pcn.ods_code} from {self.started_on or '?'} to {self.ended_on or 'now'}"
 
 
 class TeamQuerySet(models.QuerySet):

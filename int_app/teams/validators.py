@@ -10,6 +10,10 @@ practice_ods_code_validator = RegexValidator(
 pcn_ods_code_validator = RegexValidator(
     r"^U[0-9]{5}$", "A PCN ODS code is U followed by five digits, like U12345."
 )
+# A sub-ICB location (formerly a CCG) code: two digits and a letter, like 15E.
+sub_icb_code_validator = RegexValidator(
+    r"^[0-9A-Z]{3,5}$", "A sub-ICB location code is three to five capital letters or digits, like 15E."
+)
 
 # Every line break an email header would refuse (str.splitlines' set: \n, \r, \v, \f, the file,
 # group and record separators, NEL and the Unicode line and paragraph separators).

@@ -55,6 +55,19 @@ def test_only_the_practices_of_the_coordinators_teams_are_offered(client, own_te
     assert not Resident.objects.exists()
 
 
+def test_a_practice_the_ods_has_closed_is_not_offered_for_a_new_referral(client, own_team, coordinator):
+    closed, still_open = own_team.practices.order_by("pk")
+    closed.status = closed.Status.CLOSED
+    closed.save(update_fields=["status"])
+    client.force_login(coordinator)
+
+    page = client.get(reverse("caseload:refer"))
+    assert still_open.name in page.text and closed.name not in page.text
+    refused = client.post(reverse("caseload:refer"), referral(closed))
+    assert refused.status_code == 200 and "Select a valid choice" in refused.text
+    assert not Resident.objects.exists()
+
+
 @pytest.mark.parametrize(
     ("nhs_number", "message"),
     [("943 476 5918", "last digit does not match"), ("12345", "10 digits"), ("", "This field is required")],

@@ -401,6 +401,14 @@ class TestHeatmap:
         assert not before.deadline_passed and after.deadline_passed
         assert [p.pk for p in after.missing] == [p.pk for p in own_team.practices.exclude(pk=managed_practice.pk)]
 
+    def test_a_practice_the_ods_has_closed_is_not_missing(self, own_team, lead, managed_practice):
+        closing = own_team.practices.exclude(pk=managed_practice.pk).get()
+        wednesday_afternoon = timezone.make_aware(datetime.datetime.combine(THIS_WEEK, datetime.time(13))) + datetime.timedelta(days=2)
+        assert closing in build_heatmap(practices_for_heatmap(lead), now=wednesday_afternoon).missing
+        closing.status = closing.Status.CLOSED
+        closing.save(update_fields=["status"])
+        assert [p.pk for p in build_heatmap(practices_for_heatmap(lead), now=wednesday_afternoon).missing] == [managed_practice.pk]
+
     def test_the_lead_sees_only_their_own_practices_and_can_filter_by_pcn(self, client, own_team, other_team, lead):
         from tests.factories import PCNFactory, PracticeFactory
 
