@@ -109,6 +109,8 @@ class PressureScaleAdmin(SuperusersOnly, admin.ModelAdmin):
         preset = form.cleaned_data.get("use_preset")
         if preset:
             pressure_scale_use_preset(preset=Preset(preset))
+            for formset in formsets:  # the rows typed below were left for the preset's: none saved
+                formset.new_objects, formset.changed_objects, formset.deleted_objects = [], [], []
             return
         super().save_related(request, form, formsets, change)
         if any(formset.has_changed() for formset in formsets):
