@@ -30,6 +30,10 @@ def keep_levels_as_saved(apps, schema_editor) -> None:
             level_label=by_level(labels), level_colour=by_level(BULLETIN_COLOURS), opel=by_level(BULLETIN_OPEL)
         )
     apps.get_model("pressure", "PressureReport").objects.filter(level__in=BULLETIN_ALERTS).update(alerting=True)
+    # The updates queue the deferred foreign-key checks; run them now, as the constraints and
+    # triggers added next alter these tables, which PostgreSQL refuses while events are pending.
+    schema_editor.execute("SET CONSTRAINTS ALL IMMEDIATE")
+    schema_editor.execute("SET CONSTRAINTS ALL DEFERRED")
 
 
 class Migration(migrations.Migration):
