@@ -56,7 +56,7 @@ class PressureScaleLevelFormSet(BaseInlineFormSet):
             raise ValidationError(problems)
 
 
-class PressureScaleLevelInline(admin.TabularInline):
+class PressureScaleLevelInline(SuperusersOnly, admin.TabularInline):
     model = PressureScaleLevel
     formset = PressureScaleLevelFormSet
     extra = 0

@@ -41,7 +41,7 @@ class PressureReportForm(forms.Form):
     )
     comment = forms.CharField(
         required=False, widget=forms.Textarea(attrs={"rows": 3}), max_length=2000,
-        label="Anything else (optional)", help_text="What is causing the pressure, and what would help.",
+        label="Comment (optional)", help_text="Anything else: what is causing the pressure, and what would help.",
     )
     same_day_appointments_available = forms.IntegerField(
         required=False, min_value=0, max_value=MAX_APPOINTMENTS, label="Same-day appointments still available (optional)"
