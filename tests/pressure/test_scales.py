@@ -154,6 +154,18 @@ class TestTheAdmin:
         ]
         assert "Levels 3 and 4 alert your PCN lead." in page
 
+    def test_the_superuser_opens_the_scale_again_and_the_heatmap_shows_its_legend(self, client, superuser, lead):
+        pressure_scale_use_preset(preset=Preset.GPAS)
+        client.force_login(superuser)
+        change = client.get(reverse("admin:pressure_pressurescale_change", args=[1]))
+        assert change.status_code == 200 and 'value="amber"' in change.text
+        assert client.get(reverse("admin:pressure_pressurescale_changelist")).status_code == 200
+        assert client.get(reverse("admin:pressure_pressurescale_add")).status_code == 403, "one scale per deployment"
+        client.force_login(lead)
+        legend = client.get(reverse("pressure:heatmap")).text
+        assert "The GPAS / GP OPEL (4: green, amber, red, black) scale" in legend
+        assert 'app-pressure app-colour--warm-yellow app-pressure--2">2 <span class="app-pressure__label">amber</span>' in legend
+
     def test_a_scale_with_a_gap_is_refused_with_a_message_and_nothing_is_saved(self, client, superuser):
         client.force_login(superuser)
         levels = [(1, "calm", "light-green", 1, False), (3, "stretched", "red", 3, True)]
