@@ -273,7 +273,3 @@ def current_levels(practice_ids, *, today: datetime.date | None = None) -> dict[
     for report in reports.order_by("week_start"):
         latest[report.practice_id] = report
     return latest
-
-
-def level_choices() -> list[tuple[int, str]]:
-    return [(level.number, level.choice_label) for level in current_scale().levels]
