@@ -1,4 +1,5 @@
-"""Practice pressure: weekly reports, the escalation alert and the heatmap PCN leads read."""
+"""Practice pressure: the deployment's alert scale, weekly reports on it, the escalation alert and
+the heatmap PCN leads read (the situation report is in sitrep.py)."""
 
 from __future__ import annotations
 
