@@ -1,4 +1,5 @@
-"""Practice pressure: weekly reports, the escalation alert and the heatmap PCN leads read."""
+"""Practice pressure: the deployment's alert scale, weekly reports on it, the escalation alert and
+the heatmap PCN leads read (the situation report is in sitrep.py)."""
 
 from __future__ import annotations
 
@@ -13,9 +14,20 @@ from django.utils import timezone
 from int_app.teams.models import Practice
 from int_app.teams.roles import RIGHTS, Right
 
-from .models import TOP_LEVELS, PressureAlert, PressureReport, PressureReportChange, pressure_label, week_start_of
+from .models import (
+    SCALE_PK,
+    PressureAlert,
+    PressureReport,
+    PressureReportChange,
+    PressureScale,
+    PressureScaleLevel,
+    week_start_of,
+)
+from .scales import Preset, Scale, preset_scale, validate_scale
 
 HEATMAP_WEEKS = 12
+# The figures a report may carry besides its level and comment, all optional.
+INDICATORS = ("appointments_offered", "clinical_staff_available", "same_day_appointments_available", "clinical_staff_absent")
 # Practices are asked to report by Wednesday 12:00 each week.
 DEADLINE_WEEKDAY, DEADLINE_HOUR = 2, 12
 
@@ -41,8 +53,34 @@ def can_report_for(user, practice: Practice) -> bool:
     return reportable_practices(user).filter(pk=practice.pk).exists()
 
 
+def current_scale() -> Scale:
+    """The scale practices report on now (the ICS bulletin's until a superuser picks another)."""
+    return PressureScaleLevel.objects.current_scale()
+
+
+@transaction.atomic
+def pressure_scale_set(*, scale: Scale, preset: str = "") -> Scale:
+    """Make `scale` the deployment's scale. Reports already saved keep their levels as they were."""
+    validate_scale(list(scale.levels))
+    stored, _ = PressureScale.objects.update_or_create(
+        pk=SCALE_PK, defaults={"name": scale.name, "preset": preset, "updated_at": timezone.now()}
+    )
+    stored.levels.all().delete()
+    PressureScaleLevel.objects.bulk_create(
+        PressureScaleLevel(
+            scale=stored, number=level.number, label=level.label, colour=level.colour, opel=level.opel, alerts=level.alerts
+        )
+        for level in scale.levels
+    )
+    return current_scale()
+
+
+def pressure_scale_use_preset(*, preset: Preset) -> Scale:
+    return pressure_scale_set(scale=preset_scale(preset), preset=preset)
+
+
 def pressure_banner(user) -> list[PressureAlert]:
-    """The alerts of the level 5–6 banner (PressureAlert.objects.banner_for), each marked with
+    """The alerts of the banner (PressureAlert.objects.banner_for), each marked with
     whether this person may acknowledge it (they hold the right in the practice's team), in one
     query: the rights come from the memberships the request has read already."""
     if not user.is_authenticated:
@@ -70,29 +108,40 @@ def pressure_report_submit(
     comment: str = "",
     same_day_appointments_available: int | None = None,
     clinical_staff_absent: int | None = None,
+    appointments_offered: int | None = None,
+    clinical_staff_available: int | None = None,
     expected_version: int | None = None,
     today: datetime.date | None = None,
+    scale: Scale | None = None,
 ) -> PressureReport:
-    """Create or update the practice's report for the week, keep the change, raise an alert on
-    escalation into the top levels and email the PCN leads once the transaction commits.
+    """Create or update the practice's report for the week on the current scale (the level kept as
+    that scale describes it), keep the change, raise an alert on escalation into an alerting level
+    and email the PCN leads once the transaction commits.
 
     `expected_version` is the version the form showed, 0 for the empty form: a report saved by
     someone else since (its first version included) raises StaleReport. None (scripts) saves
     over whatever is there."""
     today = today or timezone.localdate()
+    scale = scale or current_scale()
     if not can_report_for(by, practice):
         raise PermissionDenied("You can report only for your own practice.")
     if week_start != week_start_of(week_start):
         raise ValidationError("A report is for a week starting on a Monday.")
     if week_start > week_start_of(today):
         raise ValidationError("You cannot report for a week that has not started yet.")
-    if not 1 <= level <= 6:
-        raise ValidationError("The level is a number from 1 to 6.")
+    chosen = scale.level(level)
+    if chosen is None:
+        raise ValidationError(f"The level is a number from 1 to {scale.top}.")
     figures = {
-        "level": level,
+        "level": chosen.number,
+        "level_label": chosen.label,
+        "level_colour": chosen.colour,
+        "opel": chosen.opel,
         "comment": comment,
         "same_day_appointments_available": same_day_appointments_available,
         "clinical_staff_absent": clinical_staff_absent,
+        "appointments_offered": appointments_offered,
+        "clinical_staff_available": clinical_staff_available,
     }
     reports = PressureReport.objects.select_for_update().filter(practice=practice, week_start=week_start)
     report = reports.first()
@@ -103,25 +152,27 @@ def pressure_report_submit(
         try:
             # A savepoint: losing the race for the week's first report leaves this transaction usable.
             with transaction.atomic():
-                report = PressureReport.objects.create(practice=practice, week_start=week_start, reported_by=by, **figures)
+                report = PressureReport.objects.create(
+                    practice=practice, week_start=week_start, reported_by=by, alerting=chosen.alerts, **figures
+                )
             created = True
         except IntegrityError:
             # Someone else's first report committed after the read above: treated as the edit it now is.
             report = reports.first()
             if report is None:
                 raise
-    previous_level = None if created else report.level
+    was_alerting = False if created else report.alerting
     if not created:
         if not report.is_editable(today):
             raise ValidationError("That week has ended, so its report can no longer be changed.")
         if expected_version is not None and expected_version != report.version:
             raise StaleReport(report, yours=PressureReport(practice=practice, week_start=week_start, reported_by=by, **figures))
         PressureReport.objects.filter(pk=report.pk).update(
-            **figures, updated_at=timezone.now(), version=F("version") + 1
+            **figures, alerting=chosen.alerts, updated_at=timezone.now(), version=F("version") + 1
         )
         report.refresh_from_db()
     PressureReportChange.objects.create(report=report, changed_by=by, **figures)
-    if level in TOP_LEVELS and previous_level not in TOP_LEVELS:
+    if chosen.alerts and not was_alerting:
         raise_pressure_alert(report=report)
     return report
 
@@ -131,7 +182,9 @@ def raise_pressure_alert(*, report: PressureReport) -> PressureAlert:
 
     from .tasks import email_pressure_alert
 
-    alert = PressureAlert.objects.create(report=report, level=report.level)
+    alert = PressureAlert.objects.create(
+        report=report, level=report.level, level_label=report.level_label, level_colour=report.level_colour, opel=report.opel
+    )
     enqueue_on_commit(email_pressure_alert, alert.pk)
     return alert
 
@@ -221,7 +274,3 @@ def current_levels(practice_ids, *, today: datetime.date | None = None) -> dict[
     for report in reports.order_by("week_start"):
         latest[report.practice_id] = report
     return latest
-
-
-def level_choices() -> list[tuple[int, str]]:
-    return [(level, f"{level} – {pressure_label(level)}") for level in range(1, 7)]

@@ -1,5 +1,8 @@
-"""Practice pressure's pages: the heatmap, the weekly report form, a report and acknowledging an
-alert."""
+"""Practice pressure's pages: the heatmap, the weekly report form, a report, acknowledging an
+alert, and the weekly situation report (and its CSV)."""
+
+import csv
+import datetime
 
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied, ValidationError
@@ -10,19 +13,22 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from int_app.teams.roles import Right
 
-from .forms import HeatmapFilterForm, PracticeChoiceForm, PressureReportForm
+from .forms import HeatmapFilterForm, PracticeChoiceForm, PressureReportForm, SitrepWeekForm
 from .models import PressureAlert, PressureReport, week_start_of
 from .services import (
+    INDICATORS,
     StaleReport,
     build_heatmap,
     can_report_for,
     can_view_pressure,
+    current_scale,
     practices_for_heatmap,
     pressure_alert_acknowledge,
     pressure_banner,
     pressure_report_submit,
     reportable_practices,
 )
+from .sitrep import Sitrep, build_sitrep, sitrep_rows
 
 
 @require_GET
@@ -40,6 +46,7 @@ def pressure_heatmap(request: HttpRequest) -> HttpResponse:
         "filters": filters,
         "heatmap": build_heatmap(practices),
         "pressure_alerts": pressure_banner(request.user),
+        "scale": current_scale(),
     }
     template = "pressure/heatmap.html#heatmap" if request.htmx else "pressure/heatmap.html"
     return render(request, template, context)
@@ -66,10 +73,13 @@ def report_pressure(request: HttpRequest) -> HttpResponse:
             .filter(practice__in=practices, week_start=week)
             .first()
         )
-    initial = {"practice": existing.practice_id, "level": existing.level, "comment": existing.comment,
-               "same_day_appointments_available": existing.same_day_appointments_available,
-               "clinical_staff_absent": existing.clinical_staff_absent, "version": existing.version} if existing else {}
-    form = PressureReportForm(request.POST or None, practices=practices, initial=initial)
+    scale = current_scale()
+    initial = {"practice": existing.practice_id, "comment": existing.comment, "version": existing.version,
+               **{name: getattr(existing, name) for name in INDICATORS}} if existing else {}
+    if existing and (same := scale.level(existing.level)) is not None and same.label == existing.label:
+        # Offered again only where the scale still has it: after a change of scale, the level is chosen afresh.
+        initial["level"] = existing.level
+    form = PressureReportForm(request.POST or None, practices=practices, scale=scale, initial=initial)
     conflict = None
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
@@ -79,8 +89,8 @@ def report_pressure(request: HttpRequest) -> HttpResponse:
                 week_start=week,
                 level=data["level"],
                 comment=data["comment"],
-                same_day_appointments_available=data["same_day_appointments_available"],
-                clinical_staff_absent=data["clinical_staff_absent"],
+                **{name: data[name] for name in INDICATORS},
+                scale=scale,
                 # The empty form saw no report: version 0, so a first report saved meanwhile is a conflict too.
                 expected_version=data["version"] or 0,
                 by=request.user,
@@ -90,6 +100,7 @@ def report_pressure(request: HttpRequest) -> HttpResponse:
             # A fresh form on their version, keeping what this person chose, so saving again is a choice.
             form = PressureReportForm(
                 practices=practices,
+                scale=scale,
                 initial={**data, "practice": data["practice"].pk, "version": refused.current.version},
             )
             existing = refused.current
@@ -101,7 +112,7 @@ def report_pressure(request: HttpRequest) -> HttpResponse:
     return render(
         request,
         "pressure/report_form.html",
-        {"form": form, "week": week, "existing": existing, "conflict": conflict},
+        {"form": form, "week": week, "existing": existing, "conflict": conflict, "scale": scale},
         status=409 if conflict else 200,
     )
 
@@ -137,3 +148,37 @@ def acknowledge_alert(request: HttpRequest, pk: int) -> HttpResponse:
         request, f"Alert for {alert.report.practice.name} acknowledged by {alert.acknowledged_by.full_name}."
     )
     return redirect("pressure:heatmap")
+
+
+def _sitrep_for(request: HttpRequest) -> tuple[Sitrep, SitrepWeekForm]:
+    if not can_view_pressure(request.user):
+        raise PermissionDenied("The situation report is for PCN leads and coordinators.")
+    week_form = SitrepWeekForm(request.GET or None)
+    return build_sitrep(request.user, week=week_form.chosen_week(), scale=current_scale()), week_form
+
+
+@require_GET
+def pressure_sitrep(request: HttpRequest) -> HttpResponse:
+    """The week's situation report for the places of the person's teams. Its address names no team:
+    someone who views pressure in none of their teams is refused (403), as on the heatmap."""
+    sitrep, week_form = _sitrep_for(request)
+    return render(
+        request,
+        "pressure/sitrep.html",
+        {
+            "sitrep": sitrep,
+            "week_form": week_form,
+            "previous_week": sitrep.week - datetime.timedelta(weeks=1),
+            "next_week": sitrep.week + datetime.timedelta(weeks=1) if sitrep.week < week_start_of(timezone.localdate()) else None,
+        },
+    )
+
+
+@require_GET
+def pressure_sitrep_csv(request: HttpRequest) -> HttpResponse:
+    sitrep, _ = _sitrep_for(request)
+    response = HttpResponse(content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="practice-pressure-sitrep-{sitrep.week:%Y-%m-%d}.csv"'
+    writer = csv.writer(response)
+    writer.writerows(sitrep_rows(sitrep))
+    return response

@@ -225,6 +225,9 @@ TWO_TEAM_EXPECTED: dict[str, dict[str, tuple[object, object]]] = {
     # No team in its address: a report the person may not read is not found.
     "pressure:report_detail": {"lead/key worker": (OK, 404), "coordinator/OT": (OK, 404), "GP/GP": (404, 404)},
     "pressure:alert_acknowledge": {"lead/key worker": (OK, 404), "coordinator/OT": (404, 404), "GP/GP": (404, 404)},
+    # The situation report is of the places of the teams where the person views pressure.
+    "pressure:sitrep": LEAD_OR_COORDINATOR_ANYWHERE,
+    "pressure:sitrep_csv": LEAD_OR_COORDINATOR_ANYWHERE,
     "kpis:dashboard": LEAD_OR_COORDINATOR_ANYWHERE,
     "kpis:export": LEAD_OR_COORDINATOR_ANYWHERE,
     "kpis:methods": EVERYONE_OK,

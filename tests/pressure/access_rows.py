@@ -43,4 +43,13 @@ register(
         post_ok=frozenset({302}),
         missing=lambda w: "/pressure/alerts/999999/acknowledge/",
     ),
+    # Name no team: the places of the teams where the person views pressure, 403 to anyone who
+    # views it in none (as the heatmap). Another team's lead gets their own place's report.
+    Row("pressure:sitrep", lambda w: "/pressure/sitrep/", roles=frozenset({Role.PCN_LEAD, Role.COORDINATOR}), other_team="same"),
+    Row(
+        "pressure:sitrep_csv",
+        lambda w: "/pressure/sitrep.csv",
+        roles=frozenset({Role.PCN_LEAD, Role.COORDINATOR}),
+        other_team="same",
+    ),
 )

@@ -488,4 +488,7 @@ def test_the_agenda_shows_the_pressure_of_each_practice_with_a_resident_on_it(cl
     assert "Practice pressure" in page
     import re
 
-    assert re.search(rf'{managed_practice.name}:\s*<span class="app-pressure app-pressure--5">5 <span class="app-pressure__label">nearing boiling point', page)
+    assert re.search(
+        rf'{managed_practice.name}:\s*<span class="app-pressure app-colour--red app-pressure--5">5 <span class="app-pressure__label">nearing boiling point',
+        page,
+    )
