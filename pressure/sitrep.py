@@ -137,7 +137,9 @@ def build_sitrep(user, *, week: datetime.date, scale: Scale) -> Sitrep:
     holding = user.memberships_with_right(Right.VIEW_PRESSURE)
     own_neighbourhoods = {m.team.neighbourhood_id for m in holding}
     practices = list(
-        Practice.objects.filter(pcn__neighbourhood__place__in=Place.objects.filter(neighbourhoods__in=own_neighbourhoods))
+        # A practice the ODS has closed reports no more: it is not counted as one that did not return.
+        Practice.objects.open()
+        .filter(pcn__neighbourhood__place__in=Place.objects.filter(neighbourhoods__in=own_neighbourhoods))
         .select_related("pcn__neighbourhood__place")
         .order_by("pcn__neighbourhood__place__name", "pcn__name", "name")
     )

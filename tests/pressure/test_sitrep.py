@@ -84,6 +84,14 @@ class TestTheFigures:
         assert figures.activity_per_1000 == 15.0
         assert [(named.practice, named.report is not None) for named in pcn.practices] == [(first, True), (second, False)]
 
+    def test_a_practice_the_ods_has_closed_is_not_counted_as_not_returning(self, own_team, lead, ours):
+        first, second = ours
+        second.status = second.Status.CLOSED
+        second.save(update_fields=["status"])
+        reported(first, 2)
+        figures = build_sitrep(lead, week=THIS_WEEK, scale=current_scale()).places[0].own_pcns[0].figures
+        assert (figures.practices, figures.reported, figures.return_rate) == (1, 1, 100.0)
+
     def test_level_three_of_six_is_not_amber_and_a_missing_list_size_is_said(self, own_team, lead, ours):
         first, second = ours
         second.list_size = None
