@@ -61,7 +61,7 @@ class Command(BaseCommand):
         )
 
     def seed_organisation(self) -> None:
-        place, _ = Place.objects.get_or_create(name="Birmingham")
+        place, _ = Place.objects.get_or_create(name="Birmingham", defaults={"ods_sub_icb_codes": ["15E"]})
         shared = {
             kind: Organisation.objects.get_or_create(name=name, defaults={"kind": kind})[0]
             for kind, name in SHARED_ORGANISATIONS.items()
