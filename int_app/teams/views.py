@@ -153,8 +153,8 @@ def invitation_accept(request: HttpRequest, token: str) -> HttpResponse:
             user = invitation_service.invitation_accept(invitation=invitation, password=form.cleaned_data["password1"])
         except InvitationRefused as refusal:
             return render(request, "teams/invitation_refused.html", {"reason": "refused", "message": str(refusal)}, status=410)
-        # Signed in as a password login would be, so that setting up the app needs no second password.
-        record_authentication(request, user, method="password", email=user.email)
+        # The password was typed a moment ago: setting up the app asks for no second one.
+        record_authentication(request, user, method="password", email=user.email, reauthenticated=True)
         return perform_login(request, user, redirect_url=reverse("mfa_activate_totp"))
     return render(request, "teams/invitation_accept.html", {"invitation": invitation, "form": form})
 
