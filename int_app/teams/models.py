@@ -304,8 +304,12 @@ class InvitationRefused(Exception):
 
 class InvitationQuerySet(models.QuerySet):
     def visible_to(self, user, right: Right | None = None) -> InvitationQuerySet:
-        """Invitations are a staff admin's business: those of the teams they belong to (a
-        superuser's: every team's). Nobody else sees any, whatever their role."""
+        """With `right`, the invitations of the teams where the person's role carries it (the
+        access review asks REVIEW_ACCESS), as for every team's data. Without, the ones a staff
+        admin manages: those of the teams they belong to (a superuser's: every team's), and
+        nobody else's, whatever their role."""
+        if right is not None:
+            return self.filter(team__in=Team.objects.with_right(user, right))
         if not user.is_authenticated or not user.is_staff:
             return self.none()
         return self.filter(team__in=Team.objects.visible_to(user))

@@ -162,8 +162,8 @@ def invitation_accept(request: HttpRequest, token: str) -> HttpResponse:
 # --- Access review (information governance lead, coordinator) ---------------------------------
 
 
-def access_review_rows(team: Team) -> list:
-    """Every member of the team with how they sign in and how they came to be there: three
+def access_review_rows(request: HttpRequest, team: Team) -> list:
+    """Every member of the team with how they sign in and how they came to be there: two
     queries however many members."""
     members = list(
         team.memberships.select_related("user", "organisation", "practice")
@@ -173,7 +173,8 @@ def access_review_rows(team: Team) -> list:
         .order_by("user__full_name", "pk")
     )
     latest: dict[int, Invitation] = {}
-    for invitation in Invitation.objects.filter(team=team).select_related("invited_by").order_by("invited_at", "pk"):
+    invitations = Invitation.objects.visible_to(request.user, Right.REVIEW_ACCESS).filter(team=team)
+    for invitation in invitations.select_related("invited_by").order_by("invited_at", "pk"):
         latest[invitation.user_id] = invitation
     now = timezone.now()
     for member in members:
@@ -185,7 +186,7 @@ def access_review_rows(team: Team) -> list:
 @require_GET
 def access_review(request: HttpRequest, slug: str) -> HttpResponse:
     team = team_for(request.user, slug, Right.REVIEW_ACCESS)
-    return render(request, "teams/access_review.html", {"team": team, "members": access_review_rows(team), "now": timezone.now()})
+    return render(request, "teams/access_review.html", {"team": team, "members": access_review_rows(request, team), "now": timezone.now()})
 
 
 def spreadsheet_safe(text: str) -> str:
@@ -206,7 +207,7 @@ def access_review_csv(request: HttpRequest, slug: str) -> HttpResponse:
     response["Content-Disposition"] = f'attachment; filename="access-review-{team.slug}-{today:%Y-%m-%d}.csv"'
     writer = csv.writer(response)
     writer.writerow(ACCESS_REVIEW_COLUMNS)
-    for member in access_review_rows(team):
+    for member in access_review_rows(request, team):
         invitation = member.invitation
         writer.writerow(
             spreadsheet_safe(str(value))

@@ -104,7 +104,7 @@ def test_the_review_reads_in_a_fixed_number_of_queries_however_many_members(
     with django_assert_max_num_queries(12) as few:
         client.get(reverse("access_review", args=[own_team.slug]))
     queries = len(few.captured_queries)  # read now: the next request empties the log
-    for n in range(15):
+    for _ in range(15):
         person = MembershipFactory(team=own_team, role=Role.GP).user
         TOTP.activate(person, generate_totp_secret())
     with django_assert_max_num_queries(queries):
