@@ -232,9 +232,10 @@ def presenter_choices(*, team: Team) -> list[User]:
 
 
 def action_owner_choices(*, team: Team) -> list[User]:
-    """Who the "owner" list offers: the team's members whose role owns actions."""
+    """Who the "owner" list offers: the team's members whose role owns actions, and whose account
+    is not switched off."""
     return list(
-        User.objects.filter(memberships__team=team, memberships__role__in=roles_with(Right.OWN_ACTIONS))
+        User.objects.filter(memberships__team=team, memberships__role__in=roles_with(Right.OWN_ACTIONS), is_active=True)
         .order_by("full_name")
         .distinct()
     )
@@ -655,7 +656,7 @@ def actions_to_reassign(*, team: Team, owner: User) -> list[Action]:
 
 def new_owner_choices(*, team: Team, leaving: User) -> list[User]:
     """Who may take the actions on: the team's active members whose role owns actions."""
-    return [person for person in action_owner_choices(team=team) if person.is_active and person.pk != leaving.pk]
+    return [person for person in action_owner_choices(team=team) if person.pk != leaving.pk]
 
 
 @transaction.atomic
@@ -710,9 +711,9 @@ def reassign_notice_send(*, user_id: int) -> int:
 
 
 def home_sections(*, user: User, memberships: list[Membership]) -> list[Membership]:
-    """Give each of the user's memberships what the home page shows for it, in at most three
-    queries: `next_meetings` (coordinators), `open_actions` (everyone who owns actions) and
-    `decisions_to_sign` (GPs)."""
+    """Give each of the user's memberships what the home page shows for it, in at most four
+    queries: `next_meetings` and `actions_to_hand_on` (coordinators: people switched off who still
+    own open actions), `open_actions` (everyone who owns actions) and `decisions_to_sign` (GPs)."""
     team_ids = [m.team_id for m in memberships]
     coordinated = [m.team_id for m in memberships if role_has_right(m.role, Right.BUILD_AGENDA)]
     meetings_by_team: dict[int, list[Meeting]] = defaultdict(list)

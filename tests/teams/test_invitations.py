@@ -103,6 +103,20 @@ def test_someone_invited_cannot_log_in_with_a_password_until_they_accept(client,
         assert "_auth_user_id" not in client.session
 
 
+def test_a_password_reset_sends_nothing_to_someone_whose_invitation_is_waiting(client, own_team, staff_admin, trust, mail):
+    client.force_login(staff_admin)
+    invite(client, mail, own_team, trust)
+    client.logout()
+    with mail.capture():
+        response = client.post(reverse("account_reset_password"), {"email": "jo.bloggs@nhs.net"})
+    assert response.status_code == 302 and len(mail.outbox) == 1, "only the invitation itself"
+    accept(client, mail.link())
+    client.logout()
+    with mail.capture():
+        client.post(reverse("account_reset_password"), {"email": "jo.bloggs@nhs.net"})
+    assert len(mail.outbox) == 2 and "password" in mail.outbox[-1].subject.lower()
+
+
 def test_a_staff_admin_invites_only_into_their_own_teams_and_a_superuser_into_any(
     client, own_team, other_team, staff_admin, trust, mail
 ):
