@@ -191,7 +191,7 @@ AUTHENTICATION_BACKENDS = [
 # Login: django-allauth by email, no self sign-up (staff admins create accounts), MFA by TOTP with
 # recovery codes. MFA is required of every account unless INT_REQUIRE_MFA is off (demo mode).
 ACCOUNT_ADAPTER = "int_app.teams.accounts.AccountAdapter"
-ACCOUNT_FORMS = {"login": "int_app.teams.accounts.LoginForm"}
+ACCOUNT_FORMS = {"login": "int_app.teams.accounts.LoginForm", "reset_password": "int_app.teams.accounts.ResetPasswordForm"}
 ACCOUNT_LOGIN_METHODS = {"email"}
 ACCOUNT_SIGNUP_FIELDS = ["email*", "password1*"]
 ACCOUNT_USER_MODEL_USERNAME_FIELD = None

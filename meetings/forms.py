@@ -297,3 +297,59 @@ class AddendumForm(forms.Form):
         widget=forms.Textarea(attrs={"class": TEXTAREA, "rows": 4}),
         error_messages={"required": "Write the correction."},
     )
+
+
+class ReassignActionsForm(forms.Form):
+    """One form for all of a person's open actions: a new owner for each, or one for all (an
+    owner chosen for one action wins over the one for all). Each action carries the version the
+    page showed, so a change someone made since is caught, not overwritten."""
+
+    owner_for_all = OwnerField(
+        queryset=User.objects.none(),
+        required=False,
+        label="One new owner for all of them",
+        empty_label="Choose for each action below",
+        widget=forms.Select(attrs={"class": SELECT}),
+        error_messages={"invalid_choice": "Choose a member of the team."},
+    )
+
+    def __init__(self, *args, actions: list[Action], owners: list[User], **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.actions = actions
+        choices = [(u.pk, u.full_name) for u in owners]
+        queryset = User.objects.filter(pk__in=[u.pk for u in owners])
+        self.fields["owner_for_all"].queryset = queryset
+        self.fields["owner_for_all"].widget.choices = [("", "Choose for each action below"), *choices]
+        for action in actions:
+            field = OwnerField(
+                queryset=queryset,
+                required=False,
+                label=f"New owner of “{action.description[:60]}” for {action.resident}",
+                empty_label="Same as for all",
+                widget=forms.Select(attrs={"class": SELECT}),
+                error_messages={"invalid_choice": "Choose a member of the team."},
+            )
+            field.widget.choices = [("", "Same as for all"), *choices]
+            self.fields[f"owner_{action.pk}"] = field
+            self.fields[f"version_{action.pk}"] = forms.IntegerField(
+                widget=forms.HiddenInput, initial=action.version, error_messages={"required": "Reload the page and try again."}
+            )
+
+    def rows(self) -> list[tuple[Action, forms.BoundField, forms.BoundField]]:
+        return [(action, self[f"owner_{action.pk}"], self[f"version_{action.pk}"]) for action in self.actions]
+
+    def clean(self) -> dict:
+        cleaned = super().clean()
+        self.assignments: list[tuple[Action, User, int]] = []
+        for action in self.actions:
+            owner = cleaned.get(f"owner_{action.pk}") or cleaned.get("owner_for_all")
+            version = cleaned.get(f"version_{action.pk}")
+            if owner is None or version is None:
+                continue
+            if not action_owner_can_see(owner=owner, resident=action.resident):
+                self.add_error(f"owner_{action.pk}", f"{owner} cannot see {action.resident}'s case, so cannot own an action for them.")
+                continue
+            self.assignments.append((action, owner, version))
+        if not self.errors and not self.assignments:
+            self.add_error("owner_for_all", "Choose a new owner for all the actions, or for at least one of them.")
+        return cleaned

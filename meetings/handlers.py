@@ -13,7 +13,9 @@ from django.utils import timezone
 
 from caseload.journey import JourneyEntry, resident_journey
 from caseload.models import Resident
+from int_app.celery import enqueue_on_commit
 from int_app.teams.models import User
+from int_app.teams.signals import user_deactivated
 
 from .models import Action, ActionUpdate, AgendaItem
 
@@ -57,7 +59,15 @@ def journey_entries(sender, resident: Resident, user: User, **kwargs) -> list[Jo
     ]
 
 
+def account_switched_off(sender, user_id: int, **kwargs) -> None:
+    """The teams layer switched an account off: the coordinators hear which actions to hand on."""
+    from .tasks import send_reassign_notice
+
+    enqueue_on_commit(send_reassign_notice, user_id)
+
+
 def connect() -> None:
+    user_deactivated.connect(account_switched_off, dispatch_uid="meetings.actions_of_a_switched_off_account")
     resident_journey.connect(journey_entries, dispatch_uid="meetings.journey_entries")
     post_save.connect(agenda_item_saved, sender=AgendaItem, dispatch_uid="meetings.discussion_is_a_contact")
     post_save.connect(action_update_saved, sender=ActionUpdate, dispatch_uid="meetings.action_update_is_a_contact")

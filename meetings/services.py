@@ -232,9 +232,10 @@ def presenter_choices(*, team: Team) -> list[User]:
 
 
 def action_owner_choices(*, team: Team) -> list[User]:
-    """Who the "owner" list offers: the team's members whose role owns actions."""
+    """Who the "owner" list offers: the team's members whose role owns actions, and whose account
+    is not switched off."""
     return list(
-        User.objects.filter(memberships__team=team, memberships__role__in=roles_with(Right.OWN_ACTIONS))
+        User.objects.filter(memberships__team=team, memberships__role__in=roles_with(Right.OWN_ACTIONS), is_active=True)
         .order_by("full_name")
         .distinct()
     )
@@ -640,10 +641,79 @@ def action_digest_owner_ids(*, week: dt.date) -> list[int]:
     )
 
 
+# --- Handing on the actions of someone who left ------------------------------------------------
+
+
+def actions_to_reassign(*, team: Team, owner: User) -> list[Action]:
+    """The open actions of the team's residents that this person owns."""
+    return list(
+        Action.objects.open()
+        .filter(owner=owner, resident__team=team)
+        .select_related("resident")
+        .order_by("due_date", "pk")
+    )
+
+
+def new_owner_choices(*, team: Team, leaving: User) -> list[User]:
+    """Who may take the actions on: the team's active members whose role owns actions."""
+    return [person for person in action_owner_choices(team=team) if person.pk != leaving.pk]
+
+
+@transaction.atomic
+def actions_reassign(*, assignments: list[tuple[Action, User, int]], by: User) -> int:
+    """Each (action, new owner, version the form saw), all or none: if anyone changed one of the
+    actions after the form was opened, the ActionConflict undoes every change made here."""
+    for action, new_owner, version in assignments:
+        if not action_owner_can_see(owner=new_owner, resident=action.resident):
+            raise ValidationError(f"{new_owner} cannot see {action.resident}'s case, so cannot own an action for them.")
+        action.edit(
+            by=by,
+            description=action.description,
+            owner=new_owner,
+            due_date=action.due_date,
+            comment=f"Handed on from {action.owner}.",
+            expected_version=version,
+        )
+    return len(assignments)
+
+
+def reassign_notice_send(*, user_id: int) -> int:
+    """After an account is switched off: each team where the person owns open actions, its
+    coordinators get the link to hand them on. A retried task may send a notice twice; it only
+    points to a page. Returns how many emails went out."""
+    person = User.objects.filter(pk=user_id, is_active=False).first()
+    if person is None:
+        return 0
+    counts = dict(
+        Action.objects.open().filter(owner=person).order_by().values_list("resident__team_id").annotate(n=Count("pk"))
+    )
+    sent = 0
+    for team in Team.objects.filter(pk__in=counts):
+        coordinators = list(
+            User.objects.filter(is_active=True, memberships__team=team, memberships__role__in=roles_with(Right.BUILD_AGENDA))
+            .values_list("email", flat=True)
+            .distinct()
+        )
+        if not coordinators:
+            continue
+        body = render_to_string(
+            "meetings/email/reassign.txt",
+            {
+                "person": person,
+                "team": team,
+                "count": counts[team.pk],
+                "url": site_url(reverse("meetings:reassign_actions", args=[team.slug, person.pk])),
+            },
+        )
+        email_send(subject=f"{person.full_name}'s open actions in {team.name} need a new owner", body=body, to=coordinators)
+        sent += 1
+    return sent
+
+
 def home_sections(*, user: User, memberships: list[Membership]) -> list[Membership]:
-    """Give each of the user's memberships what the home page shows for it, in at most three
-    queries: `next_meetings` (coordinators), `open_actions` (everyone who owns actions) and
-    `decisions_to_sign` (GPs)."""
+    """Give each of the user's memberships what the home page shows for it, in at most four
+    queries: `next_meetings` and `actions_to_hand_on` (coordinators: people switched off who still
+    own open actions), `open_actions` (everyone who owns actions) and `decisions_to_sign` (GPs)."""
     team_ids = [m.team_id for m in memberships]
     coordinated = [m.team_id for m in memberships if role_has_right(m.role, Right.BUILD_AGENDA)]
     meetings_by_team: dict[int, list[Meeting]] = defaultdict(list)
@@ -677,7 +747,19 @@ def home_sections(*, user: User, memberships: list[Membership]) -> list[Membersh
             .values_list("agenda_item__meeting__team_id")
             .annotate(n=Count("pk"))
         )
+    to_hand_on: dict[int, list[dict]] = defaultdict(list)
+    if coordinated:
+        # People switched off who still own open actions in a team this person coordinates.
+        for row in (
+            Action.objects.open()
+            .filter(resident__team_id__in=coordinated, owner__is_active=False)
+            .order_by("owner__full_name")
+            .values("resident__team_id", "owner_id", "owner__full_name")
+            .annotate(n=Count("pk"))
+        ):
+            to_hand_on[row["resident__team_id"]].append({"user_id": row["owner_id"], "name": row["owner__full_name"], "count": row["n"]})
     for membership in memberships:
+        membership.actions_to_hand_on = to_hand_on.get(membership.team_id, [])
         membership.next_meetings = meetings_by_team.get(membership.team_id, [])
         membership.open_actions = actions_by_team.get(membership.team_id, [])
         membership.overdue_actions = sum(1 for action in membership.open_actions if action.overdue)

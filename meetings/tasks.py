@@ -58,3 +58,9 @@ def send_action_digests() -> int:
     for owner_id in owner_ids:
         send_action_digest.delay(owner_id, monday.isoformat())
     return len(owner_ids)
+
+
+@durable_task
+def send_reassign_notice(user_id: int) -> int:
+    """An account was switched off: its owner's coordinators are told which actions to hand on."""
+    return services.reassign_notice_send(user_id=user_id)

@@ -39,4 +39,5 @@ urlpatterns = [
     path("teams/<slug:slug>/actions/<int:pk>/", views.action_detail, name="action"),
     path("teams/<slug:slug>/actions/<int:pk>/status/", views.action_status, name="action_status"),
     path("teams/<slug:slug>/actions/<int:pk>/edit/", views.action_edit, name="action_edit"),
+    path("teams/<slug:slug>/reassign/<int:user_id>/", views.reassign_actions, name="reassign_actions"),
 ]

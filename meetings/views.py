@@ -8,7 +8,8 @@ from __future__ import annotations
 
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.db.models import Q
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
@@ -17,7 +18,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from caseload.access import record_resident_access
 from caseload.models import ResidentAccess
-from int_app.teams.models import Team
+from int_app.teams.models import Team, User
 from int_app.teams.roles import Right, has_right
 from int_app.teams.scoping import object_in_team, team_for
 from pressure.services import current_levels
@@ -36,6 +37,7 @@ from .forms import (
     MoveMeetingForm,
     NotesForm,
     OutcomeForm,
+    ReassignActionsForm,
     RemoveItemForm,
     SeriesForm,
 )
@@ -695,3 +697,37 @@ def decisions_awaiting(request: HttpRequest) -> HttpResponse:
     )
     return render(request, "meetings/decisions_awaiting.html", {"decisions": decisions, "can_sign": True})
 
+
+
+@require_http_methods(["GET", "POST"])
+def reassign_actions(request: HttpRequest, slug: str, user_id: int) -> HttpResponse:
+    """A person's open actions in the team, handed on in one form: after their account is switched
+    off (the coordinator is emailed the link), or when they leave the team."""
+    team = team_for(request.user, slug, Right.BUILD_AGENDA)
+    person = User.objects.filter(pk=user_id).filter(
+        Q(memberships__team=team) | Q(actions__resident__team=team, actions__status__in=Action.Status.open_values())
+    ).distinct().first()
+    if person is None:
+        raise Http404("No such person in this team.")
+    actions = services.actions_to_reassign(team=team, owner=person)
+    form = ReassignActionsForm(request.POST or None, actions=actions, owners=services.new_owner_choices(team=team, leaving=person))
+    conflict = None
+    if request.method == "POST" and form.is_valid():
+        try:
+            handed_on = services.actions_reassign(assignments=form.assignments, by=request.user)
+        except ActionConflict as refused:
+            conflict = refused
+            # The page again on what is saved now, so the coordinator sees the change and chooses again.
+            actions = services.actions_to_reassign(team=team, owner=person)
+            form = ReassignActionsForm(actions=actions, owners=services.new_owner_choices(team=team, leaving=person))
+        except ValidationError as refusal:
+            form.add_error(None, refusal.messages[0])
+        else:
+            messages.success(request, f"{handed_on} action{'s' if handed_on != 1 else ''} of {person.full_name} handed on.")
+            return redirect("meetings:reassign_actions", team.slug, person.pk)
+    return render(
+        request,
+        "meetings/reassign_actions.html",
+        {"team": team, "person": person, "form": form, "conflict": conflict},
+        status=409 if conflict else 200,
+    )

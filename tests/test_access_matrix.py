@@ -190,6 +190,8 @@ COORDINATOR_ONLY = {"lead/key worker": (403, 403), "coordinator/OT": (OK, 403), 
 COORDINATOR_ANYWHERE = {"lead/key worker": (403, 403), "coordinator/OT": (OK, OK), "GP/GP": (403, 403)}
 LEAD_OR_COORDINATOR_ANYWHERE = {"lead/key worker": (OK, OK), "coordinator/OT": (OK, OK), "GP/GP": (403, 403)}
 GP_ONLY = {"lead/key worker": (403, 403), "coordinator/OT": (403, 403), "GP/GP": (OK, OK)}
+NOBODY_IN_A_TEAM = {"lead/key worker": (403, 403), "coordinator/OT": (403, 403), "GP/GP": (403, 403)}
+NOT_FOUND_TO_ANY_ROLE = {"lead/key worker": (404, 404), "coordinator/OT": (404, 404), "GP/GP": (404, 404)}
 
 TWO_TEAM_EXPECTED: dict[str, dict[str, tuple[object, object]]] = {
     "home": EVERYONE_OK,
@@ -263,6 +265,18 @@ TWO_TEAM_EXPECTED: dict[str, dict[str, tuple[object, object]]] = {
     # The action belongs to the team's social worker: none of these people owns it.
     "meetings:action_status": COORDINATOR_ONLY,
     "meetings:action_edit": COORDINATOR_ONLY,
+    "meetings:reassign_actions": COORDINATOR_ONLY,
+    # The access review: the information governance lead's and the coordinator's, team by team.
+    "access_review": COORDINATOR_ONLY,
+    "access_review_csv": COORDINATOR_ONLY,
+    # Invitations are for staff admins, whatever role they hold in a team (tests/teams/test_invitations.py).
+    "invitations": NOBODY_IN_A_TEAM,
+    "invitation_new": NOBODY_IN_A_TEAM,
+    "invitation_upload": NOBODY_IN_A_TEAM,
+    "invitation_resend": NOT_FOUND_TO_ANY_ROLE,
+    "invitation_revoke": NOT_FOUND_TO_ANY_ROLE,
+    # The emailed link: anyone holding it may open it; a signed-in person is asked to log out first.
+    "invitation_accept": EVERYONE_OK,
     # Account pages hold no team data.
     **dict.fromkeys(
         [row.name for row in ROWS if row.name.startswith(("account_", "mfa_", "usersessions_"))], EVERYONE_OK

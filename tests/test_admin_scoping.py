@@ -17,7 +17,8 @@ from django.utils import timezone
 
 from caseload.models import ImportJob, Intervention, PlannedIntervention, Resident, ResidentAccess
 from int_app.teams.admin import SharedListAdmin, SuperusersOnly, TeamScope
-from int_app.teams.models import Neighbourhood, Place, Practice, Team, User
+from int_app.teams.invitations import Invitee, invitation_create
+from int_app.teams.models import Neighbourhood, Organisation, Place, Practice, Team, User
 from int_app.teams.roles import Role
 from meetings.models import MinutesAddendum
 from pressure.models import PressureAlert, PressureReport, week_start_of
@@ -59,6 +60,13 @@ def team_records(team: Team) -> None:
     job = ImportJob.objects.create(file_name="extract.csv", status=ImportJob.Status.DONE)
     job.teams.set([team])
     ResidentAccess.objects.create(user=coordinator, resident=resident, page=ResidentAccess.Page.RESIDENT, path="/r/")
+    invitation_create(
+        invitee=Invitee(
+            email=f"invited@{team.slug}.test", given_name="In", family_name="Vited", team=team,
+            role=Role.GP, organisation=Organisation.objects.order_by("pk").first(),
+        ),
+        by=coordinator,
+    )
 
 
 def registered_rows() -> dict[type[models.Model], set]:

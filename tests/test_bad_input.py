@@ -212,6 +212,8 @@ FORM_PAGES: dict[str, Callable[[World], str]] = {
     "caseload:goal_status": lambda w: f"/caseload/teams/{w.own.slug}/residents/{w.objects['active'].pk}/plan/",
     "caseload:plan_interventions": lambda w: f"/caseload/teams/{w.own.slug}/residents/{w.objects['active'].pk}/plan/",
     "pressure:alert_acknowledge": lambda w: "/pressure/",
+    "invitation_resend": lambda w: "/invitations/",
+    "invitation_revoke": lambda w: "/invitations/",
     "meetings:meeting_end": lambda w: f"/meetings/teams/{w.own.slug}/{meeting(w).pk}/",
     "meetings:agenda_add": lambda w: f"/meetings/teams/{w.own.slug}/{meeting(w).pk}/agenda/",
     "meetings:agenda_remove": lambda w: f"/meetings/teams/{w.own.slug}/{meeting(w).pk}/agenda/",
@@ -236,6 +238,17 @@ SCRIPTED: dict[str, Callable[[World], dict[str, FormField]]] = {
         "order": FormField("order", "hidden", [",".join(str(pk) for pk in meeting(w).items.order_by("-position").values_list("pk", flat=True))])
     },
 }
+
+
+# Invitations are a staff admin's forms (no role in a team opens them): for their rows the own
+# team's coordinator is made the staff admin.
+STAFF_FORMS = {"invitation_new", "invitation_upload", "invitation_resend", "invitation_revoke"}
+
+
+def staff_admin(w: World) -> None:
+    from int_app.teams.models import User
+
+    User.objects.filter(pk=w.member(w.own, Role.COORDINATOR).pk).update(is_staff=True)
 
 
 def agenda_published(w: World) -> None:
@@ -289,6 +302,7 @@ STAGES: dict[str, Callable[[World], None]] = {
     "meetings:minutes_publish": meeting_ended,
     "usersessions_list": another_session,
     "meetings:minutes_addendum": minutes_published,
+    **dict.fromkeys(["invitation_new", "invitation_upload", "invitation_resend", "invitation_revoke"], staff_admin),
 }
 
 # Addresses that take a POST but whose page has no form: they get fields the form never had.
@@ -296,13 +310,15 @@ NO_FORM = {"account_signup": "sign-up is closed: the page says so, and a POST is
 
 
 # Account pages for someone who is not signed in; the others are used signed in.
-SIGNED_OUT = {"account_login", "account_signup", "account_reset_password"}
+SIGNED_OUT = {"account_login", "account_signup", "account_reset_password", "invitation_accept"}
 
 
 def poster(row: Row) -> str | None:
     """The role that uses the form (None: nobody signed in)."""
     if row.name in SIGNED_OUT:
         return None
+    if row.name in STAFF_FORMS:
+        return Role.COORDINATOR
     return Role.COORDINATOR if Role.COORDINATOR in row.roles else sorted(row.roles)[0]
 
 

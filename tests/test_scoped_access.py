@@ -22,6 +22,7 @@ from django.db import models
 from django.utils import timezone
 
 from caseload.models import Goal, ImportJob, Intervention, PlannedIntervention, Resident, ResidentAccess, ResidentEvent, ServiceUseEvent
+from int_app.teams.invitations import Invitee, invitation_create
 from int_app.teams.models import Membership, PCNMembership, Team
 from int_app.teams.roles import Right, Role
 from kpis.models import ResidentUsage, ResidentWindow
@@ -215,6 +216,13 @@ def one_row_of_each(team: Team) -> None:
     )
     ResidentUsage.objects.create(resident=resident)
     ResidentAccess.objects.create(user=coordinator, resident=resident, page="resident", path="/x", at=timezone.now())
+    invitation_create(
+        invitee=Invitee(
+            email=f"invited@{team.slug}.test", given_name="In", family_name="Vited", team=team,
+            role=Role.GP, organisation=OrganisationFactory(),
+        ),
+        by=coordinator,
+    )
 
 
 @pytest.mark.django_db

@@ -7,7 +7,7 @@ from django.core.exceptions import ImproperlyConfigured
 
 from caseload.models import Goal, ImportJob, Intervention, PlannedIntervention, Resident
 from int_app.teams.admin import ReadOnlyAdmin
-from int_app.teams.models import Membership
+from int_app.teams.models import Invitation, Membership
 from meetings.models import (
     Action,
     AgendaItem,
@@ -36,6 +36,7 @@ CHANGE_TEAM_PATHS = {
     MinutesAddendum: "meeting__team",
     PressureReport: "practice__pcn__neighbourhood__team",
     Membership: "team",
+    Invitation: "team",
     ImportJob: "pgh_obj__teams",
 }
 

@@ -14,7 +14,7 @@ import pghistory
 from django.db import models
 
 from caseload.models import Goal, ImportJob, Intervention, PlannedIntervention, Resident
-from int_app.teams.models import Membership
+from int_app.teams.models import Invitation, Membership
 from meetings.models import Action, AgendaItem, Attendance, Decision, Meeting, MeetingSeries, MinutesAddendum
 from pressure.models import PressureReport
 
@@ -54,3 +54,6 @@ audit_changes(Resident, exclude=["last_contact_at"])
 # An import is one audited event (file name, rows, checksum), not 850,000 row copies; where its
 # file waits on disk is no part of the record.
 audit_changes(ImportJob, exclude=["stored_as"])
+# Each invitation's moves (invited, resent, revoked, accepted: named in the event's context by
+# int_app/teams/invitations.py). The token's salt and hash are the link's secret, not the record.
+audit_changes(Invitation, exclude=["token_salt", "token_hash"])

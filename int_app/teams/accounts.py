@@ -2,6 +2,7 @@
 
 from allauth.account.adapter import DefaultAccountAdapter
 from allauth.account.forms import LoginForm as AllauthLoginForm
+from allauth.account.forms import ResetPasswordForm as AllauthResetPasswordForm
 from allauth.core import context as allauth_context
 from django.contrib.sites.shortcuts import get_current_site
 from django.http import HttpRequest
@@ -36,6 +37,17 @@ class LoginForm(AllauthLoginForm):
         self.fields["password"].widget.attrs.pop("placeholder", None)
         for field in self.fields.values():
             field.widget.attrs.setdefault("class", "nhsuk-input")
+
+
+class ResetPasswordForm(AllauthResetPasswordForm):
+    """Someone whose invitation is still waiting chooses their password through the invitation's
+    link only (which then sets up their authenticator app): a reset sends them nothing, and the
+    page answers as it does for any address."""
+
+    def clean_email(self) -> str:
+        email = super().clean_email()
+        self.users = [user for user in self.users if not user.invitations.pending().exists()]
+        return email
 
 
 def username_for_axes(request: HttpRequest, credentials: dict | None) -> str:

@@ -20,6 +20,7 @@ DEMO_ROLES: dict[str, tuple[str, str]] = {
     Role.MENTAL_HEALTH_TRUST: ("mentalhealth", Organisation.Kind.MENTAL_HEALTH_TRUST),
     Role.PCN_LEAD: ("lead", Organisation.Kind.PCN_OR_ICB),
     Role.PRACTICE_MANAGER: ("practice", Organisation.Kind.GP_PRACTICE),
+    Role.INFORMATION_GOVERNANCE_LEAD: ("ig", Organisation.Kind.PCN_OR_ICB),
 }
 
 

@@ -1,10 +1,16 @@
 from __future__ import annotations
 
+import datetime as dt
+import hashlib
+import secrets
+
 from django.contrib.auth.models import AbstractBaseUser, BaseUserManager, PermissionsMixin
 from django.contrib.postgres.fields import ArrayField
 from django.db import models
 from django.db.models import F, Q
+from django.db.models.functions import Lower
 from django.utils import timezone
+from django.utils.crypto import salted_hmac
 
 from .roles import KEY_WORKER_ROLES, RIGHTS, Right, Role
 from .validators import (
@@ -307,6 +313,11 @@ class User(AbstractBaseUser, PermissionsMixin):
 
     class Meta:
         ordering = ["full_name"]
+        constraints = [
+            # One account per address whatever its case: an invitation, a password login and an NHS
+            # CIS2 sign-in all find the account by its email, ignoring case.
+            models.UniqueConstraint(Lower("email"), name="user_email_unique_ignoring_case"),
+        ]
 
     def __str__(self) -> str:
         return self.full_name or self.email
@@ -370,6 +381,122 @@ class Membership(models.Model):
     @property
     def is_key_worker(self) -> bool:
         return self.role in KEY_WORKER_ROLES
+
+
+class InvitationRefused(Exception):
+    """The invitation cannot make this move (it was accepted, revoked or has expired)."""
+
+
+class InvitationQuerySet(models.QuerySet):
+    def visible_to(self, user, right: Right | None = None) -> InvitationQuerySet:
+        """With `right`, the invitations of the teams where the person's role carries it (the
+        access review asks REVIEW_ACCESS), as for every team's data. Without, the ones a staff
+        admin manages: those of the teams they belong to (a superuser's: every team's), and
+        nobody else's, whatever their role."""
+        if right is not None:
+            return self.filter(team__in=Team.objects.with_right(user, right))
+        if not user.is_authenticated or not user.is_staff:
+            return self.none()
+        return self.filter(team__in=Team.objects.visible_to(user))
+
+    def pending(self) -> InvitationQuerySet:
+        return self.filter(accepted_at__isnull=True, revoked_at__isnull=True)
+
+
+class Invitation(models.Model):
+    """A staff admin's invitation of one person into one team. The account (and membership) is
+    made when the invitation is, with no usable password, so that nobody can sign in with it
+    until the person follows the emailed link, sets a password and enrols an authenticator app.
+
+    Only a hash of the link's token is stored. The token itself is an HMAC of the invitation and a
+    random salt under the secret key: the worker that emails the link works it out again, so a
+    retried email carries the same link, and resending draws a new salt, which kills the old link."""
+
+    class State(models.TextChoices):
+        PENDING = "pending", "Waiting"
+        EXPIRED = "expired", "Expired"
+        ACCEPTED = "accepted", "Accepted"
+        REVOKED = "revoked", "Revoked"
+
+    VALID_FOR = dt.timedelta(days=7)
+
+    email = models.EmailField()
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="invitations")
+    team = models.ForeignKey(Team, on_delete=models.CASCADE, related_name="invitations")
+    role = models.CharField(max_length=30, choices=Role.choices)
+    organisation = models.ForeignKey(Organisation, on_delete=models.PROTECT, related_name="+")
+    practice = models.ForeignKey(Practice, on_delete=models.PROTECT, related_name="+", null=True, blank=True)
+    invited_by = models.ForeignKey(User, on_delete=models.SET_NULL, null=True, related_name="+")
+    invited_at = models.DateTimeField(default=timezone.now)
+    token_salt = models.CharField(max_length=32)
+    token_hash = models.CharField(max_length=64, unique=True)
+    expires_at = models.DateTimeField()
+    sent_at = models.DateTimeField(null=True, blank=True)
+    times_sent = models.PositiveSmallIntegerField(default=0)
+    accepted_at = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+    revoked_by = models.ForeignKey(User, on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
+
+    objects = InvitationQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-invited_at", "-pk"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(accepted_at__isnull=True) | Q(revoked_at__isnull=True),
+                name="invitation_accepted_or_revoked_not_both",
+            ),
+            models.UniqueConstraint(
+                fields=["user"],
+                condition=Q(accepted_at__isnull=True, revoked_at__isnull=True),
+                name="invitation_one_open_per_person",
+            ),
+            models.CheckConstraint(condition=Q(role__in=Role.values), name="invitation_role_known"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.email} to {self.team}"
+
+    @staticmethod
+    def hash_of(token: str) -> str:
+        return hashlib.sha256(token.encode()).hexdigest()
+
+    def token(self) -> str:
+        """The link's token, worked out again from the salt (never stored)."""
+        return salted_hmac("int_app.teams.Invitation", f"{self.pk}:{self.token_salt}", algorithm="sha256").hexdigest()
+
+    def new_token(self, now: dt.datetime) -> None:
+        """A new salt (the old link dies), a fresh seven days. Saves the invitation."""
+        self.token_salt = secrets.token_hex(16)
+        if self.pk is None:
+            # The token names the invitation, so it needs a primary key: a placeholder hash first.
+            self.token_hash = secrets.token_hex(32)
+            self.expires_at = now + self.VALID_FOR
+            self.save()
+        self.token_hash = self.hash_of(self.token())
+        self.expires_at = now + self.VALID_FOR
+        self.save(update_fields=["token_salt", "token_hash", "expires_at"])
+
+    def state_at(self, now: dt.datetime) -> State:
+        if self.accepted_at:
+            return self.State.ACCEPTED
+        if self.revoked_at:
+            return self.State.REVOKED
+        if now >= self.expires_at:
+            return self.State.EXPIRED
+        return self.State.PENDING
+
+    @property
+    def state(self) -> State:
+        return self.state_at(timezone.now())
+
+    def ensure_open(self) -> None:
+        """Resending and revoking are for an invitation nobody has accepted or revoked (an expired
+        one may be sent again)."""
+        if self.accepted_at:
+            raise InvitationRefused(f"{self.email} has already accepted this invitation.")
+        if self.revoked_at:
+            raise InvitationRefused(f"The invitation to {self.email} was revoked.")
 
 
 class WorkerHeartbeat(models.Model):

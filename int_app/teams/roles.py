@@ -21,6 +21,7 @@ class Role(models.TextChoices):
     MENTAL_HEALTH_TRUST = "mental_health_trust", "Mental health trust key worker"
     PCN_LEAD = "pcn_lead", "PCN lead"
     PRACTICE_MANAGER = "practice_manager", "Practice manager"
+    INFORMATION_GOVERNANCE_LEAD = "information_governance_lead", "Information governance lead"
 
 
 KEY_WORKER_ROLES: frozenset[str] = frozenset(
@@ -30,7 +31,10 @@ KEY_WORKER_ROLES: frozenset[str] = frozenset(
 # Everyone in the team who takes part in case discussions sees residents; the PCN lead sees
 # aggregates only (DOMAIN.md: "PCN leads see aggregate KPIs of their own PCNs, not case notes").
 # A practice manager only reports their practice's pressure; they are not part of case discussions.
-CASE_ROLES: frozenset[str] = frozenset(set(Role.values) - {Role.PCN_LEAD, Role.PRACTICE_MANAGER})
+# The information governance lead reviews who has access, never what the cases say.
+CASE_ROLES: frozenset[str] = frozenset(
+    set(Role.values) - {Role.PCN_LEAD, Role.PRACTICE_MANAGER, Role.INFORMATION_GOVERNANCE_LEAD}
+)
 
 
 class Right(StrEnum):
@@ -49,6 +53,7 @@ class Right(StrEnum):
     VIEW_PRESSURE = "view_pressure"
     ACKNOWLEDGE_PRESSURE_ALERTS = "acknowledge_pressure_alerts"
     VIEW_ACCESS_LOG = "view_access_log"
+    REVIEW_ACCESS = "review_access"
 
 
 RIGHTS: dict[Right, frozenset[str]] = {
@@ -73,6 +78,9 @@ RIGHTS: dict[Right, frozenset[str]] = {
     Right.ACKNOWLEDGE_PRESSURE_ALERTS: frozenset({Role.PCN_LEAD}),
     # Who has opened a resident's record: the coordinator answers a resident's or the DPO's question.
     Right.VIEW_ACCESS_LOG: frozenset({Role.COORDINATOR}),
+    # Who is in the team, with what role, since when and how they sign in: the information
+    # governance lead's periodic access review, and the coordinator who answers for the team.
+    Right.REVIEW_ACCESS: frozenset({Role.INFORMATION_GOVERNANCE_LEAD, Role.COORDINATOR}),
 }
 
 

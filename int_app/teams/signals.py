@@ -3,12 +3,17 @@ import time
 from django.contrib.auth.signals import user_logged_in
 from django.db import transaction
 from django.db.models.signals import pre_save
-from django.dispatch import receiver
+from django.dispatch import Signal, receiver
 from django.http import HttpRequest
 
 from .models import User
 
 SESSION_STARTED_KEY = "int_session_started"
+
+# Sent once the switching off of an account has committed, with `user_id`. The layers above react
+# (meetings lists the person's open actions for their coordinators to hand on); this layer never
+# imports them (ADR 0008).
+user_deactivated = Signal()
 
 
 @receiver(user_logged_in)
@@ -25,6 +30,7 @@ def end_sessions_of_a_deactivated_user(sender, instance: User, **kwargs) -> None
     was_active = User.objects.filter(pk=instance.pk, is_active=True).exists()
     if was_active:
         transaction.on_commit(lambda: end_all_sessions(instance))
+        transaction.on_commit(lambda: user_deactivated.send(sender=User, user_id=instance.pk), robust=True)
 
 
 def end_all_sessions(user: User) -> int:

@@ -109,4 +109,12 @@ register(
     Row("meetings:action", action_url(), roles=CASE, missing=lambda w: f"/meetings/teams/{w.own.slug}/actions/{MISSING}/"),
     Row("meetings:action_status", action_url("status/"), roles=ACTION_CHANGERS, methods=POST),
     Row("meetings:action_edit", action_url("edit/"), roles=ACTION_CHANGERS, methods=GET_POST, missing=lambda w: f"/meetings/teams/{w.own.slug}/actions/{MISSING}/edit/"),
+    # Handing on the action owner's (the social worker's) open actions: the coordinator's.
+    Row(
+        "meetings:reassign_actions",
+        lambda w: f"/meetings/teams/{w.own.slug}/reassign/{w.objects['action'].owner_id}/",
+        roles=BUILD,
+        methods=GET_POST,
+        missing=lambda w: f"/meetings/teams/{w.own.slug}/reassign/{MISSING}/",
+    ),
 )

@@ -1,8 +1,12 @@
 """Rows for the account pages of django-allauth: they hold no team data, so every role is
 treated alike; the matrix still checks that anonymous visitors are sent to log in where the page
-is private, and that POSTs need a CSRF token."""
+is private, and that POSTs need a CSRF token. Then the teams layer's own pages: invitations and
+the access review."""
 
-from tests.access import Row, register
+from int_app.teams.invitations import Invitee, invitation_create
+from int_app.teams.models import Organisation
+from int_app.teams.roles import Role
+from tests.access import WORLD_BUILDERS, Row, World, register
 
 SIGNED_IN = frozenset({200, 302})
 
@@ -39,4 +43,50 @@ register(
     account("mfa_generate_recovery_codes", "/accounts/2fa/recovery-codes/generate/"),
     account("mfa_download_recovery_codes", "/accounts/2fa/recovery-codes/download/", get_ok=frozenset({200, 302, 404})),
     account("usersessions_list", "/accounts/sessions/", methods=("GET", "POST")),
+)
+
+
+# --- Invitations and the access review ------------------------------------------------------------
+# Invitations are a staff admin's pages (is_staff, not a role in a team): every role of every team
+# is refused them, 403 for the pages and 404 for an invitation (fetched through
+# Invitation.objects.visible_to, which holds none for someone who is not staff). What staff admins
+# of this team and another get is in tests/teams/test_invitations.py. The link an invitee follows is
+# public; a signed-in person is told to log out first.
+
+NOBODY_IN_A_TEAM = frozenset()
+REVIEWERS = frozenset({Role.INFORMATION_GOVERNANCE_LEAD, Role.COORDINATOR})
+
+
+def build_invitation_world(world: World) -> None:
+    invitation = invitation_create(
+        invitee=Invitee(
+            email="invited.person@own.test",
+            given_name="Invited",
+            family_name="Person",
+            team=world.own,
+            role=Role.OCCUPATIONAL_THERAPIST,
+            organisation=Organisation.objects.order_by("pk").first(),
+        ),
+        by=world.member(world.own, Role.COORDINATOR),
+    )
+    world.objects.update(invitation=invitation, invitation_token=invitation.token())
+
+
+WORLD_BUILDERS.append(build_invitation_world)
+
+register(
+    Row("access_review", lambda w: f"/teams/{w.own.slug}/access-review/", roles=REVIEWERS, missing=lambda w: "/teams/no-such-team/access-review/"),
+    Row("access_review_csv", lambda w: f"/teams/{w.own.slug}/access-review.csv", roles=REVIEWERS, missing=lambda w: "/teams/no-such-team/access-review.csv"),
+    Row("invitations", lambda w: "/invitations/", roles=NOBODY_IN_A_TEAM, other_team="same"),
+    Row("invitation_new", lambda w: "/invitations/new/", roles=NOBODY_IN_A_TEAM, other_team="same", methods=("GET", "POST")),
+    Row("invitation_upload", lambda w: "/invitations/upload/", roles=NOBODY_IN_A_TEAM, other_team="same", methods=("GET", "POST")),
+    Row("invitation_resend", lambda w: f"/invitations/{w.objects['invitation'].pk}/resend/", roles=NOBODY_IN_A_TEAM, refused=404, methods=("POST",)),
+    Row("invitation_revoke", lambda w: f"/invitations/{w.objects['invitation'].pk}/revoke/", roles=NOBODY_IN_A_TEAM, refused=404, methods=("POST",)),
+    Row(
+        "invitation_accept",
+        lambda w: f"/invitations/accept/{w.objects['invitation_token']}/",
+        public=True,
+        other_team="same",
+        methods=("GET", "POST"),
+    ),
 )
