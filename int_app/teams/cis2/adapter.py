@@ -5,6 +5,7 @@ import structlog
 from allauth.core.exceptions import ImmediateHttpResponse
 from allauth.socialaccount.adapter import DefaultSocialAccountAdapter
 from allauth.socialaccount.models import SocialLogin
+from allauth.socialaccount.providers.base import AuthProcess
 from django.http import HttpRequest
 from django.shortcuts import render
 
@@ -29,6 +30,10 @@ class SocialAccountAdapter(DefaultSocialAccountAdapter):
         if sociallogin.is_existing:
             if not sociallogin.user.is_active:
                 raise refuse(request, "inactive")
+            return
+        if sociallogin.state.get("process") == AuthProcess.CONNECT:
+            # Someone already signed in links their CIS2 identity from /accounts/3rdparty/ to
+            # their own account (allauth refuses one linked to somebody else's): no email to match.
             return
         identity = sociallogin.account.extra_data
         email = (identity.get("userinfo") or identity.get("id_token") or {}).get("email")
