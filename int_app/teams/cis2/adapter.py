@@ -48,6 +48,7 @@ class SocialAccountAdapter(DefaultSocialAccountAdapter):
         if not account.is_active:
             raise refuse(request, "inactive")
         sociallogin.connect(request, account)
+        logger.info("cis2_identity_linked", linked_user_id=account.pk)
 
     def on_authentication_error(self, request: HttpRequest, provider, error=None, exception=None, extra_context=None) -> None:
         # Why a sign-in failed (a bad signature, a wrong audience, CIS2 down) is for the logs;
