@@ -198,3 +198,30 @@ class TestLocalPasswordsOff:
         cis2.add_person("5550-0010", invited.email)
         assert sign_in_with_cis2(client, cis2, "5550-0010")["Location"] == reverse("home")
         assert signed_in_as(client) == str(invited.pk)
+
+
+def test_opening_the_sign_in_address_asks_before_leaving_for_cis2(client, db, cis2):
+    """A link someone else sent cannot start a sign-in by itself: GET asks, only the POST goes."""
+    page = client.get(CIS2_LOGIN)
+    assert page.status_code == 200 and "NHS CIS2" in page.text and 'method="post"' in page.text
+
+
+def test_when_cis2_does_not_answer_the_person_is_told_so(client, db, settings):
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        closed_port = sock.getsockname()[1]
+    settings.SOCIALACCOUNT_PROVIDERS = MockCIS2(issuer=f"http://127.0.0.1:{closed_port}").app_settings()
+    response = client.post(CIS2_LOGIN)
+    assert response.status_code == 503 and "NHS CIS2 is not answering" in response.text
+
+
+def test_the_linked_identities_page_works_with_cis2_configured_or_switched_off_since(client, db, coordinator, settings):
+    SocialAccount.objects.create(user=coordinator, provider="cis2", uid="5550-0011", extra_data={"userinfo": {"sub": "5550-0011"}})
+    client.force_login(coordinator)
+    assert client.get("/accounts/3rdparty/").status_code == 200
+    with running_mock_cis2() as provider:
+        settings.SOCIALACCOUNT_PROVIDERS = provider.app_settings()
+        page = client.get("/accounts/3rdparty/")
+    assert page.status_code == 200 and "NHS CIS2" in page.text
