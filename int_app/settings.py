@@ -258,7 +258,7 @@ def cis2_from_environment() -> dict | None:
 
 _cis2 = cis2_from_environment()
 _cis2_origins = [f"{urlparse(_cis2['settings']['server_url']).scheme}://{urlparse(_cis2['settings']['server_url']).netloc}"] if _cis2 else []
-# Local passwords (and local TOTP) may be switched off where everyone signs in with NHS CIS2.
+# Passwords may be switched off where everyone signs in with NHS CIS2 (which asks no local TOTP).
 INT_LOCAL_PASSWORDS = env_bool("INT_LOCAL_PASSWORDS", True)
 if not INT_LOCAL_PASSWORDS and _cis2 is None:
     raise ImproperlyConfigured("INT_LOCAL_PASSWORDS=false needs NHS CIS2 sign-in (INT_CIS2_*): nobody could sign in.")

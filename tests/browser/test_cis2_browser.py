@@ -100,6 +100,7 @@ def test_an_id_token_for_another_service_or_signed_with_another_key_is_refused(r
     cis2.spoil = spoil
     sign_in_with_cis2(page, live_server, cis2, "5550-0001")
     expect(page.get_by_role("heading", name="NHS CIS2 sign-in did not work")).to_be_visible()
+    assert_accessible(page, live_server, context="CIS2 sign-in error page")
     assert cis2.id_tokens, "the provider handed out its spoilt token"
     page.goto(f"{live_server.url}/")
     page.wait_for_url(f"{live_server.url}/accounts/login/?next=/")

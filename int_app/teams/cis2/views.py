@@ -8,6 +8,7 @@ intercepted token endpoint (a proxy, a DNS mistake) must not be able to sign any
 with no ID token, or user info about someone else, is refused too."""
 
 import requests
+import structlog
 from allauth.socialaccount.adapter import get_adapter
 from allauth.socialaccount.internal import jwtkit
 from allauth.socialaccount.models import SocialApp, SocialToken
@@ -21,6 +22,8 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_http_methods
 
 from .id_token import verify_id_token
+
+logger = structlog.get_logger(__name__)
 
 NOT_SET_UP = "NHS CIS2 sign-in is not set up for this service. Log in with your email address and password."
 
@@ -55,6 +58,12 @@ class CIS2Adapter(OpenIDConnectOAuth2Adapter):
         return login
 
 
+def _unavailable(request: HttpRequest) -> HttpResponse:
+    """CIS2's discovery document or keys could not be read (down, or not what OpenID Connect says)."""
+    logger.warning("cis2_unavailable", exc_info=True)
+    return render(request, "socialaccount/cis2_unavailable.html", status=503)
+
+
 def _not_set_up(request: HttpRequest) -> HttpResponse:
     messages.error(request, NOT_SET_UP)
     return redirect("account_login")
@@ -70,8 +79,7 @@ def login(request: HttpRequest, provider_id: str) -> HttpResponse:
     except SocialApp.DoesNotExist:
         return _not_set_up(request)
     except (requests.RequestException, ValueError, KeyError):
-        # CIS2's discovery document could not be read: say so rather than fail.
-        return render(request, "socialaccount/cis2_unavailable.html", status=503)
+        return _unavailable(request)
 
 
 @login_not_required
@@ -83,4 +91,4 @@ def callback(request: HttpRequest, provider_id: str) -> HttpResponse:
     except SocialApp.DoesNotExist:
         return _not_set_up(request)
     except (requests.RequestException, ValueError, KeyError):
-        return render(request, "socialaccount/cis2_unavailable.html", status=503)
+        return _unavailable(request)
