@@ -39,9 +39,11 @@ class MockCIS2:
         response = requests.put(f"{self.issuer}/users/{sub}", json={"email": email, **claims}, timeout=5)
         response.raise_for_status()
 
-    def app_settings(self) -> dict:
+    def app_settings(self, acr_values: str = "") -> dict:
         """SOCIALACCOUNT_PROVIDERS for a service whose CIS2 is this provider."""
-        app = cis2_app(issuer=self.issuer, client_id=CLIENT_ID, secret=CLIENT_SECRET, scopes=["openid", "profile", "email"])
+        app = cis2_app(
+            issuer=self.issuer, client_id=CLIENT_ID, secret=CLIENT_SECRET, scopes=["openid", "profile", "email"], acr_values=acr_values
+        )
         return {"openid_connect": {"provider_class": "int_app.teams.cis2.provider.CIS2Provider", "APPS": [app]}}
 
 

@@ -225,3 +225,15 @@ def test_the_linked_identities_page_works_with_cis2_configured_or_switched_off_s
         settings.SOCIALACCOUNT_PROVIDERS = provider.app_settings()
         page = client.get("/accounts/3rdparty/")
     assert page.status_code == 200 and "NHS CIS2" in page.text
+
+
+def test_a_sign_in_below_the_assurance_level_asked_for_is_refused(client, cis2, invited, settings, caplog):
+    settings.SOCIALACCOUNT_PROVIDERS = cis2.app_settings(acr_values="AAL3_ANY")
+    assert "acr_values=AAL3_ANY" in client.post(CIS2_LOGIN)["Location"]
+    cis2.add_person("5550-0012", invited.email, acr="AAL2_ANY")
+    response = sign_in_with_cis2(client, cis2, "5550-0012")
+    assert response.status_code == 401 and signed_in_as(client) is None
+    assert "not at the assurance level asked for" in caplog.text
+    cis2.add_person("5550-0012", invited.email, acr="AAL3_ANY")
+    assert sign_in_with_cis2(client, cis2, "5550-0012")["Location"] == reverse("home")
+    assert signed_in_as(client) == str(invited.pk)

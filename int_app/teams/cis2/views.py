@@ -21,7 +21,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_http_methods
 
-from .id_token import verify_id_token
+from .id_token import InvalidIdToken, verify_id_token
 
 logger = structlog.get_logger(__name__)
 
@@ -41,6 +41,10 @@ class CIS2Adapter(OpenIDConnectOAuth2Adapter):
             audience=app.client_id,
             algorithms=self.openid_config.get("id_token_signing_alg_values_supported"),
         )
+        # Asked for an assurance level (INT_CIS2_ACR_VALUES): the token must say it was met.
+        requested = (app.settings.get("auth_params") or {}).get("acr_values", "").split()
+        if requested and claims.get("acr") not in requested:
+            raise InvalidIdToken("The sign-in was not at the assurance level asked for.")
         # A token seen before (same issuer and jti) is a replay: allauth keeps them in the cache.
         jwtkit.verify_jti(claims)
         return claims
