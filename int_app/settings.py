@@ -107,6 +107,9 @@ INSTALLED_APPS = [
     "allauth.account",
     "allauth.mfa",
     "allauth.usersessions",
+    # NHS CIS2 sign-in (OpenID Connect); configured from INT_CIS2_* below, offered only when set.
+    "allauth.socialaccount",
+    "allauth.socialaccount.providers.openid_connect",
     "axes",
     "django_structlog",
     "pgtrigger",
@@ -185,13 +188,18 @@ LOGIN_REDIRECT_URL = "home"
 AUTHENTICATION_BACKENDS = [
     # django-axes first, so a locked-out account is refused before its password is checked.
     "axes.backends.AxesStandaloneBackend",
-    "allauth.account.auth_backends.AuthenticationBackend",
+    # allauth's email-and-password backend, refusing every password when INT_LOCAL_PASSWORDS is off.
+    "int_app.teams.accounts.AuthenticationBackend",
 ]
 
 # Login: django-allauth by email, no self sign-up (staff admins create accounts), MFA by TOTP with
 # recovery codes. MFA is required of every account unless INT_REQUIRE_MFA is off (demo mode).
 ACCOUNT_ADAPTER = "int_app.teams.accounts.AccountAdapter"
-ACCOUNT_FORMS = {"login": "int_app.teams.accounts.LoginForm", "reset_password": "int_app.teams.accounts.ResetPasswordForm"}
+ACCOUNT_FORMS = {
+    "login": "int_app.teams.accounts.LoginForm",
+    "reset_password": "int_app.teams.accounts.ResetPasswordForm",
+    "reset_password_from_key": "int_app.teams.accounts.ResetPasswordKeyForm",
+}
 ACCOUNT_LOGIN_METHODS = {"email"}
 ACCOUNT_SIGNUP_FIELDS = ["email*", "password1*"]
 ACCOUNT_USER_MODEL_USERNAME_FIELD = None
@@ -207,6 +215,65 @@ ACCOUNT_EMAIL_UNKNOWN_ACCOUNTS = False
 MFA_SUPPORTED_TYPES = ["totp", "recovery_codes"]
 MFA_TOTP_ISSUER = "INT case meetings"
 INT_REQUIRE_MFA = env_bool("INT_REQUIRE_MFA", not DEMO_MODE)
+
+
+def cis2_app(*, issuer: str, client_id: str, secret: str, scopes: list[str], acr_values: str = "") -> dict:
+    """allauth's OpenID Connect app for NHS CIS2 (docs/adr/0014-cis2-sign-in.md). The callback to
+    register with CIS2 is <site>/accounts/oidc/cis2/login/callback/."""
+    parsed = urlparse(issuer)
+    loopback = parsed.hostname in {"127.0.0.1", "localhost"}
+    if parsed.scheme != "https" and not (parsed.scheme == "http" and loopback):
+        raise ImproperlyConfigured(f"INT_CIS2_ISSUER must be an https:// address, not {issuer!r}.")
+    if "openid" not in scopes:
+        raise ImproperlyConfigured(f"INT_CIS2_SCOPES must include openid; it is {' '.join(scopes)!r}.")
+    settings: dict = {
+        "server_url": issuer.rstrip("/"),
+        "scope": scopes,
+        # PKCE as well as the client secret: a stolen code is no use without the verifier.
+        "oauth_pkce_enabled": True,
+    }
+    if acr_values:
+        settings["auth_params"] = {"acr_values": acr_values}
+    return {"provider_id": "cis2", "name": "NHS CIS2", "client_id": client_id, "secret": secret, "settings": settings}
+
+
+def cis2_from_environment() -> dict | None:
+    """All of INT_CIS2_ISSUER, _CLIENT_ID and _CLIENT_SECRET, or none: half a configuration stops
+    the app at start-up rather than offering a button that cannot work."""
+    required = {name: os.environ.get(name, "").strip() for name in ("INT_CIS2_ISSUER", "INT_CIS2_CLIENT_ID", "INT_CIS2_CLIENT_SECRET")}
+    if not any(required.values()):
+        return None
+    missing = [name for name, value in required.items() if not value]
+    if missing:
+        raise ImproperlyConfigured(f"NHS CIS2 sign-in is half set up: {', '.join(missing)} must be set as well.")
+    return cis2_app(
+        issuer=required["INT_CIS2_ISSUER"],
+        client_id=required["INT_CIS2_CLIENT_ID"],
+        secret=required["INT_CIS2_CLIENT_SECRET"],
+        # CIS2 gives the email address (by which an invited account is found) for the email scope.
+        scopes=env_list("INT_CIS2_SCOPES", ["openid", "profile", "email"]),
+        acr_values=env_str("INT_CIS2_ACR_VALUES", "").strip(),
+    )
+
+
+_cis2 = cis2_from_environment()
+_cis2_origins = [f"{urlparse(_cis2['settings']['server_url']).scheme}://{urlparse(_cis2['settings']['server_url']).netloc}"] if _cis2 else []
+# Passwords may be switched off where everyone signs in with NHS CIS2 (which asks no local TOTP).
+INT_LOCAL_PASSWORDS = env_bool("INT_LOCAL_PASSWORDS", True)
+if not INT_LOCAL_PASSWORDS and _cis2 is None:
+    raise ImproperlyConfigured("INT_LOCAL_PASSWORDS=false needs NHS CIS2 sign-in (INT_CIS2_*): nobody could sign in.")
+# The openid_connect provider is always installed (so its addresses exist and are tested); it has
+# an app, and the login page a button, only when CIS2 is configured.
+SOCIALACCOUNT_PROVIDERS = {
+    "openid_connect": {"provider_class": "int_app.teams.cis2.provider.CIS2Provider", "APPS": [_cis2] if _cis2 else []}
+}
+SOCIALACCOUNT_ADAPTER = "int_app.teams.cis2.adapter.SocialAccountAdapter"
+# Accounts are never made by signing in; an identity is linked only to an existing, active account.
+SOCIALACCOUNT_AUTO_SIGNUP = False
+SOCIALACCOUNT_EMAIL_AUTHENTICATION = False
+SOCIALACCOUNT_EMAIL_VERIFICATION = "none"
+SOCIALACCOUNT_STORE_TOKENS = False
+SOCIALACCOUNT_LOGIN_ON_GET = False
 
 # django-axes: five failed attempts lock the account for fifteen minutes.
 AXES_FAILURE_LIMIT = 5
@@ -332,7 +399,9 @@ SECURE_CSP = {
     "connect-src": [CSP.SELF],
     "object-src": [CSP.NONE],
     "base-uri": [CSP.SELF],
-    "form-action": [CSP.SELF],
+    # The CIS2 button posts to our login address, which redirects to CIS2: the browser checks
+    # that redirect against form-action too.
+    "form-action": [CSP.SELF, *_cis2_origins],
     "frame-ancestors": [CSP.NONE],
 }
 

@@ -109,7 +109,8 @@ def expected_status(row: access.Row, viewer: str, method: str) -> set[int]:
     if method in UNDECLARED_METHODS:
         return {405}
     if viewer == "anonymous":
-        return {200, 302} if row.public else {302}
+        # A public page gives a visitor what it gives someone signed in (allauth's sign-in error page is a 401).
+        return {200, 302} | set(row.get_ok) if row.public else {302}
     scope, role = viewer.split(":")
     if scope == "other" and row.other_team == "404":
         return {404}
@@ -279,7 +280,12 @@ TWO_TEAM_EXPECTED: dict[str, dict[str, tuple[object, object]]] = {
     "invitation_accept": EVERYONE_OK,
     # Account pages hold no team data.
     **dict.fromkeys(
-        [row.name for row in ROWS if row.name.startswith(("account_", "mfa_", "usersessions_"))], EVERYONE_OK
+        [
+            row.name
+            for row in ROWS
+            if row.name.startswith(("account_", "mfa_", "usersessions_", "socialaccount_", "openid_connect_"))
+        ],
+        EVERYONE_OK,
     ),
 }
 

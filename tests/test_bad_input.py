@@ -276,6 +276,13 @@ def another_session(w: World) -> None:
     sign_in(Client(), w.member(w.own, Role.COORDINATOR))
 
 
+def cis2_identity_linked(w: World) -> None:
+    """The coordinator's CIS2 identity is linked, so the page offers to unlink it."""
+    from allauth.socialaccount.models import SocialAccount
+
+    SocialAccount.objects.create(user=w.member(w.own, Role.COORDINATOR), provider="cis2", uid="5550-0001")
+
+
 def minutes_published(w: World) -> None:
     meeting_ended(w)
     meeting_services.minutes_publish(meeting=meeting(w), by=w.member(w.own, Role.COORDINATOR))
@@ -301,16 +308,22 @@ STAGES: dict[str, Callable[[World], None]] = {
     "meetings:agenda_reorder": second_item,
     "meetings:minutes_publish": meeting_ended,
     "usersessions_list": another_session,
+    "socialaccount_connections": cis2_identity_linked,
     "meetings:minutes_addendum": minutes_published,
     **dict.fromkeys(["invitation_new", "invitation_upload", "invitation_resend", "invitation_revoke"], staff_admin),
 }
 
 # Addresses that take a POST but whose page has no form: they get fields the form never had.
-NO_FORM = {"account_signup": "sign-up is closed: the page says so, and a POST is refused all the same"}
+NO_FORM = {
+    "account_signup": "sign-up is closed: the page says so, and a POST is refused all the same",
+    # The world has no NHS CIS2 configured: both send everyone back to the login page.
+    "openid_connect_login": "the CIS2 button's address, which takes no fields",
+    "socialaccount_signup": "no CIS2 sign-in waiting, and sign-up is closed",
+}
 
 
 # Account pages for someone who is not signed in; the others are used signed in.
-SIGNED_OUT = {"account_login", "account_signup", "account_reset_password", "invitation_accept"}
+SIGNED_OUT = {"account_login", "account_signup", "account_reset_password", "invitation_accept", "openid_connect_login", "socialaccount_signup"}
 
 
 def poster(row: Row) -> str | None:

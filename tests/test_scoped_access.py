@@ -78,12 +78,14 @@ def scoped_models() -> set[type[models.Model]]:
 
 
 def view_modules() -> list[Path]:
-    """The views.py of every app of ours (installed apps under the project's root)."""
-    return sorted(
-        Path(config.path) / "views.py"
+    """The views.py of every app of ours (installed apps under the project's root, not the
+    packages installed in its .venv), and of the packages inside them (int_app/teams/cis2/)."""
+    ours = [
+        Path(config.path)
         for config in apps.get_app_configs()
-        if Path(config.path).is_relative_to(ROOT) and (Path(config.path) / "views.py").exists()
-    )
+        if Path(config.path).is_relative_to(ROOT) and "site-packages" not in Path(config.path).parts
+    ]
+    return sorted({views for app in ours for views in app.rglob("views.py") if "migrations" not in views.parts})
 
 
 def unscoped_fetches(source: str, module: str) -> list[tuple[int, str]]:

@@ -10,6 +10,7 @@ from django.shortcuts import redirect
 from django.urls import reverse
 from django.utils.cache import add_never_cache_headers
 
+from .cis2 import signed_in_through_cis2
 from .signals import SESSION_STARTED_KEY
 
 SESSION_RENEWED_KEY = "int_session_renewed"
@@ -41,13 +42,15 @@ MFA_SETUP_PREFIXES = ("/accounts/", "/healthz", "/readyz", "/static/")
 
 
 def require_mfa(get_response: Callable[[HttpRequest], HttpResponse]):
-    """With INT_REQUIRE_MFA on, an account without an authenticator app is sent to set one up."""
+    """With INT_REQUIRE_MFA on, an account without an authenticator app is sent to set one up,
+    unless this session signed in through NHS CIS2, which is strong authentication already."""
 
     def middleware(request: HttpRequest) -> HttpResponse:
         if (
             settings.INT_REQUIRE_MFA
             and request.user.is_authenticated
             and not request.path.startswith(MFA_SETUP_PREFIXES)
+            and not signed_in_through_cis2(request, request.user)
         ):
             from allauth.mfa.models import Authenticator
 

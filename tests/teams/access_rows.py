@@ -90,3 +90,17 @@ register(
         methods=("GET", "POST"),
     ),
 )
+
+# NHS CIS2 sign-in (allauth's socialaccount, int_app/teams/cis2). The matrix runs without CIS2
+# configured: its sign-in and callback addresses send everyone back to the login page.
+register(
+    account("openid_connect_login", "/accounts/oidc/cis2/login/", public=True, methods=("GET", "POST")),
+    account("openid_connect_callback", "/accounts/oidc/cis2/login/callback/", public=True),
+    account("socialaccount_login_cancelled", "/accounts/3rdparty/login/cancelled/", public=True),
+    # allauth's "sign-in did not work" page answers 401, to everyone.
+    account("socialaccount_login_error", "/accounts/3rdparty/login/error/", public=True, get_ok=frozenset({401})),
+    # Sign-up is closed: with no sign-in waiting for one, the page sends the visitor to log in.
+    account("socialaccount_signup", "/accounts/3rdparty/signup/", public=True, methods=("GET", "POST")),
+    # A signed-in person's linked CIS2 identity, which they may link or unlink.
+    account("socialaccount_connections", "/accounts/3rdparty/", methods=("GET", "POST")),
+)

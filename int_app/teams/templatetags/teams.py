@@ -19,3 +19,11 @@ def has_right(membership: Membership, right: str) -> bool:
     """Whether the role held in this membership's team carries the right:
     `{% if membership|has_right:"build_agenda" %}`. A misspelt right is an error, not a quiet no."""
     return role_has_right(membership.role, Right(right))
+
+
+@register.simple_tag
+def sign_in_options() -> dict[str, bool]:
+    """What the login page offers: NHS CIS2 when it is configured, passwords unless switched off."""
+    from int_app.teams.cis2 import is_configured
+
+    return {"cis2": is_configured(), "passwords": settings.INT_LOCAL_PASSWORDS}
