@@ -330,6 +330,22 @@ def invitation_accept(*, invitation: Invitation, password: str) -> User:
     return user
 
 
+def invitations_accept_through_cis2(*, user: User) -> int:
+    """A waiting invitee signed in with NHS CIS2 (the identity matched their invited address): their
+    waiting invitations are accepted, with no password chosen. The number accepted."""
+    now = timezone.now()
+    accepted = 0
+    with pghistory.context(invitation="accepted"):
+        for invitation in user.invitations.pending().select_for_update():
+            if invitation.state_at(now) != Invitation.State.PENDING:
+                continue  # expired: the identity still signs in (the account is active), the link is dead
+            invitation.accepted_at = now
+            invitation.save(update_fields=["accepted_at"])
+            accepted += 1
+            logger.info("invitation_accepted", invitation_id=invitation.pk, invited_user_id=user.pk, through="cis2")
+    return accepted
+
+
 def invitation_email_send(*, invitation_id: int, salt: str) -> bool:
     """Called by the worker: the link of the invitation as it stands. A task queued before a
     resend (another salt) or for an invitation no longer waiting sends nothing."""

@@ -147,6 +147,9 @@ def invitation_accept(request: HttpRequest, token: str) -> HttpResponse:
     if request.user.is_authenticated:
         # Accepting would sign this browser in as someone else.
         return render(request, "teams/invitation_accept.html", {"invitation": invitation, "signed_in": True})
+    if not settings.INT_LOCAL_PASSWORDS:
+        # No password to choose: the person signs in with NHS CIS2, which takes up the invitation.
+        return render(request, "teams/invitation_accept.html", {"invitation": invitation, "cis2_only": True})
     form = AcceptInvitationForm(request.POST or None, user=invitation.user)
     if request.method == "POST" and form.is_valid():
         try:

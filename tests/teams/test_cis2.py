@@ -12,9 +12,11 @@ from allauth.socialaccount.models import SocialAccount
 from django.contrib.auth.hashers import make_password
 from django.urls import reverse
 
+from int_app.teams.invitations import Invitee, invitation_create
+from int_app.teams.models import Invitation
 from int_app.teams.roles import Role
 
-from ..factories import PASSWORD, MembershipFactory, UserFactory
+from ..factories import PASSWORD, MembershipFactory, OrganisationFactory, UserFactory
 from .cis2_provider import MockCIS2, running_mock_cis2
 
 CIS2_LOGIN = "/accounts/oidc/cis2/login/"
@@ -44,6 +46,15 @@ def sign_in_with_cis2(client, provider: MockCIS2, sub: str):
     callback = urlsplit(back.headers["Location"])
     assert callback.path == "/accounts/oidc/cis2/login/callback/"
     return client.get(f"{callback.path}?{callback.query}")
+
+
+def invitation_for(team, email: str, *, by) -> Invitation:
+    return invitation_create(
+        invitee=Invitee(
+            email=email, given_name="Ana", family_name="Lopez", team=team, role=Role.OCCUPATIONAL_THERAPIST, organisation=OrganisationFactory()
+        ),
+        by=by,
+    )
 
 
 def signed_in_as(client):
@@ -166,6 +177,18 @@ def test_a_failed_cis2_sign_in_does_not_lock_out_nor_count_against_the_password(
     assert signed_in_as(client) == str(coordinator.pk)
 
 
+def test_signing_in_with_cis2_takes_up_a_waiting_invitation(client, cis2, own_team, coordinator):
+    invitation = invitation_for(own_team, "ana.lopez@nhs.net", by=coordinator)
+    assert invitation.state == Invitation.State.PENDING
+    cis2.add_person("5550-0020", "Ana.Lopez@nhs.net")
+
+    assert sign_in_with_cis2(client, cis2, "5550-0020")["Location"] == reverse("home")
+
+    invitation.refresh_from_db()
+    assert invitation.state == Invitation.State.ACCEPTED and invitation.accepted_at is not None
+    assert not invitation.user.has_usable_password(), "no password was chosen"
+
+
 class TestLocalPasswordsOff:
     @pytest.fixture(autouse=True)
     def _passwords_off(self, settings, cis2):
@@ -193,6 +216,18 @@ class TestLocalPasswordsOff:
             response = client.post(reverse("account_reset_password"), {"email": coordinator.email})
         assert response.status_code == 200 and "Passwords are switched off" in response.text
         assert mailoutbox == []
+
+    def test_the_invitation_link_offers_cis2_and_no_password(self, client, own_team, coordinator):
+        invitation = invitation_for(own_team, "ana.lopez@nhs.net", by=coordinator)
+
+        page = client.get(reverse("invitation_accept", args=[invitation.token()])).text
+
+        assert "Sign in with NHS CIS2" in page and f'action="{CIS2_LOGIN}"' in page
+        assert 'name="password1"' not in page
+        refused = client.post(reverse("invitation_accept", args=[invitation.token()]), {"password1": "a long pass phrase 42", "password2": "a long pass phrase 42"})
+        assert refused.status_code == 200 and signed_in_as(client) is None
+        invitation.refresh_from_db()
+        assert invitation.state == Invitation.State.PENDING and not invitation.user.has_usable_password()
 
     def test_cis2_still_signs_people_in(self, client, cis2, invited):
         cis2.add_person("5550-0010", invited.email)

@@ -6,9 +6,11 @@ from allauth.core.exceptions import ImmediateHttpResponse
 from allauth.socialaccount.adapter import DefaultSocialAccountAdapter
 from allauth.socialaccount.models import SocialLogin
 from allauth.socialaccount.providers.base import AuthProcess
+from django.db import transaction
 from django.http import HttpRequest
 from django.shortcuts import render
 
+from ..invitations import invitations_accept_through_cis2
 from ..models import User
 
 logger = structlog.get_logger(__name__)
@@ -47,7 +49,11 @@ class SocialAccountAdapter(DefaultSocialAccountAdapter):
         [account] = accounts
         if not account.is_active:
             raise refuse(request, "inactive")
-        sociallogin.connect(request, account)
+        with transaction.atomic():
+            sociallogin.connect(request, account)
+            # An invited person who signs in with CIS2 has taken up the invitation: the access
+            # review shows it accepted, and its emailed link stops working.
+            invitations_accept_through_cis2(user=account)
         logger.info("cis2_identity_linked", linked_user_id=account.pk)
 
     def on_authentication_error(self, request: HttpRequest, provider, error=None, exception=None, extra_context=None) -> None:
