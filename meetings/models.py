@@ -889,6 +889,15 @@ class OutcomeSummary(models.Model):
         return self.kind == self.Kind.ADDENDUM
 
     @property
+    def is_current(self) -> bool:
+        """No later version supersedes it: the one a correction would correct."""
+        try:
+            self.superseded_by  # noqa: B018 - the reverse one-to-one, read (and cached) to ask whether it exists
+        except OutcomeSummary.DoesNotExist:
+            return True
+        return False
+
+    @property
     def filename(self) -> str:
         # No name or NHS number in a file name: it shows in mail listings and download folders.
         return f"int-outcome-summary-{self.meeting.date:%Y-%m-%d}-{self.pk}-v{self.version}.pdf"

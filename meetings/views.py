@@ -614,10 +614,16 @@ def outcome_summary(request: HttpRequest, slug: str, pk: int) -> HttpResponse:
     summary = _outcome_summary(request, slug, pk)
     record_resident_access(request, [summary.resident_id], ResidentAccess.Page.OUTCOME_SUMMARY)
     versions = summary.agenda_item.outcome_summaries.select_related("practice").defer("pdf", "content").order_by("-version")
+    # A GP's sign-off after the summary was made is news for the practice: say so beside it.
+    signed_since = (
+        summary.agenda_item.decisions.filter(signed_at__gt=summary.created_at).select_related("signed_by")
+        if summary.is_current
+        else []
+    )
     return render(
         request,
         "meetings/outcome_summary.html",
-        {"summary": summary, "content": summary.content, "meeting": summary.meeting, "versions": versions},
+        {"summary": summary, "content": summary.content, "meeting": summary.meeting, "versions": versions, "signed_since": signed_since},
     )
 
 

@@ -181,7 +181,9 @@ class PCNAdmin(TeamScopedAdmin):
 @admin.register(Practice)
 class PracticeAdmin(TeamScopedAdmin):
     team_path = "pcn__neighbourhood__team"
-    list_display = ["name", "ods_code", "pcn"]
+    # The shared mailbox is where outcome summaries of its patients' discussions go: a blank one
+    # holds them back ("not sent: no mailbox") until it is set here.
+    list_display = ["name", "ods_code", "pcn", "shared_mailbox"]
     list_select_related = ["pcn"]
     search_fields = ["name", "ods_code"]
 

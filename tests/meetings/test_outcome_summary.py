@@ -179,6 +179,8 @@ def test_a_corrected_summary_is_sent_as_an_addendum_to_the_one_sent(published, c
     with time_machine.travel(MEETING_DAY + dt.timedelta(days=1), tick=False), django_capture_on_commit_callbacks(execute=True):
         provisional.sign_off(by=member(own_team, Role.GP))
         client.force_login(coordinator)  # the next day: a new session
+        page = client.get(reverse("meetings:outcome_summary", args=[published.team.slug, first.pk])).text
+        assert '"Refer to the falls clinic" was signed off by Own gp on 5 March 2027, 15:00, after this summary was made.' in page
         response = client.post(
             reverse("meetings:outcome_summary_correct", args=[published.team.slug, first.pk]),
             {"correction": "The GP has signed off the falls clinic referral."},
@@ -197,8 +199,12 @@ def test_a_corrected_summary_is_sent_as_an_addendum_to_the_one_sent(published, c
     assert "Correction: The GP has signed off the falls clinic referral." in text
     assert "Refer to the falls clinic – clinical decision, signed off by Own gp on 5 March 2027, 15:00" in text
 
-    meeting_page = client.get(reverse("meetings:meeting", args=[published.team.slug, published.pk])).text
-    assert "Addendum, version 2" in meeting_page
+    with time_machine.travel(MEETING_DAY + dt.timedelta(days=1), tick=False):
+        meeting_page = client.get(reverse("meetings:meeting", args=[published.team.slug, published.pk])).text
+        assert "Addendum, version 2" in meeting_page
+        assert "after this summary was made" not in client.get(reverse("meetings:outcome_summary", args=[published.team.slug, corrected.pk])).text
+        superseded_page = client.get(reverse("meetings:outcome_summary", args=[published.team.slug, first.pk])).text
+        assert "Send a corrected summary" not in superseded_page and "Version 2</a>: Sent to" in superseded_page
 
 
 def test_a_minutes_addendum_sends_corrected_summaries_for_the_residents_it_concerns(published, client, mailoutbox, django_capture_on_commit_callbacks):
