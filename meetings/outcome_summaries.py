@@ -171,7 +171,9 @@ def _content(item: AgendaItem, *, meeting: Meeting, attendance: dict, next_revie
     }
 
 
-def _made_for(meeting: Meeting, items: list[AgendaItem], *, by: User, previous: dict[int, OutcomeSummary], correction: str = "") -> list[OutcomeSummary]:
+def _made_for(
+    meeting: Meeting, items: list[AgendaItem], *, by: User, previous: dict[int, OutcomeSummary], correction: str = "", send: bool = True
+) -> list[OutcomeSummary]:
     attendance = _attendance(meeting)
     reviews = _next_reviews(meeting, items)
     roles = _roles_by_user(meeting)
@@ -202,17 +204,18 @@ def _made_for(meeting: Meeting, items: list[AgendaItem], *, by: User, previous: 
         )
     from .tasks import send_outcome_summary
 
-    for summary in made:
+    for summary in made if send else ():
         enqueue_on_commit(send_outcome_summary, summary.pk)
     return made
 
 
-def outcome_summaries_create(*, meeting: Meeting, by: User) -> list[OutcomeSummary]:
+def outcome_summaries_create(*, meeting: Meeting, by: User, send: bool = True) -> list[OutcomeSummary]:
     """One summary for each resident discussed, made as the minutes are published (in the same
     transaction: the meeting is locked) and sent once that has committed. A resident who already
-    has one is left as it is."""
-    items = [item for item in _discussed_items(meeting) if not item.outcome_summaries.exists()]
-    return _made_for(meeting, items, by=by, previous={})
+    has one is left as it is. (`send=False`: made only, for the demo's history.)"""
+    made = set(OutcomeSummary.objects.filter(meeting=meeting).values_list("agenda_item_id", flat=True))
+    items = [item for item in _discussed_items(meeting) if item.pk not in made]
+    return _made_for(meeting, items, by=by, previous={}, send=send)
 
 
 @transaction.atomic

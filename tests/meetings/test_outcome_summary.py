@@ -129,6 +129,19 @@ def test_publishing_the_minutes_emails_the_practice_a_one_page_summary_of_the_di
     assert bytes(summary.pdf) == content, "the PDF sent is the one kept with the meeting"
 
 
+def test_long_notes_are_shortened_so_the_summary_stays_on_one_page(own_team, coordinator, held):
+    from meetings import services
+
+    item = held.items.get(resident__family_name="Minuted")
+    AgendaItem.objects.filter(pk=item.pk).update(notes="She described each fall in detail. " * 120)
+    services.minutes_publish(meeting=held, by=coordinator)
+    summary = summary_of(held, "Minuted")
+    tasks.send_outcome_summary(summary.pk)
+    summary.refresh_from_db()
+    assert pdf_pages(bytes(summary.pdf)) == 1
+    assert "Shortened to fit one page: the full notes are in the team's minutes." in one_line(pdf_text(bytes(summary.pdf)))
+
+
 def test_each_resident_discussed_gets_one_summary_and_the_one_not_reached_none(published):
     assert sorted(published.outcome_summaries.values_list("resident__family_name", flat=True)) == ["Minuted", "Nomailbox"]
     assert not OutcomeSummary.objects.filter(resident__family_name="Later").exists()
