@@ -277,14 +277,20 @@ def outcome_summary_send(*, summary_id: int) -> str:
     retried, sends nothing twice. No mailbox: kept and marked. A mail server failing: the try is
     recorded for the coordinator and the error raised again, so the task's retry policy applies.
     Returns the summary's status."""
+    failure: Exception | None = None
     with transaction.atomic():
         summary = _locked(summary_id)
         if summary.status != OutcomeSummary.Status.PENDING:
             return summary.status
         if not summary.pdf:
-            summary.pdf = outcome_summary_pdf(summary=summary)
-            summary.save(update_fields=["pdf"])
-    failure: Exception | None = None
+            try:
+                summary.pdf = outcome_summary_pdf(summary=summary)
+            except Exception as error:  # noqa: BLE001 - recorded for the coordinator, then raised again below
+                failure = error
+            else:
+                summary.save(update_fields=["pdf"])
+    if failure is not None:
+        _record_failure(summary_id, failure)
     with transaction.atomic():
         summary = _locked(summary_id)
         if summary.status != OutcomeSummary.Status.PENDING:
@@ -321,6 +327,12 @@ def outcome_summary_send(*, summary_id: int) -> str:
                 path=reverse("meetings:outcome_summary", args=[summary.meeting.team.slug, summary.pk]),
             )
             return OutcomeSummary.Status.SENT
+    _record_failure(summary_id, failure)
+
+
+def _record_failure(summary_id: int, failure: Exception) -> None:
+    """Write the failed try on the summary, where the coordinator sees it, then raise the error
+    again so that the task's retry policy applies."""
     OutcomeSummary.objects.filter(pk=summary_id, status=OutcomeSummary.Status.PENDING).update(
         attempts=F("attempts") + 1,
         last_error=f"{type(failure).__name__}: {failure}"[:300],

@@ -5,6 +5,7 @@ addendum. What the practice reads is taken from the PDF itself."""
 import datetime as dt
 import io
 import smtplib
+import time
 from zoneinfo import ZoneInfo
 
 import pypdf
@@ -289,6 +290,34 @@ def test_a_mail_server_failing_is_shown_and_the_task_retries_and_sends_once(own_
     assert tasks.send_outcome_summary.apply(args=[summary.pk]).get() == OutcomeSummary.Status.SENT
     assert tasks.send_outcome_summary.apply(args=[summary.pk]).get() == OutcomeSummary.Status.SENT
     assert len(outcome_emails(mailoutbox)) == 1
+
+
+def test_a_pdf_that_cannot_be_drawn_is_shown_and_nothing_is_sent(own_team, coordinator, held, monkeypatch, mailoutbox):
+    from meetings import outcome_summaries, services
+
+    def pango_missing(**kwargs):
+        raise OSError("cannot load library 'libpango-1.0-0'")
+
+    monkeypatch.setattr(outcome_summaries, "outcome_summary_pdf", pango_missing)
+    services.minutes_publish(meeting=held, by=coordinator)
+    summary = summary_of(held, "Minuted")
+    with pytest.raises(OSError, match="libpango"):
+        tasks.send_outcome_summary(summary.pk)
+    summary.refresh_from_db()
+    assert summary.status == OutcomeSummary.Status.PENDING and not summary.pdf and outcome_emails(mailoutbox) == []
+    assert summary.status_text.startswith("Not sent yet: try 1 failed on 4 March 2027, 15:00 (OSError: cannot load library")
+
+
+@pytest.mark.worker
+def test_a_real_worker_sends_the_summaries_once_the_minutes_are_published(client, coordinator, held, live_worker, mailoutbox):
+    client.force_login(coordinator)
+    assert client.post(reverse("meetings:minutes_publish", args=[held.team.slug, held.pk])).status_code == 302
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and OutcomeSummary.objects.filter(status=OutcomeSummary.Status.PENDING).exists():
+        time.sleep(0.2)
+    assert summary_of(held, "Minuted").status == OutcomeSummary.Status.SENT
+    assert summary_of(held, "Nomailbox").status == OutcomeSummary.Status.NO_MAILBOX
+    assert [email.to for email in outcome_emails(mailoutbox)] == [[MAILBOX]]
 
 
 def test_a_summary_left_waiting_is_queued_again_by_the_catch_up(own_team, coordinator, held, mailoutbox):
