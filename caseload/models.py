@@ -904,6 +904,8 @@ class ResidentAccess(models.Model):
         RESIDENT = "resident", "Resident page"
         EXPORT = "export", "Export"
         INFORMATION_PACK = "information_pack", "Agenda information pack"
+        OUTCOME_SUMMARY = "outcome_summary", "Outcome summary"
+        OUTCOME_SUMMARY_SENT = "outcome_summary_sent", "Outcome summary sent to the GP practice"
 
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.DO_NOTHING, db_constraint=False, related_name="+")
     resident = models.ForeignKey(

@@ -27,7 +27,9 @@ from .models import (
     Meeting,
     MeetingSeries,
     MinutesAddendum,
+    OutcomeSummary,
 )
+from .outcome_summaries import outcome_summaries_create
 from .services import (
     agenda_item_add,
     meetings_schedule_ahead,
@@ -103,6 +105,8 @@ def seed_team(team: Team, rng: random.Random, today: dt.date) -> str:
             if item.outcome == AgendaItem.Outcome.DISCUSSED and series.purpose == MeetingSeries.Purpose.CASE_REVIEW:
                 actions.append(agree_action(item, owners, people, rng, today, overdue=awaiting))
         finish(meeting, people, weeks_ago)
+        if weeks_ago <= 2:
+            summaries_as_sent(meeting, people)
         past += 1
     scheduled = sum(meetings_schedule_ahead(today=today, series=series) for series in (triage, review))
     drafts = 0
@@ -272,6 +276,22 @@ def finish(meeting: Meeting, people: dict[str, User], weeks_ago: int) -> None:
             author=people[Role.COORDINATOR],
             created_at=meeting.minutes_published_at + dt.timedelta(days=1),
         )
+
+
+def summaries_as_sent(meeting: Meeting, people: dict[str, User]) -> None:
+    """The last two weeks' outcome summaries, as the worker left them: sent a few minutes after the
+    minutes to each practice that has a shared mailbox, held back at the one that has none. Their
+    PDFs are drawn when someone opens one."""
+    summaries = outcome_summaries_create(meeting=meeting, by=people[Role.COORDINATOR], send=False)
+    sent_at = meeting.minutes_published_at + dt.timedelta(minutes=3)
+    for summary in summaries:
+        summary.created_at = meeting.minutes_published_at
+        mailbox = summary.practice.shared_mailbox
+        summary.status = OutcomeSummary.Status.SENT if mailbox else OutcomeSummary.Status.NO_MAILBOX
+        summary.sent_at = sent_at if mailbox else None
+        summary.sent_to = mailbox
+        summary.attempts = 1 if mailbox else 0
+    OutcomeSummary.objects.bulk_update(summaries, ["created_at", "status", "sent_at", "sent_to", "attempts"])
 
 
 def draft_agenda(meeting: Meeting, coordinator: User) -> int:

@@ -297,6 +297,29 @@ class AddendumForm(forms.Form):
         widget=forms.Textarea(attrs={"class": TEXTAREA, "rows": 4}),
         error_messages={"required": "Write the correction."},
     )
+    correct_summaries_of = forms.ModelMultipleChoiceField(
+        label="Send a corrected outcome summary to the GP practice of",
+        help_text="Each resident chosen gets a new summary, marked as an addendum, with this correction.",
+        queryset=AgendaItem.objects.none(),
+        required=False,
+        widget=forms.CheckboxSelectMultiple,
+        error_messages={"invalid_choice": "Choose residents discussed at this meeting.", "invalid_pk_value": "Choose residents discussed at this meeting."},
+    )
+
+    def __init__(self, *args, meeting: Meeting, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        field = self.fields["correct_summaries_of"]
+        field.queryset = meeting.items.filter(outcome=AgendaItem.Outcome.DISCUSSED).select_related("resident__practice").order_by("position")
+        field.label_from_instance = lambda item: f"{item.resident} ({item.resident.practice.name})"
+
+
+class SummaryCorrectionForm(forms.Form):
+    correction = forms.CharField(
+        label="What does the corrected summary correct?",
+        help_text="The practice reads this at the top of the summary, marked as an addendum.",
+        widget=forms.Textarea(attrs={"class": TEXTAREA, "rows": 3}),
+        error_messages={"required": "Say what the corrected summary corrects."},
+    )
 
 
 class ReassignActionsForm(forms.Form):

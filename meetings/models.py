@@ -806,3 +806,119 @@ class DigestSent(models.Model):
 
     def __str__(self) -> str:
         return f"Digest for {self.user}, week of {self.week}"
+
+
+# --- Outcome summaries to the registered practice ----------------------------------------------
+
+
+class OutcomeSummaryQuerySet(models.QuerySet):
+    def visible_to(self, user, right: Right | None = None) -> OutcomeSummaryQuerySet:
+        return self.filter(meeting__team__in=Team.objects.visible_to(user, right))
+
+    def current(self) -> OutcomeSummaryQuerySet:
+        """The latest version for each discussion: the one a correction would supersede."""
+        return self.filter(superseded_by__isnull=True)
+
+
+class OutcomeSummary(models.Model):
+    """The one-page outcome of one resident's case discussion, for their registered GP practice
+    (meetings/outcome_summaries.py). `content` is what the summary says, fixed when it was made
+    (the minutes are locked by then); `pdf` is the document drawn from it, kept as it was sent. A
+    correction is a new version (kind addendum) that supersedes the one before."""
+
+    class Kind(models.TextChoices):
+        ORIGINAL = "original", "Original"
+        ADDENDUM = "addendum", "Addendum"
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Waiting to be sent"
+        SENT = "sent", "Sent"
+        NO_MAILBOX = "no_mailbox", "Not sent: no mailbox"
+        SUPERSEDED = "superseded", "Not sent: replaced by a correction"
+
+    meeting = models.ForeignKey(Meeting, on_delete=models.CASCADE, related_name="outcome_summaries")
+    agenda_item = models.ForeignKey(AgendaItem, on_delete=models.CASCADE, related_name="outcome_summaries")
+    resident = models.ForeignKey("caseload.Resident", on_delete=models.PROTECT, related_name="+")
+    # The practice the resident was registered with when the summary was made: it is sent there.
+    practice = models.ForeignKey("teams.Practice", on_delete=models.PROTECT, related_name="+")
+    kind = models.CharField(max_length=20, choices=Kind.choices, default=Kind.ORIGINAL)
+    version = models.PositiveSmallIntegerField(default=1)
+    supersedes = models.OneToOneField(
+        "self", on_delete=models.PROTECT, null=True, blank=True, related_name="superseded_by"
+    )
+    correction = models.TextField(blank=True, help_text="What an addendum corrects, in the coordinator's words.")
+    content = models.JSONField()
+    pdf = models.BinaryField(blank=True, default=b"", editable=False)
+    created_at = models.DateTimeField(default=timezone.now)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    status = models.CharField(max_length=20, choices=Status.choices, default=Status.PENDING)
+    sent_at = models.DateTimeField(null=True, blank=True)
+    sent_to = models.EmailField(blank=True)
+    # The last failed try, shown to the coordinator until a try succeeds.
+    attempts = models.PositiveSmallIntegerField(default=0)
+    last_error = models.CharField(max_length=300, blank=True)
+    last_attempt_at = models.DateTimeField(null=True, blank=True)
+
+    objects = OutcomeSummaryQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["meeting", "agenda_item__position", "version"]
+        verbose_name_plural = "outcome summaries"
+        constraints = [
+            models.UniqueConstraint(fields=["agenda_item", "version"], name="outcome_summary_one_per_item_version"),
+            models.CheckConstraint(
+                condition=Q(status__in=["pending", "sent", "no_mailbox", "superseded"]), name="outcome_summary_status_known"
+            ),
+            models.CheckConstraint(
+                condition=Q(kind="original", version=1, supersedes__isnull=True)
+                | Q(kind="addendum", version__gt=1, supersedes__isnull=False),
+                name="outcome_summary_addendum_supersedes",
+            ),
+            models.CheckConstraint(
+                condition=Q(status="sent", sent_at__isnull=False) & ~Q(sent_to="")
+                | ~Q(status="sent") & Q(sent_at__isnull=True),
+                name="outcome_summary_sent_has_time_and_mailbox",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"Outcome summary v{self.version} for {self.resident} ({self.meeting})"
+
+    @property
+    def is_addendum(self) -> bool:
+        return self.kind == self.Kind.ADDENDUM
+
+    @property
+    def is_current(self) -> bool:
+        """No later version supersedes it: the one a correction would correct."""
+        try:
+            self.superseded_by  # noqa: B018 - the reverse one-to-one, read (and cached) to ask whether it exists
+        except OutcomeSummary.DoesNotExist:
+            return True
+        return False
+
+    @property
+    def filename(self) -> str:
+        # No name or NHS number in a file name: it shows in mail listings and download folders.
+        return f"int-outcome-summary-{self.meeting.date:%Y-%m-%d}-{self.pk}-v{self.version}.pdf"
+
+    @property
+    def status_text(self) -> str:
+        """What the coordinator reads beside the summary."""
+        if self.status == self.Status.SENT:
+            return f"Sent to {self.sent_to} on {timezone.localtime(self.sent_at):%-d %B %Y, %H:%M}"
+        if self.status == self.Status.NO_MAILBOX:
+            return f"Not sent: no mailbox for {self.practice}"
+        if self.status == self.Status.SUPERSEDED:
+            return f"Not sent: replaced by version {self.version + 1} before it went"
+        if self.last_error:
+            return (
+                f"Not sent yet: try {self.attempts} failed on {timezone.localtime(self.last_attempt_at):%-d %B %Y, %H:%M}"
+                f" ({self.last_error}). It is tried again."
+            )
+        return "Waiting to be sent"
+
+    @property
+    def can_send_again(self) -> bool:
+        """A summary held back for want of a mailbox, or whose sending failed, can be sent again."""
+        return self.status == self.Status.NO_MAILBOX or (self.status == self.Status.PENDING and bool(self.last_error))

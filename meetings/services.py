@@ -515,9 +515,12 @@ def item_timer_toggle(*, item: AgendaItem, start: bool) -> None:
 def minutes_publish(*, meeting: Meeting, by: User) -> None:
     meeting.lock()
     meeting.publish_minutes(by=by)
+    from .outcome_summaries import outcome_summaries_create
     from .tasks import send_minutes
 
     enqueue_on_commit(send_minutes, meeting.pk)
+    # Each resident discussed: a one-page outcome summary for their GP practice, sent on commit.
+    outcome_summaries_create(meeting=meeting, by=by)
 
 
 def minutes_email_send(*, meeting_id: int) -> int:
@@ -558,11 +561,17 @@ def meetings_with_unsent_mail(*, now: dt.datetime | None = None) -> tuple[list[i
 
 
 @transaction.atomic
-def minutes_addendum_add(*, meeting: Meeting, text: str, by: User) -> MinutesAddendum:
+def minutes_addendum_add(*, meeting: Meeting, text: str, by: User, correct_summaries_of: list[AgendaItem] = ()) -> MinutesAddendum:
+    """A dated correction to the minutes. The residents it concerns (`correct_summaries_of`) get a
+    corrected outcome summary, marked as an addendum, sent to their practices."""
     meeting.lock()
     if not meeting.minutes_published:
         raise TransitionNotAllowed("The minutes are not published yet: correct the record itself.")
     addendum = MinutesAddendum.objects.create(meeting=meeting, text=text.strip(), author=by)
+    from .outcome_summaries import outcome_summary_correct
+
+    for item in correct_summaries_of:
+        outcome_summary_correct(agenda_item=item, correction=text, by=by)
     meeting.touch()
     return addendum
 

@@ -6,7 +6,7 @@ from django.utils import timezone
 
 from int_app.celery import durable_task
 
-from . import services
+from . import outcome_summaries, services
 from .models import local_today, week_start
 
 # The weekly digest goes out from Monday morning; the hourly beat picks the first run after this.
@@ -31,14 +31,26 @@ def send_minutes(meeting_id: int) -> int:
 
 @durable_task
 def send_unsent_mail() -> int:
-    """Beat (every 15 minutes): an agenda or minutes published but never emailed (the broker was
-    down when it was queued, or every retry failed) is queued again. Sending is idempotent."""
+    """Beat (every 15 minutes): an agenda or minutes published but never emailed, or an outcome
+    summary still waiting (the broker was down when it was queued, or every retry failed), is
+    queued again. Sending is idempotent."""
     agendas, minutes = services.meetings_with_unsent_mail()
     for meeting_id in agendas:
         send_agenda.delay(meeting_id)
     for meeting_id in minutes:
         send_minutes.delay(meeting_id)
-    return len(agendas) + len(minutes)
+    summaries = outcome_summaries.outcome_summaries_unsent(
+        now=timezone.now(), grace=services.MAIL_GRACE, days=services.MAIL_CATCH_UP_DAYS
+    )
+    for summary_id in summaries:
+        send_outcome_summary.delay(summary_id)
+    return len(agendas) + len(minutes) + len(summaries)
+
+
+@durable_task
+def send_outcome_summary(summary_id: int) -> str:
+    """Draw one outcome summary's PDF and email it to the resident's practice, once."""
+    return outcome_summaries.outcome_summary_send(summary_id=summary_id)
 
 
 @durable_task

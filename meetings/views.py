@@ -23,7 +23,7 @@ from int_app.teams.roles import Right, has_right
 from int_app.teams.scoping import object_in_team, team_for
 from pressure.services import current_levels
 
-from . import services
+from . import outcome_summaries, services
 from .forms import (
     ActionEditForm,
     ActionForm,
@@ -40,8 +40,19 @@ from .forms import (
     ReassignActionsForm,
     RemoveItemForm,
     SeriesForm,
+    SummaryCorrectionForm,
 )
-from .models import Action, ActionConflict, AgendaItem, Decision, Meeting, MeetingSeries, TransitionNotAllowed, local_today
+from .models import (
+    Action,
+    ActionConflict,
+    AgendaItem,
+    Decision,
+    Meeting,
+    MeetingSeries,
+    OutcomeSummary,
+    TransitionNotAllowed,
+    local_today,
+)
 from .suggestions import agenda_suggestions, resident_search
 
 # --- Scoped fetches: one object of the team the address names ---------------------------------
@@ -348,6 +359,8 @@ def _meeting_context(request: HttpRequest, meeting: Meeting, *, item_ids: list[i
             item.action_form = ActionForm(resident=item.resident, owners=owners, prefix=f"action-{item.pk}")
     if item_ids is None:
         context["attendance"] = services.attendance_rows(meeting=meeting, with_forms=can_record)
+        if context["can_build"] and meeting.minutes_published:
+            context["outcome_summaries"] = outcome_summaries.outcome_summaries_for_meeting(meeting=meeting)
     return context
 
 
@@ -568,16 +581,96 @@ def minutes_publish(request: HttpRequest, slug: str, pk: int) -> HttpResponse:
 @require_http_methods(["GET", "POST"])
 def minutes_addendum(request: HttpRequest, slug: str, pk: int) -> HttpResponse:
     meeting = _meeting(request, slug, pk, Right.BUILD_AGENDA)
-    form = AddendumForm(request.POST or None)
+    form = AddendumForm(request.POST or None, meeting=meeting)
     if request.method == "POST" and form.is_valid():
+        chosen = list(form.cleaned_data["correct_summaries_of"])
         try:
-            services.minutes_addendum_add(meeting=meeting, text=form.cleaned_data["text"], by=request.user)
+            services.minutes_addendum_add(
+                meeting=meeting, text=form.cleaned_data["text"], by=request.user, correct_summaries_of=chosen
+            )
         except TransitionNotAllowed as refusal:
             messages.error(request, str(refusal))
         else:
-            messages.success(request, "Addendum added to the minutes.")
+            corrected = f" A corrected outcome summary goes to the practice of {', '.join(str(item.resident) for item in chosen)}." if chosen else ""
+            messages.success(request, "Addendum added to the minutes." + corrected)
         return redirect("meetings:minutes", meeting.team.slug, meeting.pk)
     return render(request, "meetings/minutes_addendum.html", {"meeting": meeting, "form": form})
+
+
+# --- Outcome summaries to the GP practices ----------------------------------------------------
+
+
+def _outcome_summary(request: HttpRequest, slug: str, pk: int) -> OutcomeSummary:
+    """The coordinator's: whoever publishes the minutes and corrects them sends the summaries."""
+    return object_in_team(
+        OutcomeSummary.objects.visible_to(request.user, Right.BUILD_AGENDA).select_related(
+            "meeting__series", "meeting__team", "resident", "practice", "agenda_item", "created_by", "supersedes"
+        ),
+        user=request.user, right=Right.BUILD_AGENDA, slug=slug, team="meeting__team", pk=pk,
+    )
+
+
+@require_GET
+def outcome_summary(request: HttpRequest, slug: str, pk: int) -> HttpResponse:
+    """The summary as the practice reads it, with where it went, every version, and what can be done."""
+    summary = _outcome_summary(request, slug, pk)
+    record_resident_access(request, [summary.resident_id], ResidentAccess.Page.OUTCOME_SUMMARY)
+    versions = summary.agenda_item.outcome_summaries.select_related("practice").defer("pdf", "content").order_by("-version")
+    # A GP's sign-off after the summary was made is news for the practice: say so beside it.
+    signed_since = (
+        summary.agenda_item.decisions.filter(signed_at__gt=summary.created_at).select_related("signed_by")
+        if summary.is_current
+        else []
+    )
+    return render(
+        request,
+        "meetings/outcome_summary.html",
+        {"summary": summary, "content": summary.content, "meeting": summary.meeting, "versions": versions, "signed_since": signed_since},
+    )
+
+
+@require_GET
+def outcome_summary_pdf(request: HttpRequest, slug: str, pk: int) -> HttpResponse:
+    """The PDF as it was kept (drawn now from the same words if the worker has not drawn it yet),
+    shown in the browser, or downloaded with ?download=1."""
+    summary = _outcome_summary(request, slug, pk)
+    record_resident_access(request, [summary.resident_id], ResidentAccess.Page.OUTCOME_SUMMARY)
+    content = bytes(summary.pdf) or outcome_summaries.outcome_summary_pdf(summary=summary)
+    response = HttpResponse(content, content_type="application/pdf")
+    disposition = "attachment" if request.GET.get("download") == "1" else "inline"
+    response["Content-Disposition"] = f'{disposition}; filename="{summary.filename}"'
+    return response
+
+
+@require_POST
+def outcome_summary_send(request: HttpRequest, slug: str, pk: int) -> HttpResponse:
+    summary = _outcome_summary(request, slug, pk)
+    try:
+        outcome_summaries.outcome_summary_send_again(summary=summary)
+    except TransitionNotAllowed as refusal:
+        messages.error(request, str(refusal))
+    else:
+        messages.success(request, f"Sending the summary to {summary.practice} again.")
+    return redirect("meetings:outcome_summary", summary.meeting.team.slug, summary.pk)
+
+
+@require_http_methods(["GET", "POST"])
+def outcome_summary_correct(request: HttpRequest, slug: str, pk: int) -> HttpResponse:
+    """A corrected summary from the record as it is now, marked as an addendum: after a GP signed
+    off a decision, say, or when the practice needs it again."""
+    summary = _outcome_summary(request, slug, pk)
+    form = SummaryCorrectionForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            corrected = outcome_summaries.outcome_summary_correct(
+                agenda_item=summary.agenda_item, correction=form.cleaned_data["correction"], by=request.user
+            )
+        except TransitionNotAllowed as refusal:
+            form.add_error(None, str(refusal))
+        else:
+            messages.success(request, f"Corrected summary (version {corrected.version}) made: it goes to {corrected.practice} as an addendum.")
+            return redirect("meetings:outcome_summary", slug, corrected.pk)
+    return render(request, "meetings/outcome_summary_correct.html", {"summary": summary, "meeting": summary.meeting, "form": form})
 
 
 # --- Actions ----------------------------------------------------------------------------------

@@ -38,10 +38,11 @@ from hypothesis import strategies as st
 from caseload.models import ImportJob, ServiceUseEvent
 from caseload.nhs_number import nhs_number_check_digit
 from caseload.services import import_job_create
+from int_app.teams.models import Practice
 from int_app.teams.roles import Role
 from int_app.teams.validators import LINE_BREAK
 from meetings import services as meeting_services
-from meetings.models import AgendaItem, Meeting
+from meetings.models import AgendaItem, Meeting, OutcomeSummary
 
 from . import access
 from .access import ROWS, Row, World, world_kept_for_a_module
@@ -229,6 +230,7 @@ FORM_PAGES: dict[str, Callable[[World], str]] = {
     "meetings:action_add": lambda w: f"/meetings/teams/{w.own.slug}/{meeting(w).pk}/",
     "meetings:decision_sign": lambda w: f"/meetings/teams/{w.own.slug}/{meeting(w).pk}/",
     "meetings:action_status": lambda w: f"/meetings/teams/{w.own.slug}/actions/{w.objects['action'].pk}/",
+    "meetings:outcome_summary_send": lambda w: f"/meetings/teams/{w.own.slug}/outcome-summaries/{w.objects['outcome_summary'].pk}/",
 }
 
 
@@ -288,6 +290,13 @@ def minutes_published(w: World) -> None:
     meeting_services.minutes_publish(meeting=meeting(w), by=w.member(w.own, Role.COORDINATOR))
 
 
+def summary_held_back(w: World) -> None:
+    """Kept for want of a mailbox, which the practice has since been given: "Send it again" is offered."""
+    summary = w.objects["outcome_summary"]
+    OutcomeSummary.objects.filter(pk=summary.pk).update(status=OutcomeSummary.Status.NO_MAILBOX)
+    Practice.objects.filter(pk=summary.practice_id).update(shared_mailbox="surgery@nhs.example")
+
+
 # The world as the access matrix builds it has an unpublished agenda; the forms used during and
 # after the meeting are only offered (and only accept anything) once it has moved on.
 STAGES: dict[str, Callable[[World], None]] = {
@@ -311,6 +320,8 @@ STAGES: dict[str, Callable[[World], None]] = {
     "socialaccount_connections": cis2_identity_linked,
     "meetings:minutes_addendum": minutes_published,
     **dict.fromkeys(["invitation_new", "invitation_upload", "invitation_resend", "invitation_revoke"], staff_admin),
+    "meetings:outcome_summary_correct": minutes_published,
+    "meetings:outcome_summary_send": summary_held_back,
 }
 
 # Addresses that take a POST but whose page has no form: they get fields the form never had.

@@ -26,7 +26,7 @@ from int_app.teams.invitations import Invitee, invitation_create
 from int_app.teams.models import Membership, PCNMembership, Team
 from int_app.teams.roles import Right, Role
 from kpis.models import ResidentUsage, ResidentWindow
-from meetings.models import Attendance, MinutesAddendum
+from meetings.models import Attendance, MinutesAddendum, OutcomeSummary
 from pressure.models import PressureAlert, PressureReport, PressureReportChange
 
 from .caseload.factories import active
@@ -205,6 +205,7 @@ def one_row_of_each(team: Team) -> None:
     record_decision(item)
     make_action(resident, item=item)  # and its first ActionUpdate
     MinutesAddendum.objects.create(meeting=meeting, text="Correction", author=coordinator)
+    OutcomeSummary.objects.create(meeting=meeting, agenda_item=item, resident=resident, practice=resident.practice, content={}, created_by=coordinator)
     practice = team.neighbourhood.pcns.get().practices.first()
     PCNMembership.objects.create(practice=practice, pcn=practice.pcn, started_on=dt.date(2019, 7, 1))
     report = PressureReport.objects.create(practice=practice, week_start=dt.date(2026, 3, 9), level=5, reported_by=coordinator)

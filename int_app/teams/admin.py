@@ -263,7 +263,9 @@ def _forget_preview(request: HttpRequest) -> None:
 @admin.register(Practice)
 class PracticeAdmin(TeamScopedAdmin):
     team_path = "pcn__neighbourhood__team"
-    list_display = ["name", "ods_code", "pcn", "status", "list_size"]
+    # The shared mailbox is where outcome summaries of its patients' discussions go: a blank one
+    # holds them back ("not sent: no mailbox") until it is set here.
+    list_display = ["name", "ods_code", "pcn", "status", "list_size", "shared_mailbox"]
     list_filter = ["status"]
     list_select_related = ["pcn"]
     search_fields = ["name", "ods_code", "postcode"]

@@ -16,7 +16,7 @@ load_feature_rows()
 
 # Not pages: probes, downloads and the fragments that htmx asks for (each is checked inside the
 # page that shows it).
-NOT_PAGES = {"healthz", "readyz", "kpis:export", "caseload:check_nhs_number", "pressure:sitrep_csv", "access_review_csv"}
+NOT_PAGES = {"healthz", "readyz", "kpis:export", "caseload:check_nhs_number", "pressure:sitrep_csv", "access_review_csv", "meetings:outcome_summary_pdf"}
 
 
 def viewer_for(row) -> str:

@@ -8,7 +8,7 @@ rather than read from the rights table, so that a change to the table shows here
 """
 
 from int_app.teams.roles import Role
-from meetings.models import AgendaItem, Decision
+from meetings.models import AgendaItem, Decision, OutcomeSummary
 
 from ..access import WORLD_BUILDERS, Row, World, register
 from .factories import active_resident, add_item, make_action, make_meeting
@@ -42,9 +42,24 @@ def build_meetings_world(world: World) -> None:
     )
     AgendaItem.objects.filter(pk=item.pk).update(outcome=AgendaItem.Outcome.DISCUSSED)
     action = make_action(resident, owner=world.member(world.own, Role.SOCIAL_WORKER))
+    # A summary kept as sent: its PDF stored, so the matrix does not draw one for every request.
+    outcome_summary = OutcomeSummary.objects.create(
+        meeting=meeting,
+        agenda_item=item,
+        resident=resident,
+        practice=resident.practice,
+        content={"resident": {"name": "Agnes Matrix"}},
+        pdf=b"%PDF-1.4 kept",
+        created_by=world.member(world.own, Role.COORDINATOR),
+    )
     # Keys named for this feature, so that other features' builders cannot overwrite them.
     world.objects.update(
-        meeting=meeting, agenda_item=item, decision=decision, action=action, meeting_series=meeting.series
+        meeting=meeting,
+        agenda_item=item,
+        decision=decision,
+        action=action,
+        meeting_series=meeting.series,
+        outcome_summary=outcome_summary,
     )
 
 
@@ -61,6 +76,10 @@ def missing_meeting_url(suffix: str = ""):
 
 def item_url(suffix: str):
     return lambda w: f"/meetings/teams/{w.own.slug}/items/{w.objects['agenda_item'].pk}/{suffix}"
+
+
+def outcome_summary_url(suffix: str = ""):
+    return lambda w: f"/meetings/teams/{w.own.slug}/outcome-summaries/{w.objects['outcome_summary'].pk}/{suffix}"
 
 
 def action_url(suffix: str = ""):
@@ -98,6 +117,11 @@ register(
     Row("meetings:item_timer", item_url("timer/"), roles=BUILD, methods=POST),
     Row("meetings:decision_add", item_url("decisions/"), roles=BUILD, methods=POST),
     Row("meetings:action_add", item_url("actions/"), roles=BUILD, methods=POST),
+    # Outcome summaries to the GP practices: the coordinator's, who publishes and corrects the minutes.
+    Row("meetings:outcome_summary", outcome_summary_url(), roles=BUILD, missing=lambda w: f"/meetings/teams/{w.own.slug}/outcome-summaries/{MISSING}/"),
+    Row("meetings:outcome_summary_pdf", outcome_summary_url("pdf/"), roles=BUILD, missing=lambda w: f"/meetings/teams/{w.own.slug}/outcome-summaries/{MISSING}/pdf/"),
+    Row("meetings:outcome_summary_send", outcome_summary_url("send/"), roles=BUILD, methods=POST),
+    Row("meetings:outcome_summary_correct", outcome_summary_url("correct/"), roles=BUILD, methods=GET_POST, missing=lambda w: f"/meetings/teams/{w.own.slug}/outcome-summaries/{MISSING}/correct/"),
     # Decisions and actions.
     Row(
         "meetings:decision_sign",

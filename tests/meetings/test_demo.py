@@ -1,9 +1,10 @@
 """The demo: eight weeks of meetings with minutes, the next ones drafted, actions in every state."""
 
 from django.core.management import call_command
+from django.db.models import F
 
 from meetings.demo import seed_meetings
-from meetings.models import Action, AgendaItem, Decision, Meeting
+from meetings.models import Action, AgendaItem, Decision, Meeting, OutcomeSummary
 
 
 def test_the_demo_has_a_history_of_meetings_the_next_ones_drafted_and_seeds_only_once(db, settings):
@@ -24,6 +25,17 @@ def test_the_demo_has_a_history_of_meetings_the_next_ones_drafted_and_seeds_only
     assert Decision.objects.filter(is_clinical=True, signed_at__isnull=False).exists()
     assert Decision.objects.awaiting_sign_off().exists()
     assert AgendaItem.objects.filter(outcome=AgendaItem.Outcome.NOT_REACHED).exists()
+    # The last two weeks' residents discussed each have an outcome summary: sent, or held back at
+    # the practice with no shared mailbox.
+    last_two = [
+        pk
+        for series_id in Meeting.objects.values_list("series_id", flat=True).distinct()
+        for pk in Meeting.objects.filter(series_id=series_id, status=Meeting.Status.HELD).order_by("-starts_at").values_list("pk", flat=True)[:2]
+    ]
+    recent = AgendaItem.objects.filter(outcome=AgendaItem.Outcome.DISCUSSED, meeting__in=last_two)
+    assert OutcomeSummary.objects.filter(agenda_item__in=recent).count() == recent.count() == OutcomeSummary.objects.count() > 0
+    assert set(OutcomeSummary.objects.values_list("status", flat=True)) == {OutcomeSummary.Status.SENT, OutcomeSummary.Status.NO_MAILBOX}
+    assert not OutcomeSummary.objects.filter(status=OutcomeSummary.Status.SENT, sent_at__lt=F("created_at")).exists()
 
     counts = (Meeting.objects.count(), AgendaItem.objects.count(), Action.objects.count())
     assert seed_meetings(None) == "Meetings: already loaded."

@@ -77,8 +77,12 @@ class Command(BaseCommand):
                 )
                 for practice_index, practice_name in enumerate(PRACTICE_NAMES):
                     code = f"{spec.practice_letter}{team_index + 8}{pcn_index}{practice_index:03d}"
+                    # Every practice but each PCN's last has a shared mailbox, so the demo shows
+                    # outcome summaries sent and one held back for want of a mailbox.
+                    mailbox = f"{code.lower()}.practice@nhs.demo" if practice_index < len(PRACTICE_NAMES) - 1 else ""
                     Practice.objects.update_or_create(
-                        ods_code=code, defaults={"name": f"{practice_name}, {pcn_name.removesuffix(' PCN')}", "pcn": pcn}
+                        ods_code=code,
+                        defaults={"name": f"{practice_name}, {pcn_name.removesuffix(' PCN')}", "pcn": pcn, "shared_mailbox": mailbox},
                     )
             local = {
                 Organisation.Kind.GP_PRACTICE: f"{PRACTICE_NAMES[0]}, {spec.pcns[0][0].removesuffix(' PCN')}",
