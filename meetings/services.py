@@ -410,10 +410,19 @@ def agenda_email_send(*, meeting_id: int) -> int:
                 "meeting": meeting,
                 "item_count": meeting.items.count(),
                 "url": site_url(reverse("meetings:agenda_print", args=[meeting.team.slug, meeting.pk])),
+                "calendar_url": site_url(reverse("meetings:calendar")),
             },
         )
         if recipients:
-            email_send(subject=f"Agenda published: {meeting}", body=body, to=recipients)
+            from .calendar import invitation_ics
+
+            email_send(
+                subject=f"Agenda published: {meeting}",
+                body=body,
+                to=recipients,
+                # The meeting as an invitation: the same event (UID) as the members' calendar feeds.
+                attachments=[("meeting.ics", invitation_ics(meeting, attendees=recipients), "text/calendar")],
+            )
         meeting.agenda_emailed_at = timezone.now()
         meeting.save(update_fields=["agenda_emailed_at"])
     return len(recipients)

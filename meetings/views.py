@@ -6,13 +6,16 @@ redirect or the full page."""
 
 from __future__ import annotations
 
+from allauth.account.adapter import get_adapter
 from django.contrib import messages
+from django.contrib.auth.decorators import login_not_required
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
+from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from caseload.access import record_resident_access
@@ -22,7 +25,7 @@ from int_app.teams.roles import Right, has_right
 from int_app.teams.scoping import object_in_team, team_for
 from pressure.services import current_levels
 
-from . import services
+from . import calendar, services
 from .forms import (
     ActionEditForm,
     ActionForm,
@@ -39,7 +42,17 @@ from .forms import (
     RemoveItemForm,
     SeriesForm,
 )
-from .models import Action, ActionConflict, AgendaItem, Decision, Meeting, MeetingSeries, TransitionNotAllowed, local_today
+from .models import (
+    Action,
+    ActionConflict,
+    AgendaItem,
+    CalendarFeed,
+    Decision,
+    Meeting,
+    MeetingSeries,
+    TransitionNotAllowed,
+    local_today,
+)
 from .suggestions import agenda_suggestions, resident_search
 
 # --- Scoped fetches: one object of the team the address names ---------------------------------
@@ -695,3 +708,51 @@ def decisions_awaiting(request: HttpRequest) -> HttpResponse:
     )
     return render(request, "meetings/decisions_awaiting.html", {"decisions": decisions, "can_sign": True})
 
+
+
+# --- Calendars --------------------------------------------------------------------------------
+
+
+def _calendar_member(request: HttpRequest) -> None:
+    """The feed holds the meetings of the teams where the person takes part in case discussions."""
+    if not Team.objects.visible_to(request.user, Right.VIEW_CASES).exists():
+        raise PermissionDenied
+
+
+@require_GET
+def calendar_page(request: HttpRequest) -> HttpResponse:
+    _calendar_member(request)
+    feed = CalendarFeed.of(request.user)
+    feed_url = services.site_url(reverse("meetings:calendar_feed", args=[feed.token]))
+    return render(request, "meetings/calendar.html", {"feed": feed, "feed_url": feed_url})
+
+
+@require_POST
+def calendar_reset(request: HttpRequest) -> HttpResponse:
+    _calendar_member(request)
+    CalendarFeed.of(request.user).reset()
+    messages.success(request, "You have a new calendar address. The old one no longer works: subscribe to the new one.")
+    return redirect("meetings:calendar")
+
+
+@login_not_required
+@require_GET
+@never_cache
+def calendar_feed(request: HttpRequest, token: str) -> HttpResponse:
+    """The member's meetings as iCalendar, for calendar apps, which send no session: the secret
+    address is the key. Unknown addresses are not found, and a client that keeps guessing is
+    refused for a while."""
+    client_ip = get_adapter(request).get_client_ip(request)
+    if calendar.client_refused(client_ip):
+        return HttpResponse("Too many requests for unknown calendar addresses.", status=429, content_type="text/plain")
+    feed = CalendarFeed.objects.for_token(token).select_related("user").first()
+    if feed is None:
+        calendar.record_miss(client_ip)
+        raise Http404("No such calendar.")
+    if not calendar.fetch_allowed(feed.pk):
+        response = HttpResponse("This calendar was fetched too often: try again within the hour.", status=429, content_type="text/plain")
+        response["Retry-After"] = "3600"
+        return response
+    response = HttpResponse(calendar.feed_ics(feed.user), content_type="text/calendar; charset=utf-8")
+    response["Content-Disposition"] = 'inline; filename="int-meetings.ics"'
+    return response
