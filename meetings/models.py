@@ -455,6 +455,20 @@ class AgendaItem(models.Model):
     def over_time(self) -> bool:
         return self.seconds_used_at() > self.minutes * 60
 
+    @property
+    def discussed_without_decision_or_action(self) -> bool:
+        """Discussed, with neither a decision nor an action recorded. Reads the item's decisions
+        and actions (prefetched on the meeting screen)."""
+        return self.outcome == self.Outcome.DISCUSSED and not self.decisions.all() and not self.actions.all()
+
+    @property
+    def closed_without_decision_or_action(self) -> bool:
+        """The discussion is over (its clock was stopped, or the meeting ended) and nothing was
+        decided or given to anyone to do: the meeting screen warns, the decision-closure measure
+        counts it. A warning, not a refusal: sometimes the right outcome is to watch and wait."""
+        over = (self.timer_stopped_at is not None and not self.timer_running) or self.meeting.status == Meeting.Status.HELD
+        return over and self.discussed_without_decision_or_action
+
     def lock(self) -> None:
         """Writes to an item queue on its meeting's lock (see `Meeting.lock`); the item is reloaded
         after it, so a change made by whoever held the lock before is not overwritten."""

@@ -12,6 +12,7 @@ from django.contrib.auth.decorators import login_not_required
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import redirect, render
+from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
@@ -359,6 +360,7 @@ def _meeting_context(request: HttpRequest, meeting: Meeting, *, item_ids: list[i
             item.action_form = ActionForm(resident=item.resident, owners=owners, prefix=f"action-{item.pk}")
     if item_ids is None:
         context["attendance"] = services.attendance_rows(meeting=meeting, with_forms=can_record)
+        context["without_outcome"] = [item for item in items if item.discussed_without_decision_or_action]
     return context
 
 
@@ -376,14 +378,19 @@ def meeting_detail(request: HttpRequest, slug: str, pk: int) -> HttpResponse:
     return render(request, "meetings/meeting.html", context)
 
 
-def _item_changed(request: HttpRequest, item: AgendaItem) -> HttpResponse:
+def _item_changed(request: HttpRequest, item: AgendaItem, *, also: list[int] = ()) -> HttpResponse:
+    """The item's card again; `also` names other items the change touched (a clock stopped when
+    another started), whose cards come along out of band so their warnings show at once."""
     if request.htmx:
         meeting = Meeting.objects.visible_to(request.user).select_related("series", "team").get(pk=item.meeting_id)
-        context = _meeting_context(request, meeting, item_ids=[item.pk])
-        if not context["items"]:
+        context = _meeting_context(request, meeting, item_ids=[item.pk, *also])
+        cards = {card.pk: card for card in context["items"]}
+        if item.pk not in cards:
             return redirect("meetings:meeting", meeting.team.slug, meeting.pk)
-        context["item"] = context["items"][0]
-        return render(request, "meetings/meeting.html#item", context)
+        response = render(request, "meetings/meeting.html#item", {**context, "item": cards.pop(item.pk)})
+        for other in cards.values():
+            response.write(render_to_string("meetings/meeting.html#item", {**context, "item": other, "oob": True}, request=request))
+        return response
     return redirect(f"{reverse('meetings:meeting', args=[item.meeting.team.slug, item.meeting_id])}#item-{item.pk}")
 
 
@@ -448,12 +455,16 @@ def item_outcome(request: HttpRequest, slug: str, pk: int) -> HttpResponse:
 @require_POST
 def item_timer(request: HttpRequest, slug: str, pk: int) -> HttpResponse:
     item = _item(request, slug, pk, Right.BUILD_AGENDA)
+    start = request.POST.get("timer") == "start"
+    # Starting one clock stops any other on the server: those cards come back too, with their
+    # warning if that discussion ended with nothing decided.
+    running = list(item.meeting.items.filter(timer_started_at__isnull=False).exclude(pk=item.pk).values_list("pk", flat=True)) if start else []
     try:
-        services.item_timer_toggle(item=item, start=request.POST.get("timer") == "start")
+        services.item_timer_toggle(item=item, start=start)
     except TransitionNotAllowed as refusal:
         messages.error(request, str(refusal))
-    # Starting one clock stops any other on the server; the page's script stops their display.
-    return _item_changed(request, item)
+        running = []
+    return _item_changed(request, item, also=running)
 
 
 @require_POST
