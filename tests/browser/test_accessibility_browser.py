@@ -16,7 +16,7 @@ load_feature_rows()
 
 # Not pages: probes, downloads and the fragments that htmx asks for (each is checked inside the
 # page that shows it).
-NOT_PAGES = {"healthz", "readyz", "kpis:export", "caseload:check_nhs_number"}
+NOT_PAGES = {"healthz", "readyz", "kpis:export", "caseload:check_nhs_number", "meetings:calendar_feed"}
 
 
 def viewer_for(row) -> str:
