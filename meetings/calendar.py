@@ -19,6 +19,8 @@ from django.urls import reverse
 from django.utils import timezone
 from icalendar import Calendar, Event, vCalAddress
 
+from int_app.teams.validators import header_text
+
 from .models import Meeting
 
 # Links as the emails build them (INT_SITE_URL): a feed is read by calendar apps, an invitation
@@ -42,17 +44,20 @@ def meeting_event(meeting: Meeting, *, stamp: dt.datetime, attendees: Iterable[s
     """The event for one meeting. Needs the meeting's series and team loaded."""
     london = ZoneInfo(settings.TIME_ZONE)
     agenda = site_url(reverse("meetings:agenda_print", args=[meeting.team.slug, meeting.pk]))
-    lines = [f"{meeting.series.name} of {meeting.team.name}."]
+    # Names and places are one line each, whatever was stored before the forms checked them: a
+    # line break would end the property early, or stop the file being written at all.
+    series, team = header_text(meeting.series.name), header_text(meeting.team.name)
+    lines = [f"{series} of {team}."]
     if meeting.video_link:
-        lines.append(f"Video: {meeting.video_link}")
+        lines.append(f"Video: {header_text(meeting.video_link)}")
     lines.append(f"Agenda: {agenda}")
     lines.append("Residents' details are in the service, not in this calendar.")
     event = Event.new(
         uid=meeting_uid(meeting),
-        summary=f"{meeting.series.name} ({meeting.team.name})",
+        summary=f"{series} ({team})",
         start=meeting.starts_at.astimezone(london),
         end=meeting.ends_at.astimezone(london),
-        location=meeting.location or meeting.video_link or None,
+        location=header_text(meeting.location or meeting.video_link) or None,
         description="\n".join(lines),
         url=agenda,
         sequence=meeting.calendar_sequence,
@@ -60,7 +65,7 @@ def meeting_event(meeting: Meeting, *, stamp: dt.datetime, attendees: Iterable[s
         stamp=stamp,
     )
     for email in attendees:
-        attendee = vCalAddress(f"mailto:{email}")
+        attendee = vCalAddress(f"mailto:{header_text(email)}")
         attendee.params["ROLE"] = "REQ-PARTICIPANT"
         attendee.params["RSVP"] = "FALSE"
         event.add("attendee", attendee)
@@ -96,9 +101,9 @@ def invitation_ics(meeting: Meeting, *, attendees: list[str]) -> bytes:
     """A METHOD:REQUEST invitation for the agenda email, from the service's own address."""
     event = meeting_event(meeting, stamp=timezone.now(), attendees=attendees)
     organizer = vCalAddress(f"mailto:{settings.DEFAULT_FROM_EMAIL}")
-    organizer.params["CN"] = f"{meeting.team.name} INT"
+    organizer.params["CN"] = header_text(f"{meeting.team.name} INT")
     event.add("organizer", organizer)
-    return _calendar([event], name=str(meeting), method="REQUEST")
+    return _calendar([event], name=header_text(meeting), method="REQUEST")
 
 
 # --- Throttling the public address ----------------------------------------------------------------

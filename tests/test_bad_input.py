@@ -227,6 +227,7 @@ FORM_PAGES: dict[str, Callable[[World], str]] = {
     "meetings:action_add": lambda w: f"/meetings/teams/{w.own.slug}/{meeting(w).pk}/",
     "meetings:decision_sign": lambda w: f"/meetings/teams/{w.own.slug}/{meeting(w).pk}/",
     "meetings:action_status": lambda w: f"/meetings/teams/{w.own.slug}/actions/{w.objects['action'].pk}/",
+    "meetings:calendar_reset": lambda w: "/meetings/calendar/",
 }
 
 

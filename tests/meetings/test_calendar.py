@@ -17,7 +17,7 @@ from icalendar import Calendar
 from int_app.teams.models import Membership
 from int_app.teams.roles import Role
 from meetings import calendar
-from meetings.models import CalendarFeed, Meeting
+from meetings.models import CalendarFeed, Meeting, MeetingSeries
 from meetings.services import agenda_email_send, agenda_publish
 
 from ..conftest import member
@@ -92,6 +92,18 @@ def test_the_feed_names_no_resident(own_team, social_worker):
 
     assert "Quarrington" not in body and "Winifred" not in body and resident.nhs_number not in body
     assert "CANCELLED" in body, "the cancellation shows, without its reason"
+
+
+def test_names_and_places_stored_with_line_breaks_stay_on_one_line(own_team, social_worker):
+    """As stored before the forms checked them: straight into the tables."""
+    meeting = meeting_of(own_team, days_ahead=2)
+    MeetingSeries.objects.filter(pk=meeting.series_id).update(name="Case review\r\nBcc: everyone@example.com\u2028West")
+    Meeting.objects.filter(pk=meeting.pk).update(location="Room 2\nSecond floor")
+
+    event = events_in(fetch(CalendarFeed.of(social_worker).token))[calendar.meeting_uid(meeting)]
+
+    assert event["SUMMARY"] == "Case review Bcc: everyone@example.com West (Own INT)"
+    assert event["LOCATION"] == "Room 2 Second floor"
 
 
 def test_a_moved_meeting_moves_in_the_calendar_and_a_cancelled_one_is_cancelled(own_team, social_worker):
