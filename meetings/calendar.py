@@ -34,10 +34,13 @@ REFRESH = dt.timedelta(hours=1)
 FEED_PAST = dt.timedelta(weeks=8)
 
 
+def _host() -> str:
+    return urlsplit(getattr(settings, "INT_SITE_URL", "")).hostname or "int-meetings.invalid"
+
+
 def meeting_uid(meeting: Meeting) -> str:
     """Stable for the meeting's life, and unique across deployments by the site's host name."""
-    host = urlsplit(getattr(settings, "INT_SITE_URL", "")).hostname or "int-meetings.invalid"
-    return f"meeting-{meeting.pk}@{host}"
+    return f"meeting-{meeting.pk}@{_host()}"
 
 
 def meeting_event(meeting: Meeting, *, stamp: dt.datetime, attendees: Iterable[str] = ()) -> Event:
@@ -72,10 +75,14 @@ def meeting_event(meeting: Meeting, *, stamp: dt.datetime, attendees: Iterable[s
     return event
 
 
-def _calendar(events: list[Event], *, name: str, method: str | None = None) -> bytes:
-    calendar = Calendar.new(prodid=PRODID, name=name, method=method, refresh_interval=REFRESH, subcomponents=events)
-    # Europe/London's VTIMEZONE, so every event's TZID is defined in the file itself.
-    calendar.add_missing_timezones()
+def _calendar(events: list[Event], *, uid: str, name: str, method: str | None = None) -> bytes:
+    calendar = Calendar.new(
+        prodid=PRODID, uid=uid, name=name, method=method, refresh_interval=REFRESH, subcomponents=events
+    )
+    # Europe/London's VTIMEZONE, so every event's TZID is defined in the file itself: its clock
+    # changes from a year back to three ahead cover every meeting a feed or invitation holds.
+    today = timezone.localdate()
+    calendar.add_missing_timezones(first_date=today - dt.timedelta(days=366), last_date=today + dt.timedelta(days=3 * 366))
     return calendar.to_ical()
 
 
@@ -94,7 +101,11 @@ def feed_meetings(user) -> Iterable[Meeting]:
 
 def feed_ics(user) -> bytes:
     stamp = timezone.now()
-    return _calendar([meeting_event(meeting, stamp=stamp) for meeting in feed_meetings(user)], name="INT case meetings")
+    return _calendar(
+        [meeting_event(meeting, stamp=stamp) for meeting in feed_meetings(user)],
+        uid=f"feed-{user.pk}@{_host()}",
+        name="INT case meetings",
+    )
 
 
 def invitation_ics(meeting: Meeting, *, attendees: list[str]) -> bytes:
@@ -103,7 +114,7 @@ def invitation_ics(meeting: Meeting, *, attendees: list[str]) -> bytes:
     organizer = vCalAddress(f"mailto:{settings.DEFAULT_FROM_EMAIL}")
     organizer.params["CN"] = header_text(f"{meeting.team.name} INT")
     event.add("organizer", organizer)
-    return _calendar([event], name=header_text(meeting), method="REQUEST")
+    return _calendar([event], uid=f"invitation-{meeting_uid(meeting)}", name=header_text(meeting), method="REQUEST")
 
 
 # --- Throttling the public address ----------------------------------------------------------------

@@ -80,6 +80,7 @@ def test_a_member_sees_their_teams_meetings_in_their_calendar_app(own_team, othe
     assert "Video: https://meet.example.nhs.uk/int-own" in summer["DESCRIPTION"]
     parsed = Calendar.from_ical(fetch(feed.token).content)
     assert [tz["TZID"] for tz in parsed.timezones] == ["Europe/London"], "the feed defines the time zone it uses"
+    assert parsed["UID"] == Calendar.from_ical(fetch(feed.token).content)["UID"], "the same calendar on every fetch"
 
 
 def test_the_feed_names_no_resident(own_team, social_worker):
