@@ -109,12 +109,15 @@ def feed_ics(user) -> bytes:
 
 
 def invitation_ics(meeting: Meeting, *, attendees: list[str]) -> bytes:
-    """A METHOD:REQUEST invitation for the agenda email, from the service's own address."""
+    """An invitation (METHOD:REQUEST), from the service's own address: with the agenda email, and
+    again when the meeting moves; a cancelled meeting's is METHOD:CANCEL. The calendar that holds
+    the event replaces it, as the SEQUENCE is higher."""
     event = meeting_event(meeting, stamp=timezone.now(), attendees=attendees)
     organizer = vCalAddress(f"mailto:{settings.DEFAULT_FROM_EMAIL}")
     organizer.params["CN"] = header_text(f"{meeting.team.name} INT")
     event.add("organizer", organizer)
-    return _calendar([event], uid=f"invitation-{meeting_uid(meeting)}", name=header_text(meeting), method="REQUEST")
+    method = "CANCEL" if meeting.status == Meeting.Status.CANCELLED else "REQUEST"
+    return _calendar([event], uid=f"invitation-{meeting_uid(meeting)}", name=header_text(meeting), method=method)
 
 
 # --- Throttling the public address ----------------------------------------------------------------

@@ -158,6 +158,9 @@ class Meeting(models.Model):
     # The calendar SEQUENCE (RFC 5545): raised only when attendees' calendars must change (moved,
     # cancelled), so a calendar replaces its copy of the event rather than keeping both.
     calendar_sequence = models.PositiveIntegerField(default=0)
+    # The SEQUENCE of the last invitation emailed (with the agenda, or an update after a move or
+    # cancellation): an update goes out once for each change, however often its task runs.
+    calendar_sequence_emailed = models.PositiveIntegerField(default=0)
     # Bumped on every change to what the meeting screen shows: a polling attendee who already
     # has this version gets "nothing new" (204) instead of a re-rendered screen.
     version = models.PositiveIntegerField(default=1)

@@ -25,6 +25,11 @@ def send_agenda(meeting_id: int) -> int:
 
 
 @durable_task
+def send_invitation_update(meeting_id: int) -> int:
+    return services.invitation_update_send(meeting_id=meeting_id)
+
+
+@durable_task
 def send_minutes(meeting_id: int) -> int:
     return services.minutes_email_send(meeting_id=meeting_id)
 
@@ -32,13 +37,17 @@ def send_minutes(meeting_id: int) -> int:
 @durable_task
 def send_unsent_mail() -> int:
     """Beat (every 15 minutes): an agenda or minutes published but never emailed (the broker was
-    down when it was queued, or every retry failed) is queued again. Sending is idempotent."""
+    down when it was queued, or every retry failed) is queued again, and so is the invitation
+    update of a meeting moved or cancelled since its agenda went out. Sending is idempotent."""
     agendas, minutes = services.meetings_with_unsent_mail()
     for meeting_id in agendas:
         send_agenda.delay(meeting_id)
     for meeting_id in minutes:
         send_minutes.delay(meeting_id)
-    return len(agendas) + len(minutes)
+    updates = services.meetings_with_unsent_invitation_updates()
+    for meeting_id in updates:
+        send_invitation_update.delay(meeting_id)
+    return len(agendas) + len(minutes) + len(updates)
 
 
 @durable_task

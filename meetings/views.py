@@ -140,7 +140,7 @@ def meeting_cancel(request: HttpRequest, slug: str, pk: int) -> HttpResponse:
     form = CancelMeetingForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         try:
-            meeting.cancel(reason=form.cleaned_data["reason"])
+            services.meeting_cancel(meeting=meeting, reason=form.cleaned_data["reason"])
         except TransitionNotAllowed as refusal:
             messages.error(request, str(refusal))
         else:
@@ -157,7 +157,9 @@ def meeting_move(request: HttpRequest, slug: str, pk: int) -> HttpResponse:
     form = MoveMeetingForm(request.POST or None, initial=initial)
     if request.method == "POST" and form.is_valid():
         try:
-            meeting.move(starts_at=form.cleaned_data["starts_at"], duration_minutes=form.cleaned_data["duration_minutes"])
+            services.meeting_move(
+                meeting=meeting, starts_at=form.cleaned_data["starts_at"], duration_minutes=form.cleaned_data["duration_minutes"]
+            )
         except TransitionNotAllowed as refusal:
             form.add_error(None, str(refusal))
         else:

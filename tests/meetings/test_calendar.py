@@ -267,3 +267,94 @@ def test_the_agenda_email_carries_the_meeting_as_an_invitation(own_team, coordin
     text = content.decode() if isinstance(content, bytes) else content
     assert "Blackwood" not in text and resident.nhs_number not in text
     assert "/meetings/calendar/" in email.body, "the email says where to subscribe"
+
+
+def published_and_emailed(team, coordinator, mailoutbox) -> Meeting:
+    meeting = make_meeting(team, days_ahead=9)
+    add_item(meeting, active_resident(team, family_name="Blackwood"))
+    agenda_publish(meeting=meeting, by=coordinator)
+    agenda_email_send(meeting_id=meeting.pk)
+    mailoutbox.clear()
+    return meeting
+
+
+def invitation_in(email) -> tuple[Calendar, object]:
+    (filename, content, mimetype), = email.attachments
+    assert (filename, mimetype) == ("meeting.ics", "text/calendar")
+    invitation = Calendar.from_ical(content)
+    (event,) = invitation.events
+    return invitation, event
+
+
+def test_those_who_had_the_invitation_get_the_new_time_when_the_meeting_moves(
+    client, own_team, coordinator, mailoutbox, django_capture_on_commit_callbacks
+):
+    meeting = published_and_emailed(own_team, coordinator, mailoutbox)
+    client.force_login(coordinator)
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client.post(
+            reverse("meetings:meeting_move", args=[own_team.slug, meeting.pk]),
+            {"date": "2026-03-27", "start_time": "10:30", "duration_minutes": 60},
+        )
+    assert response.status_code == 302
+
+    (email,) = mailoutbox
+    assert email.subject.startswith("Moved: ") and "Friday 27 March 2026, 10:30 to 11:30" in email.body
+    assert member(own_team, Role.GP).email in email.to and "Blackwood" not in email.body
+    invitation, event = invitation_in(email)
+    assert invitation["METHOD"] == "REQUEST"
+    assert str(event["UID"]) == calendar.meeting_uid(meeting) and event["SEQUENCE"] == 1
+    assert event.start == dt.datetime(2026, 3, 27, 10, 30, tzinfo=LONDON)
+
+    from meetings.tasks import send_invitation_update
+
+    send_invitation_update(meeting.pk)  # a retried task
+    assert len(mailoutbox) == 1, "one update per change"
+
+
+def test_those_who_had_the_invitation_are_told_when_the_meeting_is_cancelled(
+    client, own_team, coordinator, mailoutbox, django_capture_on_commit_callbacks
+):
+    meeting = published_and_emailed(own_team, coordinator, mailoutbox)
+    client.force_login(coordinator)
+    with django_capture_on_commit_callbacks(execute=True):
+        client.post(reverse("meetings:meeting_cancel", args=[own_team.slug, meeting.pk]), {"reason": "Blackwood's family visit"})
+
+    (email,) = mailoutbox
+    assert email.subject.startswith("Cancelled: ") and "is cancelled" in email.body
+    assert "Blackwood" not in email.body, "no cancellation reason: it may name a resident"
+    invitation, event = invitation_in(email)
+    assert invitation["METHOD"] == "CANCEL" and event["STATUS"] == "CANCELLED" and event["SEQUENCE"] == 1
+    content = email.attachments[0][1]
+    assert "Blackwood" not in (content.decode() if isinstance(content, bytes) else content)
+
+
+def test_a_move_before_the_agenda_went_out_sends_nothing_and_the_agenda_carries_the_new_time(
+    own_team, coordinator, mailoutbox, django_capture_on_commit_callbacks
+):
+    from meetings.services import meeting_move
+
+    meeting = make_meeting(own_team, days_ahead=9)
+    add_item(meeting, active_resident(own_team))
+    new_start = dt.datetime(2026, 3, 27, 9, 0, tzinfo=LONDON)
+    with django_capture_on_commit_callbacks(execute=True):
+        meeting_move(meeting=meeting, starts_at=new_start, duration_minutes=60)
+    assert mailoutbox == []
+
+    with django_capture_on_commit_callbacks(execute=True):
+        agenda_publish(meeting=meeting, by=coordinator)
+    (email,) = mailoutbox
+    _invitation, event = invitation_in(email)
+    assert event.start == new_start and event["SEQUENCE"] == 1
+
+
+def test_an_update_lost_with_the_broker_is_sent_by_the_next_sweep(own_team, coordinator, mailoutbox):
+    from meetings import tasks
+
+    meeting = published_and_emailed(own_team, coordinator, mailoutbox)
+    meeting.cancel(reason="Room unavailable")  # as if its task never reached a worker
+    assert mailoutbox == []
+
+    assert tasks.send_unsent_mail() == 1
+    assert [email.subject.split(":")[0] for email in mailoutbox] == ["Cancelled"]
+    assert tasks.send_unsent_mail() == 0, "sent once, and marked so"
