@@ -15,6 +15,7 @@ from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
 
 from django.conf import settings
+from django.core.cache import cache
 from django.urls import reverse
 from django.utils import timezone
 from icalendar import Calendar, Event, vCalAddress
@@ -132,8 +133,6 @@ FETCHES_PER_HOUR = 60
 
 
 def _count(key: str, window_seconds: int) -> int:
-    from django.core.cache import cache
-
     cache.add(key, 0, timeout=window_seconds)
     try:
         return cache.incr(key)
@@ -143,8 +142,6 @@ def _count(key: str, window_seconds: int) -> int:
 
 
 def client_refused(client_ip: str) -> bool:
-    from django.core.cache import cache
-
     return (cache.get(f"calendar-miss:{client_ip}") or 0) >= MISSES_ALLOWED
 
 
