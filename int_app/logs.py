@@ -42,9 +42,18 @@ def mask_nhs_numbers(text: str) -> str:
     return NHS_NUMBER_PATTERN.sub(MASK, text)
 
 
+# A calendar feed's address is its own key (meetings/calendar.py): a log line must not hand it on.
+CALENDAR_TOKEN_PATTERN = re.compile(r"(/calendar/)[^/?#\s\"]+(\.ics)")
+TOKEN_MASK = "[token]"
+
+
+def mask_calendar_tokens(text: str) -> str:
+    return CALENDAR_TOKEN_PATTERN.sub(rf"\g<1>{TOKEN_MASK}\g<2>", text)
+
+
 def mask_personal_data(value):
     if isinstance(value, str):
-        return mask_nhs_numbers(mask_typed_text(value))
+        return mask_calendar_tokens(mask_nhs_numbers(mask_typed_text(value)))
     if isinstance(value, dict):
         return {key: mask_personal_data(item) for key, item in value.items()}
     if isinstance(value, list | tuple):

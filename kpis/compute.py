@@ -1,7 +1,7 @@
 """The KPI recompute: service use before and after each resident's start, feedback and the
 process measures, written as one run of KpiValue rows and then made current in one step.
 
-The heavy work is SQL, in four statements whatever the number of residents:
+The heavy work is SQL, in five statements whatever the number of residents:
 
 1. `refresh_windows`: every resident's window (ResidentWindow) from caseload. Only new or
    changed rows are written; it returns the residents whose window changed.
@@ -13,6 +13,7 @@ The heavy work is SQL, in four statements whatever the number of residents:
    neighbourhood and place, per cohort month and for all months, with the interval (the sums
    and formulas of kpis/statistics.py), and the feedback scores kept on the windows.
 4. `write_process_values`: from caseload and meetings, per team and place.
+5. `write_closure_values`: whether discussions end in decisions and actions that get done.
 
 No Python loop touches residents: Python passes dates and, for an incremental run, the ids of
 the residents to recount.
@@ -156,7 +157,7 @@ def _compute_run(run: KpiRun, *, previous: KpiRun | None) -> None:
             )
             touched = {row[0] for row in cursor.fetchall()} | set(changed)
             run.residents_recounted = recount_usage(cursor, resident_ids=sorted(touched))
-        run.rows = write_service_use_values(cursor, run) + write_process_values(cursor, run)
+        run.rows = write_service_use_values(cursor, run) + write_process_values(cursor, run) + write_closure_values(cursor, run)
 
 
 def make_current(run: KpiRun) -> None:
@@ -612,6 +613,144 @@ def write_process_values(cursor, run: KpiRun) -> int:
             "m_gp": Measure.GP_ATTENDANCE,
             "m_cases": Measure.CASES_PER_MEETING,
             "m_days": Measure.DAYS_TO_FIRST_DISCUSSION,
+        },
+    )
+    return cursor.rowcount
+
+
+# --- 5. decision closure --------------------------------------------------------------------------
+
+
+def write_closure_values(cursor, run: KpiRun) -> int:
+    """Whether discussions end in something done, over the KPI_PROCESS_WEEKS before the run's date,
+    by team and by place (docs/adr/0017-decision-closure.md):
+
+    - discussions ending with a decision or action: of the residents discussed at meetings held
+      in those weeks, the share whose discussion recorded at least one decision or action;
+    - decisions whose actions were all done by their due date: of the decisions whose last action
+      (cancelled ones left out) fell due in those weeks, the share whose every action was done on
+      or before its own due date. A decision's actions are those recorded on the same agenda item;
+      a decision with none is not counted;
+    - days from decision to its last action done: the median, for decisions whose actions were all
+      done, the last of them in those weeks;
+    - items carried forward more than twice: agenda items in meetings of those weeks that came
+      back a third time after not being reached (their chain of `carried_from` is three long),
+      each chain counted once, at the meeting where it first went past twice.
+
+    Each row keeps how many residents it is about in `residents`, for the small-numbers rule."""
+    from meetings.models import Action, AgendaItem, Decision, Meeting
+
+    tables = {
+        "meeting": Meeting._meta.db_table,
+        "item": AgendaItem._meta.db_table,
+        "decision": Decision._meta.db_table,
+        "action": Action._meta.db_table,
+    }
+    local = "AT TIME ZONE %(tz)s)::date"
+    in_window = "BETWEEN %(since)s AND %(last_day)s"
+    levels = "CASE WHEN grouping(t.team_id) = 0 THEN 'team' ELSE 'place' END AS level, coalesce(t.team_id, t.place_id) AS unit_id"
+    cursor.execute(
+        f"""
+        WITH teams AS (
+            SELECT t.id AS team_id, nb.place_id
+            FROM {T['team']} t JOIN {T['neighbourhood']} nb ON nb.id = t.neighbourhood_id
+        ),
+        units AS (
+            SELECT DISTINCT 'team' AS level, team_id AS unit_id FROM teams
+            UNION SELECT DISTINCT 'place', place_id FROM teams
+        ),
+        discussions AS (
+            SELECT m.team_id, i.resident_id,
+                   EXISTS (SELECT 1 FROM {tables['decision']} d WHERE d.agenda_item_id = i.id)
+                   OR EXISTS (SELECT 1 FROM {tables['action']} a WHERE a.agenda_item_id = i.id) AS closed
+            FROM {tables['item']} i JOIN {tables['meeting']} m ON m.id = i.meeting_id
+            WHERE i.outcome = %(discussed)s AND m.status = %(held)s AND (m.starts_at {local} {in_window}
+        ),
+        discussion_figures AS (
+            SELECT {levels}, count(*) AS n, count(*) FILTER (WHERE d.closed) AS closed,
+                   count(DISTINCT d.resident_id) AS residents
+            FROM discussions d JOIN teams t ON t.team_id = d.team_id
+            GROUP BY GROUPING SETS ((t.team_id), (t.place_id))
+        ),
+        decisions AS (
+            -- Each decision with its agenda item's actions, cancelled ones left out.
+            SELECT d.id, m.team_id, i.resident_id, (d.recorded_at {local} AS decided,
+                   max(a.due_date) AS last_due,
+                   bool_and(a.status = %(done)s AND (a.completed_at {local} <= a.due_date) AS all_on_time,
+                   bool_and(a.status = %(done)s) AS all_done,
+                   max((a.completed_at {local}) AS last_done
+            FROM {tables['decision']} d
+            JOIN {tables['item']} i ON i.id = d.agenda_item_id
+            JOIN {tables['meeting']} m ON m.id = i.meeting_id
+            JOIN {tables['action']} a ON a.agenda_item_id = i.id AND a.status <> %(cancelled)s
+            GROUP BY d.id, m.team_id, i.resident_id
+        ),
+        on_time_figures AS (
+            SELECT {levels}, count(*) AS n, count(*) FILTER (WHERE d.all_on_time) AS on_time,
+                   count(DISTINCT d.resident_id) AS residents
+            FROM decisions d JOIN teams t ON t.team_id = d.team_id
+            WHERE d.last_due {in_window}
+            GROUP BY GROUPING SETS ((t.team_id), (t.place_id))
+        ),
+        days_figures AS (
+            SELECT {levels}, count(*) AS n,
+                   percentile_cont(0.5) WITHIN GROUP (ORDER BY greatest(d.last_done - d.decided, 0)) AS median,
+                   count(DISTINCT d.resident_id) AS residents
+            FROM decisions d JOIN teams t ON t.team_id = d.team_id
+            WHERE d.all_done AND d.last_done {in_window}
+            GROUP BY GROUPING SETS ((t.team_id), (t.place_id))
+        ),
+        carried AS (
+            -- The fourth appearance: this item came from one not reached, which came from one not
+            -- reached, which came from one not reached that came from none.
+            SELECT m.team_id, i.resident_id
+            FROM {tables['item']} i
+            JOIN {tables['meeting']} m ON m.id = i.meeting_id
+            JOIN {tables['item']} i1 ON i1.id = i.carried_from_id
+            JOIN {tables['item']} i2 ON i2.id = i1.carried_from_id
+            JOIN {tables['item']} i3 ON i3.id = i2.carried_from_id AND i3.carried_from_id IS NULL
+            WHERE (m.starts_at {local} {in_window}
+        ),
+        carried_figures AS (
+            SELECT {levels}, count(*) AS n, count(DISTINCT c.resident_id) AS residents
+            FROM carried c JOIN teams t ON t.team_id = c.team_id
+            GROUP BY GROUPING SETS ((t.team_id), (t.place_id))
+        ),
+        figures AS (
+            SELECT u.level, u.unit_id, f.measure, f.n, f.value, f.residents
+            FROM units u
+            LEFT JOIN discussion_figures df ON (df.level, df.unit_id) = (u.level, u.unit_id)
+            LEFT JOIN on_time_figures ot ON (ot.level, ot.unit_id) = (u.level, u.unit_id)
+            LEFT JOIN days_figures dy ON (dy.level, dy.unit_id) = (u.level, u.unit_id)
+            LEFT JOIN carried_figures cf ON (cf.level, cf.unit_id) = (u.level, u.unit_id)
+            CROSS JOIN LATERAL (VALUES
+                (%(m_closed)s, coalesce(df.n, 0), 100 * df.closed::float8 / nullif(df.n, 0), coalesce(df.residents, 0)),
+                (%(m_on_time)s, coalesce(ot.n, 0), 100 * ot.on_time::float8 / nullif(ot.n, 0), coalesce(ot.residents, 0)),
+                (%(m_days)s, coalesce(dy.n, 0), dy.median, coalesce(dy.residents, 0)),
+                (%(m_carried)s, coalesce(cf.n, 0), coalesce(cf.n, 0)::float8, coalesce(cf.residents, 0))
+            ) f(measure, n, value, residents)
+        )
+        INSERT INTO {T['value']} ({VALUE_COLUMNS}, residents)
+        SELECT %(run)s, u.level, u.unit_id, {LABEL}, u.measure, %(all)s, '', NULL,
+               u.n, 0, 0, 0, 0, 0, u.value, NULL, NULL, NULL, u.residents < %(min_residents)s, u.residents
+        FROM figures u
+        {label_joins("u")}
+        """,  # noqa: S608
+        {
+            "run": run.pk,
+            "all": ALL_KINDS,
+            "since": run.as_of - datetime.timedelta(weeks=settings.KPI_PROCESS_WEEKS),
+            "last_day": run.as_of - datetime.timedelta(days=1),
+            "tz": settings.TIME_ZONE,
+            "discussed": AgendaItem.Outcome.DISCUSSED,
+            "held": Meeting.Status.HELD,
+            "done": Action.Status.DONE,
+            "cancelled": Action.Status.CANCELLED,
+            "min_residents": settings.KPI_MIN_RESIDENTS,
+            "m_closed": Measure.DISCUSSIONS_CLOSED,
+            "m_on_time": Measure.DECISIONS_DONE_ON_TIME,
+            "m_days": Measure.DAYS_TO_LAST_ACTION,
+            "m_carried": Measure.CARRIED_FORWARD,
         },
     )
     return cursor.rowcount

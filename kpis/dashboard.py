@@ -46,7 +46,14 @@ PROCESS_MEASURES = (
     Measure.GP_ATTENDANCE,
     Measure.CASES_PER_MEETING,
 )
-COUNT_MEASURES = frozenset({Measure.OVERDUE_ACTIONS})
+# Decision closure (kpis/compute.write_closure_values): shown beside the process measures.
+CLOSURE_MEASURES = (
+    Measure.DISCUSSIONS_CLOSED,
+    Measure.DECISIONS_DONE_ON_TIME,
+    Measure.DAYS_TO_LAST_ACTION,
+    Measure.CARRIED_FORWARD,
+)
+COUNT_MEASURES = frozenset({Measure.OVERDUE_ACTIONS, Measure.CARRIED_FORWARD})
 LEVEL_ORDER = (Level.PLACE, Level.NEIGHBOURHOOD, Level.TEAM, Level.PCN)
 SUMS = {
     # Named apart from the fields, which the weighted sum below still reads row by row.
@@ -498,10 +505,13 @@ def level_tables(run: KpiRun, scope: Scope, *, kind: str) -> list[LevelTable]:
     return [LevelTable(level, by_level[level]) for level in LEVEL_ORDER if by_level.get(level)]
 
 
-def residents_behind(measure: str, value: float | None, n: int) -> int | None:
+def residents_behind(measure: str, value: float | None, n: int, residents: int | None = None) -> int | None:
     """How many residents a process figure is about, or None for one about actions or meetings.
     Referrals and waits count residents (n); caseload per key worker is active residents over
-    key workers (n), so value × n residents."""
+    key workers (n), so value × n residents; the decision-closure figures count discussions,
+    decisions or items, and the run stored how many residents those were about."""
+    if measure in CLOSURE_MEASURES:
+        return residents or 0
     if measure in (Measure.REFERRALS_PER_WEEK, Measure.DAYS_TO_FIRST_DISCUSSION):
         return n
     if measure == Measure.CASELOAD_PER_KEY_WORKER:
@@ -520,10 +530,11 @@ class ProcessCell:
     disclosable: bool = True
 
     @classmethod
-    def of(cls, measure: str, value: float | None, n: int) -> ProcessCell:
+    def of(cls, measure: str, value: float | None, n: int, residents: int | None = None) -> ProcessCell:
         is_count = measure in COUNT_MEASURES
-        residents = residents_behind(measure, value, n)
-        if value is not None and residents is not None and not may_disclose(residents):
+        about = residents_behind(measure, value, n, residents)
+        # A count (items carried forward) is a figure even when it is nought or empty.
+        if (value is not None or is_count) and about is not None and not may_disclose(about):
             return cls(None, None, is_count, disclosable=False)
         return cls(value, n, is_count)
 
@@ -532,24 +543,37 @@ class ProcessCell:
 class ProcessRow:
     level: str
     unit: str
-    figures: dict[str, tuple[float | None, int]] = field(default_factory=dict)
+    figures: dict[str, tuple[float | None, int, int | None]] = field(default_factory=dict)
 
     def cells(self) -> list[ProcessCell]:
         """In column order."""
-        return [ProcessCell.of(measure, *self.figures.get(measure, (None, 0))) for measure in PROCESS_MEASURES]
+        return self._cells(PROCESS_MEASURES)
+
+    def closure_cells(self) -> list[ProcessCell]:
+        return self._cells(CLOSURE_MEASURES)
+
+    def _cells(self, measures: tuple[str, ...]) -> list[ProcessCell]:
+        return [ProcessCell.of(measure, *self.figures.get(measure, (None, 0, None))) for measure in measures]
 
 
 def process_rows(run: KpiRun, scope: Scope) -> list[ProcessRow]:
-    values = figures_of(run, scope.process_units).filter(measure__in=PROCESS_MEASURES, period__isnull=True)
+    """The process and decision-closure figures of the scope's teams (and places), in one query."""
+    values = figures_of(run, scope.process_units).filter(measure__in=PROCESS_MEASURES + CLOSURE_MEASURES, period__isnull=True)
     rows: dict[tuple[str, int], ProcessRow] = {}
-    for level, unit_id, unit_label, measure, value, n in values.values_list("level", "unit_id", "unit_label", "measure", "value", "n"):
+    for level, unit_id, unit_label, measure, value, n, residents in values.values_list(
+        "level", "unit_id", "unit_label", "measure", "value", "n", "residents"
+    ):
         row = rows.setdefault((level, unit_id), ProcessRow(level, unit_label))
-        row.figures[measure] = (value, n)
+        row.figures[measure] = (value, n, residents)
     return sorted(rows.values(), key=lambda row: (LEVEL_ORDER.index(row.level), row.unit))
 
 
 def process_headers() -> list[str]:
     return [Measure(measure).label for measure in PROCESS_MEASURES]
+
+
+def closure_headers() -> list[str]:
+    return [Measure(measure).label for measure in CLOSURE_MEASURES]
 
 
 # --- the export ---------------------------------------------------------------------------------
@@ -642,3 +666,7 @@ class DashboardFigures:
     @property
     def process_headers(self) -> list[str]:
         return process_headers()
+
+    @property
+    def closure_headers(self) -> list[str]:
+        return closure_headers()

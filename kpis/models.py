@@ -39,6 +39,11 @@ class Measure(models.TextChoices):
     OVERDUE_ACTIONS = "overdue_actions", "Overdue actions"
     GP_ATTENDANCE = "gp_attendance", "Meetings a GP attended (%)"
     CASES_PER_MEETING = "cases_per_meeting", "Residents discussed per meeting"
+    # Decision closure: does a discussion end in something done?
+    DISCUSSIONS_CLOSED = "discussions_closed", "Discussions ending with a decision or action (%)"
+    DECISIONS_DONE_ON_TIME = "decisions_done_on_time", "Decisions whose actions were all done by their due date (%)"
+    DAYS_TO_LAST_ACTION = "days_to_last_action", "Days from decision to its last action done (median)"
+    CARRIED_FORWARD = "carried_forward", "Items carried forward more than twice"
 
 
 ALL_KINDS = "all"
@@ -322,6 +327,9 @@ class KpiValue(models.Model):
     ci_low = models.FloatField(null=True, blank=True)
     ci_high = models.FloatField(null=True, blank=True)
     too_few = models.BooleanField(default=False)
+    # For the decision-closure measures, which count discussions, decisions or agenda items: how
+    # many residents those are about, for the small-numbers rule. Empty where n itself says it.
+    residents = models.IntegerField(null=True, blank=True)
 
     objects = KpiValueQuerySet.as_manager()
 

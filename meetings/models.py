@@ -8,6 +8,8 @@ where their role carries it, each team judged by their role in it (`Team.objects
 from __future__ import annotations
 
 import datetime as dt
+import re
+import secrets
 
 from django.conf import settings
 from django.db import models, transaction
@@ -153,6 +155,12 @@ class Meeting(models.Model):
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+", null=True, blank=True
     )
     minutes_emailed_at = models.DateTimeField(null=True, blank=True)
+    # The calendar SEQUENCE (RFC 5545): raised only when attendees' calendars must change (moved,
+    # cancelled), so a calendar replaces its copy of the event rather than keeping both.
+    calendar_sequence = models.PositiveIntegerField(default=0)
+    # The SEQUENCE of the last invitation emailed (with the agenda, or an update after a move or
+    # cancellation): an update goes out once for each change, however often its task runs.
+    calendar_sequence_emailed = models.PositiveIntegerField(default=0)
     # Bumped on every change to what the meeting screen shows: a polling attendee who already
     # has this version gets "nothing new" (204) instead of a re-rendered screen.
     version = models.PositiveIntegerField(default=1)
@@ -258,7 +266,8 @@ class Meeting(models.Model):
             raise TransitionNotAllowed("Give a reason for cancelling.")
         self.status = self.Status.CANCELLED
         self.cancel_reason = reason.strip()
-        self.save(update_fields=["status", "cancel_reason"])
+        self.calendar_sequence += 1
+        self.save(update_fields=["status", "cancel_reason", "calendar_sequence"])
         # Residents on a cancelled agenda were not discussed: they come back as "not reached".
         self.items.filter(outcome=AgendaItem.Outcome.PENDING).update(outcome=AgendaItem.Outcome.NOT_REACHED)
         self.touch()
@@ -274,7 +283,8 @@ class Meeting(models.Model):
             self.moved_from = self.starts_at
         self.starts_at = starts_at
         self.duration_minutes = duration_minutes
-        self.save(update_fields=["starts_at", "duration_minutes", "moved_from"])
+        self.calendar_sequence += 1
+        self.save(update_fields=["starts_at", "duration_minutes", "moved_from", "calendar_sequence"])
         self.touch()
 
     @transaction.atomic
@@ -447,6 +457,20 @@ class AgendaItem(models.Model):
     @property
     def over_time(self) -> bool:
         return self.seconds_used_at() > self.minutes * 60
+
+    @property
+    def discussed_without_decision_or_action(self) -> bool:
+        """Discussed, with neither a decision nor an action recorded. Reads the item's decisions
+        and actions (prefetched on the meeting screen)."""
+        return self.outcome == self.Outcome.DISCUSSED and not self.decisions.all() and not self.actions.all()
+
+    @property
+    def closed_without_decision_or_action(self) -> bool:
+        """The discussion is over (its clock was stopped, or the meeting ended) and nothing was
+        decided or given to anyone to do: the meeting screen warns, the decision-closure measure
+        counts it. A warning, not a refusal: sometimes the right outcome is to watch and wait."""
+        over = (self.timer_stopped_at is not None and not self.timer_running) or self.meeting.status == Meeting.Status.HELD
+        return over and self.discussed_without_decision_or_action
 
     def lock(self) -> None:
         """Writes to an item queue on its meeting's lock (see `Meeting.lock`); the item is reloaded
@@ -791,6 +815,52 @@ class MinutesAddendum(models.Model):
 
     def __str__(self) -> str:
         return f"Addendum to {self.meeting} on {timezone.localtime(self.created_at):%d %b %Y}"
+
+
+# --- Calendars --------------------------------------------------------------------------------
+
+
+def new_calendar_token() -> str:
+    # 256 random bits: the address is the only key a calendar app can present.
+    return secrets.token_urlsafe(32)
+
+
+# What new_calendar_token makes (URL-safe base64); anything else in an address is no token.
+CALENDAR_TOKEN = re.compile(r"[A-Za-z0-9_-]{20,64}")
+
+
+class CalendarFeedQuerySet(models.QuerySet):
+    def for_token(self, token: str) -> CalendarFeedQuerySet:
+        """The feed whose address carries this token, of an account still switched on."""
+        if not CALENDAR_TOKEN.fullmatch(token):
+            return self.none()
+        return self.filter(token=token, user__is_active=True)
+
+
+class CalendarFeed(models.Model):
+    """A member's private calendar address (docs/adr/0016-calendar-feeds.md). The token is the
+    whole secret, so a new one (`reset`) ends the old address at once. It is kept as it is, not
+    hashed, so that the member can see their address again: whoever can read this table can read
+    the meetings the feed shows anyway, and the feed carries no resident's details."""
+
+    user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="calendar_feed")
+    token = models.CharField(max_length=64, unique=True, default=new_calendar_token)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    objects = CalendarFeedQuerySet.as_manager()
+
+    def __str__(self) -> str:
+        return f"Calendar feed of {self.user}"
+
+    @classmethod
+    def of(cls, user) -> CalendarFeed:
+        """The person's feed, made on first asking."""
+        return cls.objects.get_or_create(user=user)[0]
+
+    def reset(self) -> None:
+        self.token = new_calendar_token()
+        self.created_at = timezone.now()
+        self.save(update_fields=["token", "created_at"])
 
 
 class DigestSent(models.Model):

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
-from django.db.models import Count, Max, OuterRef, Prefetch, Q, Subquery, Value
+from django.db.models import Count, F, Max, OuterRef, Prefetch, Q, Subquery, Value
 from django.db.models.functions import Greatest, Least
 from django.template.loader import render_to_string
 from django.urls import reverse
@@ -411,12 +411,76 @@ def agenda_email_send(*, meeting_id: int) -> int:
                 "meeting": meeting,
                 "item_count": meeting.items.count(),
                 "url": site_url(reverse("meetings:agenda_print", args=[meeting.team.slug, meeting.pk])),
+                "calendar_url": site_url(reverse("meetings:calendar")),
             },
         )
         if recipients:
-            email_send(subject=f"Agenda published: {meeting}", body=body, to=recipients)
+            from .calendar import invitation_ics
+
+            email_send(
+                subject=f"Agenda published: {meeting}",
+                body=body,
+                to=recipients,
+                # The meeting as an invitation: the same event (UID) as the members' calendar feeds.
+                attachments=[("meeting.ics", invitation_ics(meeting, attendees=recipients), "text/calendar")],
+            )
         meeting.agenda_emailed_at = timezone.now()
-        meeting.save(update_fields=["agenda_emailed_at"])
+        meeting.calendar_sequence_emailed = meeting.calendar_sequence
+        meeting.save(update_fields=["agenda_emailed_at", "calendar_sequence_emailed"])
+    return len(recipients)
+
+
+@transaction.atomic
+def meeting_move(*, meeting: Meeting, starts_at: dt.datetime, duration_minutes: int) -> None:
+    """Move the meeting; those already sent its invitation get the new time (calendar feeds
+    follow by themselves)."""
+    meeting.move(starts_at=starts_at, duration_minutes=duration_minutes)
+    _invitation_update_queue(meeting)
+
+
+@transaction.atomic
+def meeting_cancel(*, meeting: Meeting, reason: str) -> None:
+    meeting.cancel(reason=reason)
+    _invitation_update_queue(meeting)
+
+
+def _invitation_update_queue(meeting: Meeting) -> None:
+    # An agenda not yet emailed will carry the meeting as it is by then.
+    if meeting.agenda_emailed_at is not None:
+        from .tasks import send_invitation_update
+
+        enqueue_on_commit(send_invitation_update, meeting.pk)
+
+
+def invitation_update_send(*, meeting_id: int) -> int:
+    """Email the changed invitation to those who had the agenda, once per change. Returns how
+    many were sent. Like the agenda email, it names no resident and gives no cancellation reason
+    (free text that may name one)."""
+    from .calendar import invitation_ics
+
+    with transaction.atomic():
+        meeting = Meeting.objects.select_for_update().select_related("series", "team").get(pk=meeting_id)
+        if meeting.agenda_emailed_at is None or meeting.calendar_sequence <= meeting.calendar_sequence_emailed:
+            return 0
+        recipients = list(meeting.attendance.values_list("user__email", flat=True).order_by("user__email"))
+        cancelled = meeting.status == Meeting.Status.CANCELLED
+        body = render_to_string(
+            "meetings/email/invitation_update.txt",
+            {
+                "meeting": meeting,
+                "cancelled": cancelled,
+                "url": site_url(reverse("meetings:agenda_print", args=[meeting.team.slug, meeting.pk])),
+            },
+        )
+        if recipients:
+            email_send(
+                subject=f"{'Cancelled' if cancelled else 'Moved'}: {meeting}",
+                body=body,
+                to=recipients,
+                attachments=[("meeting.ics", invitation_ics(meeting, attendees=recipients), "text/calendar")],
+            )
+        meeting.calendar_sequence_emailed = meeting.calendar_sequence
+        meeting.save(update_fields=["calendar_sequence_emailed"])
     return len(recipients)
 
 
@@ -558,6 +622,18 @@ def meetings_with_unsent_mail(*, now: dt.datetime | None = None) -> tuple[list[i
         minutes_emailed_at__isnull=True, **{f"minutes_published_at__{k}": v for k, v in window.items()}
     )
     return list(agendas.values_list("pk", flat=True)), list(minutes.values_list("pk", flat=True))
+
+
+def meetings_with_unsent_invitation_updates(*, now: dt.datetime | None = None) -> list[int]:
+    """Ids of meetings still to come that were moved or cancelled after their invitation went out,
+    and whose update has not: sending is idempotent, so one queued a moment ago does no harm."""
+    return list(
+        Meeting.objects.filter(
+            agenda_emailed_at__isnull=False,
+            calendar_sequence__gt=F("calendar_sequence_emailed"),
+            starts_at__gte=now or timezone.now(),
+        ).values_list("pk", flat=True)
+    )
 
 
 @transaction.atomic

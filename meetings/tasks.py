@@ -25,15 +25,21 @@ def send_agenda(meeting_id: int) -> int:
 
 
 @durable_task
+def send_invitation_update(meeting_id: int) -> int:
+    return services.invitation_update_send(meeting_id=meeting_id)
+
+
+@durable_task
 def send_minutes(meeting_id: int) -> int:
     return services.minutes_email_send(meeting_id=meeting_id)
 
 
 @durable_task
 def send_unsent_mail() -> int:
-    """Beat (every 15 minutes): an agenda or minutes published but never emailed, or an outcome
-    summary still waiting (the broker was down when it was queued, or every retry failed), is
-    queued again. Sending is idempotent."""
+    """Beat (every 15 minutes): an agenda or minutes published but never emailed, an outcome summary
+    still waiting, or the invitation update of a meeting moved or cancelled since its agenda went
+    out (the broker was down when it was queued, or every retry failed) is queued again. Sending is
+    idempotent."""
     agendas, minutes = services.meetings_with_unsent_mail()
     for meeting_id in agendas:
         send_agenda.delay(meeting_id)
@@ -44,7 +50,10 @@ def send_unsent_mail() -> int:
     )
     for summary_id in summaries:
         send_outcome_summary.delay(summary_id)
-    return len(agendas) + len(minutes) + len(summaries)
+    updates = services.meetings_with_unsent_invitation_updates()
+    for meeting_id in updates:
+        send_invitation_update.delay(meeting_id)
+    return len(agendas) + len(minutes) + len(summaries) + len(updates)
 
 
 @durable_task

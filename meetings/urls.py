@@ -12,6 +12,10 @@ urlpatterns = [
     path("", views.meeting_list, name="meeting_list"),
     path("actions/", views.my_actions, name="my_actions"),
     path("decisions/awaiting/", views.decisions_awaiting, name="decisions_awaiting"),
+    path("calendar/", views.calendar_page, name="calendar"),
+    path("calendar/reset/", views.calendar_reset, name="calendar_reset"),
+    # Public: calendar apps send no session; the token is the key (views.calendar_feed).
+    path("calendar/<str:token>.ics", views.calendar_feed, name="calendar_feed"),
     path("teams/<slug:slug>/series/new/", views.series_create, name="series_create"),
     path("teams/<slug:slug>/series/<int:pk>/", views.series_edit, name="series_edit"),
     path("teams/<slug:slug>/<int:pk>/", views.meeting_detail, name="meeting"),

@@ -6,14 +6,18 @@ redirect or the full page."""
 
 from __future__ import annotations
 
+from allauth.account.adapter import get_adapter
 from django.contrib import messages
+from django.contrib.auth.decorators import login_not_required
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db.models import Q
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import redirect, render
+from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
+from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from caseload.access import record_resident_access
@@ -23,7 +27,7 @@ from int_app.teams.roles import Right, has_right
 from int_app.teams.scoping import object_in_team, team_for
 from pressure.services import current_levels
 
-from . import outcome_summaries, services
+from . import calendar, outcome_summaries, services
 from .forms import (
     ActionEditForm,
     ActionForm,
@@ -46,6 +50,7 @@ from .models import (
     Action,
     ActionConflict,
     AgendaItem,
+    CalendarFeed,
     Decision,
     Meeting,
     MeetingSeries,
@@ -139,7 +144,7 @@ def meeting_cancel(request: HttpRequest, slug: str, pk: int) -> HttpResponse:
     form = CancelMeetingForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         try:
-            meeting.cancel(reason=form.cleaned_data["reason"])
+            services.meeting_cancel(meeting=meeting, reason=form.cleaned_data["reason"])
         except TransitionNotAllowed as refusal:
             messages.error(request, str(refusal))
         else:
@@ -156,7 +161,9 @@ def meeting_move(request: HttpRequest, slug: str, pk: int) -> HttpResponse:
     form = MoveMeetingForm(request.POST or None, initial=initial)
     if request.method == "POST" and form.is_valid():
         try:
-            meeting.move(starts_at=form.cleaned_data["starts_at"], duration_minutes=form.cleaned_data["duration_minutes"])
+            services.meeting_move(
+                meeting=meeting, starts_at=form.cleaned_data["starts_at"], duration_minutes=form.cleaned_data["duration_minutes"]
+            )
         except TransitionNotAllowed as refusal:
             form.add_error(None, str(refusal))
         else:
@@ -361,6 +368,7 @@ def _meeting_context(request: HttpRequest, meeting: Meeting, *, item_ids: list[i
         context["attendance"] = services.attendance_rows(meeting=meeting, with_forms=can_record)
         if context["can_build"] and meeting.minutes_published:
             context["outcome_summaries"] = outcome_summaries.outcome_summaries_for_meeting(meeting=meeting)
+        context["without_outcome"] = [item for item in items if item.discussed_without_decision_or_action]
     return context
 
 
@@ -378,14 +386,19 @@ def meeting_detail(request: HttpRequest, slug: str, pk: int) -> HttpResponse:
     return render(request, "meetings/meeting.html", context)
 
 
-def _item_changed(request: HttpRequest, item: AgendaItem) -> HttpResponse:
+def _item_changed(request: HttpRequest, item: AgendaItem, *, also: list[int] = ()) -> HttpResponse:
+    """The item's card again; `also` names other items the change touched (a clock stopped when
+    another started), whose cards come along out of band so their warnings show at once."""
     if request.htmx:
         meeting = Meeting.objects.visible_to(request.user).select_related("series", "team").get(pk=item.meeting_id)
-        context = _meeting_context(request, meeting, item_ids=[item.pk])
-        if not context["items"]:
+        context = _meeting_context(request, meeting, item_ids=[item.pk, *also])
+        cards = {card.pk: card for card in context["items"]}
+        if item.pk not in cards:
             return redirect("meetings:meeting", meeting.team.slug, meeting.pk)
-        context["item"] = context["items"][0]
-        return render(request, "meetings/meeting.html#item", context)
+        response = render(request, "meetings/meeting.html#item", {**context, "item": cards.pop(item.pk)})
+        for other in cards.values():
+            response.write(render_to_string("meetings/meeting.html#item", {**context, "item": other, "oob": True}, request=request))
+        return response
     return redirect(f"{reverse('meetings:meeting', args=[item.meeting.team.slug, item.meeting_id])}#item-{item.pk}")
 
 
@@ -450,12 +463,16 @@ def item_outcome(request: HttpRequest, slug: str, pk: int) -> HttpResponse:
 @require_POST
 def item_timer(request: HttpRequest, slug: str, pk: int) -> HttpResponse:
     item = _item(request, slug, pk, Right.BUILD_AGENDA)
+    start = request.POST.get("timer") == "start"
+    # Starting one clock stops any other on the server: those cards come back too, with their
+    # warning if that discussion ended with nothing decided.
+    running = list(item.meeting.items.filter(timer_started_at__isnull=False).exclude(pk=item.pk).values_list("pk", flat=True)) if start else []
     try:
-        services.item_timer_toggle(item=item, start=request.POST.get("timer") == "start")
+        services.item_timer_toggle(item=item, start=start)
     except TransitionNotAllowed as refusal:
         messages.error(request, str(refusal))
-    # Starting one clock stops any other on the server; the page's script stops their display.
-    return _item_changed(request, item)
+        running = []
+    return _item_changed(request, item, also=running)
 
 
 @require_POST
@@ -824,3 +841,51 @@ def reassign_actions(request: HttpRequest, slug: str, user_id: int) -> HttpRespo
         {"team": team, "person": person, "form": form, "conflict": conflict},
         status=409 if conflict else 200,
     )
+
+
+# --- Calendars --------------------------------------------------------------------------------
+
+
+def _calendar_member(request: HttpRequest) -> None:
+    """The feed holds the meetings of the teams where the person takes part in case discussions."""
+    if not Team.objects.visible_to(request.user, Right.VIEW_CASES).exists():
+        raise PermissionDenied
+
+
+@require_GET
+def calendar_page(request: HttpRequest) -> HttpResponse:
+    _calendar_member(request)
+    feed = CalendarFeed.of(request.user)
+    feed_url = services.site_url(reverse("meetings:calendar_feed", args=[feed.token]))
+    return render(request, "meetings/calendar.html", {"feed": feed, "feed_url": feed_url})
+
+
+@require_POST
+def calendar_reset(request: HttpRequest) -> HttpResponse:
+    _calendar_member(request)
+    CalendarFeed.of(request.user).reset()
+    messages.success(request, "You have a new calendar address. The old one no longer works: subscribe to the new one.")
+    return redirect("meetings:calendar")
+
+
+@login_not_required
+@require_GET
+@never_cache
+def calendar_feed(request: HttpRequest, token: str) -> HttpResponse:
+    """The member's meetings as iCalendar, for calendar apps, which send no session: the secret
+    address is the key. Unknown addresses are not found, and a client that keeps guessing is
+    refused for a while."""
+    client_ip = get_adapter(request).get_client_ip(request)
+    if calendar.client_refused(client_ip):
+        return HttpResponse("Too many requests for unknown calendar addresses.", status=429, content_type="text/plain")
+    feed = CalendarFeed.objects.for_token(token).select_related("user").first()
+    if feed is None:
+        calendar.record_miss(client_ip)
+        raise Http404("No such calendar.")
+    if not calendar.fetch_allowed(feed.pk):
+        response = HttpResponse("This calendar was fetched too often: try again within the hour.", status=429, content_type="text/plain")
+        response["Retry-After"] = "3600"
+        return response
+    response = HttpResponse(calendar.feed_ics(feed.user), content_type="text/calendar; charset=utf-8")
+    response["Content-Disposition"] = 'inline; filename="int-meetings.ics"'
+    return response

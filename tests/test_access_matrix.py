@@ -238,6 +238,11 @@ TWO_TEAM_EXPECTED: dict[str, dict[str, tuple[object, object]]] = {
     "meetings:meeting_list": EVERYONE_OK,
     "meetings:my_actions": EVERYONE_OK,
     "meetings:decisions_awaiting": GP_ONLY,
+    # Everyone here takes part in case discussions in at least one of their teams.
+    "meetings:calendar": EVERYONE_OK,
+    "meetings:calendar_reset": EVERYONE_OK,
+    # Public by its token: the GP's feed, whoever asks.
+    "meetings:calendar_feed": EVERYONE_OK,
     "meetings:series_create": COORDINATOR_ONLY,
     "meetings:series_edit": COORDINATOR_ONLY,
     "meetings:meeting": CASE_READERS,

@@ -231,6 +231,7 @@ FORM_PAGES: dict[str, Callable[[World], str]] = {
     "meetings:decision_sign": lambda w: f"/meetings/teams/{w.own.slug}/{meeting(w).pk}/",
     "meetings:action_status": lambda w: f"/meetings/teams/{w.own.slug}/actions/{w.objects['action'].pk}/",
     "meetings:outcome_summary_send": lambda w: f"/meetings/teams/{w.own.slug}/outcome-summaries/{w.objects['outcome_summary'].pk}/",
+    "meetings:calendar_reset": lambda w: "/meetings/calendar/",
 }
 
 

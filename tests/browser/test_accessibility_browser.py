@@ -16,7 +16,16 @@ load_feature_rows()
 
 # Not pages: probes, downloads and the fragments that htmx asks for (each is checked inside the
 # page that shows it).
-NOT_PAGES = {"healthz", "readyz", "kpis:export", "caseload:check_nhs_number", "pressure:sitrep_csv", "access_review_csv", "meetings:outcome_summary_pdf"}
+NOT_PAGES = {
+    "healthz",
+    "readyz",
+    "kpis:export",
+    "caseload:check_nhs_number",
+    "pressure:sitrep_csv",
+    "access_review_csv",
+    "meetings:outcome_summary_pdf",
+    "meetings:calendar_feed",
+}
 
 
 def viewer_for(row) -> str:

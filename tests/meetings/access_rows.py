@@ -8,7 +8,7 @@ rather than read from the rights table, so that a change to the table shows here
 """
 
 from int_app.teams.roles import Role
-from meetings.models import AgendaItem, Decision, OutcomeSummary
+from meetings.models import AgendaItem, CalendarFeed, Decision, OutcomeSummary
 
 from ..access import WORLD_BUILDERS, Row, World, register
 from .factories import active_resident, add_item, make_action, make_meeting
@@ -53,6 +53,8 @@ def build_meetings_world(world: World) -> None:
         created_by=world.member(world.own, Role.COORDINATOR),
     )
     # Keys named for this feature, so that other features' builders cannot overwrite them.
+    # The GP's private calendar address: public by its token, whoever (or no one) is signed in.
+    calendar_feed = CalendarFeed.of(world.member(world.own, Role.GP))
     world.objects.update(
         meeting=meeting,
         agenda_item=item,
@@ -60,6 +62,7 @@ def build_meetings_world(world: World) -> None:
         action=action,
         meeting_series=meeting.series,
         outcome_summary=outcome_summary,
+        calendar_feed=calendar_feed,
     )
 
 
@@ -91,6 +94,19 @@ register(
     Row("meetings:meeting_list", lambda w: "/meetings/", roles=CASE, other_team="same"),
     Row("meetings:my_actions", lambda w: "/meetings/actions/", roles=OWN, other_team="same"),
     Row("meetings:decisions_awaiting", lambda w: "/meetings/decisions/awaiting/", roles=SIGN, other_team="same"),
+    # One's own calendar address, and getting a new one; the feed itself answers to its token alone
+    # (calendar apps send no session), so everyone, signed in or not, gets the GP's feed, and an
+    # unknown token is not found.
+    Row("meetings:calendar", lambda w: "/meetings/calendar/", roles=CASE, other_team="same"),
+    Row("meetings:calendar_reset", lambda w: "/meetings/calendar/reset/", roles=CASE, other_team="same", methods=POST),
+    Row(
+        "meetings:calendar_feed",
+        lambda w: f"/meetings/calendar/{w.objects['calendar_feed'].token}.ics",
+        public=True,
+        other_team="same",
+        get_ok=frozenset({200}),
+        missing=lambda w: "/meetings/calendar/no-such-token.ics",
+    ),
     # Series.
     Row("meetings:series_create", lambda w: f"/meetings/teams/{w.own.slug}/series/new/", roles=BUILD, methods=GET_POST, missing=lambda w: "/meetings/teams/no-such-team/series/new/"),
     Row("meetings:series_edit", lambda w: f"/meetings/teams/{w.own.slug}/series/{w.objects['meeting_series'].pk}/", roles=BUILD, methods=GET_POST, missing=lambda w: f"/meetings/teams/{w.own.slug}/series/{MISSING}/"),

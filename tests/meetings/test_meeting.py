@@ -256,3 +256,79 @@ class TestEndingAndCarryingForward:
         assert "Publish the agenda before the meeting is recorded." in response.text
         draft_item.refresh_from_db()
         assert draft_item.notes == ""
+
+
+class TestClosingAnItemWithNothingDecided:
+    """A discussion that ends with neither a decision nor an action is a warning on the meeting
+    screen, not a refusal: sometimes the team rightly decides nothing yet."""
+
+    WARNING = "ended with neither a decision nor an action"
+
+    def timer(self, client, item, action: str):
+        return client.post(
+            reverse("meetings:item_timer", args=[item.meeting.team.slug, item.pk]), {"timer": action}, headers={"HX-Request": "true"}
+        )
+
+    def test_stopping_the_clock_on_a_discussion_with_nothing_recorded_warns(self, client, coordinator, item):
+        client.force_login(coordinator)
+        assert self.WARNING not in self.timer(client, item, "start").text, "not while it is being discussed"
+        response = self.timer(client, item, "stop")
+        assert response.status_code == 200
+        assert self.WARNING in response.text and "Margaret Discussed" in response.text
+        item.refresh_from_db()
+        assert item.outcome == AgendaItem.Outcome.DISCUSSED and not item.timer_running, "the item is closed all the same"
+
+    def test_a_decision_or_an_action_clears_the_warning(self, client, coordinator, item, own_team):
+        client.force_login(coordinator)
+        self.timer(client, item, "start")
+        self.timer(client, item, "stop")
+        response = client.post(
+            reverse("meetings:decision_add", args=[item.meeting.team.slug, item.pk]),
+            {f"decision-{item.pk}-text": "Watch and wait: review in a month"},
+            headers={"HX-Request": "true"},
+        )
+        assert "Decision recorded." in response.text and self.WARNING not in response.text
+
+        other = add_item(item.meeting, active_resident(own_team))
+        self.timer(client, other, "start")
+        assert self.WARNING in self.timer(client, other, "stop").text
+        response = client.post(
+            reverse("meetings:action_add", args=[other.meeting.team.slug, other.pk]),
+            {
+                f"action-{other.pk}-description": "Phone the daughter",
+                f"action-{other.pk}-owner": member(own_team, Role.SOCIAL_WORKER).pk,
+                f"action-{other.pk}-due_date": (timezone.localdate() + dt.timedelta(days=7)).isoformat(),
+            },
+            headers={"HX-Request": "true"},
+        )
+        assert "Action for" in response.text and self.WARNING not in response.text
+
+    def test_moving_on_to_the_next_resident_warns_on_the_one_left_behind(self, client, coordinator, meeting, item, own_team):
+        following = add_item(meeting, active_resident(own_team, given_name="Harold", family_name="Next"))
+        client.force_login(coordinator)
+        self.timer(client, item, "start")
+        response = self.timer(client, following, "start")
+        # The new item's card, and the one whose clock stopped, swapped out of band with its warning.
+        assert f'id="item-{following.pk}"' in response.text
+        assert f'id="item-{item.pk}" aria-labelledby="item-{item.pk}-heading" hx-swap-oob="true"' in response.text
+        assert response.text.count(self.WARNING) == 1 and f'id="item-{item.pk}-closure"' in response.text
+
+    def test_the_end_of_the_meeting_lists_the_residents_discussed_with_nothing_decided(self, client, coordinator, meeting, item, own_team):
+        decided = add_item(meeting, active_resident(own_team, family_name="Decided"))
+        record_decision(decided)
+        client.force_login(coordinator)
+        # Notes alone make the item discussed.
+        client.post(
+            reverse("meetings:item_notes", args=[meeting.team.slug, item.pk]), {f"notes-{item.pk}-notes": "Talked it through"}
+        )
+        page = client.get(reverse("meetings:meeting", args=[meeting.team.slug, meeting.pk])).text
+        end = page.split('class="app-end-meeting"', 1)[1]
+        assert "Discussed with no decision or action" in end and "Margaret Discussed" in end and "Decided" not in end
+        assert self.WARNING not in page, "the clock never ran and the meeting goes on: not yet closed"
+
+        response = client.post(reverse("meetings:meeting_end", args=[meeting.team.slug, meeting.pk]))
+        assert response.status_code == 302, "a warning, not a block"
+        meeting.refresh_from_db()
+        assert meeting.status == Meeting.Status.HELD
+        item.refresh_from_db()
+        assert item.closed_without_decision_or_action

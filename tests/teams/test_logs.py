@@ -83,6 +83,9 @@ def test_a_search_for_a_resident_by_name_leaves_no_name_in_the_logs(client, coor
         ("/residents/943-476-5919/", "/residents/[nhs-number]/"),
         ("request bd1234567890-4d10-ac9c-d271190d080b", "request bd1234567890-4d10-ac9c-d271190d080b"),
         ("id 0b943954-aefb-475f-b754-a9434765919b", "id 0b943954-aefb-475f-b754-a9434765919b"),
+        # A calendar feed's address is its key: a log line must not hand it on.
+        ("GET /meetings/calendar/Zx9-_aB3kL0pQ7rS2tU5vW8yA1cD4eF6gH9iJ2kL5mN.ics", "GET /meetings/calendar/[token].ics"),
+        ("GET /meetings/calendar/reset/", "GET /meetings/calendar/reset/"),
     ],
 )
 def test_nhs_numbers_and_typed_text_are_masked_but_request_ids_are_left_whole(text, masked):
