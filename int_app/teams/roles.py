@@ -49,6 +49,7 @@ class Right(StrEnum):
     VIEW_PRESSURE = "view_pressure"
     ACKNOWLEDGE_PRESSURE_ALERTS = "acknowledge_pressure_alerts"
     VIEW_ACCESS_LOG = "view_access_log"
+    MANAGE_RECORDS = "manage_records"
 
 
 RIGHTS: dict[Right, frozenset[str]] = {
@@ -73,6 +74,9 @@ RIGHTS: dict[Right, frozenset[str]] = {
     Right.ACKNOWLEDGE_PRESSURE_ALERTS: frozenset({Role.PCN_LEAD}),
     # Who has opened a resident's record: the coordinator answers a resident's or the DPO's question.
     Right.VIEW_ACCESS_LOG: frozenset({Role.COORDINATOR}),
+    # The team's records as the law sees them: answering subject access requests, restricting a
+    # record when the resident objects, and reading a restricted record (ADR 0011).
+    Right.MANAGE_RECORDS: frozenset({Role.COORDINATOR}),
 }
 
 
