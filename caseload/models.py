@@ -1065,12 +1065,9 @@ class ResidentAccess(models.Model):
 
 class SubjectAccessRequestQuerySet(models.QuerySet):
     def visible_to(self, user, right: Right | None = None) -> SubjectAccessRequestQuerySet:
-        """Requests are the record keeper's work: those whose role in the resident's team carries
-        MANAGE_RECORDS (and `right`, when given)."""
-        teams = Team.objects.with_right(user, Right.MANAGE_RECORDS)
-        if right is not None:
-            teams = teams.filter(pk__in=Team.objects.with_right(user, right))
-        return self.filter(resident__team__in=teams)
+        """A request is the team's business, as its access log is: its members, or with `right`
+        those whose role in the resident's team carries it (the pages ask MANAGE_RECORDS)."""
+        return self.filter(resident__team__in=Team.objects.visible_to(user, right))
 
     def unanswered(self) -> SubjectAccessRequestQuerySet:
         return self.filter(answered_on__isnull=True)

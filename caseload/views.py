@@ -110,7 +110,7 @@ def caseload_list(request: HttpRequest, slug: str) -> HttpResponse:
     if context["can_manage_records"] and not request.htmx:
         # Shown until each is marked answered: the law gives a month.
         context["open_requests"] = list(
-            SubjectAccessRequest.objects.visible_to(request.user).filter(resident__team=team).unanswered().select_related("resident")
+            SubjectAccessRequest.objects.visible_to(request.user, Right.MANAGE_RECORDS).filter(resident__team=team).unanswered().select_related("resident")
         )
     return render(request, "caseload/list.html#results" if request.htmx else "caseload/list.html", context)
 
@@ -491,7 +491,7 @@ def records(request: HttpRequest, slug: str) -> HttpResponse:
     """The team's records as the law sees them: subject access requests until they are answered,
     restricted records, and the way to the retention dry run."""
     team = team_for(request.user, slug, Right.MANAGE_RECORDS)
-    requests = SubjectAccessRequest.objects.visible_to(request.user).filter(resident__team=team).select_related(
+    requests = SubjectAccessRequest.objects.visible_to(request.user, Right.MANAGE_RECORDS).filter(resident__team=team).select_related(
         "resident", "received_by", "answered_by"
     )
     unanswered = list(requests.unanswered())
@@ -532,7 +532,7 @@ def subject_access_new(request: HttpRequest, slug: str, pk: int) -> HttpResponse
 
 def subject_access_request_for(request: HttpRequest, slug: str, pk: int) -> SubjectAccessRequest:
     return object_in_team(
-        SubjectAccessRequest.objects.visible_to(request.user).select_related("resident__team"),
+        SubjectAccessRequest.objects.visible_to(request.user, Right.MANAGE_RECORDS).select_related("resident__team"),
         user=request.user,
         right=Right.MANAGE_RECORDS,
         slug=slug,

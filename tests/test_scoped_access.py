@@ -21,7 +21,17 @@ from django.contrib.auth import get_user_model
 from django.db import models
 from django.utils import timezone
 
-from caseload.models import Goal, ImportJob, Intervention, PlannedIntervention, Resident, ResidentAccess, ResidentEvent, ServiceUseEvent
+from caseload.models import (
+    Goal,
+    ImportJob,
+    Intervention,
+    PlannedIntervention,
+    Resident,
+    ResidentAccess,
+    ResidentEvent,
+    ServiceUseEvent,
+    SubjectAccessRequest,
+)
 from int_app.teams.models import Membership, Team
 from int_app.teams.roles import Right, Role
 from kpis.models import ResidentUsage, ResidentWindow
@@ -214,6 +224,7 @@ def one_row_of_each(team: Team) -> None:
     )
     ResidentUsage.objects.create(resident=resident)
     ResidentAccess.objects.create(user=coordinator, resident=resident, page="resident", path="/x", at=timezone.now())
+    SubjectAccessRequest.log(resident=resident, received_on=dt.date(2026, 3, 2), by=coordinator)
 
 
 @pytest.mark.django_db
