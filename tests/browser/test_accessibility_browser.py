@@ -16,7 +16,7 @@ load_feature_rows()
 
 # Not pages: probes, downloads and the fragments that htmx asks for (each is checked inside the
 # page that shows it).
-NOT_PAGES = {"healthz", "readyz", "kpis:export", "caseload:check_nhs_number"}
+NOT_PAGES = {"healthz", "readyz", "kpis:export", "caseload:check_nhs_number", "caseload:subject_access_download"}
 
 
 def viewer_for(row) -> str:
