@@ -1086,7 +1086,13 @@ class SubjectAccessRequest(models.Model):
     answered_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+", null=True, blank=True
     )
-    # Each download of the bundle also writes a ResidentAccess row (page "subject_access").
+    # The bundle is drawn by a Celery task (a resident with years of contacts takes longer than a
+    # request may) and kept here, zipped, until the request is answered or the record retired.
+    bundle_requested_at = models.DateTimeField(null=True, blank=True)
+    bundle_requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+", null=True, blank=True
+    )
+    bundle = models.BinaryField(null=True, blank=True, editable=False)
     last_produced_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
 
@@ -1116,6 +1122,17 @@ class SubjectAccessRequest(models.Model):
         )
 
     @property
+    def bundle_ready(self) -> bool:
+        """Produced since it was last asked for."""
+        return self.last_produced_at is not None and (
+            self.bundle_requested_at is None or self.last_produced_at >= self.bundle_requested_at
+        )
+
+    @property
+    def bundle_in_progress(self) -> bool:
+        return self.bundle_requested_at is not None and not self.bundle_ready
+
+    @property
     def is_overdue(self) -> bool:
         return self.answered_on is None and self.deadline < timezone.localdate()
 
@@ -1126,7 +1143,10 @@ class SubjectAccessRequest(models.Model):
         if on < self.received_on:
             raise JourneyRefused("A request cannot be answered before it was received.")
         # Conditional: of two coordinators marking it at once, the second is told.
-        updated = SubjectAccessRequest.objects.filter(pk=self.pk, answered_on__isnull=True).update(answered_on=on, answered_by=by)
+        # The copy of the record made for the answer is not kept once it has been given.
+        updated = SubjectAccessRequest.objects.filter(pk=self.pk, answered_on__isnull=True).update(
+            answered_on=on, answered_by=by, bundle=None
+        )
         if not updated:
             raise JourneyRefused("Someone marked this request answered a moment ago.")
         self.answered_on, self.answered_by = on, by

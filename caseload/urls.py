@@ -31,6 +31,7 @@ urlpatterns = [
     # The record on request, restricted, retired: the coordinator's (MANAGE_RECORDS).
     path("teams/<slug:slug>/records/", views.records, name="records"),
     path("teams/<slug:slug>/records/retention/", views.retention, name="retention"),
+    path("teams/<slug:slug>/records/subject-access/<int:pk>/produce/", views.subject_access_produce, name="subject_access_produce"),
     path("teams/<slug:slug>/records/subject-access/<int:pk>/download/", views.subject_access_download, name="subject_access_download"),
     path("teams/<slug:slug>/records/subject-access/<int:pk>/answered/", views.subject_access_answered, name="subject_access_answered"),
     path("teams/<slug:slug>/residents/<int:pk>/subject-access/", views.subject_access_new, name="subject_access_new"),

@@ -7,11 +7,11 @@ from __future__ import annotations
 import datetime
 from collections.abc import Callable
 
-import structlog
 from django.conf import settings
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Paginator
+from django.db import transaction
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
@@ -52,7 +52,7 @@ from .models import (
     key_worker_caseloads,
 )
 from .nhs_number import normalise_nhs_number, validate_nhs_number
-from .records import bundle_file_name, next_retirement_run, subject_access_bundle
+from .records import bundle_file_name, next_retirement_run, subject_access_bundle_request
 from .services import import_job_create, open_episode_of
 
 PAGE_SIZE = 25
@@ -110,7 +110,7 @@ def caseload_list(request: HttpRequest, slug: str) -> HttpResponse:
     if context["can_manage_records"] and not request.htmx:
         # Shown until each is marked answered: the law gives a month.
         context["open_requests"] = list(
-            SubjectAccessRequest.objects.visible_to(request.user, Right.MANAGE_RECORDS).filter(resident__team=team).unanswered().select_related("resident")
+            SubjectAccessRequest.objects.visible_to(request.user, Right.MANAGE_RECORDS).filter(resident__team=team).unanswered().select_related("resident").defer("bundle")
         )
     return render(request, "caseload/list.html#results" if request.htmx else "caseload/list.html", context)
 
@@ -491,8 +491,11 @@ def records(request: HttpRequest, slug: str) -> HttpResponse:
     """The team's records as the law sees them: subject access requests until they are answered,
     restricted records, and the way to the retention dry run."""
     team = team_for(request.user, slug, Right.MANAGE_RECORDS)
-    requests = SubjectAccessRequest.objects.visible_to(request.user, Right.MANAGE_RECORDS).filter(resident__team=team).select_related(
-        "resident", "received_by", "answered_by"
+    requests = (
+        SubjectAccessRequest.objects.visible_to(request.user, Right.MANAGE_RECORDS)
+        .filter(resident__team=team)
+        .select_related("resident", "received_by", "answered_by")
+        .defer("bundle")
     )
     unanswered = list(requests.unanswered())
     answered = list(requests.filter(answered_on__isnull=False).order_by("-answered_on", "-pk")[:20])
@@ -530,9 +533,10 @@ def subject_access_new(request: HttpRequest, slug: str, pk: int) -> HttpResponse
     )
 
 
-def subject_access_request_for(request: HttpRequest, slug: str, pk: int) -> SubjectAccessRequest:
+def subject_access_request_for(request: HttpRequest, slug: str, pk: int, *, with_bundle: bool = False) -> SubjectAccessRequest:
+    requests = SubjectAccessRequest.objects.visible_to(request.user, Right.MANAGE_RECORDS).select_related("resident__team")
     return object_in_team(
-        SubjectAccessRequest.objects.visible_to(request.user, Right.MANAGE_RECORDS).select_related("resident__team"),
+        requests if with_bundle else requests.defer("bundle"),
         user=request.user,
         right=Right.MANAGE_RECORDS,
         slug=slug,
@@ -541,14 +545,28 @@ def subject_access_request_for(request: HttpRequest, slug: str, pk: int) -> Subj
     )
 
 
+@require_POST
+def subject_access_produce(request: HttpRequest, slug: str, pk: int) -> HttpResponse:
+    """Everything held about the resident, as a PDF and as JSON in one zip, drawn by a worker: a
+    resident with years of contacts takes longer to draw than a request may last."""
+    sar = subject_access_request_for(request, slug, pk)
+    if sar.answered_on is not None:
+        messages.error(request, "This request is answered: log a new one to produce the record again.")
+    else:
+        with transaction.atomic():
+            subject_access_bundle_request(request=sar, by=request.user)
+        messages.success(request, f"{sar.resident.full_name}'s record is being produced: reload this page in a minute to download it.")
+    return redirect("caseload:records", slug)
+
+
 @require_GET
 def subject_access_download(request: HttpRequest, slug: str, pk: int) -> HttpResponse:
-    """Everything held about the resident, as a PDF and as JSON in one zip. Drawn here: one
-    resident's record is a few pages (a thousand service-use rows draw in about a second)."""
-    sar = subject_access_request_for(request, slug, pk)
-    request_id = structlog.contextvars.get_contextvars().get("request_id", "")
-    bundle = subject_access_bundle(request=sar, by=request.user, request_id=str(request_id), path=request.path)
-    response = HttpResponse(bundle, content_type="application/zip")
+    sar = subject_access_request_for(request, slug, pk, with_bundle=True)
+    if not sar.bundle_ready or sar.bundle is None:
+        messages.error(request, "The record is not ready to download: produce it first, or wait a minute and reload.")
+        return redirect("caseload:records", slug)
+    record_resident_access(request, [sar.resident_id], ResidentAccess.Page.SUBJECT_ACCESS)
+    response = HttpResponse(bytes(sar.bundle), content_type="application/zip")
     response["Content-Disposition"] = f'attachment; filename="{bundle_file_name(sar)}"'
     return response
 

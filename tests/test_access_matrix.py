@@ -223,6 +223,7 @@ TWO_TEAM_EXPECTED: dict[str, dict[str, tuple[object, object]]] = {
     # restricted record does not exist for the coordinator/OT where they are the OT.
     "caseload:records": COORDINATOR_ONLY,
     "caseload:retention": COORDINATOR_ONLY,
+    "caseload:subject_access_produce": COORDINATOR_ONLY,
     "caseload:subject_access_download": COORDINATOR_ONLY,
     "caseload:subject_access_answered": COORDINATOR_ONLY,
     "caseload:subject_access_new": COORDINATOR_ONLY,

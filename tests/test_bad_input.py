@@ -213,6 +213,7 @@ FORM_PAGES: dict[str, Callable[[World], str]] = {
     "caseload:plan_interventions": lambda w: f"/caseload/teams/{w.own.slug}/residents/{w.objects['active'].pk}/plan/",
     "pressure:alert_acknowledge": lambda w: "/pressure/",
     "caseload:subject_access_answered": lambda w: f"/caseload/teams/{w.own.slug}/records/",
+    "caseload:subject_access_produce": lambda w: f"/caseload/teams/{w.own.slug}/records/",
     "meetings:meeting_end": lambda w: f"/meetings/teams/{w.own.slug}/{meeting(w).pk}/",
     "meetings:agenda_add": lambda w: f"/meetings/teams/{w.own.slug}/{meeting(w).pk}/agenda/",
     "meetings:agenda_remove": lambda w: f"/meetings/teams/{w.own.slug}/{meeting(w).pk}/agenda/",

@@ -142,10 +142,19 @@ register(
         missing=lambda w: "/caseload/teams/no-such-team/records/retention/",
     ),
     Row(
+        "caseload:subject_access_produce",
+        lambda w: f"/caseload/teams/{w.own.slug}/records/subject-access/{w.objects['subject_access'].pk}/produce/",
+        roles=COORDINATOR,
+        methods=("POST",),
+        missing=lambda w: f"/caseload/teams/{w.own.slug}/records/subject-access/{MISSING_PK}/produce/",
+    ),
+    # Not produced in this world: the coordinator is sent back to the records page to produce it.
+    Row(
         "caseload:subject_access_download",
         lambda w: f"/caseload/teams/{w.own.slug}/records/subject-access/{w.objects['subject_access'].pk}/download/",
         roles=COORDINATOR,
         missing=lambda w: f"/caseload/teams/{w.own.slug}/records/subject-access/{MISSING_PK}/download/",
+        get_ok=frozenset({302}),
     ),
     Row(
         "caseload:subject_access_answered",

@@ -15,6 +15,7 @@ from django.utils import timezone
 
 from caseload.models import Resident, ResidentAccess, ResidentEvent, SubjectAccessRequest, one_month_after
 from caseload.records import next_retirement_run, retire_due_records
+from caseload.tasks import produce_subject_access_bundle
 from caseload.tasks import retire_due_records as retire_due_records_task
 from int_app.teams.roles import Role
 from kpis.compute import kpis_recompute
@@ -115,7 +116,7 @@ def test_a_request_received_in_the_future_is_refused_and_nothing_is_logged(clien
 
 
 def test_the_bundle_holds_everything_about_the_resident_as_json_and_pdf_and_is_access_logged(
-    client, own_team, coordinator, everything_held
+    client, own_team, coordinator, everything_held, django_capture_on_commit_callbacks
 ):
     client.force_login(coordinator)
     # The record's own history is written by requests, so the history names who made each change.
@@ -125,7 +126,15 @@ def test_the_bundle_holds_everything_about_the_resident_as_json_and_pdf_and_is_a
     )
     assert stepped.status_code == 302
     sar = SubjectAccessRequest.log(resident=everything_held, received_on=timezone.localdate(), by=coordinator)
-    response = client.get(reverse("caseload:subject_access_download", args=[own_team.slug, sar.pk]))
+    download = reverse("caseload:subject_access_download", args=[own_team.slug, sar.pk])
+    not_yet = client.get(download, follow=True)
+    assert "The record is not ready to download" in not_yet.content.decode()
+
+    # Drawn by a worker once the request commits (in-process here).
+    with django_capture_on_commit_callbacks(execute=True):
+        produced = client.post(reverse("caseload:subject_access_produce", args=[own_team.slug, sar.pk]))
+    assert produced.status_code == 302
+    response = client.get(download)
 
     assert response.status_code == 200
     assert response["Content-Type"] == "application/zip"
@@ -149,9 +158,10 @@ def test_the_bundle_holds_everything_about_the_resident_as_json_and_pdf_and_is_a
     history = sections["history"]["rows"]
     assert {"Resident", "Goal", "AgendaItem", "Decision", "Action"} <= {row["What changed"] for row in history}
     assert any(row["By"] == coordinator.full_name and "step down outcome: goals_met" in row["Values"] for row in history)
-    # This very production is in the access log it carries, beside the GP's earlier opening.
+    # This very production is in the access log it carries, beside the GP's earlier opening and
+    # the records page the coordinator was sent back to.
     accesses = sections["access_log"]["rows"]
-    assert [row["What"] for row in accesses] == ["Resident page", "Subject access bundle"]
+    assert [row["What"] for row in accesses] == ["Resident page", "Records page (requests, restrictions, retention)", "Subject access bundle"]
     assert accesses[-1]["Who"] == coordinator.full_name
 
     for words in ("Everything held about Olive Quennell", "Falls at home, lives alone", "Walk to the corner shop by spring",
@@ -159,16 +169,27 @@ def test_the_bundle_holds_everything_about_the_resident_as_json_and_pdf_and_is_a
                   "Book a home safety visit", "A&E attendance", "Change history", "Subject access bundle"):
         assert words in text, words
 
-    logged = ResidentAccess.objects.filter(resident=everything_held, page=ResidentAccess.Page.SUBJECT_ACCESS)
-    assert [(a.user, a.path) for a in logged] == [(coordinator, response.request["PATH_INFO"])]
+    # Drawing it and downloading it are each in the resident's access log.
+    logged = ResidentAccess.objects.filter(resident=everything_held, page=ResidentAccess.Page.SUBJECT_ACCESS).order_by("at", "pk")
+    assert [(a.user, a.path) for a in logged] == [(coordinator, "subject access bundle"), (coordinator, download)]
+
+    # The task run again draws nothing twice; answering the request drops the kept copy.
+    assert produce_subject_access_bundle(sar.pk) is False
     sar.refresh_from_db()
-    assert sar.last_produced_at is not None
+    assert sar.bundle_ready and sar.bundle is not None
+    client.post(reverse("caseload:subject_access_answered", args=[own_team.slug, sar.pk]))
+    sar.refresh_from_db()
+    assert sar.answered_on is not None and sar.bundle is None
+    assert client.get(download).status_code == 302
 
 
 def test_another_teams_coordinator_cannot_download_the_bundle(client, own_team, coordinator, outsider, everything_held):
     sar = SubjectAccessRequest.log(resident=everything_held, received_on=timezone.localdate(), by=coordinator)
     client.force_login(outsider)
+    assert client.post(reverse("caseload:subject_access_produce", args=[own_team.slug, sar.pk])).status_code == 404
     assert client.get(reverse("caseload:subject_access_download", args=[own_team.slug, sar.pk])).status_code == 404
+    sar.refresh_from_db()
+    assert sar.bundle_requested_at is None
     assert not ResidentAccess.objects.filter(page=ResidentAccess.Page.SUBJECT_ACCESS).exists()
 
 
