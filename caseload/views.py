@@ -494,7 +494,7 @@ def records(request: HttpRequest, slug: str) -> HttpResponse:
     requests = (
         SubjectAccessRequest.objects.visible_to(request.user, Right.MANAGE_RECORDS)
         .filter(resident__team=team)
-        .select_related("resident", "received_by", "answered_by")
+        .select_related("resident__team", "received_by", "answered_by")
         .defer("bundle")
     )
     unanswered = list(requests.unanswered())
@@ -503,7 +503,7 @@ def records(request: HttpRequest, slug: str) -> HttpResponse:
         Resident.objects.visible_to(request.user, Right.MANAGE_RECORDS)
         .filter(team=team)
         .restricted()
-        .select_related("restricted_by")
+        .select_related("team", "restricted_by")
         .order_by("-restricted_at")
     )
     record_resident_access(
@@ -620,6 +620,7 @@ def retention(request: HttpRequest, slug: str) -> HttpResponse:
         Resident.objects.visible_to(request.user, Right.MANAGE_RECORDS)
         .filter(team=team)
         .due_for_retirement(run_on)
+        .select_related("team")
         .order_by("closed_on", "pk")
     )
     record_resident_access(request, [r.pk for r in due], ResidentAccess.Page.RECORDS)

@@ -405,3 +405,36 @@ def test_the_retired_record_page_says_what_happened(client, own_team, coordinato
     page = client.get(closed_in_2019.get_absolute_url()).content.decode()
     assert "This record was retired on" in page
     assert "Lockwood" not in page
+
+
+# --- the list pages read in a fixed number of queries ------------------------------------------------
+
+
+@pytest.mark.parametrize("page", ["caseload:records", "caseload:retention", "caseload:list"])
+def test_the_records_pages_do_not_read_more_for_more_requests_restrictions_or_records_due(client, own_team, coordinator, page):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    url = reverse(page, args=[own_team.slug])
+
+    def add(n: int) -> None:
+        with time_machine.travel(at(2016, 5, 3), tick=False):
+            closed = [stepped_down(own_team) for _ in range(n)]
+            for resident in closed:
+                resident.close(on=timezone.localdate(), by=coordinator)
+        for _ in range(n):
+            resident = active(own_team)
+            SubjectAccessRequest.log(resident=resident, received_on=timezone.localdate(), by=coordinator)
+            active(own_team).restrict(reason="Objected", by=coordinator)
+
+    def queries() -> int:
+        client.force_login(coordinator)
+        client.get(url)  # the first request after login does extra session work
+        with CaptureQueriesContext(connection) as captured:
+            assert client.get(url).status_code == 200
+        return len(captured.captured_queries)
+
+    add(2)
+    with_two = queries()
+    add(8)
+    assert queries() == with_two
