@@ -26,6 +26,7 @@ from django.db import transaction
 from django.dispatch import Signal
 from django.utils import timezone
 
+from int_app.celery import enqueue_on_commit
 from int_app.teams.models import User
 from int_app.teams.pdf import pdf_from_template
 
@@ -168,7 +169,7 @@ def subject_access_bundle_request(*, request: SubjectAccessRequest, by: User) ->
     now = timezone.now()
     SubjectAccessRequest.objects.filter(pk=request.pk).update(bundle_requested_at=now, bundle_requested_by=by)
     request.bundle_requested_at, request.bundle_requested_by = now, by
-    transaction.on_commit(lambda: produce_subject_access_bundle.delay(request.pk), robust=True)
+    enqueue_on_commit(produce_subject_access_bundle, request.pk)
 
 
 def subject_access_bundle_produce(*, request_id: int) -> bool:
