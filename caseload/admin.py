@@ -2,7 +2,7 @@ from django.contrib import admin
 
 from int_app.teams.admin import ReadOnlyAdmin, TeamScopedAdmin
 
-from .models import ImportJob, Intervention, ResidentAccess
+from .models import ImportJob, Intervention, ResidentAccess, SubjectAccessRequest
 
 # Residents are not in the admin: every change to one goes through the caseload pages, where the
 # journey checks it and records it in the history.
@@ -43,3 +43,23 @@ class ResidentAccessAdmin(ReadOnlyAdmin):
     search_fields = ["user__email", "user__full_name", "=resident__id", "path", "request_id"]
     date_hierarchy = "at"
     list_select_related = ["user"]
+
+
+@admin.register(SubjectAccessRequest)
+class SubjectAccessRequestAdmin(TeamScopedAdmin):
+    """Staff admins extend a complex request's deadline (by up to two months) here; the
+    coordinator logs, produces and answers requests on the caseload's records page."""
+
+    team_path = "resident__team"
+    list_display = ["received_on", "deadline", "answered_on", "resident_id", "received_by"]
+    list_filter = ["answered_on"]
+    list_select_related = ["received_by"]
+    search_fields = ["=resident__id"]
+    fields = ["resident", "received_on", "received_by", "deadline", "answered_on", "answered_by", "last_produced_at"]
+    readonly_fields = ["resident", "received_on", "received_by", "answered_on", "answered_by", "last_produced_at"]
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False

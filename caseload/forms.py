@@ -14,8 +14,9 @@ from int_app.teams import dates
 from int_app.teams.models import Practice, Team, User
 from int_app.teams.roles import Role
 
-from .models import Goal, Intervention, Resident, key_worker_caseloads
+from .models import Goal, Intervention, Resident, SubjectAccessRequest, key_worker_caseloads
 from .nhs_number import normalise_nhs_number, validate_nhs_number
+from .records import resident_restrict
 from .services import AlreadyOpen, open_episode_of, resident_refer
 
 INPUT = "nhsuk-input"
@@ -408,3 +409,37 @@ class ImportForm(forms.Form):
             raise ValidationError("The file is larger than 200 MB: split it into smaller extracts.")
         return upload
 
+
+
+# --- the record on request, restricted --------------------------------------------------------------
+
+
+class SubjectAccessRequestForm(ResidentChangeForm):
+    received_on = today_field("Date the request was received", dates.SUBJECT_ACCESS_DATE)
+
+    def apply(self) -> None:
+        self.request = SubjectAccessRequest.log(resident=self.resident, received_on=self.cleaned_data["received_on"], by=self.user)
+
+
+class RestrictForm(ResidentChangeForm):
+    reason = forms.CharField(
+        label="Why is the record restricted?",
+        help_text="For example: the resident objected to the team using their information, or withdrew their consent.",
+        max_length=1000,
+        widget=forms.Textarea(attrs={"class": TEXTAREA, "rows": 3}),
+    )
+
+    def apply(self) -> None:
+        resident_restrict(resident=self.resident, reason=self.cleaned_data["reason"], by=self.user)
+
+
+class LiftRestrictionForm(ResidentChangeForm):
+    reason = forms.CharField(
+        label="Why is the restriction lifted?",
+        help_text="For example: the resident gave their consent again.",
+        max_length=1000,
+        widget=forms.Textarea(attrs={"class": TEXTAREA, "rows": 3}),
+    )
+
+    def apply(self) -> None:
+        self.resident.lift_restriction(reason=self.cleaned_data["reason"], by=self.user)

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import calendar
 import datetime
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -42,7 +43,25 @@ class ResidentQuerySet(models.QuerySet):
         teams = Team.objects.with_right(user, Right.VIEW_CASES)
         if right is not None:
             teams = teams.filter(pk__in=Team.objects.with_right(user, right))
-        return self.filter(team__in=teams)
+        # A restricted record (the resident objected or withdrew consent) is kept, and read only by
+        # whoever keeps the team's records: for everyone else it does not exist (404, ADR 0018).
+        keepers = Team.objects.with_right(user, Right.MANAGE_RECORDS)
+        return self.filter(team__in=teams).filter(Q(restricted_at__isnull=True) | Q(team__in=keepers))
+
+    def open_to_planning(self) -> ResidentQuerySet:
+        """Residents the team may plan for: suggestions, agendas and case finding choose from these
+        only. A restricted record is kept but not used; a retired one holds nobody any more."""
+        return self.filter(restricted_at__isnull=True, retired_at__isnull=True)
+
+    def restricted(self) -> ResidentQuerySet:
+        return self.filter(restricted_at__isnull=False)
+
+    def due_for_retirement(self, today: datetime.date | None = None) -> ResidentQuerySet:
+        """Closed records whose retention period (settings.INT_RETENTION_YEARS after closure) has
+        ended by `today` and that still hold personal details."""
+        return self.filter(
+            status=Resident.Status.CLOSED, retired_at__isnull=True, closed_on__lte=retention_cutoff(today)
+        )
 
     def open(self) -> ResidentQuerySet:
         return self.filter(status__in=Resident.Status.open_values())
@@ -148,6 +167,7 @@ class Resident(models.Model):
 
     team = models.ForeignKey(Team, on_delete=models.PROTECT, related_name="residents")
     practice = models.ForeignKey(Practice, on_delete=models.PROTECT, related_name="residents")
+    # Emptied, with the name, date of birth and free text, when the record is retired.
     nhs_number = models.CharField("NHS number", max_length=10, validators=[validate_nhs_number])
     given_name = models.CharField(max_length=100)
     family_name = models.CharField(max_length=100)
@@ -157,7 +177,8 @@ class Resident(models.Model):
         output_field=models.TextField(),
         db_persist=True,
     )
-    date_of_birth = models.DateField()
+    # Required by every form; empty only once the record is retired (see `retire`).
+    date_of_birth = models.DateField(null=True)
 
     status = models.CharField(max_length=20, choices=Status.choices, default=Status.REFERRED)
     referral_date = models.DateField()
@@ -195,6 +216,16 @@ class Resident(models.Model):
     feedback_comment = models.TextField(blank=True)
     closed_on = models.DateField(null=True, blank=True)
 
+    # Restriction (UK GDPR article 18, or consent withdrawn): the record is kept and read by the
+    # coordinator only, and leaves suggestions, agendas and case finding.
+    restricted_at = models.DateTimeField(null=True, blank=True)
+    restriction_reason = models.TextField(blank=True)
+    restricted_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+", null=True, blank=True
+    )
+    # Set when the retention period ended and the personal details were removed (caseload.records).
+    retired_at = models.DateTimeField(null=True, blank=True)
+
     created_at = models.DateTimeField(default=timezone.now)
     updated_at = models.DateTimeField(auto_now=True)
     # The latest contact the layers above record for the resident (a case discussion, an action
@@ -222,7 +253,16 @@ class Resident(models.Model):
                 violation_error_message="This resident already has an open referral.",
             ),
             models.CheckConstraint(
-                condition=Q(nhs_number__regex=r"^[0-9]{10}$"), name="resident_nhs_number_ten_digits"
+                condition=Q(nhs_number__regex=r"^[0-9]{10}$") | Q(retired_at__isnull=False, nhs_number=""),
+                name="resident_nhs_number_ten_digits_until_retired",
+            ),
+            models.CheckConstraint(
+                condition=Q(date_of_birth__isnull=False) | Q(retired_at__isnull=False),
+                name="resident_date_of_birth_until_retired",
+            ),
+            models.CheckConstraint(
+                condition=Q(restricted_at__isnull=True) | ~Q(restriction_reason=""),
+                name="resident_restriction_has_reason",
             ),
             models.CheckConstraint(
                 condition=Q(feedback_score__isnull=True) | Q(feedback_score__gte=1, feedback_score__lte=5),
@@ -233,7 +273,7 @@ class Resident(models.Model):
                 name="resident_active_has_start_and_key_worker",
             ),
             # The forms also refuse the future; the database holds the fixed bounds (int_app/teams/dates.py).
-            dates.DATE_OF_BIRTH.constraint("date_of_birth", name="resident_date_of_birth_in_range"),
+            dates.DATE_OF_BIRTH.constraint("date_of_birth", name="resident_date_of_birth_in_range", nullable=True),
             dates.REFERRAL_DATE.constraint("referral_date", name="resident_referral_date_in_range"),
             dates.TRIAGE_DATE.constraint("triaged_on", name="resident_triaged_on_in_range", nullable=True),
             dates.INTERVENTION_START.constraint("intervention_start", name="resident_intervention_start_in_range", nullable=True),
@@ -256,13 +296,59 @@ class Resident(models.Model):
 
     @property
     def formatted_nhs_number(self) -> str:
+        if not self.nhs_number:
+            return "removed"
         return f"{self.nhs_number[:3]} {self.nhs_number[3:6]} {self.nhs_number[6:]}"
 
     @property
-    def age(self) -> int:
+    def age(self) -> int | None:
         today = timezone.localdate()
         born = self.date_of_birth
+        if born is None:
+            return None
         return today.year - born.year - ((today.month, today.day) < (born.month, born.day))
+
+    @property
+    def is_restricted(self) -> bool:
+        return self.restricted_at is not None
+
+    @property
+    def is_retired(self) -> bool:
+        return self.retired_at is not None
+
+    @property
+    def retention_ends_on(self) -> datetime.date | None:
+        """The day the record is retired, once closed: INT_RETENTION_YEARS after closure."""
+        if self.closed_on is None:
+            return None
+        return dates.years_from(self.closed_on, settings.INT_RETENTION_YEARS)
+
+    def restrict(self, *, reason: str, by: User) -> None:
+        """The resident objected or withdrew consent: keep the record, stop using it."""
+        if self.is_retired:
+            raise JourneyRefused("This record is retired: it holds no personal details to restrict.")
+        if self.is_restricted:
+            raise JourneyRefused(f"The record has been restricted since {timezone.localtime(self.restricted_at):%d %B %Y}.")
+        if not reason.strip():
+            raise JourneyRefused("Say why the record is restricted: the objection or the withdrawal of consent.")
+        self._mark(
+            {"restricted_at": timezone.now(), "restriction_reason": reason.strip(), "restricted_by": by},
+            kind=ResidentEvent.Kind.RESTRICTED,
+            by=by,
+            detail=reason.strip(),
+        )
+
+    def lift_restriction(self, *, reason: str, by: User) -> None:
+        if not self.is_restricted:
+            raise JourneyRefused("The record is not restricted.")
+        if not reason.strip():
+            raise JourneyRefused("Say why the restriction is lifted.")
+        self._mark(
+            {"restricted_at": None, "restriction_reason": "", "restricted_by": None},
+            kind=ResidentEvent.Kind.RESTRICTION_LIFTED,
+            by=by,
+            detail=reason.strip(),
+        )
 
     @property
     def has_consent(self) -> bool:
@@ -455,6 +541,7 @@ class Resident(models.Model):
             )
 
     def _refuse_unless_plan_editable(self) -> None:
+        self._refuse_if_restricted()
         if not self.plan_is_editable:
             raise JourneyRefused(
                 f"{self.full_name} is {self.get_status_display().lower()}: the support plan is kept while "
@@ -468,8 +555,34 @@ class Resident(models.Model):
         if earliest is not None and on < earliest:
             raise JourneyRefused(f"{what} cannot be before {than} ({earliest:%d %B %Y}).")
 
+    def _mark(self, changes: dict, *, kind: str, by: User, detail: str) -> None:
+        """Restrict or lift: like `_move`, refused if someone saved the record since it was read."""
+        now = timezone.now()
+        with transaction.atomic():
+            updated = Resident.objects.filter(pk=self.pk, version=self.version).update(
+                **changes, version=F("version") + 1, updated_at=now
+            )
+            if not updated:
+                raise StaleRecord(
+                    f"Someone else changed {self.full_name}'s record while you were working on it. "
+                    "Nothing was saved: reload the page, check their changes and try again."
+                )
+            ResidentEvent.objects.create(resident=self, kind=kind, occurred_at=now, by=by, detail=detail)
+        for name, value in changes.items():
+            setattr(self, name, value)
+        self.version += 1
+        self.updated_at = now
+
+    def _refuse_if_restricted(self) -> None:
+        if self.is_restricted:
+            raise JourneyRefused(
+                f"{self.full_name}'s record is restricted ({self.restriction_reason}): it is kept but not "
+                "changed until the restriction is lifted."
+            )
+
     def _move(self, changes: dict, *, kind: str, on: datetime.date, by: User, detail: str = "") -> None:
         """Save the changes only if nobody else has saved since this copy was read."""
+        self._refuse_if_restricted()
         now = timezone.now()
         with transaction.atomic():
             updated = Resident.objects.filter(pk=self.pk, version=self.version, status=self.status).update(
@@ -507,6 +620,19 @@ def key_worker_caseloads(team: Team) -> models.QuerySet[User]:
         )
         .order_by("full_name")
     )
+
+
+def retention_cutoff(today: datetime.date | None = None) -> datetime.date:
+    """A record closed on or before this day has been kept its full retention period by `today`."""
+    return dates.years_from(today or timezone.localdate(), -settings.INT_RETENTION_YEARS)
+
+
+def one_month_after(day: datetime.date) -> datetime.date:
+    """The same day next month, or that month's last day when it is shorter (31 January gives 28
+    or 29 February): the ICO's "one calendar month" to answer a subject access request."""
+    year, month = (day.year + 1, 1) if day.month == 12 else (day.year, day.month + 1)
+    last_day = calendar.monthrange(year, month)[1]
+    return datetime.date(year, month, min(day.day, last_day))
 
 
 def add_months(day: datetime.date, months: int) -> datetime.date:
@@ -598,6 +724,9 @@ class ResidentEvent(models.Model):
         PLAN_INTERVENTIONS_CHANGED = "plan_interventions_changed", "Support plan interventions changed"
         STEPPED_DOWN = "stepped_down", "Stepped down"
         CLOSED = "closed", "Closed"
+        RESTRICTED = "restricted", "Record restricted"
+        RESTRICTION_LIFTED = "restriction_lifted", "Restriction lifted"
+        RETIRED = "retired", "Retention period ended: personal details removed"
 
     # Indexed with occurred_at below, which also serves the foreign key.
     resident = models.ForeignKey(Resident, on_delete=models.CASCADE, related_name="events", db_index=False)
@@ -906,6 +1035,8 @@ class ResidentAccess(models.Model):
         INFORMATION_PACK = "information_pack", "Agenda information pack"
         OUTCOME_SUMMARY = "outcome_summary", "Outcome summary"
         OUTCOME_SUMMARY_SENT = "outcome_summary_sent", "Outcome summary sent to the GP practice"
+        SUBJECT_ACCESS = "subject_access", "Subject access bundle"
+        RECORDS = "records", "Records page (requests, restrictions, retention)"
 
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.DO_NOTHING, db_constraint=False, related_name="+")
     resident = models.ForeignKey(
@@ -932,3 +1063,92 @@ class ResidentAccess(models.Model):
 
     def __str__(self) -> str:
         return f"{self.user_id} opened resident {self.resident_id} ({self.page}) at {self.at:%Y-%m-%d %H:%M}"
+
+
+class SubjectAccessRequestQuerySet(models.QuerySet):
+    def visible_to(self, user, right: Right | None = None) -> SubjectAccessRequestQuerySet:
+        """A request is the team's business, as its access log is: its members, or with `right`
+        those whose role in the resident's team carries it (the pages ask MANAGE_RECORDS)."""
+        return self.filter(resident__team__in=Team.objects.visible_to(user, right))
+
+    def unanswered(self) -> SubjectAccessRequestQuerySet:
+        return self.filter(answered_on__isnull=True)
+
+
+class SubjectAccessRequest(models.Model):
+    """A resident asked for everything held about them. The answer is due one calendar month after
+    the request was received (it may be extended by two months for a complex request, which the
+    coordinator records by changing the deadline in the admin)."""
+
+    resident = models.ForeignKey(Resident, on_delete=models.PROTECT, related_name="subject_access_requests")
+    received_on = models.DateField()
+    deadline = models.DateField()
+    received_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    answered_on = models.DateField(null=True, blank=True)
+    answered_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+", null=True, blank=True
+    )
+    # The bundle is drawn by a Celery task (a resident with years of contacts takes longer than a
+    # request may) and kept here, zipped, until the request is answered or the record retired.
+    bundle_requested_at = models.DateTimeField(null=True, blank=True)
+    bundle_requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+", null=True, blank=True
+    )
+    bundle = models.BinaryField(null=True, blank=True, editable=False)
+    last_produced_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    objects = SubjectAccessRequestQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["deadline", "pk"]
+        constraints = [
+            dates.SUBJECT_ACCESS_DATE.constraint("received_on", name="subject_access_received_on_in_range"),
+            models.CheckConstraint(condition=Q(deadline__gte=F("received_on")), name="subject_access_deadline_after_receipt"),
+            models.CheckConstraint(
+                condition=Q(answered_on__isnull=True) | Q(answered_on__gte=F("received_on"), answered_by__isnull=False),
+                name="subject_access_answered_after_receipt",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"Subject access request of {self.received_on:%d %b %Y}"
+
+    @classmethod
+    def log(cls, *, resident: Resident, received_on: datetime.date, by: User) -> SubjectAccessRequest:
+        problem = dates.SUBJECT_ACCESS_DATE.problem(received_on)
+        if problem:
+            raise JourneyRefused(f"{problem}.")
+        return cls.objects.create(
+            resident=resident, received_on=received_on, deadline=one_month_after(received_on), received_by=by
+        )
+
+    @property
+    def bundle_ready(self) -> bool:
+        """Produced since it was last asked for."""
+        return self.last_produced_at is not None and (
+            self.bundle_requested_at is None or self.last_produced_at >= self.bundle_requested_at
+        )
+
+    @property
+    def bundle_in_progress(self) -> bool:
+        return self.bundle_requested_at is not None and not self.bundle_ready
+
+    @property
+    def is_overdue(self) -> bool:
+        return self.answered_on is None and self.deadline < timezone.localdate()
+
+    def mark_answered(self, *, by: User, on: datetime.date | None = None) -> None:
+        on = on or timezone.localdate()
+        if self.answered_on is not None:
+            raise JourneyRefused(f"This request was marked answered on {self.answered_on:%d %B %Y}.")
+        if on < self.received_on:
+            raise JourneyRefused("A request cannot be answered before it was received.")
+        # Conditional: of two coordinators marking it at once, the second is told.
+        # The copy of the record made for the answer is not kept once it has been given.
+        updated = SubjectAccessRequest.objects.filter(pk=self.pk, answered_on__isnull=True).update(
+            answered_on=on, answered_by=by, bundle=None
+        )
+        if not updated:
+            raise JourneyRefused("Someone marked this request answered a moment ago.")
+        self.answered_on, self.answered_by = on, by

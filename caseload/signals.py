@@ -18,3 +18,12 @@ def announce_service_use_imported(job: ImportJob) -> None:
     """Call inside the transaction that loads the events: the signal goes only if it commits."""
     teams = list(job.teams.all())
     transaction.on_commit(lambda: service_use_imported.send(sender=ImportJob, job=job, teams=teams))
+
+
+# Sent with `resident` once a restriction of their record has committed: the layers above stop
+# using the record (meetings takes it off the agendas still being built).
+resident_restricted = Signal()
+
+
+def announce_resident_restricted(resident) -> None:
+    transaction.on_commit(lambda: resident_restricted.send(sender=type(resident), resident=resident))

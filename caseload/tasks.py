@@ -1,6 +1,8 @@
 from int_app.celery import TRANSIENT_ERRORS, durable_task
 
 from .models import ImportJob
+from .records import retire_due_records as retire_every_due_record
+from .records import subject_access_bundle_produce
 from .services import service_use_import
 
 
@@ -11,3 +13,17 @@ def import_service_use(job_id: int) -> str:
     if job is None:
         return "missing"
     return service_use_import(job=job, retry_on=TRANSIENT_ERRORS).status
+
+
+@durable_task
+def retire_due_records() -> int:
+    """Monthly (CELERY_BEAT_SCHEDULE): remove the personal details of every closed record whose
+    retention period has ended. Idempotent: a retired record is never due again."""
+    return len(retire_every_due_record())
+
+
+@durable_task
+def produce_subject_access_bundle(request_id: int) -> bool:
+    """Draw a subject access bundle (PDF and JSON) and keep it for the coordinator to download.
+    Safe to run twice: a bundle drawn since it was asked for is not drawn again."""
+    return subject_access_bundle_produce(request_id=request_id)

@@ -28,4 +28,13 @@ urlpatterns = [
     path("teams/<slug:slug>/residents/<int:pk>/plan/interventions/", views.plan_interventions, name="plan_interventions"),
     path("teams/<slug:slug>/residents/<int:pk>/step-down/", views.step_down, name="step_down"),
     path("teams/<slug:slug>/residents/<int:pk>/close/", views.close, name="close"),
+    # The record on request, restricted, retired: the coordinator's (MANAGE_RECORDS).
+    path("teams/<slug:slug>/records/", views.records, name="records"),
+    path("teams/<slug:slug>/records/retention/", views.retention, name="retention"),
+    path("teams/<slug:slug>/records/subject-access/<int:pk>/produce/", views.subject_access_produce, name="subject_access_produce"),
+    path("teams/<slug:slug>/records/subject-access/<int:pk>/download/", views.subject_access_download, name="subject_access_download"),
+    path("teams/<slug:slug>/records/subject-access/<int:pk>/answered/", views.subject_access_answered, name="subject_access_answered"),
+    path("teams/<slug:slug>/residents/<int:pk>/subject-access/", views.subject_access_new, name="subject_access_new"),
+    path("teams/<slug:slug>/residents/<int:pk>/restrict/", views.restrict, name="restrict"),
+    path("teams/<slug:slug>/residents/<int:pk>/lift-restriction/", views.lift_restriction, name="lift_restriction"),
 ]

@@ -7,9 +7,11 @@ from __future__ import annotations
 import datetime
 from collections.abc import Callable
 
+from django.conf import settings
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Paginator
+from django.db import transaction
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
@@ -28,16 +30,29 @@ from .forms import (
     GoalStatusForm,
     ImportForm,
     InterventionForm,
+    LiftRestrictionForm,
     PlanInterventionsForm,
     ReferralForm,
     ResidentChangeForm,
+    RestrictForm,
     StartInterventionForm,
     StepDownForm,
+    SubjectAccessRequestForm,
     TriageForm,
 )
 from .journey import journey_of
-from .models import Goal, ImportJob, Intervention, Resident, ResidentAccess, ServiceUseEvent, key_worker_caseloads
+from .models import (
+    Goal,
+    ImportJob,
+    Intervention,
+    Resident,
+    ResidentAccess,
+    ServiceUseEvent,
+    SubjectAccessRequest,
+    key_worker_caseloads,
+)
 from .nhs_number import normalise_nhs_number, validate_nhs_number
+from .records import bundle_file_name, next_retirement_run, subject_access_bundle_request
 from .services import import_job_create, open_episode_of
 
 PAGE_SIZE = 25
@@ -90,7 +105,13 @@ def caseload_list(request: HttpRequest, slug: str) -> HttpResponse:
         "can_allocate": has_right(request.user, team, Right.ALLOCATE_KEY_WORKER),
         "can_import": has_right(request.user, team, Right.IMPORT_SERVICE_USE),
         "contact_cutoff": timezone.now() - datetime.timedelta(days=28),
+        "can_manage_records": has_right(request.user, team, Right.MANAGE_RECORDS),
     }
+    if context["can_manage_records"] and not request.htmx:
+        # Shown until each is marked answered: the law gives a month.
+        context["open_requests"] = list(
+            SubjectAccessRequest.objects.visible_to(request.user, Right.MANAGE_RECORDS).filter(resident__team=team).unanswered().select_related("resident").defer("bundle")
+        )
     return render(request, "caseload/list.html#results" if request.htmx else "caseload/list.html", context)
 
 
@@ -179,15 +200,19 @@ def resident_detail(request: HttpRequest, slug: str, pk: int) -> HttpResponse:
 
 def resident_rights(user: User, resident: Resident) -> dict[str, bool]:
     """Which next steps the page offers: the journey allows them and the user holds the right."""
-    can_update = has_right(user, resident.team, Right.UPDATE_CASES)
+    # A restricted record is kept, not worked on: no next step until the restriction is lifted.
+    can_update = has_right(user, resident.team, Right.UPDATE_CASES) and not resident.is_restricted
     return {
-        "can_triage": resident.status == Status.REFERRED and has_right(user, resident.team, Right.ALLOCATE_KEY_WORKER),
+        "can_triage": resident.status == Status.REFERRED
+        and not resident.is_restricted
+        and has_right(user, resident.team, Right.ALLOCATE_KEY_WORKER),
         "can_start": resident.status == Status.ACCEPTED and can_update,
         "can_record_consent": resident.needs_consent and resident.status != Status.STEPPED_DOWN and can_update,
         "can_edit_plan": resident.plan_is_editable and can_update,
         "can_step_down": resident.status == Status.ACTIVE and can_update,
         "can_close": resident.status == Status.STEPPED_DOWN and can_update,
         "can_view_access_log": has_right(user, resident.team, Right.VIEW_ACCESS_LOG),
+        "can_manage_records": has_right(user, resident.team, Right.MANAGE_RECORDS) and not resident.is_retired,
     }
 
 
@@ -456,3 +481,157 @@ def import_job(request: HttpRequest, pk: int) -> HttpResponse:
     teams = list(job.teams.all())
     template = "caseload/import_job.html#progress" if request.htmx else "caseload/import_job.html"
     return render(request, template, {"job": job, "teams": teams})
+
+
+# --- the record on request, restricted, retired (MANAGE_RECORDS: the coordinator) -------------------
+
+
+@require_GET
+def records(request: HttpRequest, slug: str) -> HttpResponse:
+    """The team's records as the law sees them: subject access requests until they are answered,
+    restricted records, and the way to the retention dry run."""
+    team = team_for(request.user, slug, Right.MANAGE_RECORDS)
+    requests = (
+        SubjectAccessRequest.objects.visible_to(request.user, Right.MANAGE_RECORDS)
+        .filter(resident__team=team)
+        .select_related("resident__team", "received_by", "answered_by")
+        .defer("bundle")
+    )
+    unanswered = list(requests.unanswered())
+    answered = list(requests.filter(answered_on__isnull=False).order_by("-answered_on", "-pk")[:20])
+    restricted = list(
+        Resident.objects.visible_to(request.user, Right.MANAGE_RECORDS)
+        .filter(team=team)
+        .restricted()
+        .select_related("team", "restricted_by")
+        .order_by("-restricted_at")
+    )
+    record_resident_access(
+        request, [r.resident_id for r in unanswered + answered] + [r.pk for r in restricted], ResidentAccess.Page.RECORDS
+    )
+    return render(
+        request,
+        "caseload/records.html",
+        {"team": team, "unanswered": unanswered, "answered": answered, "restricted": restricted, "today": timezone.localdate()},
+    )
+
+
+@require_http_methods(["GET", "POST"])
+def subject_access_new(request: HttpRequest, slug: str, pk: int) -> HttpResponse:
+    resident = resident_for(request, slug, pk, Right.MANAGE_RECORDS)
+    form = SubjectAccessRequestForm(request.POST or None, resident=resident, user=request.user)
+    if request.method == "POST" and form.is_valid() and form.save():
+        messages.success(
+            request,
+            f"Subject access request logged for {resident.full_name}: answer by {form.request.deadline:%-d %B %Y}.",
+        )
+        return redirect("caseload:records", resident.team.slug)
+    return render(
+        request,
+        "caseload/change.html",
+        {"resident": resident, "form": form, "heading": "Log a subject access request", "button": "Log the request"},
+    )
+
+
+def subject_access_request_for(request: HttpRequest, slug: str, pk: int, *, with_bundle: bool = False) -> SubjectAccessRequest:
+    requests = SubjectAccessRequest.objects.visible_to(request.user, Right.MANAGE_RECORDS).select_related("resident__team")
+    return object_in_team(
+        requests if with_bundle else requests.defer("bundle"),
+        user=request.user,
+        right=Right.MANAGE_RECORDS,
+        slug=slug,
+        team="resident__team",
+        pk=pk,
+    )
+
+
+@require_POST
+def subject_access_produce(request: HttpRequest, slug: str, pk: int) -> HttpResponse:
+    """Everything held about the resident, as a PDF and as JSON in one zip, drawn by a worker: a
+    resident with years of contacts takes longer to draw than a request may last."""
+    sar = subject_access_request_for(request, slug, pk)
+    if sar.answered_on is not None:
+        messages.error(request, "This request is answered: log a new one to produce the record again.")
+    else:
+        with transaction.atomic():
+            subject_access_bundle_request(request=sar, by=request.user)
+        messages.success(request, f"{sar.resident.full_name}'s record is being produced: reload this page in a minute to download it.")
+    return redirect("caseload:records", slug)
+
+
+@require_GET
+def subject_access_download(request: HttpRequest, slug: str, pk: int) -> HttpResponse:
+    sar = subject_access_request_for(request, slug, pk, with_bundle=True)
+    if not sar.bundle_ready or sar.bundle is None:
+        messages.error(request, "The record is not ready to download: produce it first, or wait a minute and reload.")
+        return redirect("caseload:records", slug)
+    record_resident_access(request, [sar.resident_id], ResidentAccess.Page.SUBJECT_ACCESS)
+    response = HttpResponse(bytes(sar.bundle), content_type="application/zip")
+    response["Content-Disposition"] = f'attachment; filename="{bundle_file_name(sar)}"'
+    return response
+
+
+@require_POST
+def subject_access_answered(request: HttpRequest, slug: str, pk: int) -> HttpResponse:
+    sar = subject_access_request_for(request, slug, pk)
+    try:
+        sar.mark_answered(by=request.user)
+    except ValidationError as refused:
+        messages.error(request, refused.messages[0])
+    else:
+        messages.success(request, f"The subject access request of {sar.received_on:%-d %B %Y} is marked answered.")
+    return redirect("caseload:records", slug)
+
+
+@require_http_methods(["GET", "POST"])
+def restrict(request: HttpRequest, slug: str, pk: int) -> HttpResponse:
+    resident = resident_for(request, slug, pk, Right.MANAGE_RECORDS)
+    return change_page(
+        request,
+        resident,
+        RestrictForm,
+        allowed=not resident.is_restricted and not resident.is_retired,
+        heading="Restrict the record",
+        button="Restrict the record",
+        done=lambda r: f"{r.full_name}'s record is restricted: only the coordinator can open it, and it is off suggestions and agendas.",
+    )
+
+
+@require_http_methods(["GET", "POST"])
+def lift_restriction(request: HttpRequest, slug: str, pk: int) -> HttpResponse:
+    resident = resident_for(request, slug, pk, Right.MANAGE_RECORDS)
+    return change_page(
+        request,
+        resident,
+        LiftRestrictionForm,
+        allowed=resident.is_restricted,
+        heading="Lift the restriction",
+        button="Lift the restriction",
+        done=lambda r: f"The restriction on {r.full_name}'s record is lifted.",
+    )
+
+
+@require_GET
+def retention(request: HttpRequest, slug: str) -> HttpResponse:
+    """A dry run: the records of the team that the next monthly run would retire, changing nothing."""
+    team = team_for(request.user, slug, Right.MANAGE_RECORDS)
+    run_on = next_retirement_run()
+    due = list(
+        Resident.objects.visible_to(request.user, Right.MANAGE_RECORDS)
+        .filter(team=team)
+        .due_for_retirement(run_on)
+        .select_related("team")
+        .order_by("closed_on", "pk")
+    )
+    record_resident_access(request, [r.pk for r in due], ResidentAccess.Page.RECORDS)
+    return render(
+        request,
+        "caseload/retention.html",
+        {
+            "team": team,
+            "run_on": run_on,
+            "due": due,
+            "years": settings.INT_RETENTION_YEARS,
+            "retired_count": Resident.objects.visible_to(request.user).filter(team=team, retired_at__isnull=False).count(),
+        },
+    )

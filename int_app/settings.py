@@ -441,7 +441,19 @@ CELERY_BEAT_SCHEDULE: dict = {
     "meetings-schedule-ahead": {"task": "meetings.tasks.schedule_meetings", "schedule": 6 * 3600.0},
     "meetings-weekly-action-digest": {"task": "meetings.tasks.send_action_digests", "schedule": 3600.0},
     "meetings-send-unsent-mail": {"task": "meetings.tasks.send_unsent_mail", "schedule": 900.0},
+    # Records whose retention period has ended lose their personal details; idempotent, so a
+    # missed month is caught up by the next run.
+    "caseload-retire-records": {
+        "task": "caseload.tasks.retire_due_records",
+        "schedule": crontab(day_of_month=1, hour=3, minute=45),
+    },
 }
+
+# Years a closed record is kept before its personal details are removed: the Records Management
+# Code of Practice's default for adult health and care records is 8 years after the end of care.
+INT_RETENTION_YEARS = env_int("INT_RETENTION_YEARS", 8)
+if not 1 <= INT_RETENTION_YEARS <= 100:
+    raise ImproperlyConfigured(f"INT_RETENTION_YEARS must be from 1 to 100, not {INT_RETENTION_YEARS}.")
 
 # KPIs: the before/after window W in months, the n under which a figure is "too few to judge", and
 # the city projection the PCN lead takes to the board (DOMAIN.md: 20,000 residents, 850,000

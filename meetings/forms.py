@@ -111,7 +111,7 @@ class AddResidentForm(forms.Form):
         super().__init__(*args, **kwargs)
         # Only the team's own open cases: another team's resident is not a valid choice.
         self.fields["resident"].queryset = (
-            Resident.objects.filter(team_id=meeting.team_id, status__in=Resident.Status.open_values())
+            Resident.objects.open_to_planning().filter(team_id=meeting.team_id, status__in=Resident.Status.open_values())
             .exclude(agenda_items__meeting=meeting)
             .order_by("family_name", "given_name")
         )

@@ -305,6 +305,8 @@ def agenda_item_add(*, meeting: Meeting, resident: Resident, reason: str, by: Us
         raise TransitionNotAllowed("That resident belongs to another team.")
     if meeting.items.filter(resident=resident).exists():
         raise TransitionNotAllowed(f"{resident} is already on this agenda.")
+    if not Resident.objects.open_to_planning().filter(pk=resident.pk).exists():
+        raise TransitionNotAllowed(f"{resident}'s record is restricted: it cannot go on an agenda.")
     carried_from = (
         AgendaItem.objects.filter(
             resident=resident, outcome=AgendaItem.Outcome.NOT_REACHED, meeting__starts_at__lt=meeting.starts_at

@@ -138,7 +138,8 @@ def _candidates(meeting: Meeting) -> QuerySet:
     since = timezone.localdate() - SERVICE_USE_WINDOW
     open_statuses = Action.Status.open_values()
     return (
-        Resident.objects.filter(team_id=meeting.team_id, status__in=Resident.Status.open_values())
+        Resident.objects.open_to_planning()
+        .filter(team_id=meeting.team_id, status__in=Resident.Status.open_values())
         .exclude(agenda_items__meeting=meeting)
         .annotate(
             not_reached_at=_last_meeting_with(AgendaItem.Outcome.NOT_REACHED, meeting),
@@ -237,7 +238,8 @@ def resident_search(*, meeting: Meeting, query: str, limit: int = 10) -> list[Re
     if len(query.strip()) < 2:
         return []
     return list(
-        Resident.objects.filter(team_id=meeting.team_id, status__in=Resident.Status.open_values())
+        Resident.objects.open_to_planning()
+        .filter(team_id=meeting.team_id, status__in=Resident.Status.open_values())
         .exclude(agenda_items__meeting=meeting)
         .matching(query)
         .order_by("family_name", "given_name")[:limit]

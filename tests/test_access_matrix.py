@@ -222,6 +222,16 @@ TWO_TEAM_EXPECTED: dict[str, dict[str, tuple[object, object]]] = {
     "caseload:plan_interventions": CASE_KEEPERS,
     "caseload:step_down": CASE_KEEPERS,
     "caseload:close": CASE_KEEPERS,
+    # The record on request, restricted, retired: the coordinator of the resident's team only; a
+    # restricted record does not exist for the coordinator/OT where they are the OT.
+    "caseload:records": COORDINATOR_ONLY,
+    "caseload:retention": COORDINATOR_ONLY,
+    "caseload:subject_access_produce": COORDINATOR_ONLY,
+    "caseload:subject_access_download": COORDINATOR_ONLY,
+    "caseload:subject_access_answered": COORDINATOR_ONLY,
+    "caseload:subject_access_new": COORDINATOR_ONLY,
+    "caseload:restrict": COORDINATOR_ONLY,
+    "caseload:lift_restriction": COORDINATOR_ONLY,
     # Practice pressure and KPIs: the PCN lead of a team sees its aggregates and pressure.
     "pressure:heatmap": LEAD_OR_COORDINATOR_ANYWHERE,
     "pressure:report": COORDINATOR_ANYWHERE,

@@ -215,6 +215,8 @@ FORM_PAGES: dict[str, Callable[[World], str]] = {
     "pressure:alert_acknowledge": lambda w: "/pressure/",
     "invitation_resend": lambda w: "/invitations/",
     "invitation_revoke": lambda w: "/invitations/",
+    "caseload:subject_access_answered": lambda w: f"/caseload/teams/{w.own.slug}/records/",
+    "caseload:subject_access_produce": lambda w: f"/caseload/teams/{w.own.slug}/records/",
     "meetings:meeting_end": lambda w: f"/meetings/teams/{w.own.slug}/{meeting(w).pk}/",
     "meetings:agenda_add": lambda w: f"/meetings/teams/{w.own.slug}/{meeting(w).pk}/agenda/",
     "meetings:agenda_remove": lambda w: f"/meetings/teams/{w.own.slug}/{meeting(w).pk}/agenda/",

@@ -21,7 +21,17 @@ from django.contrib.auth import get_user_model
 from django.db import models
 from django.utils import timezone
 
-from caseload.models import Goal, ImportJob, Intervention, PlannedIntervention, Resident, ResidentAccess, ResidentEvent, ServiceUseEvent
+from caseload.models import (
+    Goal,
+    ImportJob,
+    Intervention,
+    PlannedIntervention,
+    Resident,
+    ResidentAccess,
+    ResidentEvent,
+    ServiceUseEvent,
+    SubjectAccessRequest,
+)
 from int_app.teams.invitations import Invitee, invitation_create
 from int_app.teams.models import Membership, PCNMembership, Team
 from int_app.teams.roles import Right, Role
@@ -226,6 +236,7 @@ def one_row_of_each(team: Team) -> None:
         ),
         by=coordinator,
     )
+    SubjectAccessRequest.log(resident=resident, received_on=dt.date(2026, 3, 2), by=coordinator)
 
 
 @pytest.mark.django_db

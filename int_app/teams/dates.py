@@ -97,3 +97,4 @@ MEETING_DATE = DateRule("The meeting date", EARLIEST_RECORD, years_back=2, years
 ACTION_DUE_DATE = DateRule("The due date", EARLIEST_RECORD, years_ahead=2)
 PRESSURE_WEEK = DateRule("The week", EARLIEST_RECORD)
 KPI_MONTH = DateRule("The month", EARLIEST_RECORD)
+SUBJECT_ACCESS_DATE = DateRule("The date the request was received", EARLIEST_RECORD)

@@ -54,6 +54,7 @@ class Right(StrEnum):
     ACKNOWLEDGE_PRESSURE_ALERTS = "acknowledge_pressure_alerts"
     VIEW_ACCESS_LOG = "view_access_log"
     REVIEW_ACCESS = "review_access"
+    MANAGE_RECORDS = "manage_records"
 
 
 RIGHTS: dict[Right, frozenset[str]] = {
@@ -81,6 +82,9 @@ RIGHTS: dict[Right, frozenset[str]] = {
     # Who is in the team, with what role, since when and how they sign in: the information
     # governance lead's periodic access review, and the coordinator who answers for the team.
     Right.REVIEW_ACCESS: frozenset({Role.INFORMATION_GOVERNANCE_LEAD, Role.COORDINATOR}),
+    # The team's records as the law sees them: answering subject access requests, restricting a
+    # record when the resident objects, and reading a restricted record (ADR 0018).
+    Right.MANAGE_RECORDS: frozenset({Role.COORDINATOR}),
 }
 
 

@@ -25,6 +25,7 @@ NOT_PAGES = {
     "access_review_csv",
     "meetings:outcome_summary_pdf",
     "meetings:calendar_feed",
+    "caseload:subject_access_download",
 }
 
 

@@ -1,6 +1,6 @@
 """Access-matrix rows for every caseload URL, and the objects they need in the own team."""
 
-from caseload.models import ImportJob
+from caseload.models import ImportJob, SubjectAccessRequest
 from int_app.teams.roles import Role
 from tests.access import WORLD_BUILDERS, Row, World, register
 
@@ -30,6 +30,11 @@ def build_caseload(world: World) -> None:
     world.objects["intervention"] = InterventionFactory(team=team)
     world.objects["goal"] = world.objects["active"].add_goal(
         text="Get to the lunch club on Thursdays", by=world.member(team, "coordinator")
+    )
+    world.objects["restricted"] = active(team, consent=False)
+    world.objects["restricted"].restrict(reason="Objected to the team using his information", by=world.member(team, "coordinator"))
+    world.objects["subject_access"] = SubjectAccessRequest.log(
+        resident=world.objects["stepped_down"], received_on=world.objects["stepped_down"].referral_date, by=world.member(team, "coordinator")
     )
     job = ImportJob.objects.create(file_name="extract.csv", status=ImportJob.Status.DONE)
     job.teams.set([team])
@@ -123,4 +128,43 @@ register(
     row("plan_interventions", "active", "plan/interventions/", UPDATE, ("POST",)),
     row("step_down", "active", "step-down/", UPDATE, FORM),
     row("close", "stepped_down", "close/", UPDATE, FORM),
+    # The record on request, restricted and retired: the coordinator's (MANAGE_RECORDS).
+    Row(
+        "caseload:records",
+        lambda w: f"/caseload/teams/{w.own.slug}/records/",
+        roles=COORDINATOR,
+        missing=lambda w: "/caseload/teams/no-such-team/records/",
+    ),
+    Row(
+        "caseload:retention",
+        lambda w: f"/caseload/teams/{w.own.slug}/records/retention/",
+        roles=COORDINATOR,
+        missing=lambda w: "/caseload/teams/no-such-team/records/retention/",
+    ),
+    Row(
+        "caseload:subject_access_produce",
+        lambda w: f"/caseload/teams/{w.own.slug}/records/subject-access/{w.objects['subject_access'].pk}/produce/",
+        roles=COORDINATOR,
+        methods=("POST",),
+        missing=lambda w: f"/caseload/teams/{w.own.slug}/records/subject-access/{MISSING_PK}/produce/",
+    ),
+    # Not produced in this world: the coordinator is sent back to the records page to produce it.
+    Row(
+        "caseload:subject_access_download",
+        lambda w: f"/caseload/teams/{w.own.slug}/records/subject-access/{w.objects['subject_access'].pk}/download/",
+        roles=COORDINATOR,
+        missing=lambda w: f"/caseload/teams/{w.own.slug}/records/subject-access/{MISSING_PK}/download/",
+        get_ok=frozenset({302}),
+    ),
+    Row(
+        "caseload:subject_access_answered",
+        lambda w: f"/caseload/teams/{w.own.slug}/records/subject-access/{w.objects['subject_access'].pk}/answered/",
+        roles=COORDINATOR,
+        methods=("POST",),
+        missing=lambda w: f"/caseload/teams/{w.own.slug}/records/subject-access/{MISSING_PK}/answered/",
+    ),
+    row("subject_access_new", "active", "subject-access/", COORDINATOR, FORM),
+    row("restrict", "active", "restrict/", COORDINATOR, FORM),
+    # A restricted record: the coordinator reads it; for the rest of the team it does not exist.
+    row("lift_restriction", "restricted", "lift-restriction/", COORDINATOR, FORM),
 )
