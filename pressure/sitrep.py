@@ -2,9 +2,10 @@
 share of practices at each level and each OPEL value, the patients of practices at amber (OPEL 2,
 the bulletin's level 4 of 6) or above, and activity per 1,000 patients.
 
-Who sees what: a person who views pressure in a team sees the place (or places) of their teams. The
-practices of their own team's PCNs are named, with their figures; the rest of the place is only
-counted, and only when at least MIN_PRACTICES_SHOWN practices lie outside their PCNs (the small-
+Who sees what: a person who may read the situation report in a team (VIEW_PLACE_SITREP: the PCN
+lead, the coordinator and the ICB's place lead) sees the place (or places) of those teams. The
+practices of the PCNs of teams where they view pressure are named, with their figures (the place
+lead has none); the rest of the place is only counted, and only when at least MIN_PRACTICES_SHOWN practices lie outside their PCNs (the small-
 number rule: with fewer, the place's figures less their own PCNs' would show what a handful of
 named-by-elimination practices reported)."""
 
@@ -134,12 +135,12 @@ class Sitrep:
 def build_sitrep(user, *, week: datetime.date, scale: Scale) -> Sitrep:
     """The situation report for the places of the teams where `user` views pressure, in two
     queries whatever the number of practices (the memberships come from the request's one read)."""
-    holding = user.memberships_with_right(Right.VIEW_PRESSURE)
-    own_neighbourhoods = {m.team.neighbourhood_id for m in holding}
+    readers_in = {m.team.neighbourhood_id for m in user.memberships_with_right(Right.VIEW_PLACE_SITREP)}
+    own_neighbourhoods = {m.team.neighbourhood_id for m in user.memberships_with_right(Right.VIEW_PRESSURE)}
     practices = list(
         # A practice the ODS has closed reports no more: it is not counted as one that did not return.
         Practice.objects.open()
-        .filter(pcn__neighbourhood__place__in=Place.objects.filter(neighbourhoods__in=own_neighbourhoods))
+        .filter(pcn__neighbourhood__place__in=Place.objects.filter(neighbourhoods__in=readers_in))
         .select_related("pcn__neighbourhood__place")
         .order_by("pcn__neighbourhood__place__name", "pcn__name", "name")
     )

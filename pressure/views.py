@@ -151,8 +151,8 @@ def acknowledge_alert(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 def _sitrep_for(request: HttpRequest) -> tuple[Sitrep, SitrepWeekForm]:
-    if not can_view_pressure(request.user):
-        raise PermissionDenied("The situation report is for PCN leads and coordinators.")
+    if not request.user.memberships_with_right(Right.VIEW_PLACE_SITREP):
+        raise PermissionDenied("The situation report is for PCN leads, coordinators and the place lead.")
     week_form = SitrepWeekForm(request.GET or None)
     return build_sitrep(request.user, week=week_form.chosen_week(), scale=current_scale()), week_form
 

@@ -21,6 +21,7 @@ DEMO_ROLES: dict[str, tuple[str, str]] = {
     Role.PCN_LEAD: ("lead", Organisation.Kind.PCN_OR_ICB),
     Role.PRACTICE_MANAGER: ("practice", Organisation.Kind.GP_PRACTICE),
     Role.INFORMATION_GOVERNANCE_LEAD: ("ig", Organisation.Kind.PCN_OR_ICB),
+    Role.PLACE_LEAD: ("place", Organisation.Kind.PCN_OR_ICB),
 }
 
 

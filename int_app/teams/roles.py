@@ -22,6 +22,9 @@ class Role(models.TextChoices):
     PCN_LEAD = "pcn_lead", "PCN lead"
     PRACTICE_MANAGER = "practice_manager", "Practice manager"
     INFORMATION_GOVERNANCE_LEAD = "information_governance_lead", "Information governance lead"
+    # The ICB's place team (DOMAIN.md, "Practice alert frameworks"): reads the place's weekly
+    # situation report of practice pressure, in aggregate, and nothing about cases or practices by name.
+    PLACE_LEAD = "place_lead", "Place lead (ICB)"
 
 
 KEY_WORKER_ROLES: frozenset[str] = frozenset(
@@ -31,9 +34,10 @@ KEY_WORKER_ROLES: frozenset[str] = frozenset(
 # Everyone in the team who takes part in case discussions sees residents; the PCN lead sees
 # aggregates only (DOMAIN.md: "PCN leads see aggregate KPIs of their own PCNs, not case notes").
 # A practice manager only reports their practice's pressure; they are not part of case discussions.
-# The information governance lead reviews who has access, never what the cases say.
+# The information governance lead reviews who has access, never what the cases say. The place lead
+# reads the place's practice pressure in aggregate.
 CASE_ROLES: frozenset[str] = frozenset(
-    set(Role.values) - {Role.PCN_LEAD, Role.PRACTICE_MANAGER, Role.INFORMATION_GOVERNANCE_LEAD}
+    set(Role.values) - {Role.PCN_LEAD, Role.PRACTICE_MANAGER, Role.INFORMATION_GOVERNANCE_LEAD, Role.PLACE_LEAD}
 )
 
 
@@ -51,6 +55,7 @@ class Right(StrEnum):
     VIEW_TEAM = "view_team"
     REPORT_PRESSURE = "report_pressure"
     VIEW_PRESSURE = "view_pressure"
+    VIEW_PLACE_SITREP = "view_place_sitrep"
     ACKNOWLEDGE_PRESSURE_ALERTS = "acknowledge_pressure_alerts"
     VIEW_ACCESS_LOG = "view_access_log"
     REVIEW_ACCESS = "review_access"
@@ -76,6 +81,9 @@ RIGHTS: dict[Right, frozenset[str]] = {
     # A practice manager reports for their own practice only (checked against Membership.practice).
     Right.REPORT_PRESSURE: frozenset({Role.PRACTICE_MANAGER, Role.COORDINATOR}),
     Right.VIEW_PRESSURE: frozenset({Role.PCN_LEAD, Role.COORDINATOR}),
+    # The weekly situation report of the team's place: those who view its pressure, and the place
+    # lead, who sees only the place's aggregates (no PCN of their own, so no practice by name).
+    Right.VIEW_PLACE_SITREP: frozenset({Role.PCN_LEAD, Role.COORDINATOR, Role.PLACE_LEAD}),
     Right.ACKNOWLEDGE_PRESSURE_ALERTS: frozenset({Role.PCN_LEAD}),
     # Who has opened a resident's record: the coordinator answers a resident's or the DPO's question.
     Right.VIEW_ACCESS_LOG: frozenset({Role.COORDINATOR}),

@@ -1,8 +1,11 @@
 from django.utils import timezone
 
-from int_app.teams.roles import Role
+from int_app.teams.roles import RIGHTS, Right, Role
 from pressure.models import PressureAlert, PressureReport, week_start_of
 from tests.access import WORLD_BUILDERS, Row, World, register
+
+# The weekly situation report: the PCN lead, the coordinator and the ICB's place lead.
+SITREP_READERS = RIGHTS[Right.VIEW_PLACE_SITREP]
 
 
 def build_pressure(world: World) -> None:
@@ -45,11 +48,6 @@ register(
     ),
     # Name no team: the places of the teams where the person views pressure, 403 to anyone who
     # views it in none (as the heatmap). Another team's lead gets their own place's report.
-    Row("pressure:sitrep", lambda w: "/pressure/sitrep/", roles=frozenset({Role.PCN_LEAD, Role.COORDINATOR}), other_team="same"),
-    Row(
-        "pressure:sitrep_csv",
-        lambda w: "/pressure/sitrep.csv",
-        roles=frozenset({Role.PCN_LEAD, Role.COORDINATOR}),
-        other_team="same",
-    ),
+    Row("pressure:sitrep", lambda w: "/pressure/sitrep/", roles=SITREP_READERS, other_team="same"),
+    Row("pressure:sitrep_csv", lambda w: "/pressure/sitrep.csv", roles=SITREP_READERS, other_team="same"),
 )

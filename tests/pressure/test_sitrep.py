@@ -150,6 +150,26 @@ class TestWhoSeesWhat:
         assert theirs[0].name in page and "Other PCN (your PCN)" in page
         assert ours[0].name not in page and "Own PCN" not in page
 
+    def test_the_place_lead_sees_the_whole_place_counted_and_no_practice_named(self, client, own_team, ours, theirs):
+        more_practices_in_the_place(own_team, MIN_PRACTICES_SHOWN)
+        reported(ours[0], 5, comment="Our comment")
+        reported(theirs[0], 6)
+        place_lead = member(own_team, Role.PLACE_LEAD)
+        client.force_login(place_lead)
+
+        response = client.get(reverse("pressure:sitrep"))
+
+        place = response.context["sitrep"].places[0]
+        assert (place.practices, place.outside_own_pcns, place.own_pcns) == (14, 14, [])
+        assert (place.figures.reported, place.figures.return_rate) == (2, round(100 * 2 / 14, 1))
+        page = response.text
+        assert "Birmingham: all 14 practices" in page
+        assert all(practice.name not in page for practice in [*ours, *theirs]) and "Our comment" not in page
+        # The place lead reads the report and nothing else of practice pressure or of cases.
+        assert client.get(reverse("pressure:heatmap")).status_code == 403
+        assert client.get(reverse("caseload:list", args=[own_team.slug])).status_code == 403
+        assert reverse("pressure:sitrep") in client.get(reverse("home")).text
+
     def test_with_fewer_than_ten_practices_outside_the_own_pcns_the_place_is_withheld(self, client, lead, ours, theirs):
         reported(theirs[0], 6)
         client.force_login(lead)

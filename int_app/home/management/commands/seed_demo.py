@@ -24,12 +24,12 @@ def demo_steps():
 
 PRACTICE_NAMES = ("Church Road Surgery", "Park View Medical Centre", "Station Lane Practice")
 FIRST_NAMES = {
-    "east": ("Amina", "Daniel", "Priya", "Oluwaseun", "Grace", "Tomasz", "Fatima", "Hannah", "Gareth", "Nadia"),
-    "west": ("Kwame", "Sophie", "Imran", "Chloe", "Aisha", "Liam", "Mei", "Rebecca", "Joanna", "Owen"),
+    "east": ("Amina", "Daniel", "Priya", "Oluwaseun", "Grace", "Tomasz", "Fatima", "Hannah", "Gareth", "Nadia", "Ruth"),
+    "west": ("Kwame", "Sophie", "Imran", "Chloe", "Aisha", "Liam", "Mei", "Rebecca", "Joanna", "Owen", "Farah"),
 }
 SURNAMES = {
-    "east": ("Begum", "Clarke", "Patel", "Adeyemi", "Murphy", "Nowak", "Hussain", "Wright", "Price", "Okafor"),
-    "west": ("Mensah", "Turner", "Khan", "Evans", "Rahman", "O'Brien", "Chen", "Hughes", "Kowalska", "Davies"),
+    "east": ("Begum", "Clarke", "Patel", "Adeyemi", "Murphy", "Nowak", "Hussain", "Wright", "Price", "Okafor", "Bennett"),
+    "west": ("Mensah", "Turner", "Khan", "Evans", "Rahman", "O'Brien", "Chen", "Hughes", "Kowalska", "Davies", "Siddiqui"),
 }
 SHARED_ORGANISATIONS = {
     Organisation.Kind.COUNCIL: "Birmingham City Council",
