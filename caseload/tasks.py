@@ -11,3 +11,15 @@ def import_service_use(job_id: int) -> str:
     if job is None:
         return "missing"
     return service_use_import(job=job, retry_on=TRANSIENT_ERRORS).status
+
+
+@durable_task
+def import_population(extract_id: int) -> str:
+    """Check and load one uploaded population extract. Safe to run twice: see population_import."""
+    from .models import PopulationExtract
+    from .population import population_import
+
+    extract = PopulationExtract.objects.filter(pk=extract_id).select_related("team").first()
+    if extract is None:
+        return "missing"
+    return population_import(extract=extract, retry_on=TRANSIENT_ERRORS).status

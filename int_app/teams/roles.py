@@ -49,6 +49,8 @@ class Right(StrEnum):
     VIEW_PRESSURE = "view_pressure"
     ACKNOWLEDGE_PRESSURE_ALERTS = "acknowledge_pressure_alerts"
     VIEW_ACCESS_LOG = "view_access_log"
+    IMPORT_POPULATION = "import_population"
+    FIND_CASES = "find_cases"
 
 
 RIGHTS: dict[Right, frozenset[str]] = {
@@ -73,6 +75,12 @@ RIGHTS: dict[Right, frozenset[str]] = {
     Right.ACKNOWLEDGE_PRESSURE_ALERTS: frozenset({Role.PCN_LEAD}),
     # Who has opened a resident's record: the coordinator answers a resident's or the DPO's question.
     Right.VIEW_ACCESS_LOG: frozenset({Role.COORDINATOR}),
+    # The population extract holds every registered person of the team's practices: the
+    # coordinator loads it for the team (a system admin, as superuser, for any team).
+    Right.IMPORT_POPULATION: frozenset({Role.COORDINATOR}),
+    # Case finding lists people nobody has referred yet, from the extract: the coordinator, who
+    # records referrals, and the GP, who knows the practice's patients.
+    Right.FIND_CASES: frozenset({Role.COORDINATOR, Role.GP}),
 }
 
 
