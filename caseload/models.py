@@ -1056,6 +1056,21 @@ class PopulationPersonQuerySet(models.QuerySet):
     def visible_to(self, user, right: Right | None = None) -> PopulationPersonQuerySet:
         return self.filter(extract__team__in=Team.objects.visible_to(user, right))
 
+    def not_on_a_caseload(self) -> PopulationPersonQuerySet:
+        """People with no open episode in any team (whatever its access): a referral of one with
+        an open episode would be refused, and their team already knows them."""
+        return self.exclude(nhs_number__in=Resident.objects.open().values("nhs_number"))
+
+    def with_recent_use(self) -> PopulationPersonQuerySet:
+        return self.filter(recent_total__gt=0)
+
+    def born_between(self, first_year: int, last_year: int) -> PopulationPersonQuerySet:
+        return self.filter(birth_year__gte=first_year, birth_year__lte=last_year)
+
+    def with_recent(self, kind: str) -> PopulationPersonQuerySet:
+        """People with a recent contact of this kind (recent_by_kind holds kind number n at n - 1)."""
+        return self.filter(**{f"recent_by_kind__{KIND_NUMBERS[kind] - 1}__gt": 0})
+
     def ranked(self) -> PopulationPersonQuerySet:
         """Most recent emergency use first, then most recent use, then the steepest rise."""
         return self.order_by(

@@ -5,7 +5,7 @@ from django.apps import apps
 from django.contrib import admin
 from django.core.exceptions import ImproperlyConfigured
 
-from caseload.models import Goal, ImportJob, Intervention, PlannedIntervention, Resident
+from caseload.models import Goal, ImportJob, Intervention, PlannedIntervention, PopulationExtract, Resident
 from int_app.teams.admin import ReadOnlyAdmin
 from int_app.teams.models import Membership
 from meetings.models import (
@@ -37,6 +37,7 @@ CHANGE_TEAM_PATHS = {
     PressureReport: "practice__pcn__neighbourhood__team",
     Membership: "team",
     ImportJob: "pgh_obj__teams",
+    PopulationExtract: "team",
 }
 
 

@@ -13,7 +13,7 @@ that owns residents; this app sits on top of every other and only watches them.
 import pghistory
 from django.db import models
 
-from caseload.models import Goal, ImportJob, Intervention, PlannedIntervention, Resident
+from caseload.models import Goal, ImportJob, Intervention, PlannedIntervention, PopulationExtract, Resident
 from int_app.teams.models import Membership
 from meetings.models import Action, AgendaItem, Attendance, Decision, Meeting, MeetingSeries, MinutesAddendum
 from pressure.models import PressureReport
@@ -54,3 +54,6 @@ audit_changes(Resident, exclude=["last_contact_at"])
 # An import is one audited event (file name, rows, checksum), not 850,000 row copies; where its
 # file waits on disk is no part of the record.
 audit_changes(ImportJob, exclude=["stored_as"])
+# A population extract likewise: who uploaded which file (checksum) for which team, what it held,
+# and when it became or stopped being current; its people and contacts are not copied.
+audit_changes(PopulationExtract, exclude=["stored_as", "rows_checked"])
