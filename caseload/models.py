@@ -892,7 +892,7 @@ class ResidentAccessQuerySet(models.QuerySet):
         """Who opened a record is the team's business: its members, or with `right` those whose
         role in the resident's team carries it."""
         teams = Team.objects.visible_to(user, right)
-        return self.filter(Q(resident__team__in=teams) | Q(resident__isnull=True, team__in=teams))
+        return self.filter(Q(resident__team__in=teams) | Q(resident__isnull=True, extract__team__in=teams))
 
     def for_resident(self, resident_id: int) -> ResidentAccessQuerySet:
         return self.filter(resident_id=resident_id).select_related("user").order_by("-at")
@@ -914,8 +914,9 @@ class ResidentAccess(models.Model):
     resident = models.ForeignKey(
         Resident, on_delete=models.DO_NOTHING, db_constraint=False, related_name="accesses", null=True, blank=True
     )
-    team = models.ForeignKey(
-        Team, on_delete=models.DO_NOTHING, db_constraint=False, related_name="+", null=True, blank=True
+    # The version of the extract the person was shown from: its team is whose business the row is.
+    extract = models.ForeignKey(
+        "PopulationExtract", on_delete=models.DO_NOTHING, db_constraint=False, related_name="+", null=True, blank=True
     )
     nhs_number = models.CharField(max_length=10, blank=True)
     page = models.CharField(max_length=30, choices=Page.choices)
@@ -933,7 +934,7 @@ class ResidentAccess(models.Model):
         ]
         constraints = [
             models.CheckConstraint(
-                condition=Q(resident__isnull=False) | (Q(team__isnull=False) & Q(nhs_number__regex=r"^[0-9]{10}$")),
+                condition=Q(resident__isnull=False) | (Q(extract__isnull=False) & Q(nhs_number__regex=r"^[0-9]{10}$")),
                 name="resident_access_names_someone",
             )
         ]
@@ -1116,6 +1117,11 @@ class PopulationPerson(models.Model):
         return f"{self.nhs_number[:3]} {self.nhs_number[3:6]} {self.nhs_number[6:]}"
 
 
+class PopulationContactsQuerySet(models.QuerySet):
+    def visible_to(self, user, right: Right | None = None) -> PopulationContactsQuerySet:
+        return self.filter(extract__team__in=Team.objects.visible_to(user, right))
+
+
 class PopulationContacts(models.Model):
     """A person's contacts of one kind in one month, from one version of the extract. Compact:
     about 16 bytes of data a row, so that 15 million rows stay about a gigabyte with indexes."""
@@ -1130,6 +1136,8 @@ class PopulationContacts(models.Model):
     month = models.DateField()
     kind = models.SmallIntegerField()
     contacts = models.IntegerField()
+
+    objects = PopulationContactsQuerySet.as_manager()
 
     class Meta:
         indexes = [models.Index(fields=["extract", "month"], name="population_contacts_month")]

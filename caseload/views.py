@@ -210,7 +210,7 @@ def case_finding(request: HttpRequest, slug: str) -> HttpResponse:
         ).ranked()
         page = Paginator(people, CASE_FINDING_PAGE_SIZE).get_page(request.GET.get("page"))
         candidates = candidates_for(list(page.object_list), extract)
-        record_extract_access(request, team.pk, (c.person.nhs_number for c in candidates), ResidentAccess.Page.CASE_FINDING)
+        record_extract_access(request, extract.pk, (c.person.nhs_number for c in candidates), ResidentAccess.Page.CASE_FINDING)
     practice_names = {practice.pk: practice.name for practice in practices}
     return render(
         request,

@@ -15,7 +15,7 @@ from django.db import models
 from django.urls import reverse
 from django.utils import timezone
 
-from caseload.models import ImportJob, Intervention, PlannedIntervention, Resident, ResidentAccess
+from caseload.models import ImportJob, Intervention, PlannedIntervention, PopulationExtract, Resident, ResidentAccess
 from int_app.teams.admin import SharedListAdmin, SuperusersOnly, TeamScope
 from int_app.teams.models import Neighbourhood, Place, Practice, Team, User
 from int_app.teams.roles import Role
@@ -59,6 +59,7 @@ def team_records(team: Team) -> None:
     job = ImportJob.objects.create(file_name="extract.csv", status=ImportJob.Status.DONE)
     job.teams.set([team])
     ResidentAccess.objects.create(user=coordinator, resident=resident, page=ResidentAccess.Page.RESIDENT, path="/r/")
+    PopulationExtract.objects.create(team=team, file_name="population.csv", uploaded_by=coordinator)
 
 
 def registered_rows() -> dict[type[models.Model], set]:

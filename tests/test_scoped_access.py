@@ -22,6 +22,7 @@ from django.db import models
 from django.utils import timezone
 
 from caseload.models import Goal, ImportJob, Intervention, PlannedIntervention, Resident, ResidentAccess, ResidentEvent, ServiceUseEvent
+from caseload.population import population_load_unchecked
 from int_app.teams.models import Membership, Team
 from int_app.teams.roles import Right, Role
 from kpis.models import ResidentUsage, ResidentWindow
@@ -29,6 +30,7 @@ from meetings.models import Attendance, MinutesAddendum
 from pressure.models import PressureAlert, PressureReport, PressureReportChange
 
 from .caseload.factories import active
+from .caseload.population_builders import extract_rows
 from .factories import OrganisationFactory, UserFactory, make_team
 from .meetings.factories import add_item, make_action, make_meeting, record_decision, service_use
 
@@ -214,6 +216,7 @@ def one_row_of_each(team: Team) -> None:
     )
     ResidentUsage.objects.create(resident=resident)
     ResidentAccess.objects.create(user=coordinator, resident=resident, page="resident", path="/x", at=timezone.now())
+    population_load_unchecked(team=team, rows=extract_rows(team), file_name="population.csv")  # people and contacts
 
 
 @pytest.mark.django_db

@@ -62,8 +62,8 @@ class Migration(migrations.Migration):
         ),
         migrations.AddField(
             model_name='residentaccess',
-            name='team',
-            field=models.ForeignKey(blank=True, db_constraint=False, null=True, on_delete=django.db.models.deletion.DO_NOTHING, related_name='+', to='teams.team'),
+            name='extract',
+            field=models.ForeignKey(blank=True, db_constraint=False, null=True, on_delete=django.db.models.deletion.DO_NOTHING, related_name='+', to='caseload.populationextract'),
         ),
         migrations.AlterField(
             model_name='residentaccess',
@@ -92,7 +92,7 @@ class Migration(migrations.Migration):
         ),
         migrations.AddConstraint(
             model_name='residentaccess',
-            constraint=models.CheckConstraint(condition=models.Q(('resident__isnull', False), models.Q(('team__isnull', False), ('nhs_number__regex', '^[0-9]{10}$')), _connector='OR'), name='resident_access_names_someone'),
+            constraint=models.CheckConstraint(condition=models.Q(('resident__isnull', False), models.Q(('extract__isnull', False), ('nhs_number__regex', '^[0-9]{10}$')), _connector='OR'), name='resident_access_names_someone'),
         ),
         migrations.AddField(
             model_name='populationextract',

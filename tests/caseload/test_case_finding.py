@@ -84,8 +84,8 @@ def test_each_page_writes_an_access_row_for_each_person_it_lists(client, coordin
 
     response = client.get(reverse("caseload:case_finding", args=[own_team.slug]), {"practice": own_team.practices.order_by("pk")[1].pk})
 
-    rows = list(ResidentAccess.objects.filter(page=ResidentAccess.Page.CASE_FINDING).values_list("nhs_number", "team_id", "resident_id", "user__email"))
-    assert rows == [(STEADY, own_team.pk, None, member(own_team, Role.GP).email)]
+    rows = list(ResidentAccess.objects.filter(page=ResidentAccess.Page.CASE_FINDING).values_list("nhs_number", "extract_id", "resident_id", "user__email"))
+    assert rows == [(STEADY, extract.pk, None, member(own_team, Role.GP).email)]
     assert listed(response) == [STEADY]
     # The team's coordinator can find these rows among the team's access log.
     assert ResidentAccess.objects.visible_to(coordinator, Right.VIEW_ACCESS_LOG).filter(nhs_number=STEADY).exists()
