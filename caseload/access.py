@@ -21,3 +21,17 @@ def record_resident_access_by(*, user, resident_ids: Iterable[int], page: str, p
     ]
     ResidentAccess.objects.bulk_create(rows)
     return len(rows)
+
+
+def record_extract_access(request: HttpRequest, extract_id: int, nhs_numbers: Iterable[str], page: str) -> int:
+    """One row per person of a team's population extract shown (people who are not residents, so
+    named by NHS number and the extract's version); called by the pages that list them (case finding)."""
+    request_id = structlog.contextvars.get_contextvars().get("request_id", "")
+    rows = [
+        ResidentAccess(
+            user=request.user, extract_id=extract_id, nhs_number=nhs_number, page=page, path=request.path[:300], request_id=str(request_id)
+        )
+        for nhs_number in sorted(set(nhs_numbers))
+    ]
+    ResidentAccess.objects.bulk_create(rows)
+    return len(rows)

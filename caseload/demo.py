@@ -368,3 +368,116 @@ def service_history(resident: Resident, key: str, rng: random.Random, today: dat
                     )
                 )
     return events
+
+
+# --- the population extract ------------------------------------------------------------------------
+
+POPULATION_SEED = 2026_12_07
+POPULATION_PEOPLE_PER_TEAM = 15_000
+POPULATION_MONTHS = 27
+# A registered person's contacts a month, at a typical adult's level of need.
+POPULATION_MONTHLY_USE: dict[str, float] = {
+    Kind.PRIMARY_CARE_APPOINTMENT: 0.40,
+    Kind.AE_ATTENDANCE: 0.030,
+    Kind.EMERGENCY_ADMISSION: 0.010,
+    Kind.AMBULANCE_CALLOUT: 0.015,
+    Kind.NHS_111_CALL: 0.030,
+    Kind.SOCIAL_CARE_CONTACT: 0.020,
+    Kind.COMMUNITY_HEALTH_CONTACT: 0.050,
+    Kind.MENTAL_HEALTH_CONTACT: 0.020,
+}
+MALE_NAMES = frozenset({"Joseph", "Winston", "Stanislaw", "Abdul", "Clifford", "Delroy", "Mohammed", "Leroy", "Rashid", "Desmond", "Tariq", "Vernon"})
+
+
+def seed_population(stdout) -> str:
+    """A population extract for each demo team, loaded through the importer: about 15,000 registered
+    people a team over 27 months, and every demo resident with exactly the contacts their service
+    use holds. People have spells of heavier use that pass by themselves (what gets residents
+    referred at a peak, so part of their fall is regression to the mean); the residents' own
+    contacts carry the team's effect (caseload.demo.AFTER_START: about 10 % fewer A&E attendances
+    than they would have had)."""
+    from .models import PopulationExtract
+    from .population import population_load_unchecked
+
+    if PopulationExtract.objects.exists():
+        return "Population extracts already loaded."
+    rng = random.Random(POPULATION_SEED)
+    last = timezone.localdate().replace(day=1) - datetime.timedelta(days=1)
+    months = [add_months_to(last.replace(day=1), -back) for back in reversed(range(POPULATION_MONTHS))]
+    loaded = []
+    for team_number, team in enumerate(Team.objects.filter(slug__in=["east", "west"]).order_by("slug")):
+        rows = resident_extract_rows(team, months) + population_rows(team, team_number, rng, months)
+        extract = population_load_unchecked(team=team, rows=rows, file_name=f"population-{team.slug}-demo.csv")
+        loaded.append(f"{team.name} {extract.people:,} people, {extract.rows_loaded:,} rows")
+    return "Population extracts: " + "; ".join(loaded) + "."
+
+
+def add_months_to(month: datetime.date, months: int) -> datetime.date:
+    from .models import add_months
+
+    return add_months(month, months)
+
+
+def resident_extract_rows(team: Team, months: list[datetime.date]) -> list[tuple]:
+    """Each demo resident (once per NHS number) as the extract holds them: their practice, year of
+    birth and the contacts of their service use, month by month."""
+    from django.db.models import Count
+    from django.db.models.functions import TruncMonth
+
+    people = {}
+    for resident in Resident.objects.filter(team=team).order_by("referral_date", "pk").select_related("practice"):
+        people.setdefault(
+            resident.nhs_number,
+            (resident.practice_id, resident.date_of_birth.year, "M" if resident.given_name in MALE_NAMES else "F"),
+        )
+    counts = (
+        ServiceUseEvent.objects.filter(resident__team=team, date__gte=months[0], date__lt=add_months_to(months[-1], 1))
+        .annotate(month=TruncMonth("date"))
+        .order_by()
+        .values_list("resident__nhs_number", "month", "kind")
+        .annotate(n=Count("*"))
+    )
+    return [(nhs_number, *people[nhs_number], month, kind, n) for nhs_number, month, kind, n in counts]
+
+
+def population_rows(team: Team, team_number: int, rng: random.Random, months: list[datetime.date]) -> list[tuple]:
+    """Registered people who are not residents: need grows with age, a few are frail, and anyone
+    may have a spell of two to six months of heavier use that passes."""
+    practices = list(team.practices.order_by("ods_code").values_list("pk", flat=True))
+    kinds = list(POPULATION_MONTHLY_USE)
+    weights = [POPULATION_MONTHLY_USE[kind] for kind in kinds]
+    base_rate = sum(weights)
+    this_year = months[-1].year
+    lines = []
+    for index in range(POPULATION_PEOPLE_PER_TEAM):
+        nhs_number = population_nhs_number(team_number, index)
+        age = min(int(rng.triangular(0, 100, 45)), 99)
+        sex = "F" if rng.random() < 0.51 else ("M" if rng.random() < 0.99 else "U")
+        need = rng.lognormvariate(-0.4, 0.7) * (0.6 + (age / 45) ** 2)
+        if rng.random() < 0.04:
+            need *= 6  # frail: as heavy as the people INTs support
+        practice = practices[index % len(practices)]
+        spell_left, spell = 0, 1.0
+        for month in months:
+            if spell_left == 0 and rng.random() < 0.02:
+                spell_left, spell = rng.randint(2, 6), rng.uniform(1.8, 3.0)
+            rate = base_rate * need * (spell if spell_left else 1.0)
+            if spell_left:
+                spell_left -= 1
+            total = poisson(rng, rate) if rate < 30 else round(rng.gauss(rate, rate**0.5))
+            if total <= 0:
+                continue
+            tally: dict[str, int] = {}
+            for kind in rng.choices(kinds, weights=weights, k=total):
+                tally[kind] = tally.get(kind, 0) + 1
+            born = this_year - age
+            lines.extend((nhs_number, practice, born, sex, month, kind, n) for kind, n in tally.items())
+    return lines
+
+
+def population_nhs_number(team_number: int, index: int) -> str:
+    """Valid numbers in a range of their own (9 993 ..., 9 996 ...), apart from the residents'."""
+    stem = 999_300_000 + team_number * 300_000 + index * 11
+    while nhs_number_check_digit(f"{stem:09d}") is None:
+        stem += 1
+    return f"{stem:09d}{nhs_number_check_digit(f'{stem:09d}')}"

@@ -14,7 +14,7 @@ from int_app.teams import dates
 from int_app.teams.models import Practice, Team, User
 from int_app.teams.roles import Role
 
-from .models import Goal, Intervention, Resident, SubjectAccessRequest, key_worker_caseloads
+from .models import Goal, Intervention, Resident, ServiceUseEvent, SubjectAccessRequest, key_worker_caseloads
 from .nhs_number import normalise_nhs_number, validate_nhs_number
 from .records import resident_restrict
 from .services import AlreadyOpen, open_episode_of, resident_refer
@@ -94,6 +94,10 @@ class ReferralForm(forms.Form):
             pcn__neighbourhood__team__in=teams
         ).select_related("pcn").order_by("name")
         self.fields["referral_date"].initial = timezone.localdate()
+        birth_year = self.initial.get("birth_year")
+        if birth_year:
+            # Case finding knows the year of birth only: the date is asked for, with the year as a check.
+            self.fields["date_of_birth"].help_text = f"The population extract gives the year of birth as {birth_year}."
 
     def clean(self) -> dict:
         cleaned = super().clean()
@@ -443,3 +447,36 @@ class LiftRestrictionForm(ResidentChangeForm):
 
     def apply(self) -> None:
         self.resident.lift_restriction(reason=self.cleaned_data["reason"], by=self.user)
+
+
+class CaseFindingFilterForm(forms.Form):
+    """Case finding's filters: a practice of the team, an age band, a kind of recent contact."""
+
+    practice = forms.TypedChoiceField(coerce=int, empty_value=None, required=False, label="Practice")
+    age_band = forms.ChoiceField(required=False, label="Age")
+    kind = forms.ChoiceField(required=False, label="Recent contact of this kind")
+
+    def __init__(self, *args, practices: list[Practice], **kwargs) -> None:
+        from .case_finding import AGE_BANDS
+
+        super().__init__(*args, **kwargs)
+        self.fields["practice"].choices = [("", "All the team's practices"), *((p.pk, p.name) for p in practices)]
+        self.fields["age_band"].choices = [("", "Any age"), *((value, label) for value, label, _y, _o in AGE_BANDS)]
+        self.fields["kind"].choices = [("", "Any kind"), *ServiceUseEvent.Kind.choices]
+        for field in self.fields.values():
+            field.widget.attrs["class"] = SELECT
+
+    def people(self, people: QuerySet, *, last_year: int) -> QuerySet:
+        """The people the chosen filters keep (all of them when the filters are not valid)."""
+        from .case_finding import AGE_BANDS
+
+        chosen = self.cleaned_data if self.is_valid() else {}
+        if chosen.get("practice"):
+            people = people.filter(practice_id=chosen["practice"])
+        if chosen.get("age_band"):
+            _value, _label, youngest, oldest = next(band for band in AGE_BANDS if band[0] == chosen["age_band"])
+            people = people.born_between(last_year - oldest, last_year - youngest)
+        if chosen.get("kind"):
+            people = people.with_recent(chosen["kind"])
+        return people
+

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pgtrigger
 from django.conf import settings
+from django.contrib.postgres.fields import ArrayField
 from django.contrib.postgres.indexes import GinIndex
 from django.core.exceptions import ValidationError
 from django.db import models, transaction
@@ -1019,7 +1020,8 @@ class ResidentAccessQuerySet(models.QuerySet):
     def visible_to(self, user, right: Right | None = None) -> ResidentAccessQuerySet:
         """Who opened a record is the team's business: its members, or with `right` those whose
         role in the resident's team carries it."""
-        return self.filter(resident__team__in=Team.objects.visible_to(user, right))
+        teams = Team.objects.visible_to(user, right)
+        return self.filter(Q(resident__team__in=teams) | Q(resident__isnull=True, extract__team__in=teams))
 
     def for_resident(self, resident_id: int) -> ResidentAccessQuerySet:
         return self.filter(resident_id=resident_id).select_related("user").order_by("-at")
@@ -1037,11 +1039,19 @@ class ResidentAccess(models.Model):
         OUTCOME_SUMMARY_SENT = "outcome_summary_sent", "Outcome summary sent to the GP practice"
         SUBJECT_ACCESS = "subject_access", "Subject access bundle"
         RECORDS = "records", "Records page (requests, restrictions, retention)"
+        CASE_FINDING = "case_finding", "Case finding"
 
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.DO_NOTHING, db_constraint=False, related_name="+")
+    # A resident's record, or (with no resident) a person of the team's population extract, who is
+    # named by NHS number alone: case finding lists people before anyone has referred them.
     resident = models.ForeignKey(
-        Resident, on_delete=models.DO_NOTHING, db_constraint=False, related_name="accesses"
+        Resident, on_delete=models.DO_NOTHING, db_constraint=False, related_name="accesses", null=True, blank=True
     )
+    # The version of the extract the person was shown from: its team is whose business the row is.
+    extract = models.ForeignKey(
+        "PopulationExtract", on_delete=models.DO_NOTHING, db_constraint=False, related_name="+", null=True, blank=True
+    )
+    nhs_number = models.CharField(max_length=10, blank=True)
     page = models.CharField(max_length=30, choices=Page.choices)
     path = models.CharField(max_length=300)
     at = models.DateTimeField(default=timezone.now, db_index=True)
@@ -1051,7 +1061,16 @@ class ResidentAccess(models.Model):
 
     class Meta:
         ordering = ["-at"]
-        indexes = [models.Index(fields=["resident", "at"], name="resident_access_when")]
+        indexes = [
+            models.Index(fields=["resident", "at"], name="resident_access_when"),
+            models.Index(fields=["nhs_number", "at"], condition=Q(resident__isnull=True), name="resident_access_extract_person"),
+        ]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(resident__isnull=False) | (Q(extract__isnull=False) & Q(nhs_number__regex=r"^[0-9]{10}$")),
+                name="resident_access_names_someone",
+            )
+        ]
         # The table was created by the audit app and moved here without touching it (caseload
         # migration 0006): it keeps its name, and its trigger keeps the name it was installed under.
         db_table = "audit_residentaccess"
@@ -1062,7 +1081,8 @@ class ResidentAccess(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.user_id} opened resident {self.resident_id} ({self.page}) at {self.at:%Y-%m-%d %H:%M}"
+        whom = f"resident {self.resident_id}" if self.resident_id else f"extract person {self.nhs_number}"
+        return f"{self.user_id} opened {whom} ({self.page}) at {self.at:%Y-%m-%d %H:%M}"
 
 
 class SubjectAccessRequestQuerySet(models.QuerySet):
@@ -1152,3 +1172,197 @@ class SubjectAccessRequest(models.Model):
         if not updated:
             raise JourneyRefused("Someone marked this request answered a moment ago.")
         self.answered_on, self.answered_by = on, by
+
+
+# --- the population extract ----------------------------------------------------------------------
+
+
+class PopulationExtractQuerySet(models.QuerySet):
+    def visible_to(self, user, right: Right | None = None) -> PopulationExtractQuerySet:
+        """An extract is its team's: members see it, or with `right` those whose role there carries it."""
+        return self.filter(team__in=Team.objects.visible_to(user, right))
+
+    def current(self) -> PopulationExtractQuerySet:
+        return self.filter(is_current=True)
+
+
+class PopulationExtract(models.Model):
+    """One upload of a team's population extract, and the version of the extract it becomes.
+
+    The upload is checked and loaded as a whole (docs/adr/0019-population-extract.md): its people
+    and monthly contacts are written under this extract, and only then, in the same transaction,
+    does it become the team's current extract and the one before it stop being current. Rows of
+    extracts that are no longer current are deleted afterwards."""
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", "Waiting to start"
+        CHECKING = "checking", "Checking every row"
+        LOADING = "loading", "Loading"
+        DONE = "done", "Loaded"
+        REFUSED = "refused", "Not loaded: the file has errors"
+        FAILED = "failed", "Not loaded: something went wrong"
+
+        @classmethod
+        def finished_values(cls) -> list[str]:
+            return [cls.DONE, cls.REFUSED, cls.FAILED]
+
+    team = models.ForeignKey(Team, on_delete=models.PROTECT, related_name="population_extracts")
+    uploaded_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+", null=True, blank=True
+    )
+    file_name = models.CharField(max_length=255)
+    # The file under INT_IMPORT_DIR while it waits; emptied, and the file deleted, when the job ends.
+    stored_as = models.CharField(max_length=100, blank=True)
+    checksum = models.CharField(max_length=64, blank=True)
+    status = models.CharField(max_length=20, choices=Status.choices, default=Status.QUEUED)
+    # The team's extract that case finding (and the KPIs' matched comparison) read: one per team.
+    is_current = models.BooleanField(default=False)
+    rows_total = models.PositiveIntegerField(default=0)
+    rows_checked = models.PositiveIntegerField(default=0)
+    rows_loaded = models.PositiveIntegerField(default=0)
+    people = models.PositiveIntegerField(default=0)
+    first_month = models.DateField(null=True, blank=True)
+    last_month = models.DateField(null=True, blank=True)
+    error_count = models.PositiveIntegerField(default=0)
+    errors = models.JSONField(default=list, blank=True, help_text="The first errors found, by line.")
+    created_at = models.DateTimeField(default=timezone.now)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    objects = PopulationExtractQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            models.UniqueConstraint(fields=["team"], condition=Q(is_current=True), name="population_extract_one_current_per_team"),
+            models.CheckConstraint(condition=~Q(is_current=True) | Q(status="done"), name="population_extract_current_is_loaded"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.file_name} ({self.get_status_display()})"
+
+    @property
+    def stored_path(self) -> Path | None:
+        return Path(settings.INT_IMPORT_DIR) / self.stored_as if self.stored_as else None
+
+    @property
+    def is_finished(self) -> bool:
+        return self.status in PopulationExtract.Status.finished_values()
+
+    @property
+    def percent_checked(self) -> int:
+        return min(100, int(100 * self.rows_checked / self.rows_total)) if self.rows_total else 0
+
+    @property
+    def more_errors(self) -> int:
+        return max(0, self.error_count - len(self.errors))
+
+    @property
+    def recent_from(self) -> datetime.date | None:
+        """The first of the six months case finding calls recent: the extract's last six."""
+        return add_months(self.last_month, -(RECENT_MONTHS - 1)) if self.last_month else None
+
+
+# Kinds as small numbers in the extract's tables: the order of ServiceUseEvent.Kind, from 1.
+KIND_NUMBERS: dict[str, int] = {kind: number for number, kind in enumerate(ServiceUseEvent.Kind.values, start=1)}
+KIND_OF_NUMBER: dict[int, str] = {number: kind for kind, number in KIND_NUMBERS.items()}
+EMERGENCY_KINDS: tuple[str, ...] = (
+    ServiceUseEvent.Kind.AE_ATTENDANCE,
+    ServiceUseEvent.Kind.EMERGENCY_ADMISSION,
+    ServiceUseEvent.Kind.AMBULANCE_CALLOUT,
+)
+# Case finding's "recent": the extract's last six months, set against the six before them.
+RECENT_MONTHS = 6
+
+
+class PopulationPersonQuerySet(models.QuerySet):
+    def visible_to(self, user, right: Right | None = None) -> PopulationPersonQuerySet:
+        return self.filter(extract__team__in=Team.objects.visible_to(user, right))
+
+    def not_on_a_caseload(self) -> PopulationPersonQuerySet:
+        """People with no open episode in any team (whatever its access): a referral of one with
+        an open episode would be refused, and their team already knows them."""
+        return self.exclude(nhs_number__in=Resident.objects.open().values("nhs_number"))
+
+    def with_recent_use(self) -> PopulationPersonQuerySet:
+        return self.filter(recent_total__gt=0)
+
+    def born_between(self, first_year: int, last_year: int) -> PopulationPersonQuerySet:
+        return self.filter(birth_year__gte=first_year, birth_year__lte=last_year)
+
+    def with_recent(self, kind: str) -> PopulationPersonQuerySet:
+        """People with a recent contact of this kind (recent_by_kind holds kind number n at n - 1)."""
+        return self.filter(**{f"recent_by_kind__{KIND_NUMBERS[kind] - 1}__gt": 0})
+
+    def ranked(self) -> PopulationPersonQuerySet:
+        """Most recent emergency use first, then most recent use, then the steepest rise."""
+        return self.order_by(
+            "-recent_emergency", "-recent_total", (F("recent_total") - F("before_total")).desc(), "nhs_number"
+        )
+
+
+class PopulationPerson(models.Model):
+    """A registered person in one version of the extract, with what case finding ranks by.
+
+    The summary columns are written when the extract is loaded (its last six months against the
+    six before), so the case-finding page sorts one row a person and never reads the contacts."""
+
+    extract = models.ForeignKey(PopulationExtract, on_delete=models.CASCADE, related_name="+", db_index=False)
+    nhs_number = models.CharField(max_length=10, db_collation="C")
+    practice = models.ForeignKey(Practice, on_delete=models.DO_NOTHING, db_constraint=False, related_name="+", db_index=False)
+    birth_year = models.SmallIntegerField()
+    sex = models.CharField(max_length=1)
+    recent_emergency = models.IntegerField(default=0)
+    recent_total = models.IntegerField(default=0)
+    before_emergency = models.IntegerField(default=0)
+    before_total = models.IntegerField(default=0)
+    # Contacts in the recent six months by kind number (KIND_NUMBERS): index 0 is kind 1.
+    recent_by_kind = ArrayField(models.IntegerField(), size=8, default=list)
+
+    objects = PopulationPersonQuerySet.as_manager()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["extract", "nhs_number"], name="population_person_once_per_extract"),
+        ]
+        indexes = [
+            models.Index(
+                "extract", F("recent_emergency").desc(), F("recent_total").desc(), name="population_person_ranked"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.nhs_number
+
+    @property
+    def formatted_nhs_number(self) -> str:
+        return f"{self.nhs_number[:3]} {self.nhs_number[3:6]} {self.nhs_number[6:]}"
+
+
+class PopulationContactsQuerySet(models.QuerySet):
+    def visible_to(self, user, right: Right | None = None) -> PopulationContactsQuerySet:
+        return self.filter(extract__team__in=Team.objects.visible_to(user, right))
+
+
+class PopulationContacts(models.Model):
+    """A person's contacts of one kind in one month, from one version of the extract. Compact:
+    about 16 bytes of data a row, so that 15 million rows stay about a gigabyte with indexes."""
+
+    pk = models.CompositePrimaryKey("person", "month", "kind")
+    # The primary key's index serves a person's rows: no index of its own.
+    person = models.ForeignKey(
+        PopulationPerson, on_delete=models.DO_NOTHING, db_constraint=False, related_name="+", db_index=False
+    )
+    # Carried on the row so a month of one extract is read without the people (matched comparison).
+    extract = models.ForeignKey(PopulationExtract, on_delete=models.DO_NOTHING, db_constraint=False, related_name="+", db_index=False)
+    month = models.DateField()
+    kind = models.SmallIntegerField()
+    contacts = models.IntegerField()
+
+    objects = PopulationContactsQuerySet.as_manager()
+
+    class Meta:
+        indexes = [models.Index(fields=["extract", "month"], name="population_contacts_month")]
+
+    def __str__(self) -> str:
+        return f"{self.person_id} {self.month:%Y-%m} {KIND_OF_NUMBER.get(self.kind, self.kind)}: {self.contacts}"

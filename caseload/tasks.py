@@ -27,3 +27,15 @@ def produce_subject_access_bundle(request_id: int) -> bool:
     """Draw a subject access bundle (PDF and JSON) and keep it for the coordinator to download.
     Safe to run twice: a bundle drawn since it was asked for is not drawn again."""
     return subject_access_bundle_produce(request_id=request_id)
+
+
+@durable_task
+def import_population(extract_id: int) -> str:
+    """Check and load one uploaded population extract. Safe to run twice: see population_import."""
+    from .models import PopulationExtract
+    from .population import population_import
+
+    extract = PopulationExtract.objects.filter(pk=extract_id).select_related("team").first()
+    if extract is None:
+        return "missing"
+    return population_import(extract=extract, retry_on=TRANSIENT_ERRORS).status

@@ -14,6 +14,7 @@ urlpatterns = [
     path("service-use/imports/<int:pk>/", views.import_job, name="import_job"),
     path("teams/<slug:slug>/", views.caseload_list, name="list"),
     path("teams/<slug:slug>/key-workers/", views.key_workers, name="key_workers"),
+    path("teams/<slug:slug>/case-finding/", views.case_finding, name="case_finding"),
     path("teams/<slug:slug>/directory/", views.directory, name="directory"),
     path("teams/<slug:slug>/directory/new/", views.intervention_add, name="intervention_add"),
     path("teams/<slug:slug>/directory/<int:pk>/edit/", views.intervention_edit, name="intervention_edit"),

@@ -21,8 +21,10 @@ from int_app.teams.models import Team, User
 from int_app.teams.roles import Right, has_right
 from int_app.teams.scoping import object_in_team, team_for
 
-from .access import record_resident_access
+from .access import record_extract_access, record_resident_access
+from .case_finding import candidates_for
 from .forms import (
+    CaseFindingFilterForm,
     CaseloadFilterForm,
     CloseForm,
     ConsentForm,
@@ -45,6 +47,8 @@ from .models import (
     Goal,
     ImportJob,
     Intervention,
+    PopulationExtract,
+    PopulationPerson,
     Resident,
     ResidentAccess,
     ServiceUseEvent,
@@ -104,6 +108,8 @@ def caseload_list(request: HttpRequest, slug: str) -> HttpResponse:
         "can_refer": has_right(request.user, team, Right.RECORD_REFERRALS),
         "can_allocate": has_right(request.user, team, Right.ALLOCATE_KEY_WORKER),
         "can_import": has_right(request.user, team, Right.IMPORT_SERVICE_USE),
+        "can_find_cases": has_right(request.user, team, Right.FIND_CASES),
+        "can_import_population": has_right(request.user, team, Right.IMPORT_POPULATION),
         "contact_cutoff": timezone.now() - datetime.timedelta(days=28),
         "can_manage_records": has_right(request.user, team, Right.MANAGE_RECORDS),
     }
@@ -141,13 +147,34 @@ def refer(request: HttpRequest) -> HttpResponse:
     teams = list(Team.objects.visible_to(request.user, Right.RECORD_REFERRALS))
     if not teams:
         raise PermissionDenied
-    form = ReferralForm(request.POST or None, user=request.user, teams=teams)
+    form = ReferralForm(request.POST or None, user=request.user, teams=teams, initial=referral_prefill(request))
     if request.method == "POST" and form.is_valid():
         resident = form.save()
         if resident is not None:
             messages.success(request, f"Referral recorded: {resident.full_name} is waiting for triage.")
             return redirect(resident)
     return render(request, "caseload/refer.html", {"form": form})
+
+
+def referral_prefill(request: HttpRequest) -> dict:
+    """What case finding's "Refer" link fills in: the NHS number, practice and source as given (the
+    form checks them again on saving), and the year of birth the extract holds, as a hint."""
+    if request.method != "GET":
+        return {}
+    prefill: dict = {}
+    nhs_number = request.GET.get("nhs_number", "")[:14]
+    if nhs_number:
+        prefill["nhs_number"] = nhs_number
+    if request.GET.get("practice", "").isdigit():
+        prefill["practice"] = int(request.GET["practice"])
+    if request.GET.get("source") in Resident.ReferralSource.values:
+        prefill["referral_source"] = request.GET["source"]
+        if request.GET["source"] == Resident.ReferralSource.CASE_FINDING:
+            prefill["referrer"] = "Case finding, population extract"
+    birth_year = request.GET.get("birth_year", "")
+    if len(birth_year) == 4 and birth_year.isdigit():
+        prefill["birth_year"] = int(birth_year)
+    return prefill
 
 
 @require_GET
@@ -170,6 +197,46 @@ def check_nhs_number(request: HttpRequest) -> HttpResponse:
                 check["open_record"] = existing if visible else None
                 check["open_elsewhere"] = not visible
     return render(request, "caseload/refer.html#nhs_number_check", {"check": check})
+
+
+# --- case finding -----------------------------------------------------------------------------------
+
+CASE_FINDING_PAGE_SIZE = 25
+
+
+@require_GET
+def case_finding(request: HttpRequest, slug: str) -> HttpResponse:
+    """People of the team's current extract not on a caseload, most recent and rising emergency
+    use first. Every person listed is written to the access log."""
+    team = team_for(request.user, slug, Right.FIND_CASES)
+    extract = PopulationExtract.objects.visible_to(request.user, Right.FIND_CASES).current().filter(team=team).first()
+    practices = list(team.practices.order_by("name"))
+    filters = CaseFindingFilterForm(request.GET or None, practices=practices)
+    page, candidates = None, []
+    if extract is not None:
+        people = filters.people(
+            PopulationPerson.objects.visible_to(request.user, Right.FIND_CASES)
+            .filter(extract=extract)
+            .with_recent_use()
+            .not_on_a_caseload(),
+            last_year=extract.last_month.year,
+        ).ranked()
+        page = Paginator(people, CASE_FINDING_PAGE_SIZE).get_page(request.GET.get("page"))
+        candidates = candidates_for(list(page.object_list), extract)
+        record_extract_access(request, extract.pk, (c.person.nhs_number for c in candidates), ResidentAccess.Page.CASE_FINDING)
+    practice_names = {practice.pk: practice.name for practice in practices}
+    return render(
+        request,
+        "caseload/case_finding.html",
+        {
+            "team": team,
+            "extract": extract,
+            "filters": filters,
+            "page": page,
+            "candidates": [(candidate, practice_names.get(candidate.person.practice_id, "")) for candidate in candidates],
+            "can_refer": has_right(request.user, team, Right.RECORD_REFERRALS),
+        },
+    )
 
 
 # --- one resident ---------------------------------------------------------------------------------

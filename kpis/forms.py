@@ -52,3 +52,35 @@ class KpiFilterForm(forms.Form):
         if start_from and start_to and start_from > start_to:
             self.add_error("start_to", "The last month must not be before the first.")
         return cleaned
+
+
+class PopulationUploadForm(forms.Form):
+    """A team's population extract: the team (among those the person may load one for) and the file."""
+
+    MAX_BYTES = 2 * 1024 * 1024 * 1024
+
+    team = forms.TypedChoiceField(coerce=int, label="Team", help_text="The extract replaces this team's current one once it has loaded.")
+    file = forms.FileField(
+        label="Population extract (CSV)",
+        help_text="Columns: nhs_number,practice_ods,birth_year,sex,month,kind,contacts. Months as YYYY-MM.",
+        widget=forms.ClearableFileInput(attrs={"class": "nhsuk-file-upload__input", "accept": ".csv,text/csv"}),
+    )
+
+    def __init__(self, *args, teams, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.teams = {team.pk: team for team in teams}
+        self.fields["team"].choices = [(team.pk, team.name) for team in teams]
+        self.fields["team"].widget.attrs["class"] = "nhsuk-select"
+        if len(teams) == 1:
+            self.fields["team"].initial = teams[0].pk
+
+    def clean_team(self):
+        return self.teams[self.cleaned_data["team"]]
+
+    def clean_file(self):
+        upload = self.cleaned_data["file"]
+        if upload.size == 0:
+            raise forms.ValidationError("The file is empty.")
+        if upload.size > self.MAX_BYTES:
+            raise forms.ValidationError("The file is larger than 2 GB: ask for the extract in one file per PCN.")
+        return upload

@@ -3,13 +3,17 @@ import csv
 from django.conf import settings
 from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse
-from django.shortcuts import render
-from django.views.decorators.http import require_GET
+from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.http import require_GET, require_http_methods
 
+from caseload.models import PopulationExtract
+from caseload.population import MONTHS_REQUIRED, population_extract_create
+from int_app.teams.models import Team
+from int_app.teams.roles import Right
 from pressure.services import pressure_banner
 
 from .dashboard import EXPORT_COLUMNS, DashboardFigures, Scope, export_rows, scope_for
-from .forms import KpiFilterForm
+from .forms import KpiFilterForm, PopulationUploadForm
 from .models import ALL_KINDS, KpiRun, KpiUnits, kpi_units_for
 
 # A run's figures never change, so the figures region is cached per run and filters (the cache
@@ -102,3 +106,47 @@ def kpi_methods(request: HttpRequest) -> HttpResponse:
             "run": KpiRun.objects.current(),
         },
     )
+
+
+# --- the population extract ------------------------------------------------------------------------
+
+
+@require_http_methods(["GET", "POST"])
+def population_upload(request: HttpRequest) -> HttpResponse:
+    """The coordinator (or a system admin, for any team) loads a team's population extract."""
+    teams = list(Team.objects.visible_to(request.user, Right.IMPORT_POPULATION).order_by("name"))
+    if not teams:
+        raise PermissionDenied
+    form = PopulationUploadForm(request.POST or None, request.FILES or None, teams=teams)
+    if request.method == "POST" and form.is_valid():
+        upload = form.cleaned_data["file"]
+        extract = population_extract_create(
+            content=upload.chunks(), file_name=upload.name, team=form.cleaned_data["team"], by=request.user
+        )
+        return redirect("kpis:population_extract", extract.pk)
+    recent = (
+        PopulationExtract.objects.visible_to(request.user, Right.IMPORT_POPULATION)
+        .select_related("team", "uploaded_by")
+        .order_by("-created_at")[:10]
+    )
+    return render(
+        request,
+        "kpis/population.html",
+        {"form": form, "teams": teams, "recent": recent, "months_required": MONTHS_REQUIRED, "kinds": _kinds()},
+    )
+
+
+@require_GET
+def population_extract(request: HttpRequest, pk: int) -> HttpResponse:
+    # The address names no team: another team's extract, or one without the right, is not found.
+    extract = get_object_or_404(
+        PopulationExtract.objects.visible_to(request.user, Right.IMPORT_POPULATION).select_related("team", "uploaded_by"), pk=pk
+    )
+    template = "kpis/population_extract.html#progress" if request.htmx else "kpis/population_extract.html"
+    return render(request, template, {"extract": extract})
+
+
+def _kinds() -> list[tuple[str, str]]:
+    from caseload.models import ServiceUseEvent
+
+    return list(ServiceUseEvent.Kind.choices)

@@ -158,11 +158,11 @@ def service_use_csv(path: Path, nhs_numbers: list[str], rows: int, id_prefix: st
             extract.write(f"{nhs_numbers[n % len(nhs_numbers)]},{day.isoformat()},{kind},{SOURCES[kind]},{id_prefix}-{n:07d}\n")
 
 
-def plain_copy_seconds(path: Path) -> float:
+def plain_copy_seconds(path: Path, columns: int = 5) -> float:
     """The floor an import is measured against: COPY of the same file into a table with no index,
-    no check and no constraint."""
+    no check and no constraint (one text column for each of the file's `columns`)."""
     with connection.cursor() as cursor:
-        cursor.execute("CREATE TABLE bench_plain_copy (nhs_number text, date text, kind text, source text, source_id text)")
+        cursor.execute(f"CREATE TABLE bench_plain_copy ({', '.join(f'c{n} text' for n in range(columns))})")
         started = time.perf_counter()
         with path.open() as extract:
             cursor.copy_expert("COPY bench_plain_copy FROM STDIN WITH (FORMAT csv, HEADER)", extract)
@@ -199,7 +199,7 @@ print(json.dumps({"s": time.perf_counter() - started, "status": job.status, "loa
 """
 
 
-def import_in_a_fresh_process(path: Path, team, coordinator) -> dict:
+def import_in_a_fresh_process(path: Path, team, coordinator, child: str = IMPORT_CHILD) -> dict:
     import json
     import subprocess
     from urllib.parse import quote
@@ -209,7 +209,7 @@ def import_in_a_fresh_process(path: Path, team, coordinator) -> dict:
     host = f"@/{quote(db['NAME'])}?host={quote(db['HOST'])}" if db["HOST"].startswith("/") else f"@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{quote(db['NAME'])}"
     environment = {**os.environ, "DATABASE_URL": f"postgresql://{credentials}{host}", "CELERY_TASK_ALWAYS_EAGER": "true"}
     finished = subprocess.run(
-        [sys.executable, "-c", IMPORT_CHILD, str(ROOT), str(path), str(team.pk), str(coordinator.pk)],
+        [sys.executable, "-c", child, str(ROOT), str(path), str(team.pk), str(coordinator.pk if coordinator else 0)],
         env=environment, capture_output=True, text=True, check=True,
     )
     if os.environ.get("PROFILE"):
@@ -247,6 +247,76 @@ def bench_service_use_import(bench: Bench) -> None:
             bench.report("import_again", rows=rows, s=f"{again['s']:.1f}", added=again["loaded"], peak_mb=f"{again['peak_mb']:.0f}")
 
 
+# --- the population extract ----------------------------------------------------------------------
+
+# The default runs in about a minute; POPULATION_ROWS=10000000 is a city's two years.
+POPULATION_ROWS = int(os.environ.get("POPULATION_ROWS", "300000"))
+POPULATION_ROWS_A_PERSON = 12
+
+
+def population_csv(path: Path, practices: list[str], rows: int) -> None:
+    """An extract of `rows` rows, POPULATION_ROWS_A_PERSON a person over 24 months and every kind,
+    written a line at a time."""
+    from caseload.models import KIND_NUMBERS
+    from caseload.models import add_months as months_after
+    from caseload.nhs_number import nhs_number_check_digit
+
+    kinds = list(KIND_NUMBERS)
+    last = timezone.localdate().replace(day=1)
+    months = [f"{months_after(last, -back):%Y-%m}" for back in range(24)]
+    stem, nhs_number = 400_000_000, ""
+    with path.open("w") as extract:
+        extract.write("nhs_number,practice_ods,birth_year,sex,month,kind,contacts\n")
+        for n in range(rows):
+            person, nth = divmod(n, POPULATION_ROWS_A_PERSON)
+            if nth == 0:
+                while nhs_number_check_digit(f"{stem:09d}") is None:
+                    stem += 1
+                nhs_number = f"{stem:09d}{nhs_number_check_digit(f'{stem:09d}')}"
+                stem += 1
+                practice, born, sex = practices[person % len(practices)], 1930 + person % 90, "MFU"[person % 3]
+            extract.write(f"{nhs_number},{practice},{born},{sex},{months[(nth + person) % 24]},{kinds[nth % 8]},{1 + n % 3}\n")
+
+
+POPULATION_CHILD = """
+import json, resource, sys, time
+sys.path.insert(0, sys.argv[1])
+import django
+django.setup()
+from caseload.population import population_extract_create
+from int_app.teams.models import Team
+team = Team.objects.get(pk=int(sys.argv[3]))
+started = time.perf_counter()
+with open(sys.argv[2], "rb") as extract:
+    loaded = population_extract_create(content=iter(lambda: extract.read(1 << 20), b""), file_name="bench.csv", team=team, by=None, background=False)
+print(json.dumps({"s": time.perf_counter() - started, "status": loaded.status, "rows": loaded.rows_loaded, "errors": loaded.errors[:3],
+                  "peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+"""
+
+
+def bench_population_import(bench: Bench) -> None:
+    """A population extract loaded in a fresh process, against a plain COPY of the same file into an
+    unindexed table; loaded twice, so the second run replaces the first version."""
+    if not bench.wants("population_import"):
+        return
+    import tempfile
+
+    from tests.factories import make_team
+
+    team = make_team("Population")
+    practices = list(team.practices.values_list("ods_code", flat=True))
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "population.csv"
+        population_csv(path, practices, POPULATION_ROWS)
+        copy_s = plain_copy_seconds(path, columns=7)
+        run = import_in_a_fresh_process(path, team, None, child=POPULATION_CHILD)
+        assert run["status"] == "done" and run["rows"] == POPULATION_ROWS, run
+        bench.report(
+            "population_import", rows=POPULATION_ROWS, s=f"{run['s']:.1f}", copy_s=f"{copy_s:.1f}",
+            ratio=f"{run['s'] / copy_s:.2f}", peak_mb=f"{run['peak_mb']:.0f}",
+        )
+
+
 def bench_caseload_page(bench: Bench) -> None:
     if not bench.wants("caseload_page"):
         return
@@ -258,7 +328,7 @@ def bench_caseload_page(bench: Bench) -> None:
     bench.report("caseload_page", rows=ACTIVE_RESIDENTS, ms=f"{ms:.1f}", queries=queries)
 
 
-BENCHES: list[Callable[[Bench], None]] = [bench_service_use_import, bench_caseload_page]
+BENCHES: list[Callable[[Bench], None]] = [bench_service_use_import, bench_population_import, bench_caseload_page]
 
 
 # --- meetings --------------------------------------------------------------------------------

@@ -209,6 +209,8 @@ TWO_TEAM_EXPECTED: dict[str, dict[str, tuple[object, object]]] = {
     "caseload:list": CASE_READERS,
     "caseload:resident_access_log": COORDINATOR_ONLY,
     "caseload:key_workers": COORDINATOR_ONLY,
+    # Case finding: the coordinator and the GP of the team whose extract it is.
+    "caseload:case_finding": {"lead/key worker": (403, 403), "coordinator/OT": (OK, 403), "GP/GP": (OK, OK)},
     "caseload:directory": CASE_READERS,
     "caseload:intervention_add": COORDINATOR_ONLY,
     "caseload:intervention_edit": COORDINATOR_ONLY,
@@ -244,6 +246,10 @@ TWO_TEAM_EXPECTED: dict[str, dict[str, tuple[object, object]]] = {
     "kpis:dashboard": LEAD_OR_COORDINATOR_ANYWHERE,
     "kpis:export": LEAD_OR_COORDINATOR_ANYWHERE,
     "kpis:methods": EVERYONE_OK,
+    # The population extract: the coordinator loads one for a team they coordinate; one extract's
+    # page names no team, so an extract the person may not load is not found.
+    "kpis:population": COORDINATOR_ANYWHERE,
+    "kpis:population_extract": {"lead/key worker": (404, 404), "coordinator/OT": (OK, 404), "GP/GP": (404, 404)},
     # Meetings: everyone in case discussions reads them; the coordinator builds and records them.
     "meetings:meeting_list": EVERYONE_OK,
     "meetings:my_actions": EVERYONE_OK,

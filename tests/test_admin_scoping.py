@@ -15,7 +15,7 @@ from django.db import models
 from django.urls import reverse
 from django.utils import timezone
 
-from caseload.models import ImportJob, Intervention, PlannedIntervention, Resident, ResidentAccess, SubjectAccessRequest
+from caseload.models import ImportJob, Intervention, PlannedIntervention, PopulationExtract, Resident, ResidentAccess, SubjectAccessRequest
 from int_app.teams.admin import SharedListAdmin, SuperusersOnly, TeamScope
 from int_app.teams.invitations import Invitee, invitation_create
 from int_app.teams.models import Neighbourhood, Organisation, Place, Practice, Team, User
@@ -68,6 +68,7 @@ def team_records(team: Team) -> None:
         by=coordinator,
     )
     SubjectAccessRequest.log(resident=resident, received_on=MOMENT.date(), by=coordinator)
+    PopulationExtract.objects.create(team=team, file_name="population.csv", uploaded_by=coordinator)
 
 
 def registered_rows() -> dict[type[models.Model], set]:

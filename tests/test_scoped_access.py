@@ -32,6 +32,7 @@ from caseload.models import (
     ServiceUseEvent,
     SubjectAccessRequest,
 )
+from caseload.population import population_load_unchecked
 from int_app.teams.invitations import Invitee, invitation_create
 from int_app.teams.models import Membership, PCNMembership, Team
 from int_app.teams.roles import Right, Role
@@ -40,6 +41,7 @@ from meetings.models import Attendance, MinutesAddendum, OutcomeSummary
 from pressure.models import PressureAlert, PressureReport, PressureReportChange
 
 from .caseload.factories import active
+from .caseload.population_builders import extract_rows
 from .factories import OrganisationFactory, UserFactory, make_team
 from .meetings.factories import add_item, make_action, make_meeting, record_decision, service_use
 
@@ -237,6 +239,7 @@ def one_row_of_each(team: Team) -> None:
         by=coordinator,
     )
     SubjectAccessRequest.log(resident=resident, received_on=dt.date(2026, 3, 2), by=coordinator)
+    population_load_unchecked(team=team, rows=extract_rows(team), file_name="population.csv")  # people and contacts
 
 
 @pytest.mark.django_db

@@ -5,7 +5,7 @@ from django.apps import apps
 from django.contrib import admin
 from django.core.exceptions import ImproperlyConfigured
 
-from caseload.models import Goal, ImportJob, Intervention, PlannedIntervention, Resident
+from caseload.models import Goal, ImportJob, Intervention, PlannedIntervention, PopulationExtract, Resident
 from int_app.teams.admin import ReadOnlyAdmin
 from int_app.teams.models import Invitation, Membership
 from meetings.models import (
@@ -38,6 +38,7 @@ CHANGE_TEAM_PATHS = {
     Membership: "team",
     Invitation: "team",
     ImportJob: "pgh_obj__teams",
+    PopulationExtract: "team",
 }
 
 

@@ -13,7 +13,7 @@ that owns residents; this app sits on top of every other and only watches them.
 import pghistory
 from django.db import models
 
-from caseload.models import Goal, ImportJob, Intervention, PlannedIntervention, Resident
+from caseload.models import Goal, ImportJob, Intervention, PlannedIntervention, PopulationExtract, Resident
 from int_app.teams.models import Invitation, Membership
 from meetings.models import Action, AgendaItem, Attendance, Decision, Meeting, MeetingSeries, MinutesAddendum
 from pressure.models import PressureReport
@@ -57,3 +57,6 @@ audit_changes(ImportJob, exclude=["stored_as"])
 # Each invitation's moves (invited, resent, revoked, accepted: named in the event's context by
 # int_app/teams/invitations.py). The token's salt and hash are the link's secret, not the record.
 audit_changes(Invitation, exclude=["token_salt", "token_hash"])
+# A population extract likewise: who uploaded which file (checksum) for which team, what it held,
+# and when it became or stopped being current; its people and contacts are not copied.
+audit_changes(PopulationExtract, exclude=["stored_as", "rows_checked"])

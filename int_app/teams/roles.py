@@ -60,6 +60,8 @@ class Right(StrEnum):
     VIEW_ACCESS_LOG = "view_access_log"
     REVIEW_ACCESS = "review_access"
     MANAGE_RECORDS = "manage_records"
+    IMPORT_POPULATION = "import_population"
+    FIND_CASES = "find_cases"
 
 
 RIGHTS: dict[Right, frozenset[str]] = {
@@ -93,6 +95,12 @@ RIGHTS: dict[Right, frozenset[str]] = {
     # The team's records as the law sees them: answering subject access requests, restricting a
     # record when the resident objects, and reading a restricted record (ADR 0018).
     Right.MANAGE_RECORDS: frozenset({Role.COORDINATOR}),
+    # The population extract holds every registered person of the team's practices: the
+    # coordinator loads it for the team (a system admin, as superuser, for any team).
+    Right.IMPORT_POPULATION: frozenset({Role.COORDINATOR}),
+    # Case finding lists people nobody has referred yet, from the extract: the coordinator, who
+    # records referrals, and the GP, who knows the practice's patients.
+    Right.FIND_CASES: frozenset({Role.COORDINATOR, Role.GP}),
 }
 
 

@@ -168,3 +168,30 @@ register(
     # A restricted record: the coordinator reads it; for the rest of the team it does not exist.
     row("lift_restriction", "restricted", "lift-restriction/", COORDINATOR, FORM),
 )
+
+
+# --- the population extract and case finding ---------------------------------------------------------
+
+FIND_CASES = frozenset({Role.COORDINATOR, Role.GP})
+
+
+def build_population(world: World) -> None:
+    """A current population extract for the own team, so case finding lists someone."""
+    from caseload.population import population_load_unchecked
+    from tests.caseload.population_builders import extract_rows
+
+    world.objects["population_extract"] = population_load_unchecked(
+        team=world.own, rows=extract_rows(world.own), file_name="population.csv"
+    )
+
+
+WORLD_BUILDERS.append(build_population)
+
+register(
+    Row(
+        "caseload:case_finding",
+        lambda w: f"/caseload/teams/{w.own.slug}/case-finding/",
+        roles=FIND_CASES,
+        missing=lambda w: "/caseload/teams/no-such-team/case-finding/",
+    ),
+)

@@ -63,3 +63,44 @@ def test_seeding_twice_changes_nothing_and_the_data_is_the_same_each_time(demo_o
     seed_caseload(None)
     again = list(Resident.objects.order_by("nhs_number", "status").values_list("nhs_number", "given_name", "family_name", "status"))
     assert again == first
+
+
+def test_the_demo_population_extract_holds_every_resident_as_their_service_use_says(demo_organisation, monkeypatch):
+    """Each demo team's extract has the residents with their practice, year of birth and monthly
+    contacts, and registered people whose heavy spells pass by themselves (regression to the mean)."""
+    import datetime
+
+    from django.db.models import Sum
+
+    from caseload import demo
+    from caseload.models import KIND_NUMBERS, PopulationContacts, PopulationExtract, PopulationPerson
+
+    monkeypatch.setattr(demo, "POPULATION_PEOPLE_PER_TEAM", 3_000)  # the demo has 15,000 a team (tests: 1,500)
+    seed_caseload(None)
+
+    summary = demo.seed_population(None)
+
+    assert summary.startswith("Population extracts: East INT")
+    for slug in ("east", "west"):
+        extract = PopulationExtract.objects.get(team__slug=slug, is_current=True)
+        assert demo.POPULATION_MONTHS >= 24 and extract.people > 3_000
+        months = (extract.last_month.year - extract.first_month.year) * 12 + extract.last_month.month - extract.first_month.month + 1
+        assert months == demo.POPULATION_MONTHS
+        resident = Resident.objects.filter(team__slug=slug, status=Resident.Status.ACTIVE).order_by("pk").first()
+        person = PopulationPerson.objects.get(extract=extract, nhs_number=resident.nhs_number)
+        assert (person.practice_id, person.birth_year) == (resident.practice_id, resident.date_of_birth.year)
+        end = (extract.last_month + datetime.timedelta(days=32)).replace(day=1)
+        in_window = resident.service_use.filter(date__gte=extract.first_month, date__lt=end)
+        ae = PopulationContacts.objects.filter(person_id=person.pk, kind=KIND_NUMBERS["ae_attendance"]).aggregate(n=Sum("contacts"))["n"] or 0
+        assert ae == in_window.filter(kind="ae_attendance").count()
+        assert sum(person.recent_by_kind) == person.recent_total
+        # The heaviest emergency users of the six months before the last six, who are not residents,
+        # use fewer emergency services in the last six without anyone's help.
+        heaviest = list(
+            PopulationPerson.objects.filter(extract=extract)
+            .exclude(nhs_number__in=Resident.objects.values("nhs_number"))
+            .order_by("-before_emergency")[:60]
+            .values_list("before_emergency", "recent_emergency")
+        )
+        before, after = sum(b for b, _a in heaviest), sum(a for _b, a in heaviest)
+        assert after < 0.8 * before, (before, after)

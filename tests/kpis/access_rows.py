@@ -41,3 +41,16 @@ register(
     # Plain words on how the figures are made: no data, so for everyone signed in.
     Row("kpis:methods", lambda w: "/kpis/methods/", other_team="same"),
 )
+
+register(
+    # Loading an extract names its team in the form: another team's coordinator loads for their own.
+    Row("kpis:population", lambda w: "/kpis/population/", roles=frozenset({Role.COORDINATOR}), other_team="same", methods=("GET", "POST")),
+    # One team's extract, at an address that names no team: without the right it is not found.
+    Row(
+        "kpis:population_extract",
+        lambda w: f"/kpis/population/{w.objects['population_extract'].pk}/",
+        roles=frozenset({Role.COORDINATOR}),
+        refused=404,
+        missing=lambda w: "/kpis/population/987654321/",
+    ),
+)

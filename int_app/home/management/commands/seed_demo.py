@@ -14,12 +14,12 @@ from int_app.teams.roles import Role
 
 def demo_steps():
     # Each app's own step, bottom layer first: what a step seeds may build on the ones before it.
-    from caseload.demo import seed_caseload
+    from caseload.demo import seed_caseload, seed_population
     from kpis.demo import seed_kpis
     from meetings.demo import seed_meetings
     from pressure.demo import seed_pressure
 
-    return (seed_caseload, seed_pressure, seed_meetings, seed_kpis)
+    return (seed_caseload, seed_population, seed_pressure, seed_meetings, seed_kpis)
 
 
 PRACTICE_NAMES = ("Church Road Surgery", "Park View Medical Centre", "Station Lane Practice")

@@ -1,0 +1,456 @@
+"""The population extract: every registered person of a team's practices with their monthly
+contacts by kind, from the ICB's population health team (docs/adr/0019-population-extract.md).
+
+An upload waits on disk as a service-use upload does (`import_file_store`), then is COPY'd a chunk
+at a time, line by line and unparsed, into a temporary staging table. The checks run in
+PostgreSQL, over every line at once: Python never holds more than one chunk of the file, and a
+file of ten million rows is checked at the speed of the database rather than of a Python loop.
+A file with any error loads nothing. A file with none is written whole as a new version, which
+becomes the team's current extract in the same transaction; the old version's rows go after."""
+
+from __future__ import annotations
+
+import contextlib
+import datetime
+import logging
+from collections.abc import Callable, Iterable
+from typing import BinaryIO
+
+import psycopg2
+from django.db import DatabaseError, connection, transaction
+from django.db.transaction import TransactionManagementError
+from django.utils import timezone
+
+from int_app.teams.dates import EARLIEST_RECORD
+from int_app.teams.models import Team, User
+
+from .models import (
+    EMERGENCY_KINDS,
+    KIND_NUMBERS,
+    RECENT_MONTHS,
+    PopulationContacts,
+    PopulationExtract,
+    PopulationPerson,
+    add_months,
+)
+from .services import ERRORS_KEPT, CheckedFile, import_file_store
+
+logger = logging.getLogger(__name__)
+
+POPULATION_COLUMNS = ("nhs_number", "practice_ods", "birth_year", "sex", "month", "kind", "contacts")
+# An extract must cover this many months or more: the matched comparison looks 12 months back and
+# up to 12 forward.
+MONTHS_REQUIRED = 24
+# Files longer than this are checked and loaded by a Celery worker, with progress on the page.
+BACKGROUND_POPULATION_ROWS = 5_000
+# Bytes of lines COPY'd into staging at a time; progress is written after each.
+COPY_CHUNK_BYTES = 8 * 1024 * 1024
+STAGING = "population_staging"
+# The staged lines parsed once into typed values and their problems: every later step reads this.
+TYPED = "population_typed"
+SEXES = ("M", "F", "U")
+CONTACTS_MAX = 10_000
+
+
+@contextlib.contextmanager
+def population_staging() -> Iterable[None]:
+    """The file's lines, unparsed, numbered in file order. A TEMP table made outside a transaction
+    (progress commits as it goes), dropped after, and by PostgreSQL if the process dies."""
+    with connection.cursor() as cursor:
+        cursor.execute(f"DROP TABLE IF EXISTS {STAGING}, {TYPED}")
+        # The header is line 1, read by Python: the first staged line is line 2.
+        cursor.execute(f"CREATE TEMP TABLE {STAGING} (line bigint GENERATED ALWAYS AS IDENTITY (START 2), raw text)")
+    try:
+        yield
+    finally:
+        with contextlib.suppress(DatabaseError, TransactionManagementError), connection.cursor() as cursor:
+            cursor.execute(f"DROP TABLE IF EXISTS {STAGING}, {TYPED}")
+
+
+class _Lines:
+    """A file-like view of the upload's next chunk of whole lines, for COPY."""
+
+    def __init__(self, lines: list[bytes]) -> None:
+        self.lines = lines
+        self.position = 0
+
+    def read(self, size: int = -1) -> bytes:
+        if self.position >= len(self.lines):
+            return b""
+        parts, length = [], 0
+        while self.position < len(self.lines) and (size < 0 or length < size):
+            parts.append(self.lines[self.position])
+            length += len(self.lines[self.position])
+            self.position += 1
+        return b"".join(parts)
+
+    readline = read
+
+
+def population_stage(upload: BinaryIO, checked: CheckedFile, on_progress: Callable[[int], None] | None = None) -> bool:
+    """Check the header, then COPY every line after it into staging a chunk at a time. False when
+    the file is refused as a whole (no header, not text); `checked` says why."""
+    header_bytes = upload.readline(64 * 1024)
+    try:
+        header = header_bytes.decode("utf-8-sig").strip()
+    except UnicodeDecodeError:
+        checked.refuse(1, "The file is not plain text (UTF-8 CSV). Save it as CSV and upload it again.")
+        return False
+    names = tuple(name.strip().strip('"').lower() for name in header.split(","))
+    if names != POPULATION_COLUMNS:
+        checked.refuse(1, f"The first line must name the columns {','.join(POPULATION_COLUMNS)} (found {header[:200] or 'nothing'}).")
+        return False
+    staged = 0
+    with connection.cursor() as cursor:
+        while lines := upload.readlines(COPY_CHUNK_BYTES):
+            try:
+                # One value a line, taken as it is: no delimiter or quote can occur in it, so a
+                # broken line is staged like any other and refused by the checks, on its own.
+                with transaction.atomic():
+                    cursor.copy_expert(
+                        f"COPY {STAGING} (raw) FROM STDIN WITH (FORMAT csv, DELIMITER E'\\x01', QUOTE E'\\x02', ENCODING 'UTF8')",
+                        _Lines(lines),
+                    )
+            except (DatabaseError, psycopg2.Error) as refused:
+                line = staged + 1 + _copy_line(refused)
+                checked.refuse(line, "This line cannot be read: it is not plain UTF-8 text or holds a control character. Save the file as CSV and upload it again.")
+                return False
+            staged += len(lines)
+            if on_progress is not None:
+                on_progress(staged)
+    return True
+
+
+def _copy_line(error: DatabaseError) -> int:
+    """The line of the chunk COPY stopped at (1 is the chunk's first), from its error's context."""
+    context = getattr(getattr(error, "diag", None), "context", None) or ""
+    marker = context.rfind("line ")
+    if marker < 0:
+        return 1
+    digits = "".join(ch for ch in context[marker + 5 :].split(":")[0].split(",")[0] if ch.isdigit())
+    return int(digits) if digits else 1
+
+
+def _parsed_sql(team_id: int) -> str:
+    """Every staged line as typed values and the list of its problems, in one scan."""
+    kinds = ", ".join(f"('{kind}', {number})" for kind, number in KIND_NUMBERS.items())
+    weights = " + ".join(f"substr(nhs, {index}, 1)::int * {11 - index}" for index in range(1, 10))
+    return f"""
+        SELECT line, nhs, practice.id AS practice_id, ods, sex, kind_number,
+               CASE WHEN month_ok THEN to_date(month_text || '-01', 'YYYY-MM-DD') END AS month,
+               CASE WHEN birth_ok THEN birth_text::smallint END AS birth_year_value,
+               CASE WHEN contacts_ok THEN contacts_text::int END AS contacts,
+               CASE WHEN n = 7 AND nhs_ok AND practice.id IS NOT NULL AND birth_ok AND sex IN ('M', 'F', 'U') AND month_ok
+                         AND kind_number IS NOT NULL AND contacts_ok THEN '{{}}'::text[] ELSE array_remove(ARRAY[
+                 CASE WHEN n <> 7 THEN 'expected 7 values separated by commas, found ' || n END,
+                 CASE WHEN n = 7 AND NOT nhs_ok THEN 'NHS number ' || coalesce(nullif(nhs, ''), '(empty)') || ' is not valid (10 digits, the last a check digit)' END,
+                 CASE WHEN n = 7 AND practice.id IS NULL THEN 'practice ' || coalesce(nullif(ods, ''), '(empty)') || ' is not one of the team''s practices' END,
+                 CASE WHEN n = 7 AND NOT birth_ok THEN 'bad birth_year ' || coalesce(nullif(birth_text, ''), '(empty)') || ': a year from 1900 to this year' END,
+                 CASE WHEN n = 7 AND sex NOT IN ('M', 'F', 'U') THEN 'bad sex ' || coalesce(nullif(sex, ''), '(empty)') || ': use M, F or U' END,
+                 CASE WHEN n = 7 AND NOT month_ok THEN 'bad month ' || coalesce(nullif(month_text, ''), '(empty)') || ': write months as YYYY-MM, from {EARLIEST_RECORD:%Y-%m} to this month' END,
+                 CASE WHEN n = 7 AND kind_number IS NULL THEN 'unknown kind ' || coalesce(nullif(kind_text, ''), '(empty)') || ': use one of {", ".join(sorted(KIND_NUMBERS))}' END,
+                 CASE WHEN n = 7 AND NOT contacts_ok THEN 'bad contacts ' || coalesce(nullif(contacts_text, ''), '(empty)') || ': a whole number from 1 to {CONTACTS_MAX:,}' END
+               ], NULL) END AS problems
+        FROM (
+          SELECT line, n, nhs, ods, birth_text, sex, month_text, kind_text, contacts_text, kind.number AS kind_number,
+                 -- CASE, not AND: only a value that passed the pattern is cast. (11 - sum mod 11) mod 11
+                 -- is the check digit, 10 standing for "no valid number" (it never equals a digit).
+                 CASE WHEN nhs ~ '^[0-9]{{10}}$' THEN (11 - ({weights}) %% 11) %% 11 = substr(nhs, 10, 1)::int ELSE false END AS nhs_ok,
+                 CASE WHEN birth_text ~ '^[0-9]{{4}}$' THEN birth_text::int BETWEEN 1900 AND %(this_year)s ELSE false END AS birth_ok,
+                 month_text ~ '^[0-9]{{4}}-(0[1-9]|1[0-2])$' AND month_text BETWEEN %(earliest_month)s AND %(this_month)s AS month_ok,
+                 CASE WHEN contacts_text ~ '^[0-9]{{1,5}}$' THEN contacts_text::int BETWEEN 1 AND {CONTACTS_MAX} ELSE false END AS contacts_ok
+          FROM (
+            SELECT line, cardinality(parts) AS n,
+                   btrim(parts[1], ' "') AS nhs, upper(btrim(parts[2], ' "')) AS ods, btrim(parts[3], ' "') AS birth_text,
+                   upper(btrim(parts[4], ' "')) AS sex, btrim(parts[5], ' "') AS month_text, btrim(parts[6], ' "') AS kind_text,
+                   btrim(parts[7], ' "') AS contacts_text
+            FROM (SELECT line, string_to_array(rtrim(raw, E'\\r'), ',') AS parts FROM {STAGING} WHERE btrim(coalesce(raw, ''), E' \\r') <> '' OFFSET 0) AS split
+            OFFSET 0
+          ) AS cleaned
+          LEFT JOIN (VALUES {kinds}) AS kind (code, number) ON kind.code = cleaned.kind_text
+          OFFSET 0
+        ) AS checked
+        LEFT JOIN teams_practice AS practice ON practice.ods_code = checked.ods
+          AND practice.pcn_id IN (SELECT pcn.id FROM teams_pcn AS pcn JOIN teams_team AS team ON team.neighbourhood_id = pcn.neighbourhood_id WHERE team.id = {int(team_id)})
+    """
+
+
+def _params(today: datetime.date) -> dict:
+    return {"this_year": today.year, "this_month": f"{today:%Y-%m}", "earliest_month": f"{EARLIEST_RECORD:%Y-%m}"}
+
+
+def population_check(*, team: Team, today: datetime.date, checked: CheckedFile) -> tuple[datetime.date, datetime.date] | None:
+    """Check every staged line in the database, and the file as a whole. Fills `checked` with the
+    errors by line; returns the extract's first and last month when there are none."""
+    with connection.cursor() as cursor:
+        cursor.execute(f"CREATE TEMP TABLE {TYPED} AS {_parsed_sql(team.pk)}", _params(today))  # noqa: S608 - our SQL
+        cursor.execute(f"ANALYZE {TYPED}")
+        cursor.execute(f"SELECT count(*), count(*) FILTER (WHERE problems <> '{{}}'), min(month), max(month) FROM {TYPED}")  # noqa: S608
+        rows, faulty, first, last = cursor.fetchone()
+        checked.rows = rows
+        if faulty:
+            cursor.execute(
+                f"SELECT line, array_to_string(problems, '; ') FROM {TYPED} "  # noqa: S608
+                "WHERE problems <> '{}' ORDER BY line LIMIT %(kept)s",
+                {**_params(today), "kept": ERRORS_KEPT},
+            )
+            for line, problems in cursor.fetchall():
+                checked.refuse(line, f"{problems[0].upper()}{problems[1:]}.")
+            checked.error_count = faulty
+            return None
+        if rows == 0:
+            checked.refuse(2, "The file has no rows under the column names.")
+            return None
+        months = (last.year - first.year) * 12 + last.month - first.month + 1
+        if months < MONTHS_REQUIRED:
+            checked.refuse(
+                0,
+                f"The extract covers {months} month{'s' if months != 1 else ''} ({first:%B %Y} to {last:%B %Y}); "
+                f"it must cover {MONTHS_REQUIRED} months or more.",
+            )
+            return None
+    return first, last
+
+
+def _repeats(team: Team, today: datetime.date, checked: CheckedFile) -> None:
+    """The file's rows that repeat a person, month and kind, or give a person another practice,
+    year of birth or sex than their first row: found only when the load is refused for them."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"""
+            SELECT line, 'the same NHS number, month and kind as line ' || first_line
+            FROM (
+              SELECT line, min(line) OVER (PARTITION BY nhs, month, kind_number) AS first_line FROM {TYPED} AS p
+            ) AS keyed
+            WHERE first_line <> line
+            ORDER BY line LIMIT %(kept)s
+            """,  # noqa: S608
+            {**_params(today), "kept": ERRORS_KEPT},
+        )
+        found = cursor.fetchall()
+        cursor.execute(
+            f"""
+            SELECT p.line, 'NHS number ' || p.nhs || ' has another practice, birth_year or sex than on line ' || first.line
+            FROM {TYPED} AS p
+            JOIN (SELECT DISTINCT ON (nhs) nhs, line, ods, birth_year_value, sex FROM {TYPED} AS q ORDER BY nhs, line) AS first
+              ON first.nhs = p.nhs AND (first.ods, first.birth_year_value, first.sex) IS DISTINCT FROM (p.ods, p.birth_year_value, p.sex)
+            ORDER BY p.line LIMIT %(kept)s
+            """,  # noqa: S608
+            {**_params(today), "kept": ERRORS_KEPT},
+        )
+        found += cursor.fetchall()
+    for line, problem in sorted(found)[:ERRORS_KEPT]:
+        checked.refuse(line, f"{problem[0].upper()}{problem[1:]}.")
+    checked.error_count = max(checked.error_count, 1)
+
+
+class RepeatedRows(Exception):
+    """The load met a person, month and kind twice, or one person described two ways."""
+
+
+def population_load(
+    *, extract: PopulationExtract, team: Team, today: datetime.date, first: datetime.date, last: datetime.date, expected_rows: int
+) -> tuple[int, int]:
+    """Write the staged rows as the extract's people and contacts, with each person's case-finding
+    summary. Runs inside the caller's transaction. Returns (people, rows)."""
+    recent_from = add_months(last, -(RECENT_MONTHS - 1))
+    before_from = add_months(recent_from, -RECENT_MONTHS)
+    emergency = ", ".join(str(KIND_NUMBERS[kind]) for kind in EMERGENCY_KINDS)
+    by_kind = ", ".join(
+        f"coalesce(sum(contacts) FILTER (WHERE month >= %(recent_from)s AND kind_number = {number}), 0)"
+        for number in sorted(KIND_NUMBERS.values())
+    )
+    person_table = PopulationPerson._meta.db_table
+    contacts_table = PopulationContacts._meta.db_table
+    params = {**_params(today), "extract": extract.pk, "recent_from": recent_from, "before_from": before_from}
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"""
+            INSERT INTO {person_table} (extract_id, nhs_number, practice_id, birth_year, sex, recent_emergency, recent_total,
+                                        before_emergency, before_total, recent_by_kind)
+            SELECT %(extract)s, nhs, min(practice_id), min(birth_year_value), min(sex),
+                   coalesce(sum(contacts) FILTER (WHERE month >= %(recent_from)s AND kind_number IN ({emergency})), 0),
+                   coalesce(sum(contacts) FILTER (WHERE month >= %(recent_from)s), 0),
+                   coalesce(sum(contacts) FILTER (WHERE month >= %(before_from)s AND month < %(recent_from)s AND kind_number IN ({emergency})), 0),
+                   coalesce(sum(contacts) FILTER (WHERE month >= %(before_from)s AND month < %(recent_from)s), 0),
+                   ARRAY[{by_kind}]
+            FROM {TYPED} AS p
+            GROUP BY nhs
+            HAVING count(DISTINCT practice_id) = 1 AND count(DISTINCT birth_year_value) = 1 AND count(DISTINCT sex) = 1
+            """,  # noqa: S608
+            params,
+        )
+        people = cursor.rowcount
+        cursor.execute(f"SELECT count(DISTINCT nhs) FROM {TYPED} AS p", params)  # noqa: S608
+        if cursor.fetchone()[0] != people:
+            raise RepeatedRows
+        cursor.execute(
+            f"""
+            INSERT INTO {contacts_table} (person_id, extract_id, month, kind, contacts)
+            SELECT person.id, %(extract)s, p.month, p.kind_number, p.contacts
+            FROM {TYPED} AS p JOIN {person_table} AS person ON person.extract_id = %(extract)s AND person.nhs_number = p.nhs
+            -- In the primary key's order: the index is written at its end rather than all over it.
+            ORDER BY person.id, p.month, p.kind_number
+            ON CONFLICT DO NOTHING
+            """,  # noqa: S608
+            params,
+        )
+        rows = cursor.rowcount
+        if rows != expected_rows:
+            raise RepeatedRows  # a person, month and kind given twice: the caller rolls back
+    return people, rows
+
+
+def population_import(*, extract: PopulationExtract, retry_on: tuple[type[BaseException], ...] = ()) -> PopulationExtract:
+    """Check the extract's file, then load all of it as a new version and make it current in one
+    transaction, or load none of it. Idempotent: a finished extract is left alone, and one run
+    again after a crash starts afresh (nothing of it was committed)."""
+    extracts = PopulationExtract.objects.filter(pk=extract.pk)
+    if extract.is_finished:
+        return extract
+    extracts.update(status=PopulationExtract.Status.CHECKING, started_at=timezone.now(), rows_checked=0)
+    team = extract.team
+    today = timezone.localdate()
+    checked = CheckedFile()
+    try:
+        with population_staging(), open(extract.stored_path, "rb") as upload:
+            months = None
+            if population_stage(upload, checked, on_progress=lambda rows: extracts.update(rows_checked=rows)):
+                months = population_check(team=team, today=today, checked=checked)
+            if months is not None:
+                extracts.update(status=PopulationExtract.Status.LOADING, rows_total=checked.rows, rows_checked=checked.rows)
+                try:
+                    people, rows = _load_and_switch(extract, team, today, *months, expected_rows=checked.rows)
+                except RepeatedRows:
+                    _repeats(team, today, checked)
+                else:
+                    logger.info("Population extract %s loaded for %s: %s people, %s rows", extract.pk, team.slug, people, rows)
+            if checked.error_count:
+                extracts.update(
+                    status=PopulationExtract.Status.REFUSED,
+                    rows_total=checked.rows,
+                    error_count=checked.error_count,
+                    errors=checked.errors,
+                    finished_at=timezone.now(),
+                    stored_as="",
+                )
+    except retry_on:
+        logger.warning("Population extract %s met a passing fault; it will be tried again.", extract.pk, exc_info=True)
+        with contextlib.suppress(DatabaseError):
+            extracts.update(status=PopulationExtract.Status.QUEUED, rows_checked=0)
+        raise
+    except Exception:
+        logger.exception("Population extract %s failed", extract.pk)
+        extracts.update(
+            status=PopulationExtract.Status.FAILED,
+            finished_at=timezone.now(),
+            errors=[{"line": 0, "message": "The import stopped unexpectedly; nothing was loaded. Try again or ask your system admin."}],
+            error_count=1,
+            stored_as="",
+        )
+    if extracts.filter(status__in=PopulationExtract.Status.finished_values()).exists() and extract.stored_path is not None:
+        extract.stored_path.unlink(missing_ok=True)
+    population_forget_old(team)
+    extract.refresh_from_db()
+    return extract
+
+
+def _load_and_switch(
+    extract: PopulationExtract, team: Team, today: datetime.date, first: datetime.date, last: datetime.date, *, expected_rows: int
+) -> tuple[int, int]:
+    with transaction.atomic():
+        people, rows = population_load(
+            extract=extract, team=team, today=today, first=first, last=last, expected_rows=expected_rows
+        )
+        # The switch: the old version stops being current and the new one starts, in one commit.
+        PopulationExtract.objects.filter(team=team, is_current=True).update(is_current=False)
+        PopulationExtract.objects.filter(pk=extract.pk).update(
+            status=PopulationExtract.Status.DONE,
+            is_current=True,
+            rows_loaded=rows,
+            people=people,
+            first_month=first,
+            last_month=last,
+            finished_at=timezone.now(),
+            stored_as="",
+        )
+    return people, rows
+
+
+def population_load_unchecked(*, team: Team, rows: Iterable[tuple], file_name: str) -> PopulationExtract:
+    """Load rows that need no checking (the demo's, made by code), as a new current version of the
+    team's extract: (nhs_number, practice_id, birth_year, sex, month, kind, contacts) with the month
+    a date and the kind a code. COPY'd straight into the typed staging the checks would have made."""
+    import csv
+    import io
+
+    today = timezone.localdate()
+    extract = PopulationExtract.objects.create(team=team, file_name=file_name, status=PopulationExtract.Status.LOADING)
+    staged = io.StringIO()
+    writer = csv.writer(staged, lineterminator="\n")
+    count = 0
+    for count, (nhs_number, practice_id, birth_year, sex, month, kind, contacts) in enumerate(rows, start=2):
+        writer.writerow((count, nhs_number, practice_id, sex, KIND_NUMBERS[kind], month, birth_year, contacts))
+    staged.seek(0)
+    with population_staging(), connection.cursor() as cursor:
+        cursor.execute(
+            f"CREATE TEMP TABLE {TYPED} (line bigint, nhs text, practice_id bigint, sex text, kind_number int, month date, "
+            "birth_year_value smallint, contacts int, problems text[] DEFAULT '{}')"
+        )
+        cursor.copy_expert(
+            f"COPY {TYPED} (line, nhs, practice_id, sex, kind_number, month, birth_year_value, contacts) FROM STDIN WITH (FORMAT csv)", staged
+        )
+        cursor.execute(f"ANALYZE {TYPED}")
+        cursor.execute(f"SELECT min(month), max(month) FROM {TYPED}")  # noqa: S608
+        first, last = cursor.fetchone()
+        _load_and_switch(extract, team, today, first, last, expected_rows=max(count - 1, 0))
+    population_forget_old(team)
+    extract.refresh_from_db()
+    return extract
+
+
+def population_forget_old(team: Team) -> int:
+    """Delete the people and contacts of the team's extracts that are no longer current. Their
+    PopulationExtract rows stay, as the record of what was uploaded when and by whom."""
+    old = list(PopulationExtract.objects.filter(team=team, is_current=False, people__gt=0).values_list("pk", flat=True))
+    for pk in old:
+        with transaction.atomic():
+            PopulationContacts.objects.filter(extract_id=pk)._raw_delete(connection.alias)
+            PopulationPerson.objects.filter(extract_id=pk)._raw_delete(connection.alias)
+            PopulationExtract.objects.filter(pk=pk).update(people=0)
+    return len(old)
+
+
+def population_extract_create(
+    *,
+    content: bytes | Iterable[bytes],
+    file_name: str,
+    team: Team,
+    by: User | None,
+    background: bool | None = None,
+) -> PopulationExtract:
+    """Keep the uploaded file on disk and load it: now for a small file, on a worker for a large one."""
+    stored = import_file_store([content] if isinstance(content, bytes) else content)
+    try:
+        with transaction.atomic():
+            extract = PopulationExtract.objects.create(
+                team=team,
+                file_name=file_name[:255],
+                stored_as=stored.name,
+                checksum=stored.checksum,
+                uploaded_by=by,
+                rows_total=stored.rows,
+            )
+            in_background = extract.rows_total > BACKGROUND_POPULATION_ROWS if background is None else background
+            if in_background:
+                from .tasks import import_population
+
+                transaction.on_commit(lambda: import_population.delay(extract.pk))
+    except BaseException:
+        if (path := PopulationExtract(stored_as=stored.name).stored_path) is not None:
+            path.unlink(missing_ok=True)
+        raise
+    if not in_background:
+        population_import(extract=extract)
+    extract.refresh_from_db()
+    return extract
