@@ -1281,8 +1281,11 @@ class PopulationPersonQuerySet(models.QuerySet):
 
     def not_on_a_caseload(self) -> PopulationPersonQuerySet:
         """People with no open episode in any team (whatever its access): a referral of one with
-        an open episode would be refused, and their team already knows them."""
-        return self.exclude(nhs_number__in=Resident.objects.open().values("nhs_number"))
+        an open episode would be refused, and their team already knows them. Nor anyone whose
+        record is restricted, open or closed: they objected to the team using their information."""
+        return self.exclude(nhs_number__in=Resident.objects.open().values("nhs_number")).exclude(
+            nhs_number__in=Resident.objects.restricted().values("nhs_number")
+        )
 
     def with_recent_use(self) -> PopulationPersonQuerySet:
         return self.filter(recent_total__gt=0)

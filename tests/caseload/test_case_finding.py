@@ -13,6 +13,7 @@ from django.urls import reverse
 
 from caseload.models import PopulationPerson, Resident, ResidentAccess
 from caseload.population import population_load_unchecked
+from caseload.records import resident_restrict
 from int_app.teams.roles import Right, Role
 from tests.factories import valid_nhs_number
 
@@ -65,6 +66,17 @@ def test_people_not_on_a_caseload_are_ranked_by_recent_emergency_use_with_the_re
     assert "2 ambulance call-outs since June, as many as in the six months before" in response.text
     assert "9 contacts since June, up from 2 in the six months before" in response.text
     assert QUIET not in listed(response), "no contact in the last six months"
+
+
+def test_someone_whose_closed_record_is_restricted_is_not_found_again(client, coordinator, own_team, extract):
+    closed = Resident.objects.get(nhs_number=CLOSED_CASE)
+    resident_restrict(resident=closed, reason="Objected to the team using their information.", by=coordinator)
+    client.force_login(coordinator)
+
+    response = client.get(reverse("caseload:case_finding", args=[own_team.slug]))
+
+    assert CLOSED_CASE not in listed(response)
+    assert listed(response) == [RISING, STEADY, GP_ONLY, valid_nhs_number(900_777)]
 
 
 def test_the_filters_keep_a_practice_an_age_band_or_a_kind(client, coordinator, own_team, extract):
