@@ -19,7 +19,9 @@ def days_ago(days: int) -> datetime.date:
 
 
 def team_member(team: Team, role: str) -> User:
-    return team.memberships.select_related("user").get(role=role).user
+    """The team's member in this role; someone a test world invited (tests/teams/access_rows.py)
+    is not the role's member, as in tests.access.World.member."""
+    return team.memberships.select_related("user").filter(user__invitations__isnull=True).get(role=role).user
 
 
 def referred(team: Team, *, referred_days_ago: int = 90, **fields) -> Resident:
