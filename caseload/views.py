@@ -65,6 +65,7 @@ Status = Resident.Status
 
 
 def resident_for(request: HttpRequest, slug: str, pk: int, right: Right) -> Resident:
+    request.user.memberships_with_teams()  # read first (the header needs them too), so the scope below is by team id
     return object_in_team(
         Resident.objects.visible_to(request.user, right).select_related("team", "practice", "key_worker"),
         user=request.user,
@@ -104,7 +105,7 @@ def caseload_list(request: HttpRequest, slug: str) -> HttpResponse:
         "team": team,
         "filters": filters,
         "page": page,
-        "other_teams": list(Team.objects.visible_to(request.user, Right.VIEW_CASES).exclude(pk=team.pk)),
+        "other_teams": [m.team for m in request.user.memberships_with_right(Right.VIEW_CASES) if m.team_id != team.pk],
         "can_refer": has_right(request.user, team, Right.RECORD_REFERRALS),
         "can_allocate": has_right(request.user, team, Right.ALLOCATE_KEY_WORKER),
         "can_import": has_right(request.user, team, Right.IMPORT_SERVICE_USE),
@@ -180,7 +181,7 @@ def referral_prefill(request: HttpRequest) -> dict:
 @require_GET
 def check_nhs_number(request: HttpRequest) -> HttpResponse:
     """The message under the NHS number field, as the coordinator types."""
-    if not Team.objects.visible_to(request.user, Right.RECORD_REFERRALS).exists():
+    if not request.user.memberships_with_right(Right.RECORD_REFERRALS):
         raise PermissionDenied
     raw = request.GET.get("nhs_number", "").strip()
     check: dict = {}

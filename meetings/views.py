@@ -695,7 +695,7 @@ def outcome_summary_correct(request: HttpRequest, slug: str, pk: int) -> HttpRes
 
 @require_GET
 def my_actions(request: HttpRequest) -> HttpResponse:
-    if not Team.objects.visible_to(request.user, Right.OWN_ACTIONS).exists():
+    if not request.user.memberships_with_right(Right.OWN_ACTIONS):
         raise PermissionDenied
     groups = services.my_actions(user=request.user)
     for action in groups.overdue + groups.this_week + groups.later:
@@ -797,7 +797,7 @@ def action_edit(request: HttpRequest, slug: str, pk: int) -> HttpResponse:
 
 @require_GET
 def decisions_awaiting(request: HttpRequest) -> HttpResponse:
-    if not Team.objects.visible_to(request.user, Right.SIGN_CLINICAL_DECISIONS).exists():
+    if not request.user.memberships_with_right(Right.SIGN_CLINICAL_DECISIONS):
         raise PermissionDenied
     decisions = (
         Decision.objects.visible_to(request.user, Right.SIGN_CLINICAL_DECISIONS)
@@ -848,7 +848,7 @@ def reassign_actions(request: HttpRequest, slug: str, user_id: int) -> HttpRespo
 
 def _calendar_member(request: HttpRequest) -> None:
     """The feed holds the meetings of the teams where the person takes part in case discussions."""
-    if not Team.objects.visible_to(request.user, Right.VIEW_CASES).exists():
+    if not request.user.memberships_with_right(Right.VIEW_CASES):
         raise PermissionDenied
 
 

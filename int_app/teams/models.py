@@ -222,14 +222,23 @@ class TeamQuerySet(models.QuerySet):
             return self.none()
         if user.is_superuser:
             return self
+        if user.memberships_are_read():
+            return self.filter(pk__in=sorted({m.team_id for m in user.memberships_with_teams()}))
         return self.filter(memberships__user=user).distinct()
 
     def with_right(self, user, right: Right) -> TeamQuerySet:
         """The teams in which the user holds a role that carries `right`, each team judged by the
         user's role in it alone: a right held in one team never reaches another. As `has_right`,
-        being a superuser is not a role in a team."""
+        being a superuser is not a role in a team.
+
+        Once the request has read the person's memberships (`User.memberships_with_teams`, which
+        every rights check and the header do), the teams are those ids: every scoped query then
+        says `team_id IN (…)` instead of repeating a join to the memberships with DISTINCT, and
+        agrees with `has_right` by construction. Before, the join, which costs no extra query."""
         if not user.is_authenticated:
             return self.none()
+        if user.memberships_are_read():
+            return self.filter(pk__in=sorted({m.team_id for m in user.memberships_with_right(right)}))
         return self.filter(memberships__user=user, memberships__role__in=RIGHTS[right]).distinct()
 
 
@@ -334,6 +343,10 @@ class User(AbstractBaseUser, PermissionsMixin):
         if not hasattr(self, "_memberships_cache"):
             self._memberships_cache = list(self.memberships.select_related("team").order_by("team__name", "pk"))
         return self._memberships_cache
+
+    def memberships_are_read(self) -> bool:
+        """Whether this request has read the memberships already (so a scope can use them free)."""
+        return hasattr(self, "_memberships_cache")
 
     def memberships_with_right(self, right: Right) -> list[Membership]:
         """The memberships whose role carries `right`, from the one read per request: each team is

@@ -34,7 +34,11 @@ M = TypeVar("M", bound=models.Model)
 def team_for(user: User, slug: str, right: Right) -> Team:
     """The team the address names: not found (404) unless the person is in it, forbidden (403)
     when their role there does not carry `right`."""
-    team = get_object_or_404(Team.objects.visible_to(user), slug=slug)
+    # The person's teams come with their memberships, read once a request for every rights check
+    # and the header: a team they belong to costs no query of its own.
+    team = next((m.team for m in user.memberships_with_teams() if m.team.slug == slug), None) if user.is_authenticated else None
+    if team is None:
+        team = get_object_or_404(Team.objects.visible_to(user), slug=slug)
     if not has_right(user, team, right):
         raise PermissionDenied
     return team
