@@ -18,3 +18,13 @@ def announce_service_use_imported(job: ImportJob) -> None:
     """Call inside the transaction that loads the events: the signal goes only if it commits."""
     teams = list(job.teams.all())
     transaction.on_commit(lambda: service_use_imported.send(sender=ImportJob, job=job, teams=teams))
+
+
+# Sent once a population extract has been loaded and made its team's current extract, with
+# `extract` (the PopulationExtract) and `team`; after the commit, like the one above.
+population_extract_loaded = Signal()
+
+
+def announce_population_extract_loaded(extract, team) -> None:
+    """Call inside the transaction that makes the extract current."""
+    transaction.on_commit(lambda: population_extract_loaded.send(sender=type(extract), extract=extract, team=team))

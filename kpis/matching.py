@@ -329,7 +329,8 @@ def write_matched_values(cursor, run: KpiRun) -> int:
 
 def write_balance(cursor, run: KpiRun) -> int:
     """Per team and variable: residents against every eligible-looking person of the extract at
-    the residents' start months (before), and against their comparisons, each weighted 1/k (after).
+    the residents' start months (before), and against their comparisons, each weighted 1/k (after),
+    both divided by the standard deviation pooled before matching.
     "Before" leaves out anyone with an episode at any time, a simplification documented on the
     methods page."""
     features = (
@@ -389,12 +390,16 @@ def write_balance(cursor, run: KpiRun) -> int:
         )
         INSERT INTO {T['balance']} (run_id, team_id, variable, smd_before, smd_after, eligible, matched)
         SELECT %(run)s, k.team_id, s.variable,
-               CASE WHEN greatest(s.vt_all + s.vc_all, 0) > 0 THEN (s.mt_all - s.mc_all) / sqrt((s.vt_all + s.vc_all) / 2)
-                    WHEN s.mt_all = s.mc_all THEN 0 END,
-               CASE WHEN greatest(s.vt + s.vc, 0) > 0 THEN (s.mt - s.mc) / sqrt((s.vt + s.vc) / 2)
-                    WHEN s.mt = s.mc THEN 0 END,
+               CASE WHEN sd.pooled > 1e-9 THEN (s.mt_all - s.mc_all) / sd.pooled
+                    WHEN abs(s.mt_all - s.mc_all) < 1e-9 THEN 0 ELSE sign(s.mt_all - s.mc_all) * 'Infinity'::float8 END,
+               CASE WHEN sd.pooled > 1e-9 THEN (s.mt - s.mc) / sd.pooled
+                    WHEN abs(s.mt - s.mc) < 1e-9 THEN 0 ELSE sign(s.mt - s.mc) * 'Infinity'::float8 END,
                k.eligible, k.matched
         FROM counts k LEFT JOIN sides s ON s.team_id = k.team_id
+        -- One yardstick before and after: the standard deviation pooled from the residents and
+        -- everyone they could be compared with, before matching (so a perfectly alike set of
+        -- comparisons cannot divide by zero).
+        CROSS JOIN LATERAL (SELECT sqrt(greatest((s.vt_all + s.vc_all) / 2, 0)) AS pooled) sd
         WHERE s.variable IS NOT NULL
         """,  # noqa: S608
         {"run": run.pk},
