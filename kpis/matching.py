@@ -88,28 +88,31 @@ def matched_people(cursor) -> bool:
     months = last - origin + 1
     emergency = [KIND_NUMBERS[kind] for kind in EMERGENCY_KINDS]
     # ct[k]: contacts in the months before calendar position k (position 1 is the first month of
-    # any current extract); a run of months [a, b) is ct[b] - ct[a].
-    position = f"({_month_index('c.month')} - {origin} + 1)"
-    cumulative_total = ", ".join(
-        f"coalesce(sum(c.contacts) FILTER (WHERE {position} < {k}), 0)::int" for k in range(1, months + 2)
-    )
-    cumulative_emergency = ", ".join(
-        f"coalesce(sum(c.contacts) FILTER (WHERE {position} < {k} AND c.kind = ANY(%(emergency)s)), 0)::int"
-        for k in range(1, months + 2)
-    )
+    # any current extract); a run of months [a, b) is ct[b] - ct[a]. Each contact row's position
+    # and emergency count are worked out once (OFFSET 0 keeps them in their own step), so the
+    # sums below only compare integers.
+    cumulative_total = ", ".join(f"coalesce(sum(c.contacts) FILTER (WHERE c.pos < {k}), 0)::int" for k in range(1, months + 2))
+    cumulative_emergency = ", ".join(f"coalesce(sum(c.emergency) FILTER (WHERE c.pos < {k}), 0)::int" for k in range(1, months + 2))
+    month_position = "((extract(year FROM raw.month)::int * 12 + extract(month FROM raw.month)::int - 1) - %(origin)s + 1)"
     cursor.execute(
         f"""
         CREATE TEMP TABLE mp ON COMMIT DROP AS
         WITH counts AS (
             SELECT c.person_id, ARRAY[{cumulative_total}] AS ct, ARRAY[{cumulative_emergency}] AS ce
-            FROM {T['contacts']} c
-            JOIN {T['extract']} x ON x.id = c.extract_id AND x.is_current
+            FROM (
+                SELECT raw.person_id, raw.contacts, {month_position} AS pos,
+                       CASE WHEN raw.kind = ANY(%(emergency)s) THEN raw.contacts ELSE 0 END AS emergency
+                FROM {T['contacts']} raw
+                JOIN {T['extract']} x ON x.id = raw.extract_id AND x.is_current
+                OFFSET 0
+            ) c
             GROUP BY c.person_id
-        )
+        ),
+        referred AS (SELECT DISTINCT nhs_number FROM {T['resident']})
         SELECT p.id AS person_id, p.nhs_number AS nhs, x.team_id, pr.pcn_id, nb.place_id, p.sex, p.birth_year,
                {_month_index('x.first_month')} - %(origin)s + 1 AS first_p,
                {_month_index('x.last_month')} - %(origin)s + 1 AS last_p,
-               EXISTS (SELECT 1 FROM {T['resident']} r WHERE r.nhs_number = p.nhs_number) AS has_episode,
+               referred.nhs_number IS NOT NULL AS has_episode,
                coalesce(counts.ct, array_fill(0, ARRAY[%(cells)s])) AS ct,
                coalesce(counts.ce, array_fill(0, ARRAY[%(cells)s])) AS ce
         FROM {T['person']} p
@@ -118,6 +121,7 @@ def matched_people(cursor) -> bool:
         JOIN {T['team']} t ON t.id = x.team_id
         JOIN {T['neighbourhood']} nb ON nb.id = t.neighbourhood_id
         LEFT JOIN counts ON counts.person_id = p.id
+        LEFT JOIN referred ON referred.nhs_number = p.nhs_number
         """,  # noqa: S608 - table names are ours
         {"emergency": emergency, "origin": origin, "cells": months + 1},
     )
@@ -356,15 +360,30 @@ def write_balance(cursor, run: KpiRun) -> int:
             FROM mpair p JOIN mr r ON r.resident_id = p.resident_id JOIN mp x ON x.person_id = p.person_id
             CROSS JOIN LATERAL {features}
         ),
-        pool AS (
+        pool_sums AS (
             -- Everyone of the team's extract never on a caseload, at each start month of the
-            -- team's residents, weighted by the residents starting then: sums per month first.
-            SELECT r.team_id, r.w, v.variable, count(*)::float8 AS n, sum(v.value) AS sx, sum(v.value * v.value) AS sxx
-            FROM (SELECT team_id, p0, cohort_month AS start, count(*)::float8 AS w FROM mr
+            -- team's residents, weighted by the residents starting then: sums per month first,
+            -- one row a person and month (no row per variable).
+            SELECT r.team_id, r.w, count(*)::float8 AS n,
+                   sum(f.bt) AS s_bt, sum(f.bt * f.bt) AS q_bt, sum(f.be) AS s_be, sum(f.be * f.be) AS q_be,
+                   sum(f.tr) AS s_tr, sum(f.tr * f.tr) AS q_tr, sum(f.age) AS s_age, sum(f.age * f.age) AS q_age,
+                   sum(f.female) AS s_female, sum(f.female) AS q_female
+            FROM (SELECT team_id, p0, extract(year FROM cohort_month)::int AS year, count(*)::float8 AS w FROM mr
                   WHERE person_id IS NOT NULL GROUP BY team_id, p0, cohort_month) r
             JOIN mp x ON x.team_id = r.team_id AND NOT x.has_episode
-            CROSS JOIN LATERAL {features}
-            GROUP BY r.team_id, r.p0, r.w, v.variable
+            CROSS JOIN LATERAL (SELECT (x.ct[r.p0] - x.ct[r.p0 - {MATCH_MONTHS}])::float8 AS bt,
+                                       (x.ce[r.p0] - x.ce[r.p0 - {MATCH_MONTHS}])::float8 AS be,
+                                       (x.ct[r.p0 - {MATCH_MONTHS}] - x.ct[r.p0 - {MATCH_MONTHS + TREND_MONTHS}])::float8 AS tr,
+                                       (r.year - x.birth_year)::float8 AS age,
+                                       CASE WHEN x.sex = 'F' THEN 1.0 ELSE 0.0 END::float8 AS female) f
+            GROUP BY r.team_id, r.p0, r.w
+        ),
+        pool AS (
+            SELECT p.team_id, p.w, v.variable, p.n, v.sx, v.sxx
+            FROM pool_sums p
+            CROSS JOIN LATERAL (VALUES ('baseline_contacts', p.s_bt, p.q_bt), ('baseline_emergency', p.s_be, p.q_be),
+                                       ('trend_contacts', p.s_tr, p.q_tr), ('age', p.s_age, p.q_age),
+                                       ('female', p.s_female, p.q_female)) v(variable, sx, sxx)
         ),
         sums AS (
             SELECT team_id, variable, grp, sum(w) AS sw, sum(w * value) AS swx, sum(w * value * value) AS swxx
