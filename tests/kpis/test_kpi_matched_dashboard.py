@@ -47,6 +47,9 @@ def test_the_tile_leads_with_the_matched_effect_in_words_with_interval_and_n_and
     # The before/after change comes after, labelled as such.
     assert tile.index("beyond what similar people") < tile.index("Before/after change")
     assert "Before/after change (not allowing for what would have happened anyway): \u221240.0%" in tile
+    # The tables by kind and by unit carry it too.
+    assert "Beyond similar people not supported (95% interval)" in page
+    assert "\u221220.0% (\u221220.0% to \u221220.0%) <span class=\"app-kpi-n\">(n 12)</span>" in page
 
 
 def test_the_projection_uses_the_matched_effect_and_the_residents_asked_for(client, lead, own_team):
