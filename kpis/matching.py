@@ -122,6 +122,9 @@ def matched_people(cursor) -> bool:
         JOIN {T['neighbourhood']} nb ON nb.id = t.neighbourhood_id
         LEFT JOIN counts ON counts.person_id = p.id
         LEFT JOIN referred ON referred.nhs_number = p.nhs_number
+        -- Written in the order the matcher reads it, so a resident's stratum is a few adjacent
+        -- pages (a TEMP table lives in the session's small local buffers, not shared memory).
+        ORDER BY pr.pcn_id, p.sex, p.birth_year
         """,  # noqa: S608 - table names are ours
         {"emergency": emergency, "origin": origin, "cells": months + 1},
     )
@@ -206,8 +209,8 @@ def match_residents(cursor, run: KpiRun) -> None:
         CREATE TEMP TABLE mpair ON COMMIT DROP AS
         SELECT r.resident_id, (row_number() OVER (PARTITION BY r.resident_id ORDER BY m.distance, m.trend_distance, m.nhs))::int AS rank,
                m.person_id, FALSE AS within_place
-        FROM mr r CROSS JOIN LATERAL ({_candidates('pcn_id')}) m
-        WHERE r.person_id IS NOT NULL
+        FROM (SELECT * FROM mr WHERE person_id IS NOT NULL ORDER BY pcn_id, sex, birth_year OFFSET 0) r
+        CROSS JOIN LATERAL ({_candidates('pcn_id')}) m
         """  # noqa: S608
     )
     # The PCN had too few: the resident's place instead.

@@ -118,9 +118,15 @@ def reference_pairs(world: World) -> dict[int, list[str]]:
 
         mine = features(me)
 
+        if not me.rows():
+            continue  # not in the extract (it lists people with a contact): unmatched
+
         def eligible(person: Person, me=me, year=year, band=band) -> bool:
             return (
                 person is not me
+                # The extract has a row only for a month and kind with contacts: a person with
+                # none in its months is not in it.
+                and bool(person.rows())
                 and person.nhs_number not in on_caseload
                 and person.sex == me.sex
                 and (year - person.birth_year) // AGE_BAND_YEARS == band
