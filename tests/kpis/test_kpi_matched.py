@@ -178,3 +178,43 @@ def test_without_an_extract_nothing_is_matched_and_the_run_succeeds(own_team):
     before_and_after(supported(own_team), 3, 1)
     run = kpis_recompute()
     assert not MatchedValue.objects.filter(run=run).exists()
+
+
+def test_a_new_extract_is_followed_by_a_recompute_that_matches_against_it(own_team, django_capture_on_commit_callbacks):
+    from caseload.population import population_load_unchecked
+    from kpis.models import KpiRun
+
+    practice = own_team.practices.order_by("pk").first()
+    numbers = nhs_numbers(5)
+    m0 = start_month(9)
+    people = [Person(number, practice, 1950, "F", {(add_months(m0, -1), AE): 2}) for number in numbers]
+    load_world(own_team, people, {0: m0})
+    before = kpis_recompute()
+    assert len(pairs_of(before)[next(iter(pairs_of(before)))]) == MATCHES
+    # The ICB sends a new extract in which one of those people is a young man (the record corrected).
+    rows = [row for person in people if person.nhs_number != numbers[1] for row in person.rows()]
+    rows += [(numbers[1], practice.pk, 1990, "M", MONTHS[0], PRIMARY, 1)]
+    with django_capture_on_commit_callbacks(execute=False) as callbacks:
+        population_load_unchecked(team=own_team, rows=rows, file_name="again.csv")
+    assert KpiRun.objects.current() == before, "nothing is recomputed before the extract commits"
+    for callback in callbacks:
+        callback()  # CELERY_TASK_ALWAYS_EAGER in tests: the task runs here
+    after = KpiRun.objects.current()
+    assert after != before
+    assert numbers[1] not in next(iter(pairs_of(after).values()))
+
+
+def test_matched_rows_are_the_same_when_run_again_and_old_runs_lose_theirs_when_pruned(own_team):
+    from kpis.compute import prune_old_runs
+
+    simulated_world(own_team, seed=41, people=600, residents=30, effect_of_baseline=0.0)
+    runs = [kpis_recompute() for _ in range(4)]
+    fields = ["level", "unit_id", "kind", "period", "eligible", "n", "comparisons", "baseline", "difference", "difference_sq"]
+    first, last = (sorted(MatchedValue.objects.filter(run=run).values_list(*fields), key=repr) for run in (runs[0], runs[-1]))
+    assert first == last and first
+    assert pairs_of(runs[0]) == pairs_of(runs[-1])
+    prune_old_runs(keep=3)
+    assert not MatchedValue.objects.filter(run=runs[0]).exists()
+    assert not MatchedPair.objects.filter(run=runs[0]).exists()
+    assert not MatchedBalance.objects.filter(run=runs[0]).exists()
+    assert MatchedValue.objects.filter(run=runs[-1]).exists()
