@@ -171,7 +171,8 @@ def _compute_run(run: KpiRun, *, previous: KpiRun | None) -> None:
         run.rows = write_service_use_values(cursor, run) + write_process_values(cursor, run)
         # The matched comparison reads the windows and the population extracts; it is recomputed
         # whole each run (kpis/matching.py), so an extract or service-use import is reflected.
-        run.rows += write_matched(cursor, run)
+        # Its rows are its own tables' (run.rows counts the KpiValue figures).
+        write_matched(cursor, run)
 
 
 def make_current(run: KpiRun) -> None:

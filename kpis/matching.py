@@ -11,8 +11,9 @@ All of it is SQL inside the KPI run's transaction, so its rows switch with the r
    resident, the closest eligible people of their PCN (their place when the PCN has too few), by
    one ordered, limited scan of their stratum (MatchedPair).
 3. `write_matched_values`: each resident's and each comparison's contacts by kind in the
-   resident's calendar months, the resident's difference-in-differences, added up to every level
-   and cohort month (MatchedValue), and the balance of the matching per team (MatchedBalance).
+   resident's calendar months, the resident's difference-in-differences (bias-corrected for what
+   matching left of the baseline difference), added up to every level and cohort month
+   (MatchedValue); `write_balance`: the balance of the matching per team (MatchedBalance).
 
 Calendar months: the extract counts contacts by month, so a resident's matched windows are whole
 months: the baseline is the W months before the month of their start S, the follow-up the month
@@ -65,7 +66,8 @@ def _month_index(column: str) -> str:
 
 
 def write_matched(cursor, run: KpiRun) -> int:
-    """The whole matched comparison for a run; returns the MatchedValue rows written."""
+    """The whole matched comparison for a run; returns the MatchedValue and MatchedBalance rows
+    written (none without a current extract)."""
     if not matched_people(cursor):
         return 0
     match_residents(cursor, run)
