@@ -141,23 +141,25 @@ def _parsed_sql(team_id: int) -> str:
                CASE WHEN month_ok THEN to_date(month_text || '-01', 'YYYY-MM-DD') END AS month,
                CASE WHEN birth_ok THEN birth_text::smallint END AS birth_year_value,
                CASE WHEN contacts_ok THEN contacts_text::int END AS contacts,
-               array_remove(ARRAY[
+               CASE WHEN n = 7 AND nhs_ok AND practice.id IS NOT NULL AND birth_ok AND sex IN ('M', 'F', 'U') AND month_ok
+                         AND kind_number IS NOT NULL AND contacts_ok THEN '{{}}'::text[] ELSE array_remove(ARRAY[
                  CASE WHEN n <> 7 THEN 'expected 7 values separated by commas, found ' || n END,
-                 CASE WHEN n = 7 AND NOT nhs_ok THEN coalesce(nullif(nhs, ''), 'an empty value') || ' is not a valid NHS number' END,
+                 CASE WHEN n = 7 AND NOT nhs_ok THEN 'NHS number ' || coalesce(nullif(nhs, ''), '(empty)') || ' is not valid (10 digits, the last a check digit)' END,
                  CASE WHEN n = 7 AND practice.id IS NULL THEN 'practice ' || coalesce(nullif(ods, ''), '(empty)') || ' is not one of the team''s practices' END,
                  CASE WHEN n = 7 AND NOT birth_ok THEN 'bad birth_year ' || coalesce(nullif(birth_text, ''), '(empty)') || ': a year from 1900 to this year' END,
                  CASE WHEN n = 7 AND sex NOT IN ('M', 'F', 'U') THEN 'bad sex ' || coalesce(nullif(sex, ''), '(empty)') || ': use M, F or U' END,
                  CASE WHEN n = 7 AND NOT month_ok THEN 'bad month ' || coalesce(nullif(month_text, ''), '(empty)') || ': write months as YYYY-MM, from {EARLIEST_RECORD:%Y-%m} to this month' END,
                  CASE WHEN n = 7 AND kind_number IS NULL THEN 'unknown kind ' || coalesce(nullif(kind_text, ''), '(empty)') || ': use one of {", ".join(sorted(KIND_NUMBERS))}' END,
                  CASE WHEN n = 7 AND NOT contacts_ok THEN 'bad contacts ' || coalesce(nullif(contacts_text, ''), '(empty)') || ': a whole number from 1 to {CONTACTS_MAX:,}' END
-               ], NULL) AS problems
+               ], NULL) END AS problems
         FROM (
           SELECT line, n, nhs, ods, birth_text, sex, month_text, kind_text, contacts_text, kind.number AS kind_number,
-                 nhs ~ '^[0-9]{{10}}$' AND (CASE WHEN 11 - ({weights}) %% 11 = 11 THEN 0 ELSE 11 - ({weights}) %% 11 END)
-                   = substr(nhs, 10, 1)::int AS nhs_ok,
-                 birth_text ~ '^[0-9]{{4}}$' AND birth_text::int BETWEEN 1900 AND %(this_year)s AS birth_ok,
+                 -- CASE, not AND: only a value that passed the pattern is cast. (11 - sum mod 11) mod 11
+                 -- is the check digit, 10 standing for "no valid number" (it never equals a digit).
+                 CASE WHEN nhs ~ '^[0-9]{{10}}$' THEN (11 - ({weights}) %% 11) %% 11 = substr(nhs, 10, 1)::int ELSE false END AS nhs_ok,
+                 CASE WHEN birth_text ~ '^[0-9]{{4}}$' THEN birth_text::int BETWEEN 1900 AND %(this_year)s ELSE false END AS birth_ok,
                  month_text ~ '^[0-9]{{4}}-(0[1-9]|1[0-2])$' AND month_text BETWEEN %(earliest_month)s AND %(this_month)s AS month_ok,
-                 contacts_text ~ '^[0-9]{{1,5}}$' AND contacts_text::int BETWEEN 1 AND {CONTACTS_MAX} AS contacts_ok
+                 CASE WHEN contacts_text ~ '^[0-9]{{1,5}}$' THEN contacts_text::int BETWEEN 1 AND {CONTACTS_MAX} ELSE false END AS contacts_ok
           FROM (
             SELECT line, cardinality(parts) AS n,
                    btrim(parts[1], ' "') AS nhs, upper(btrim(parts[2], ' "')) AS ods, btrim(parts[3], ' "') AS birth_text,

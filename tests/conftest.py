@@ -187,11 +187,17 @@ def _quick_test_settings() -> Iterator[None]:
     - Every test client builds the middleware chain afresh, and WhiteNoise serving from the
       finders (as in tests) lists every static file as it is built: 90 ms per client, and the
       access matrix alone makes two thousand clients. With autorefresh it looks a file up
-      when it is asked for, from the same finders."""
+      when it is asked for, from the same finders.
+    - The demo's population extracts hold 15,000 people a team; the tests that seed the whole
+      demo (several modules) get 1,500, which is every kind of person still, in a tenth of the time."""
     from django.test import override_settings
 
+    from caseload import demo
+
+    people, demo.POPULATION_PEOPLE_PER_TEAM = demo.POPULATION_PEOPLE_PER_TEAM, 1_500
     with override_settings(PASSWORD_HASHERS=FAST_HASHERS, WHITENOISE_AUTOREFRESH=True):
         yield
+    demo.POPULATION_PEOPLE_PER_TEAM = people
 
 
 @pytest.fixture

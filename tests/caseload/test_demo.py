@@ -75,7 +75,7 @@ def test_the_demo_population_extract_holds_every_resident_as_their_service_use_s
     from caseload import demo
     from caseload.models import KIND_NUMBERS, PopulationContacts, PopulationExtract, PopulationPerson
 
-    monkeypatch.setattr(demo, "POPULATION_PEOPLE_PER_TEAM", 3_000)  # the demo has 15,000 a team
+    monkeypatch.setattr(demo, "POPULATION_PEOPLE_PER_TEAM", 3_000)  # the demo has 15,000 a team (tests: 1,500)
     seed_caseload(None)
 
     summary = demo.seed_population(None)

@@ -98,7 +98,7 @@ def test_a_file_with_any_error_loads_nothing_lists_the_errors_by_line_and_keeps_
     assert refused.status == PopulationExtract.Status.REFUSED and not refused.is_current
     messages = {error["line"]: error["message"] for error in refused.errors}
     assert sorted(messages) == [3, 4, 5, 6, 7, 8, 9]
-    assert "9434765918 is not a valid NHS number" in messages[3]
+    assert "NHS number 9434765918 is not valid" in messages[3]
     assert f"Practice {other_ods} is not one of the team's practices" in messages[4]
     assert "Bad sex X: use M, F or U" in messages[5] and "Bad month 03/2025" in messages[6]
     assert "Unknown kind hospital_visit" in messages[7] and "Bad contacts 0" in messages[8]
