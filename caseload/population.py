@@ -34,6 +34,7 @@ from .models import (
     add_months,
 )
 from .services import ERRORS_KEPT, CheckedFile, import_file_store
+from .signals import announce_population_extract_loaded
 
 logger = logging.getLogger(__name__)
 
@@ -374,6 +375,8 @@ def _load_and_switch(
             finished_at=timezone.now(),
             stored_as="",
         )
+        # The KPIs' matched comparison reads the current extract: it is recomputed after the commit.
+        announce_population_extract_loaded(extract, team)
     return people, rows
 
 

@@ -27,3 +27,13 @@ resident_restricted = Signal()
 
 def announce_resident_restricted(resident) -> None:
     transaction.on_commit(lambda: resident_restricted.send(sender=type(resident), resident=resident))
+
+
+# Sent once a population extract has been loaded and made its team's current extract, with
+# `extract` (the PopulationExtract) and `team`; after the commit, like the one above.
+population_extract_loaded = Signal()
+
+
+def announce_population_extract_loaded(extract, team) -> None:
+    """Call inside the transaction that makes the extract current."""
+    transaction.on_commit(lambda: population_extract_loaded.send(sender=type(extract), extract=extract, team=team))

@@ -35,7 +35,19 @@ from caseload.models import Resident, ServiceUseEvent
 from int_app.teams.models import PCN, Membership, Neighbourhood, Place, Practice, Team
 from int_app.teams.roles import KEY_WORKER_ROLES, Role
 
-from .models import ALL_KINDS, Cohort, KpiRun, KpiValue, Measure, ResidentUsage, ResidentWindow
+from .matching import write_matched
+from .models import (
+    ALL_KINDS,
+    Cohort,
+    KpiRun,
+    KpiValue,
+    MatchedBalance,
+    MatchedPair,
+    MatchedValue,
+    Measure,
+    ResidentUsage,
+    ResidentWindow,
+)
 from .statistics import Z_95
 
 logger = logging.getLogger(__name__)
@@ -158,6 +170,10 @@ def _compute_run(run: KpiRun, *, previous: KpiRun | None) -> None:
             touched = {row[0] for row in cursor.fetchall()} | set(changed)
             run.residents_recounted = recount_usage(cursor, resident_ids=sorted(touched))
         run.rows = write_service_use_values(cursor, run) + write_process_values(cursor, run) + write_closure_values(cursor, run)
+        # The matched comparison reads the windows and the population extracts; it is recomputed
+        # whole each run (kpis/matching.py), so an extract or service-use import is reflected.
+        # Its rows are its own tables' (run.rows counts the KpiValue figures).
+        write_matched(cursor, run)
 
 
 def make_current(run: KpiRun) -> None:
@@ -181,6 +197,8 @@ def prune_old_runs(keep: int = RUNS_KEPT) -> int:
     old_runs = KpiRun.objects.filter(pk__lt=min(kept)).exclude(status=KpiRun.Status.RUNNING)
     with transaction.atomic():
         KpiValue.objects.filter(run__in=old_runs).delete()
+        for model in (MatchedPair, MatchedValue, MatchedBalance):
+            model.objects.filter(run__in=old_runs).delete()
         deleted, _ = old_runs.delete()
     return deleted
 

@@ -9,24 +9,30 @@ from __future__ import annotations
 
 import datetime
 import hashlib
+import math
 from collections import defaultdict
 from dataclasses import dataclass, field
 from functools import cached_property
 
 from django.conf import settings
-from django.db.models import F, QuerySet, Sum
+from django.db.models import F, Q, QuerySet, Sum
 
 from caseload.models import ServiceUseEvent
 
-from .models import ALL_KINDS, Cohort, KpiRun, KpiUnits, KpiValue, Level, Measure
+from .matching import BALANCE_VARIABLES, SMD_BAR
+from .models import ALL_KINDS, Cohort, KpiRun, KpiUnits, KpiValue, Level, MatchedBalance, MatchedValue, Measure
 from .statistics import (
     Change,
     ChangeSums,
     Difference,
+    MatchedEffect,
+    MatchedSums,
     Prevented,
     Projection,
     change_with_interval,
     difference_between,
+    matched_effect,
+    matched_prevented_per_resident_per_year,
     prevented_per_resident_per_year,
     project,
 )
@@ -234,6 +240,135 @@ def _change(sums: ChangeSums | None) -> Figure:
     return Figure.of(sums)
 
 
+@dataclass(frozen=True)
+class MatchedFigure:
+    """The matched effect as it may be shown: from fewer than KPI_MIN_RESIDENTS matched residents,
+    no numbers at all (like Figure)."""
+
+    effect: MatchedEffect | None
+
+    @classmethod
+    def of(cls, sums: MatchedSums) -> MatchedFigure:
+        if not may_disclose(sums.n):
+            return cls(None)
+        return cls(matched_effect(sums))
+
+    @property
+    def disclosable(self) -> bool:
+        return self.effect is not None
+
+    @property
+    def residents(self) -> Residents:
+        return Residents(None if self.effect is None else self.effect.n)
+
+    @property
+    def pct(self) -> float | None:
+        return None if self.effect is None else self.effect.pct
+
+    @property
+    def ci_low(self) -> float | None:
+        return None if self.effect is None else self.effect.ci_low
+
+    @property
+    def ci_high(self) -> float | None:
+        return None if self.effect is None else self.effect.ci_high
+
+    @property
+    def comparisons(self) -> int | None:
+        return None if self.effect is None else self.effect.sums.comparisons
+
+    @property
+    def share_matched(self) -> float | None:
+        return None if self.effect is None else self.effect.share_matched
+
+
+MATCHED_SUMS = {
+    "sum_eligible": Sum("eligible"),
+    "sum_n": Sum("n"),
+    "sum_comparisons": Sum("comparisons"),
+    "sum_baseline": Sum("baseline"),
+    "sum_difference": Sum("difference"),
+    "sum_baseline_sq": Sum("baseline_sq"),
+    "sum_difference_sq": Sum("difference_sq"),
+    "sum_baseline_difference": Sum("baseline_difference"),
+}
+
+
+def _matched_sums(row: dict) -> MatchedSums:
+    return MatchedSums(*(row[key] or 0 for key in MATCHED_SUMS))
+
+
+def matched_values(run: KpiRun, scope: Scope) -> QuerySet[MatchedValue]:
+    """The run's matched rows for the scope's units and period (as _in_period does for KpiValue)."""
+    values = MatchedValue.objects.filter(run=run).filter(
+        Q(level=Level.TEAM, unit_id__in=scope.within.team_ids)
+        | Q(level=Level.NEIGHBOURHOOD, unit_id__in=scope.within.neighbourhood_ids)
+        | Q(level=Level.PCN, unit_id__in=scope.within.pcn_ids)
+        | Q(level=Level.PLACE, unit_id__in=scope.within.place_ids)
+    )
+    if not scope.has_period:
+        return values.filter(period__isnull=True)
+    values = values.filter(period__isnull=False)
+    if scope.start_from:
+        values = values.filter(period__gte=scope.start_from)
+    if scope.start_to:
+        values = values.filter(period__lte=scope.start_to)
+    return values
+
+
+@dataclass(frozen=True)
+class BalanceRow:
+    team: str
+    variable: str
+    smd_before: float | None
+    smd_after: float | None
+    eligible: int
+    matched: int
+
+    @property
+    def label(self) -> str:
+        return BALANCE_VARIABLES.get(self.variable, self.variable)
+
+    @property
+    def fails(self) -> bool:
+        return self.smd_after is not None and abs(self.smd_after) > SMD_BAR
+
+    @staticmethod
+    def _text(smd: float | None) -> str:
+        """Infinite where nobody differs within either group but the groups differ."""
+        if smd is None:
+            return "–"
+        if math.isinf(smd):
+            return "no overlap"
+        return f"{smd:+.2f}".replace("-", "\u2212")
+
+    @property
+    def before_text(self) -> str:
+        return self._text(self.smd_before)
+
+    @property
+    def after_text(self) -> str:
+        return self._text(self.smd_after)
+
+    @property
+    def share_matched(self) -> float | None:
+        return 100 * self.matched / self.eligible if self.eligible else None
+
+    @property
+    def disclosable(self) -> bool:
+        return may_disclose(self.eligible)
+
+
+def balance_rows(run: KpiRun, team_ids) -> list[BalanceRow]:
+    order = {variable: index for index, variable in enumerate(BALANCE_VARIABLES)}
+    rows = [
+        BalanceRow(team_name, variable, before, after, eligible, matched)
+        for team_name, variable, before, after, eligible, matched in MatchedBalance.objects.filter(run=run, team_id__in=team_ids)
+        .values_list("team__name", "variable", "smd_before", "smd_after", "eligible", "matched")
+    ]
+    return sorted(rows, key=lambda row: (row.team, order.get(row.variable, 99)))
+
+
 # --- the page's parts ---------------------------------------------------------------------------
 
 
@@ -244,6 +379,8 @@ class Outcome:
     kind: str
     intervention: Figure
     comparator: Figure
+    # The change beyond similar people's; None where the run has no matched comparison for it.
+    matched: MatchedFigure | None = None
 
     @property
     def label(self) -> str:
@@ -304,9 +441,16 @@ class Headline:
     residents_supported: Residents
     residents_compared: Residents
     in_progress: Residents
-    # Both come from the supported residents' sums: none when that figure is withheld.
+    # Both come from the matched effect (contacts prevented beyond what similar people not
+    # supported did): none when it is withheld or cannot be judged.
     prevented: Prevented | None
     projection: Projection | None
+    # Before/after only: the supported residents' contacts before less after, a year.
+    prevented_before_after: Prevented | None = None
+    # The run compared the scope's residents with people of a population extract.
+    matched_available: bool = False
+    # Teams in the scope whose matching misses the balance bar on some variable.
+    unbalanced_teams: list[str] = field(default_factory=list)
 
     @property
     def tiles(self) -> list[Outcome]:
@@ -325,20 +469,31 @@ class Headline:
         return self.outcomes[ALL_KINDS].intervention.residents
 
     @property
+    def matched_residents(self) -> Residents:
+        matched = self.outcomes[ALL_KINDS].matched
+        return matched.residents if matched else Residents(None)
+
+    @property
     def prevented_per_year(self) -> float | None:
-        return None if self.prevented is None else self.prevented.per_resident * self.supported_complete.count
+        return None if self.prevented is None else self.prevented.per_resident * self.matched_residents.count
 
     @property
     def prevented_per_year_low(self) -> float | None:
         if self.prevented is None or self.prevented.ci_low is None:
             return None
-        return self.prevented.ci_low * self.supported_complete.count
+        return self.prevented.ci_low * self.matched_residents.count
 
     @property
     def prevented_per_year_high(self) -> float | None:
         if self.prevented is None or self.prevented.ci_high is None:
             return None
-        return self.prevented.ci_high * self.supported_complete.count
+        return self.prevented.ci_high * self.matched_residents.count
+
+    @property
+    def before_after_per_year(self) -> float | None:
+        if self.prevented_before_after is None:
+            return None
+        return self.prevented_before_after.per_resident * self.supported_complete.count
 
 
 def headline_for(run: KpiRun, scope: Scope, *, projected_residents: int) -> Headline:
@@ -356,8 +511,18 @@ def headline_for(run: KpiRun, scope: Scope, *, projected_residents: int) -> Head
         row = by_key.get((Measure.SERVICE_USE, kind, cohort))
         return _sums(row) if row else None
 
+    matched_rows = {
+        row["kind"]: _matched_sums(row)
+        for row in matched_values(run, scope).filter(level=scope.level, unit_id__in=scope.unit_ids)
+        .values("kind").annotate(**MATCHED_SUMS).order_by()
+    }
     outcomes = {
-        kind: Outcome(kind, _change(sums(kind, Cohort.INTERVENTION)), _change(sums(kind, Cohort.COMPARATOR)))
+        kind: Outcome(
+            kind,
+            _change(sums(kind, Cohort.INTERVENTION)),
+            _change(sums(kind, Cohort.COMPARATOR)),
+            MatchedFigure.of(matched_rows[kind]) if kind in matched_rows else None,
+        )
         for kind in (ALL_KINDS, *ServiceUseEvent.Kind.values)
     }
     def complete(cohort):
@@ -368,9 +533,15 @@ def headline_for(run: KpiRun, scope: Scope, *, projected_residents: int) -> Head
     scores = {int(kind): row["sum_n"] for (measure, kind, _cohort), row in by_key.items() if measure == Measure.FEEDBACK_SCORE}
     feedback = Feedback.of(total=feedback_row.get("weighted"), residents=feedback_row.get("sum_n") or 0, scores=scores)
     supported = sums(ALL_KINDS, Cohort.INTERVENTION)
-    prevented = (
+    before_after = (
         prevented_per_resident_per_year(supported, window_months=run.window_months)
         if outcomes[ALL_KINDS].intervention.disclosable
+        else None
+    )
+    matched_all = outcomes[ALL_KINDS].matched
+    prevented = (
+        matched_prevented_per_resident_per_year(matched_rows[ALL_KINDS], window_months=run.window_months)
+        if matched_all and matched_all.disclosable
         else None
     )
     projection = (
@@ -383,6 +554,7 @@ def headline_for(run: KpiRun, scope: Scope, *, projected_residents: int) -> Head
         if prevented
         else None
     )
+    unbalanced = sorted({row.team for row in balance_rows(run, scope.process_units.team_ids) if row.fails and row.disclosable})
     return Headline(
         outcomes=outcomes,
         feedback=feedback,
@@ -392,6 +564,9 @@ def headline_for(run: KpiRun, scope: Scope, *, projected_residents: int) -> Head
         in_progress=Residents.of(count(Measure.IN_PROGRESS, Cohort.INTERVENTION)),
         prevented=prevented,
         projection=projection,
+        prevented_before_after=before_after,
+        matched_available=bool(matched_rows),
+        unbalanced_teams=unbalanced,
     )
 
 
@@ -484,6 +659,11 @@ def unit_outcomes(run: KpiRun, scope: Scope, *, kinds: list[str]) -> list[UnitOu
     for row in rows:
         cells[(row["level"], row["unit_id"], row["kind"])][row["cohort"]] = _sums(row)
         labels[(row["level"], row["unit_id"])] = row["unit_label"]
+    matched = {
+        (row["level"], row["unit_id"], row["kind"]): _matched_sums(row)
+        for row in matched_values(run, scope).filter(kind__in=kinds)
+        .values("level", "unit_id", "kind").annotate(**MATCHED_SUMS).order_by()
+    }
     kind_order = {kind: index for index, kind in enumerate(kinds)}
     level_order = {level: index for index, level in enumerate(LEVEL_ORDER)}
     keys = sorted(cells, key=lambda key: (level_order[key[0]], labels[key[:2]], kind_order[key[2]]))
@@ -492,7 +672,12 @@ def unit_outcomes(run: KpiRun, scope: Scope, *, kinds: list[str]) -> list[UnitOu
             level,
             unit_id,
             labels[(level, unit_id)],
-            Outcome(kind, _change(cells[(level, unit_id, kind)].get(Cohort.INTERVENTION)), _change(cells[(level, unit_id, kind)].get(Cohort.COMPARATOR))),
+            Outcome(
+                kind,
+                _change(cells[(level, unit_id, kind)].get(Cohort.INTERVENTION)),
+                _change(cells[(level, unit_id, kind)].get(Cohort.COMPARATOR)),
+                MatchedFigure.of(matched[(level, unit_id, kind)]) if (level, unit_id, kind) in matched else None,
+            ),
         )
         for level, unit_id, kind in keys
     ]
@@ -578,7 +763,11 @@ def closure_headers() -> list[str]:
 
 # --- the export ---------------------------------------------------------------------------------
 
-EXPORT_COLUMNS = ("level", "unit", "kind", "residents", "baseline", "followup", "pct_change", "ci_low", "ci_high", "comparator_pct_change")
+EXPORT_COLUMNS = (
+    "level", "unit", "kind", "residents", "baseline", "followup", "pct_change", "ci_low", "ci_high", "comparator_pct_change",
+    # The matched effect (change beyond similar people not supported), after the columns above.
+    "matched_effect_pct", "matched_ci_low", "matched_ci_high", "matched_comparisons",
+)
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
 
@@ -590,6 +779,15 @@ def spreadsheet_safe(text: str) -> str:
 
 def _number(value: float | None) -> str:
     return "" if value is None else f"{value:.1f}"
+
+
+def _matched_cells(matched: MatchedFigure | None) -> list[str | int]:
+    """Empty where the run has no matched comparison; withheld below the minimum like the rest."""
+    if matched is None:
+        return ["", "", "", ""]
+    if not matched.disclosable:
+        return [withheld_text(), "", "", ""]
+    return [_number(matched.pct), _number(matched.ci_low), _number(matched.ci_high), matched.comparisons]
 
 
 def _export_row(row: UnitOutcome) -> list[str | int]:
@@ -608,6 +806,7 @@ def _export_row(row: UnitOutcome) -> list[str | int]:
         row.outcome.kind,
         *numbers,
         _number(comparator.pct_change) if comparator.disclosable else withheld_text(),
+        *_matched_cells(row.outcome.matched),
     ]
 
 

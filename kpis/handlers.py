@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from caseload.models import ImportJob
-from caseload.signals import service_use_imported
+from caseload.signals import population_extract_loaded, service_use_imported
 from int_app.teams.models import Team
 
 from .tasks import recompute_kpis
@@ -15,5 +15,12 @@ def recompute_after_import(sender, job: ImportJob, teams: list[Team], **kwargs) 
     recompute_kpis.delay(full=False)
 
 
+def recompute_after_extract(sender, extract, team: Team, **kwargs) -> None:
+    """A new population extract changes who the supported residents are compared with: the run
+    recomputes the matched comparison whole (an incremental run does too)."""
+    recompute_kpis.delay(full=False)
+
+
 def connect() -> None:
     service_use_imported.connect(recompute_after_import, dispatch_uid="kpis.recompute_after_import")
+    population_extract_loaded.connect(recompute_after_extract, dispatch_uid="kpis.recompute_after_extract")

@@ -344,3 +344,81 @@ class KpiValue(models.Model):
 
     def __str__(self) -> str:
         return f"{self.unit_label} {self.measure} {self.kind} {self.cohort} {self.period or 'all months'}"
+
+
+# --- Matched comparison (docs/adr/0021-matched-comparison.md) ------------------------------------
+# Written by the KPI run (kpis/matching.py) under the run, so they switch with it.
+
+
+class MatchedPair(models.Model):
+    """One comparison person chosen for one supported resident in one run: a person of the team's
+    current population extract, not on any caseload at the start, alike in PCN (or place), sex,
+    age band and baseline use. Chosen with replacement: a person may serve several residents."""
+
+    run = models.ForeignKey(KpiRun, on_delete=models.DO_NOTHING, db_constraint=False, related_name="+", db_index=False)
+    resident = models.ForeignKey(
+        "caseload.Resident", on_delete=models.DO_NOTHING, db_constraint=False, related_name="+", db_index=False
+    )
+    # 1, 2, 3: the closest first.
+    rank = models.PositiveSmallIntegerField()
+    comparison = models.ForeignKey(
+        "caseload.PopulationPerson", on_delete=models.DO_NOTHING, db_constraint=False, related_name="+", db_index=False
+    )
+    # Matched within the resident's PCN, or within their place when the PCN had too few.
+    within_place = models.BooleanField(default=False)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["run", "resident", "rank"], name="matched_pair_once_per_rank")]
+
+    def __str__(self) -> str:
+        return f"Resident {self.resident_id} ~ person {self.comparison_id} (#{self.rank})"
+
+
+class MatchedValue(models.Model):
+    """The matched effect of one unit, kind and period (a cohort month, or none for all months):
+    the sums from which the difference-in-differences and its interval are worked out, and which
+    add up across rows (kpis/statistics.py `MatchedSums`)."""
+
+    run = models.ForeignKey(KpiRun, on_delete=models.DO_NOTHING, db_constraint=False, related_name="+", db_index=False)
+    level = models.CharField(max_length=20, choices=Level.choices)
+    unit_id = models.BigIntegerField()
+    unit_label = models.CharField(max_length=200)
+    kind = models.CharField(max_length=30, default=ALL_KINDS)
+    period = models.DateField(null=True, blank=True)
+    # Supported residents with a complete window, and those of them with a comparison person.
+    eligible = models.IntegerField(default=0)
+    n = models.IntegerField(default=0)
+    comparisons = models.IntegerField(default=0)
+    # B = Σ b_i, D = Σ d_i (d_i the resident's change less their comparisons' mean change), and
+    # the per-resident sums of squares and products the cluster interval needs.
+    baseline = models.FloatField(default=0)
+    difference = models.FloatField(default=0)
+    baseline_sq = models.FloatField(default=0)
+    difference_sq = models.FloatField(default=0)
+    baseline_difference = models.FloatField(default=0)
+
+    class Meta:
+        indexes = [models.Index(fields=["run", "level", "unit_id"], name="matched_value_run_unit")]
+
+    def __str__(self) -> str:
+        return f"{self.unit_label} matched {self.kind} {self.period or 'all months'}"
+
+
+class MatchedBalance(models.Model):
+    """How alike the team's supported residents and their comparison people are on one matching
+    variable: the standardised mean difference against everyone eligible (before matching) and
+    against the chosen comparison people (after)."""
+
+    run = models.ForeignKey(KpiRun, on_delete=models.DO_NOTHING, db_constraint=False, related_name="+", db_index=False)
+    team = models.ForeignKey("teams.Team", on_delete=models.DO_NOTHING, db_constraint=False, related_name="+", db_index=False)
+    variable = models.CharField(max_length=40)
+    smd_before = models.FloatField(null=True, blank=True)
+    smd_after = models.FloatField(null=True, blank=True)
+    eligible = models.IntegerField(default=0)
+    matched = models.IntegerField(default=0)
+
+    class Meta:
+        indexes = [models.Index(fields=["run", "team"], name="matched_balance_run_team")]
+
+    def __str__(self) -> str:
+        return f"{self.variable}: {self.smd_before} → {self.smd_after}"

@@ -12,8 +12,9 @@ from int_app.teams.models import Team
 from int_app.teams.roles import Right
 from pressure.services import pressure_banner
 
-from .dashboard import EXPORT_COLUMNS, DashboardFigures, Scope, export_rows, scope_for
+from .dashboard import EXPORT_COLUMNS, DashboardFigures, Scope, balance_rows, export_rows, scope_for
 from .forms import KpiFilterForm, PopulationUploadForm
+from .matching import BALANCE_VARIABLES, MATCHES, SMD_BAR
 from .models import ALL_KINDS, KpiRun, KpiUnits, kpi_units_for
 
 # A run's figures never change, so the figures region is cached per run and filters (the cache
@@ -67,6 +68,7 @@ def kpi_dashboard(request: HttpRequest) -> HttpResponse:
         "window_months": run.window_months if run else settings.KPI_WINDOW_MONTHS,
         "process_weeks": settings.KPI_PROCESS_WEEKS,
         "min_residents": settings.KPI_MIN_RESIDENTS,
+        "smd_bar": SMD_BAR,
         "cache_seconds": FIGURES_CACHE_SECONDS,
     }
     if request.htmx:
@@ -93,6 +95,7 @@ def kpi_export(request: HttpRequest) -> HttpResponse:
 @require_GET
 def kpi_methods(request: HttpRequest) -> HttpResponse:
     """How the figures are worked out, in plain words: for everyone who reads them."""
+    run = KpiRun.objects.current()
     return render(
         request,
         "kpis/methods.html",
@@ -103,7 +106,12 @@ def kpi_methods(request: HttpRequest) -> HttpResponse:
             "projected_residents": settings.KPI_PROJECTION_RESIDENTS,
             "city_contacts": settings.KPI_CITY_CONTACTS_PER_YEAR,
             "ambition_percent": settings.KPI_AMBITION_PERCENT,
-            "run": KpiRun.objects.current(),
+            "run": run,
+            "matches": MATCHES,
+            "smd_bar": SMD_BAR,
+            "balance_variables": BALANCE_VARIABLES,
+            # Balance per team, for the teams whose KPIs this person sees.
+            "balance": balance_rows(run, kpi_units_for(request.user).team_ids) if run else [],
         },
     )
 

@@ -1019,6 +1019,173 @@ def bench_pages(bench: Bench) -> None:
 # other sections' teams would be.
 BENCHES.insert(0, bench_pages)
 
+# --- kpi_matched ---------------------------------------------------------------------------------
+# The matched comparison of a KPI run (kpis/matching.py) at city scale: at 1x, 20,000 supported
+# residents among 1.1 million registered people in ten teams' population extracts (24 months,
+# about 12 million contact rows). Built in SQL in a database of its own, int_bench_matched<scale>,
+# kept between runs. The scale is MATCHED_SCALE (default 0.05: 1,000 residents among 55,000 people,
+# about a minute with the build; MATCHED_SCALE=1 for the city). Prints:
+#
+#   bench kpi_matched scale=<n> s=<the matched comparison> run_s=<the whole KPI run> residents=<n> people=<n> pairs=<n>
+#
+# One run, not the best of several: the city takes long to match and the machine is shared.
+
+MATCHED_RESIDENTS_AT_1X = 20_000
+MATCHED_PEOPLE_AT_1X = 1_100_000
+
+
+def matched_scale() -> float:
+    return float(os.environ.get("MATCHED_SCALE") or 0.05)
+
+
+@contextmanager
+def matched_database(scale: float):
+    settings_dict = connection.settings_dict
+    shared_name, shared_test_name = settings_dict["NAME"], settings_dict["TEST"].get("NAME")
+    settings_dict["TEST"]["NAME"] = f"int_bench_matched{str(scale).replace('.', '_')}"
+    connection.creation.create_test_db(verbosity=0, autoclobber=True, serialize=False, keepdb=True)
+    try:
+        yield
+    finally:
+        connection.close()
+        settings_dict["NAME"] = settings.DATABASES[connection.alias]["NAME"] = shared_name
+        settings_dict["TEST"]["NAME"] = shared_test_name
+
+
+def matched_build_city(residents: int, people: int) -> None:
+    """Ten teams of three PCNs of four practices; each team's current extract over 24 months ending
+    last month, people with a lasting need and noisy months; residents are people of it, the
+    heavier users likelier, supported from a start 7 to 12 months ago."""
+    import pgtrigger
+
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "TRUNCATE kpis_kpirun, kpis_kpivalue, kpis_residentwindow, kpis_residentusage, kpis_matchedpair, "
+            "kpis_matchedvalue, kpis_matchedbalance, caseload_populationcontacts, caseload_populationperson, "
+            "caseload_populationextract, caseload_serviceuseevent, caseload_resident, teams_practice, teams_pcn, "
+            "teams_team, teams_neighbourhood, teams_place CASCADE"
+        )
+        cursor.execute("SELECT setseed(0.2026)")
+        cursor.execute("INSERT INTO teams_place (name) VALUES ('Bench City')")
+        cursor.execute(
+            "INSERT INTO teams_neighbourhood (place_id, name) SELECT (SELECT id FROM teams_place), 'Neighbourhood ' || g "
+            "FROM generate_series(1, 10) g"
+        )
+        cursor.execute("INSERT INTO teams_team (neighbourhood_id, name, slug) SELECT id, 'Team ' || id, 'bench-' || id FROM teams_neighbourhood")
+        cursor.execute(
+            "INSERT INTO teams_pcn (neighbourhood_id, name, ods_code) SELECT nb.id, 'PCN ' || nb.id || '-' || g, "
+            "'U' || lpad((nb.id * 10 + g)::text, 5, '0') FROM teams_neighbourhood nb CROSS JOIN generate_series(1, 3) g"
+        )
+        cursor.execute(
+            "INSERT INTO teams_practice (pcn_id, name, ods_code, shared_mailbox) SELECT p.id, 'Practice ' || p.id || '-' || g, "
+            "'B' || lpad((p.id * 10 + g)::text, 5, '0'), '' FROM teams_pcn p CROSS JOIN generate_series(1, 4) g"
+        )
+        first = "date_trunc('month', current_date - interval '24 months')::date"
+        last = "date_trunc('month', current_date - interval '1 month')::date"
+        cursor.execute(
+            "INSERT INTO caseload_populationextract (team_id, file_name, stored_as, checksum, status, is_current, rows_total, "
+            "rows_checked, rows_loaded, people, first_month, last_month, error_count, errors, created_at) "
+            f"SELECT id, 'bench.csv', '', '', 'done', true, 0, 0, 0, 0, {first}, {last}, 0, '[]', now() FROM teams_team"
+        )
+        cursor.execute(
+            """
+            CREATE TEMP TABLE bench_people AS
+            WITH practices AS (
+                SELECT pr.id, x.id AS extract_id, row_number() OVER (ORDER BY pr.id) - 1 AS position
+                FROM teams_practice pr JOIN teams_pcn p ON p.id = pr.pcn_id
+                JOIN teams_team t ON t.neighbourhood_id = p.neighbourhood_id
+                JOIN caseload_populationextract x ON x.team_id = t.id
+            )
+            SELECT g, lpad((2000000000 + g)::text, 10, '0') AS nhs, pr.id AS practice_id, pr.extract_id,
+                   (1925 + floor(random() * 95))::smallint AS birth_year, CASE WHEN random() < 0.51 THEN 'F' ELSE 'M' END AS sex,
+                   -ln(1 - random()) * 0.6 AS need
+            FROM generate_series(1, %s) g JOIN practices pr ON pr.position = g %% (SELECT count(*) FROM teams_practice)
+            """,
+            [people],
+        )
+        cursor.execute(
+            "INSERT INTO caseload_populationperson (extract_id, nhs_number, practice_id, birth_year, sex, recent_emergency, "
+            "recent_total, before_emergency, before_total, recent_by_kind) "
+            "SELECT extract_id, nhs, practice_id, birth_year, sex, 0, 0, 0, 0, '{0,0,0,0,0,0,0,0}' FROM bench_people"
+        )
+        cursor.execute("DROP INDEX IF EXISTS population_contacts_month")
+        cursor.execute(
+            f"""
+            INSERT INTO caseload_populationcontacts (person_id, extract_id, month, kind, contacts)
+            SELECT pp.id, pp.extract_id, m.month, k.kind, 1 + (random() < 0.2)::int
+            FROM bench_people b JOIN caseload_populationperson pp ON pp.nhs_number = b.nhs
+            CROSS JOIN generate_series({first}, {last}, interval '1 month') m(month)
+            CROSS JOIN (VALUES (1, 0.45), (2, 0.08), (3, 0.03), (4, 0.04), (6, 0.14), (7, 0.14)) k(kind, share)
+            WHERE random() < b.need * k.share
+            """
+        )
+        cursor.execute("CREATE INDEX population_contacts_month ON caseload_populationcontacts (extract_id, month)")
+        with pgtrigger.ignore("caseload.Resident:insert_insert"):
+            cursor.execute(
+                """
+                WITH chosen AS (
+                    SELECT b.*, pr.pcn_id, t.id AS team_id,
+                           (date_trunc('month', current_date) - make_interval(months => 7 + floor(random() * 6)::int))::date
+                             + floor(random() * 28)::int AS start
+                    FROM bench_people b JOIN teams_practice pr ON pr.id = b.practice_id
+                    JOIN teams_pcn p ON p.id = pr.pcn_id JOIN teams_team t ON t.neighbourhood_id = p.neighbourhood_id
+                    ORDER BY b.need * random() DESC LIMIT %s
+                )
+                INSERT INTO caseload_resident
+                    (nhs_number, given_name, family_name, date_of_birth, status, referral_date, referral_source,
+                     referral_reason, referrer, not_accepted_reason, not_accepted_detail, intervention_start,
+                     consent_method, stepped_down_on, step_down_outcome, feedback_comment,
+                     created_at, updated_at, version, practice_id, team_id)
+                SELECT nhs, 'Bench', 'Resident ' || g, make_date(birth_year, 6, 1), 'stepped_down', start - 10, 'gp',
+                       'Bench', 'Bench GP', '', '', start, '', start + 60, 'goals_met', '', now(), now(), 1, practice_id, team_id
+                FROM chosen
+                """,
+                [residents],
+            )
+    kpi_vacuum_analyse("caseload_populationperson", "caseload_populationcontacts", "caseload_resident")
+
+
+def bench_kpi_matched(bench: Bench) -> None:
+    if not bench.wants("kpi_matched"):
+        return
+    from kpis import compute
+    from kpis.compute import kpis_recompute
+    from kpis.models import MatchedPair
+
+    scale = matched_scale()
+    residents, people = round(MATCHED_RESIDENTS_AT_1X * scale), round(MATCHED_PEOPLE_AT_1X * scale)
+    with matched_database(scale):
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT count(*) FROM caseload_populationperson")
+            built = cursor.fetchone()[0] == people
+        if not built:
+            started = time.perf_counter()
+            matched_build_city(residents, people)
+            print(f"(built the scale-{scale} population in {time.perf_counter() - started:.0f} s)", file=sys.stderr)
+        timing = {}
+        original = compute.write_matched
+
+        def timed(cursor, run):
+            started = time.perf_counter()
+            rows = original(cursor, run)
+            timing["s"] = time.perf_counter() - started
+            return rows
+
+        compute.write_matched = timed
+        try:
+            started = time.perf_counter()
+            run = kpis_recompute()
+            run_s = time.perf_counter() - started
+        finally:
+            compute.write_matched = original
+        bench.report(
+            "kpi_matched", scale=scale, s=f"{timing['s']:.1f}", run_s=f"{run_s:.1f}", residents=residents, people=people,
+            pairs=MatchedPair.objects.filter(run=run).count(),
+        )
+
+
+BENCHES.append(bench_kpi_matched)
+
 
 def main() -> int:
     # The test client's host; setup_test_environment() would add it too, but it also instruments

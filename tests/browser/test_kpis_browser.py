@@ -9,7 +9,7 @@ from kpis.compute import kpis_recompute
 
 from ..conftest import member
 from ..kpis.kpi_builders import before_and_after, not_supported, supported
-from .conftest import log_in
+from .conftest import assert_accessible, log_in
 
 
 @pytest.mark.browser
@@ -50,3 +50,21 @@ def test_the_pcn_lead_filters_the_dashboard_by_pcn_and_downloads_those_figures(p
     # The same view, from the shared address, without htmx.
     page.goto(page.url)
     expect(page.locator(".app-kpi-as-of")).to_contain_text(str(pcn))
+
+
+@pytest.mark.browser
+def test_the_pcn_lead_sees_the_change_beyond_similar_people_beside_the_before_after_change(page, live_server, transactional_db, own_team):
+    from ..kpis.test_kpi_matched_dashboard import matched_world
+
+    matched_world(own_team, residents=12)
+    log_in(page, live_server, member(own_team, Role.PCN_LEAD).email)
+    page.goto(f"{live_server.url}/kpis/")
+    tile = page.locator(".app-kpi-tile").filter(has=page.get_by_role("heading", name="A&E attendances"))
+    expect(tile.locator(".app-kpi-matched")).to_contain_text("\u221220.0% beyond what similar people not supported did over the same months")
+    expect(tile.locator(".app-kpi-before-after")).to_contain_text("Before/after change")
+    expect(tile.locator(".app-kpi-before-after")).to_contain_text("\u221240.0%")
+    expect(page.locator(".app-kpi-projection")).to_contain_text("At the matched effect seen here")
+    assert_accessible(page, live_server, context="dashboard with the matched effect")
+    page.goto(f"{live_server.url}/kpis/methods/#balance")
+    expect(page.get_by_role("table", name="Balance, by team")).to_contain_text("12 of 12")
+    assert_accessible(page, live_server, context="methods with balance")
