@@ -45,7 +45,13 @@ logger = logging.getLogger(__name__)
 
 KINDS: tuple[str, ...] = tuple(ServiceUseEvent.Kind.values)
 RUNS_KEPT = 3
-RUN_SETTINGS = ("work_mem = '256MB'", "jit = off", "random_page_cost = 1.1")
+RUN_SETTINGS = (
+    "work_mem = '256MB'",
+    "jit = off",
+    "random_page_cost = 1.1",
+    "min_parallel_table_scan_size = '256kB'",
+    "min_parallel_index_scan_size = '64kB'",
+)
 # Any constant: it names "the KPI recompute" among PostgreSQL advisory locks.
 RECOMPUTE_LOCK_KEY = 5_1100_2026
 
@@ -141,6 +147,9 @@ def _compute_run(run: KpiRun, *, previous: KpiRun | None) -> None:
         # Sorts and hashes of a city's residents fit in memory; compiling these one-off
         # statements (JIT) costs more than it saves; and the covering index is read in memory,
         # so a probe per window beats scanning every contact (random_page_cost for SSD/cache).
+        # The windows table is narrow, so PostgreSQL's size thresholds would give the count one
+        # parallel worker (none at 1x) where each worker probes a share of the windows: the two
+        # min_parallel_* settings let it use what max_parallel_workers_per_gather allows.
         for setting in RUN_SETTINGS:
             cursor.execute(f"SET LOCAL {setting}")
         # Events imported after this point are left to the run their import enqueues.
@@ -149,9 +158,7 @@ def _compute_run(run: KpiRun, *, previous: KpiRun | None) -> None:
         changed = refresh_windows(cursor, as_of=run.as_of, window_months=run.window_months, since=previous)
         if previous is None:
             # Counted (in parallel), kept, and added up from the counts just made.
-            service_use_rows = write_service_use_values(cursor, run, recount=True)
-            cursor.execute(f"SELECT count(*) FROM {T['window']} WHERE complete")  # noqa: S608
-            run.residents_recounted = cursor.fetchone()[0]
+            run.residents_recounted, service_use_rows = write_service_use_values(cursor, run, recount=True)
         else:
             # Residents with events loaded since the previous run. An import whose transaction
             # committed after that run read its watermark, with lower ids than events it had
@@ -163,7 +170,7 @@ def _compute_run(run: KpiRun, *, previous: KpiRun | None) -> None:
             )
             touched = {row[0] for row in cursor.fetchall()} | set(changed)
             run.residents_recounted = recount_usage(cursor, resident_ids=sorted(touched))
-            service_use_rows = write_service_use_values(cursor, run)
+            _, service_use_rows = write_service_use_values(cursor, run)
         run.rows = service_use_rows + write_process_values(cursor, run) + write_closure_values(cursor, run)
 
 
@@ -363,16 +370,19 @@ def interval_sql(ratio: str, se: str) -> dict[str, str]:
 
 
 def label_joins(alias: str) -> str:
-    """Each unit's name, joined on the rows of `alias` (which have level and unit_id)."""
+    """Each unit's name, joined on the rows of `alias` (which have level and unit_id): one hash
+    join on (level, unit_id) against every unit's name, rather than a join per level."""
     return f"""
-        LEFT JOIN {T['team']} lt ON {alias}.level = 'team' AND lt.id = {alias}.unit_id
-        LEFT JOIN {T['pcn']} lp ON {alias}.level = 'pcn' AND lp.id = {alias}.unit_id
-        LEFT JOIN {T['neighbourhood']} ln ON {alias}.level = 'neighbourhood' AND ln.id = {alias}.unit_id
-        LEFT JOIN {T['place']} lpl ON {alias}.level = 'place' AND lpl.id = {alias}.unit_id
+        LEFT JOIN (
+            SELECT 'team' AS level, id AS unit_id, name::text AS label FROM {T['team']}
+            UNION ALL SELECT 'pcn', id, name || ' (' || ods_code || ')' FROM {T['pcn']}
+            UNION ALL SELECT 'neighbourhood', id, name FROM {T['neighbourhood']}
+            UNION ALL SELECT 'place', id, name FROM {T['place']}
+        ) unit_names ON unit_names.level = {alias}.level AND unit_names.unit_id = {alias}.unit_id
     """  # noqa: S608
 
 
-LABEL = "coalesce(lt.name, lp.name || ' (' || lp.ods_code || ')', ln.name, lpl.name)"
+LABEL = "unit_names.label"
 # Every level a resident's window belongs to: a PCN lies in one neighbourhood (one team) and
 # one place, so a cell keyed by PCN adds up to all four levels without double counting.
 LEVELS_OF_CELL = """
@@ -387,20 +397,22 @@ FEEDBACK_SCORES = range(1, 6)
 COUNTS_TABLE = "kpi_run_counts"
 
 
-def count_everyone(cursor) -> None:
+def count_everyone(cursor) -> int:
     """A full run's counts, everyone's, into a temporary table (COUNTS_TABLE, gone at commit),
     and the usage table brought in line with them.
 
     CREATE TABLE AS is the one way to write a query's result that PostgreSQL may run in parallel
     (an INSERT … SELECT never is): the count reads millions of contacts, and on two cores two
     processes read them in about half the time. Only usage rows whose counts changed are
-    written: a night with few new contacts rewrites few rows, not every resident's."""
+    written: a night with few new contacts rewrites few rows, not every resident's. Returns how
+    many complete windows were counted."""
     columns = ", ".join(USAGE_COLUMNS)
     stored = ", ".join(f"u.{column}" for column in USAGE_COLUMNS)
     counted = ", ".join(f"c.{column}" for column in USAGE_COLUMNS)
     updates = ", ".join(f"{column} = EXCLUDED.{column}" for column in USAGE_COLUMNS)
     cursor.execute(f"DROP TABLE IF EXISTS {COUNTS_TABLE}")
     cursor.execute(f"CREATE TEMPORARY TABLE {COUNTS_TABLE} ON COMMIT DROP AS {_usage_select('', every_window=True)}")
+    windows_counted = cursor.rowcount  # a row for every complete window
     # The usage table keeps only windows with contacts in them.
     contacts = "c.baseline_total + c.followup_total > 0"
     cursor.execute(
@@ -417,12 +429,14 @@ def count_everyone(cursor) -> None:
         ON CONFLICT (resident_id) DO UPDATE SET {updates}
         """  # noqa: S608
     )
+    return windows_counted
 
 
-def write_service_use_values(cursor, run: KpiRun, *, recount: bool = False) -> int:
+def write_service_use_values(cursor, run: KpiRun, *, recount: bool = False) -> tuple[int, int]:
     """Contacts before and after, residents counted and in progress, and feedback: one pass
     over the windows and their counts. With `recount` (a full run), everyone's contacts are
-    counted first (count_everyone), and the roll-up reads those counts rather than the table."""
+    counted first (count_everyone), and the roll-up reads those counts rather than the table.
+    Returns the windows counted (0 without `recount`) and the rows written."""
     kinds = (ALL_KINDS, *KINDS)
     # Sums of whole numbers run in float8: exact up to 2^53 (9 × 10^15), far beyond any count
     # here, and several times faster than the numeric that sum(bigint) would accumulate in.
@@ -470,8 +484,8 @@ def write_service_use_values(cursor, run: KpiRun, *, recount: bool = False) -> i
     ]
     figure_rows += [f"('{Measure.FEEDBACK_SCORE}', '{score}', e.score_{score}, {nothing}, NULL)" for score in FEEDBACK_SCORES]
     stats = interval_sql("k.ratio", "k.se")
+    windows_counted = count_everyone(cursor) if recount else 0
     if recount:
-        count_everyone(cursor)
         cell = ", ".join(WINDOW_CELL)
         windows = f"""(
             SELECT {cell}, TRUE AS complete, {", ".join(USAGE_COLUMNS)} FROM {COUNTS_TABLE}
@@ -529,7 +543,7 @@ def write_service_use_values(cursor, run: KpiRun, *, recount: bool = False) -> i
             "min_residents": settings.KPI_MIN_RESIDENTS,
         },
     )
-    return cursor.rowcount
+    return windows_counted, cursor.rowcount
 
 
 # --- 4. process -----------------------------------------------------------------------------------
