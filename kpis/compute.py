@@ -1,15 +1,18 @@
 """The KPI recompute: service use before and after each resident's start, feedback and the
 process measures, written as one run of KpiValue rows and then made current in one step.
 
-The heavy work is SQL, in five statements whatever the number of residents:
+The heavy work is SQL, in a handful of statements whatever the number of residents:
 
 1. `refresh_windows`: every resident's window (ResidentWindow) from caseload. Only new or
    changed rows are written; it returns the residents whose window changed.
-2. `recount_usage`: each resident's contacts in a complete window, by kind (ResidentUsage). This
-   is the only statement that reads the service-use table, through its covering index
-   (resident_id, date) INCLUDE (kind). A full run recounts everyone; an incremental run (after
-   an import) only residents with new events or a changed window.
-3. `write_service_use_values`: ResidentWindow + ResidentUsage added up to every team, PCN,
+2. Each resident's contacts in a complete window, by kind (ResidentUsage), read through the
+   service-use table's covering index (resident_id, date) INCLUDE (kind). An incremental run
+   (after an import) recounts only residents with new events or a changed window
+   (`recount_usage`). A full run counts everyone (`count_everyone`) with CREATE TABLE AS, which
+   PostgreSQL may run in parallel, into a temporary table that carries each window's cell and
+   that step 3 reads instead of joining windows to counts; only usage rows whose counts changed
+   are written.
+3. `write_service_use_values`: ResidentWindow + the counts added up to every team, PCN,
    neighbourhood and place, per cohort month and for all months, with the interval (the sums
    and formulas of kpis/statistics.py), and the feedback scores kept on the windows.
 4. `write_process_values`: from caseload and meetings, per team and place.
@@ -54,7 +57,13 @@ logger = logging.getLogger(__name__)
 
 KINDS: tuple[str, ...] = tuple(ServiceUseEvent.Kind.values)
 RUNS_KEPT = 3
-RUN_SETTINGS = ("work_mem = '256MB'", "jit = off", "random_page_cost = 1.1")
+RUN_SETTINGS = (
+    "work_mem = '256MB'",
+    "jit = off",
+    "random_page_cost = 1.1",
+    "min_parallel_table_scan_size = '256kB'",
+    "min_parallel_index_scan_size = '64kB'",
+)
 # Any constant: it names "the KPI recompute" among PostgreSQL advisory locks.
 RECOMPUTE_LOCK_KEY = 5_1100_2026
 
@@ -150,6 +159,9 @@ def _compute_run(run: KpiRun, *, previous: KpiRun | None) -> None:
         # Sorts and hashes of a city's residents fit in memory; compiling these one-off
         # statements (JIT) costs more than it saves; and the covering index is read in memory,
         # so a probe per window beats scanning every contact (random_page_cost for SSD/cache).
+        # The windows table is narrow, so PostgreSQL's size thresholds would give the count one
+        # parallel worker (none at 1x) where each worker probes a share of the windows: the two
+        # min_parallel_* settings let it use what max_parallel_workers_per_gather allows.
         for setting in RUN_SETTINGS:
             cursor.execute(f"SET LOCAL {setting}")
         # Events imported after this point are left to the run their import enqueues.
@@ -157,7 +169,8 @@ def _compute_run(run: KpiRun, *, previous: KpiRun | None) -> None:
         run.service_use_watermark = cursor.fetchone()[0]
         changed = refresh_windows(cursor, as_of=run.as_of, window_months=run.window_months, since=previous)
         if previous is None:
-            run.residents_recounted = recount_usage(cursor, resident_ids=None)
+            # Counted (in parallel), kept, and added up from the counts just made.
+            run.residents_recounted, service_use_rows = write_service_use_values(cursor, run, recount=True)
         else:
             # Residents with events loaded since the previous run. An import whose transaction
             # committed after that run read its watermark, with lower ids than events it had
@@ -169,7 +182,8 @@ def _compute_run(run: KpiRun, *, previous: KpiRun | None) -> None:
             )
             touched = {row[0] for row in cursor.fetchall()} | set(changed)
             run.residents_recounted = recount_usage(cursor, resident_ids=sorted(touched))
-        run.rows = write_service_use_values(cursor, run) + write_process_values(cursor, run) + write_closure_values(cursor, run)
+            _, service_use_rows = write_service_use_values(cursor, run)
+        run.rows = service_use_rows + write_process_values(cursor, run) + write_closure_values(cursor, run)
         # The matched comparison reads the windows and the population extracts; it is recomputed
         # whole each run (kpis/matching.py), so an extract or service-use import is reflected.
         # Its rows are its own tables' (run.rows counts the KpiValue figures).
@@ -285,11 +299,11 @@ def refresh_windows(cursor, *, as_of: datetime.date, window_months: int, since: 
     changed = [row[0] for row in cursor.fetchall()]
     if since is not None:
         return changed
-    # Residents deleted outside the ORM (these tables keep no database foreign key).
-    for table in (T["window"], T["usage"]):
-        cursor.execute(
-            f"DELETE FROM {table} k WHERE NOT EXISTS (SELECT 1 FROM {T['resident']} r WHERE r.id = k.resident_id)"  # noqa: S608
-        )
+    # Residents deleted outside the ORM (these tables keep no database foreign key). Their counts
+    # go in the full recount, which keeps only the counts of complete windows.
+    cursor.execute(
+        f"DELETE FROM {T['window']} k WHERE NOT EXISTS (SELECT 1 FROM {T['resident']} r WHERE r.id = k.resident_id)"  # noqa: S608
+    )
     return changed
 
 
@@ -301,19 +315,27 @@ USAGE_COLUMNS = ("baseline_total", "followup_total") + tuple(
 )
 
 
-def _usage_select(where: str) -> str:
+# What a full run's counts carry of each window besides, so the roll-up needs no second join.
+WINDOW_CELL = ("cohort", "team_id", "pcn_id", "neighbourhood_id", "place_id", "cohort_month", "feedback_score")
+
+
+def _usage_select(where: str, *, every_window: bool = False) -> str:
     counts = ["count(*) FILTER (WHERE e.date < w.start)", "count(*) FILTER (WHERE e.date >= w.start)"]
     counts += [
         f"count(*) FILTER (WHERE e.kind = '{kind}' AND e.date {'<' if side == 'baseline' else '>='} w.start)"
         for kind in KINDS
         for side in ("baseline", "followup")
     ]
+    # As the table holds them (integer), so that a roll-up reading them here or there adds the same way.
+    counts = [f"({count})::int AS {column}" for count, column in zip(counts, USAGE_COLUMNS, strict=True)]
     # A resident with no contacts in the window gets no row: the roll-up counts them as zeros.
+    # With `every_window` they get a row of zeros, and the row carries the window's cell.
     # The join is an index-only scan of (resident_id, date) INCLUDE (kind) per window.
+    cell = "".join(f", w.{column}" for column in WINDOW_CELL) if every_window else ""
     return f"""
-        SELECT w.resident_id, {", ".join(counts)}
+        SELECT w.resident_id{cell}, {", ".join(counts)}
         FROM {T['window']} w
-        JOIN {T['event']} e
+        {"LEFT JOIN" if every_window else "JOIN"} {T['event']} e
           ON e.resident_id = w.resident_id AND e.date >= w.baseline_start AND e.date < w.followup_end
         WHERE w.complete {where}
         GROUP BY w.resident_id
@@ -321,7 +343,8 @@ def _usage_select(where: str) -> str:
 
 
 def recount_usage(cursor, *, resident_ids: list[int] | None) -> int:
-    """Count contacts in each complete window, for everyone (None) or for these residents."""
+    """Count contacts in each complete window, for everyone (None) or for these residents. (A
+    full run counts everyone inside write_service_use_values(recount=True) instead.)"""
     columns = f"(resident_id, {', '.join(USAGE_COLUMNS)})"
     if resident_ids is None:
         cursor.execute(f"TRUNCATE {T['usage']}")
@@ -365,16 +388,19 @@ def interval_sql(ratio: str, se: str) -> dict[str, str]:
 
 
 def label_joins(alias: str) -> str:
-    """Each unit's name, joined on the rows of `alias` (which have level and unit_id)."""
+    """Each unit's name, joined on the rows of `alias` (which have level and unit_id): one hash
+    join on (level, unit_id) against every unit's name, rather than a join per level."""
     return f"""
-        LEFT JOIN {T['team']} lt ON {alias}.level = 'team' AND lt.id = {alias}.unit_id
-        LEFT JOIN {T['pcn']} lp ON {alias}.level = 'pcn' AND lp.id = {alias}.unit_id
-        LEFT JOIN {T['neighbourhood']} ln ON {alias}.level = 'neighbourhood' AND ln.id = {alias}.unit_id
-        LEFT JOIN {T['place']} lpl ON {alias}.level = 'place' AND lpl.id = {alias}.unit_id
+        LEFT JOIN (
+            SELECT 'team' AS level, id AS unit_id, name::text AS label FROM {T['team']}
+            UNION ALL SELECT 'pcn', id, name || ' (' || ods_code || ')' FROM {T['pcn']}
+            UNION ALL SELECT 'neighbourhood', id, name FROM {T['neighbourhood']}
+            UNION ALL SELECT 'place', id, name FROM {T['place']}
+        ) unit_names ON unit_names.level = {alias}.level AND unit_names.unit_id = {alias}.unit_id
     """  # noqa: S608
 
 
-LABEL = "coalesce(lt.name, lp.name || ' (' || lp.ods_code || ')', ln.name, lpl.name)"
+LABEL = "unit_names.label"
 # Every level a resident's window belongs to: a PCN lies in one neighbourhood (one team) and
 # one place, so a cell keyed by PCN adds up to all four levels without double counting.
 LEVELS_OF_CELL = """
@@ -386,15 +412,58 @@ LEVELS_OF_CELL = """
 FEEDBACK_SCORES = range(1, 6)
 
 
-def write_service_use_values(cursor, run: KpiRun) -> int:
+COUNTS_TABLE = "kpi_run_counts"
+
+
+def count_everyone(cursor) -> int:
+    """A full run's counts, everyone's, into a temporary table (COUNTS_TABLE, gone at commit),
+    and the usage table brought in line with them.
+
+    CREATE TABLE AS is the one way to write a query's result that PostgreSQL may run in parallel
+    (an INSERT … SELECT never is): the count reads millions of contacts, and on two cores two
+    processes read them in about half the time. Only usage rows whose counts changed are
+    written: a night with few new contacts rewrites few rows, not every resident's. Returns how
+    many complete windows were counted."""
+    columns = ", ".join(USAGE_COLUMNS)
+    stored = ", ".join(f"u.{column}" for column in USAGE_COLUMNS)
+    counted = ", ".join(f"c.{column}" for column in USAGE_COLUMNS)
+    updates = ", ".join(f"{column} = EXCLUDED.{column}" for column in USAGE_COLUMNS)
+    cursor.execute(f"DROP TABLE IF EXISTS {COUNTS_TABLE}")
+    cursor.execute(f"CREATE TEMPORARY TABLE {COUNTS_TABLE} ON COMMIT DROP AS {_usage_select('', every_window=True)}")
+    windows_counted = cursor.rowcount  # a row for every complete window
+    # The usage table keeps only windows with contacts in them.
+    contacts = "c.baseline_total + c.followup_total > 0"
+    cursor.execute(
+        f"""
+        WITH gone AS (
+            -- Windows no longer complete, or no longer there, or without contacts now.
+            DELETE FROM {T['usage']} u
+            WHERE NOT EXISTS (SELECT 1 FROM {COUNTS_TABLE} c WHERE c.resident_id = u.resident_id AND {contacts})
+        )
+        INSERT INTO {T['usage']} (resident_id, {columns})
+        SELECT c.resident_id, {counted}
+        FROM {COUNTS_TABLE} c LEFT JOIN {T['usage']} u ON u.resident_id = c.resident_id
+        WHERE {contacts} AND (u.resident_id IS NULL OR ({stored}) IS DISTINCT FROM ({counted}))
+        ON CONFLICT (resident_id) DO UPDATE SET {updates}
+        """  # noqa: S608
+    )
+    return windows_counted
+
+
+def write_service_use_values(cursor, run: KpiRun, *, recount: bool = False) -> tuple[int, int]:
     """Contacts before and after, residents counted and in progress, and feedback: one pass
-    over the windows and their counts."""
+    over the windows and their counts. With `recount` (a full run), everyone's contacts are
+    counted first (count_everyone), and the roll-up reads those counts rather than the table.
+    Returns the windows counted (0 without `recount`) and the rows written."""
     kinds = (ALL_KINDS, *KINDS)
     # Sums of whole numbers run in float8: exact up to 2^53 (9 × 10^15), far beyond any count
     # here, and several times faster than the numeric that sum(bigint) would accumulate in.
+    # A full run reads its counts, which carry each window's cell (count_everyone), and the
+    # windows in progress; an incremental one the windows and the usage table.
+    counted = "w" if recount else "u"
     cell_sums = []
     for kind in kinds:
-        b, f = f"u.{ResidentUsage.column('baseline', kind)}", f"u.{ResidentUsage.column('followup', kind)}"
+        b, f = f"{counted}.{ResidentUsage.column('baseline', kind)}", f"{counted}.{ResidentUsage.column('followup', kind)}"
         cell_sums += [
             f"coalesce(sum({b}), 0) AS b_{kind}",
             f"coalesce(sum({f}), 0) AS f_{kind}",
@@ -433,6 +502,16 @@ def write_service_use_values(cursor, run: KpiRun) -> int:
     ]
     figure_rows += [f"('{Measure.FEEDBACK_SCORE}', '{score}', e.score_{score}, {nothing}, NULL)" for score in FEEDBACK_SCORES]
     stats = interval_sql("k.ratio", "k.se")
+    windows_counted = count_everyone(cursor) if recount else 0
+    if recount:
+        cell = ", ".join(WINDOW_CELL)
+        windows = f"""(
+            SELECT {cell}, TRUE AS complete, {", ".join(USAGE_COLUMNS)} FROM {COUNTS_TABLE}
+            UNION ALL
+            SELECT {cell}, FALSE, {", ".join("NULL::int" for _ in USAGE_COLUMNS)} FROM {T['window']} WHERE NOT complete
+        ) w"""  # noqa: S608
+    else:
+        windows = f"{T['window']} w LEFT JOIN {T['usage']} u ON u.resident_id = w.resident_id AND w.complete"
     cursor.execute(
         f"""
         WITH cells AS (
@@ -442,8 +521,7 @@ def write_service_use_values(cursor, run: KpiRun) -> int:
                    count(*) FILTER (WHERE NOT w.complete) AS in_progress,
                    count(*) FILTER (WHERE w.complete) AS n,
                    {', '.join(cell_sums)}
-            FROM {T['window']} w
-            LEFT JOIN {T['usage']} u ON u.resident_id = w.resident_id AND w.complete
+            FROM {windows}
             GROUP BY w.cohort, w.team_id, w.pcn_id, w.neighbourhood_id, w.place_id, w.cohort_month
         ),
         units AS MATERIALIZED (
@@ -483,7 +561,7 @@ def write_service_use_values(cursor, run: KpiRun) -> int:
             "min_residents": settings.KPI_MIN_RESIDENTS,
         },
     )
-    return cursor.rowcount
+    return windows_counted, cursor.rowcount
 
 
 # --- 4. process -----------------------------------------------------------------------------------

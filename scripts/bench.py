@@ -408,7 +408,8 @@ BENCHES.append(bench_agenda_city)
 # City-scale service use, in a database of its own (the shared one holds the other sections'
 # residents, which would change the figures): 20,000 × scale residents in ten teams of three
 # PCNs, with 1.7 million × scale contacts over two years, built in SQL (generate_series,
-# deterministic with setseed). The database, int_bench_kpis<scale>, is kept between runs because
+# deterministic with setseed). The database, <bench database>_kpis<scale> (int_bench_kpis<scale>
+# beside the default database; checkouts sharing a server keep their own), is kept between runs because
 # building scale 10 takes minutes; it is built again when missing. The scale comes from
 # `--scale N` or the SCALE environment variable (`make bench SCALE=10`). Prints:
 #
@@ -440,7 +441,7 @@ def kpi_database(scale: int):
     """Point the default connection at the KPI city's own database for the section, then back."""
     settings_dict = connection.settings_dict
     shared_name, shared_test_name = settings_dict["NAME"], settings_dict["TEST"].get("NAME")
-    settings_dict["TEST"]["NAME"] = f"int_bench_kpis{scale}"
+    settings_dict["TEST"]["NAME"] = f"{BENCH_DATABASE}_kpis{scale}"
     connection.creation.create_test_db(verbosity=0, autoclobber=True, serialize=False, keepdb=True)
     try:
         yield
@@ -491,7 +492,7 @@ def kpi_build_city(scale: int) -> None:
             "teams_pcn, teams_team, teams_neighbourhood, teams_place, teams_organisation CASCADE"
         )
         cursor.execute("SELECT setseed(0.2026)")
-        cursor.execute("INSERT INTO teams_place (name) VALUES ('Bench City')")
+        cursor.execute("INSERT INTO teams_place (name, ods_sub_icb_codes) VALUES ('Bench City', '{}')")
         cursor.execute("INSERT INTO teams_organisation (name, kind) VALUES ('Bench Trust', 'community_trust')")
         cursor.execute(
             "INSERT INTO teams_neighbourhood (place_id, name) "
@@ -509,8 +510,8 @@ def kpi_build_city(scale: int) -> None:
             [KPI_PCNS_PER_TEAM],
         )
         cursor.execute(
-            "INSERT INTO teams_practice (pcn_id, name, ods_code) "
-            "SELECT p.id, 'Practice ' || p.id || '-' || g, 'B' || lpad((p.id * 10 + g)::text, 5, '0') "
+            "INSERT INTO teams_practice (pcn_id, name, ods_code, status, shared_mailbox, address, postcode) "
+            "SELECT p.id, 'Practice ' || p.id || '-' || g, 'B' || lpad((p.id * 10 + g)::text, 5, '0'), 'A', '', '', '' "
             "FROM teams_pcn p CROSS JOIN generate_series(1, %s) g",
             [KPI_PRACTICES_PER_PCN],
         )
@@ -565,7 +566,7 @@ def kpi_build_city(scale: int) -> None:
                     (nhs_number, given_name, family_name, date_of_birth, status, referral_date, referral_source,
                      referral_reason, referrer, not_accepted_reason, not_accepted_detail, intervention_start,
                      consent_method, stepped_down_on, step_down_outcome, feedback_score, feedback_comment,
-                     created_at, updated_at, version, practice_id, team_id, key_worker_id)
+                     restriction_reason, created_at, updated_at, version, practice_id, team_id, key_worker_id)
                 SELECT lpad((1000000000 + s.g)::text, 10, '0'), 'Bench', 'Resident ' || s.g,
                        date '1940-01-01' + (s.g %% 12000),
                        CASE WHEN s.start IS NULL THEN CASE WHEN s.supported < 0.95 THEN 'not_accepted' ELSE 'referred' END
@@ -576,7 +577,7 @@ def kpi_build_city(scale: int) -> None:
                        CASE WHEN s.start + 182 < current_date THEN s.start + 182 END,
                        CASE WHEN s.start + 182 < current_date THEN 'goals_met' ELSE '' END,
                        CASE WHEN s.start + 182 < current_date AND s.feedback < 0.7 THEN 1 + floor(s.feedback / 0.7 * 5)::int END,
-                       '', now(), now(), 1, p.id, p.team_id, CASE WHEN s.start IS NOT NULL THEN p.key_worker_id END
+                       '', '', now(), now(), 1, p.id, p.team_id, CASE WHEN s.start IS NOT NULL THEN p.key_worker_id END
                 FROM shaped s JOIN practices p ON p.position = s.g %% (SELECT count(*) FROM teams_practice)
                 """,
                 [residents],  # positional: pgtrigger adds a positional parameter of its own
