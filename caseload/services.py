@@ -132,7 +132,9 @@ class CheckedFile:
     def refuse(self, line: int, message: str) -> None:
         self.error_count += 1
         if len(self.errors) < ERRORS_KEPT:
-            self.errors.append({"line": line, "message": message})
+            # A message may quote what the file held; PostgreSQL cannot store a NUL in text or JSON,
+            # so one quoted from a file is shown as the replacement character instead.
+            self.errors.append({"line": line, "message": message.replace("\x00", "\ufffd")})
 
     def refuse_whole_file(self, line: int, message: str) -> None:
         """A fault of the whole file (it is not text): named alone, whatever the rows before it had."""

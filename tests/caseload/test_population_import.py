@@ -148,6 +148,15 @@ def test_an_extract_shorter_than_24_months_or_without_the_columns_or_not_text_is
     assert not PopulationExtract.objects.filter(is_current=True).exists()
 
 
+def test_a_header_holding_a_nul_byte_is_refused_with_its_text_shown_not_a_server_error(client, coordinator, own_team):
+    client.force_login(coordinator)
+
+    extract, page = upload(client, own_team, HEADER.replace("sex", "s\x00x").encode() + b"\n")
+
+    assert extract.status == PopulationExtract.Status.REFUSED and not extract.is_current
+    assert "The first line must name the columns" in page.text and "s\ufffdx" in page.text
+
+
 def test_a_coordinator_cannot_load_an_extract_for_a_team_they_do_not_coordinate(client, coordinator, own_team, other_team):
     client.force_login(coordinator)
     response = client.post(
