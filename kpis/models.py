@@ -350,6 +350,12 @@ class KpiValue(models.Model):
 # Written by the KPI run (kpis/matching.py) under the run, so they switch with it.
 
 
+class MatchedPairQuerySet(models.QuerySet):
+    def visible_to(self, user, right: Right | None = None) -> MatchedPairQuerySet:
+        """A resident's comparison people are their team's, as the resident's usage is."""
+        return self.filter(resident__team__in=Team.objects.visible_to(user, right))
+
+
 class MatchedPair(models.Model):
     """One comparison person chosen for one supported resident in one run: a person of the team's
     current population extract, not on any caseload at the start, alike in PCN (or place), sex,
@@ -366,6 +372,8 @@ class MatchedPair(models.Model):
     )
     # Matched within the resident's PCN, or within their place when the PCN had too few.
     within_place = models.BooleanField(default=False)
+
+    objects = MatchedPairQuerySet.as_manager()
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["run", "resident", "rank"], name="matched_pair_once_per_rank")]
@@ -404,6 +412,11 @@ class MatchedValue(models.Model):
         return f"{self.unit_label} matched {self.kind} {self.period or 'all months'}"
 
 
+class MatchedBalanceQuerySet(models.QuerySet):
+    def visible_to(self, user, right: Right | None = None) -> MatchedBalanceQuerySet:
+        return self.filter(team__in=Team.objects.visible_to(user, right))
+
+
 class MatchedBalance(models.Model):
     """How alike the team's supported residents and their comparison people are on one matching
     variable: the standardised mean difference against everyone eligible (before matching) and
@@ -416,6 +429,8 @@ class MatchedBalance(models.Model):
     smd_after = models.FloatField(null=True, blank=True)
     eligible = models.IntegerField(default=0)
     matched = models.IntegerField(default=0)
+
+    objects = MatchedBalanceQuerySet.as_manager()
 
     class Meta:
         indexes = [models.Index(fields=["run", "team"], name="matched_balance_run_team")]

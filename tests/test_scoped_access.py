@@ -26,6 +26,7 @@ from caseload.models import (
     ImportJob,
     Intervention,
     PlannedIntervention,
+    PopulationPerson,
     Resident,
     ResidentAccess,
     ResidentEvent,
@@ -36,7 +37,7 @@ from caseload.population import population_load_unchecked
 from int_app.teams.invitations import Invitee, invitation_create
 from int_app.teams.models import Membership, PCNMembership, Team
 from int_app.teams.roles import Right, Role
-from kpis.models import ResidentUsage, ResidentWindow
+from kpis.models import KpiRun, MatchedBalance, MatchedPair, ResidentUsage, ResidentWindow
 from meetings.models import Attendance, MinutesAddendum, OutcomeSummary
 from pressure.models import PressureAlert, PressureReport, PressureReportChange
 
@@ -240,6 +241,10 @@ def one_row_of_each(team: Team) -> None:
     )
     SubjectAccessRequest.log(resident=resident, received_on=dt.date(2026, 3, 2), by=coordinator)
     population_load_unchecked(team=team, rows=extract_rows(team), file_name="population.csv")  # people and contacts
+    run = KpiRun.objects.create(as_of=dt.date(2026, 3, 9), window_months=6)  # the matched comparison's rows
+    person = PopulationPerson.objects.filter(extract__team=team).first()
+    MatchedPair.objects.create(run=run, resident=resident, rank=1, comparison=person)
+    MatchedBalance.objects.create(run=run, team=team, variable="age")
 
 
 @pytest.mark.django_db
