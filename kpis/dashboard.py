@@ -188,6 +188,24 @@ class Residents:
         return f"{self.count:,} residents" if self.count is not None else withheld_text()
 
 
+class Shown:
+    """One of a figure's numbers, or None where the figure is withheld (about too few residents):
+    `Shown("ci_low")` on a figure reads `figure.numbers.ci_low`, a dotted path going further."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path.split(".")
+
+    def __get__(self, figure, owner=None):
+        if figure is None:
+            return self
+        value = figure.numbers
+        for name in self.path:
+            if value is None:
+                return None
+            value = getattr(value, name)
+        return value
+
+
 @dataclass(frozen=True)
 class Figure:
     """A cohort's before-and-after change as the dashboard and the export may show it. A figure
@@ -195,6 +213,13 @@ class Figure:
     them; they show `withheld_text()`."""
 
     change: Change | None
+
+    n = Shown("n")
+    baseline = Shown("baseline")
+    followup = Shown("followup")
+    pct_change = Shown("pct_change")
+    ci_low = Shown("ci_low")
+    ci_high = Shown("ci_high")
 
     @classmethod
     def of(cls, sums: ChangeSums | None) -> Figure:
@@ -204,36 +229,16 @@ class Figure:
         return cls(change_with_interval(sums, min_residents=settings.KPI_MIN_RESIDENTS))
 
     @property
+    def numbers(self) -> Change | None:
+        return self.change
+
+    @property
     def disclosable(self) -> bool:
         return self.change is not None
 
     @property
     def residents(self) -> Residents:
-        return Residents(None if self.change is None else self.change.n)
-
-    @property
-    def n(self) -> int | None:
-        return None if self.change is None else self.change.n
-
-    @property
-    def baseline(self) -> int | None:
-        return None if self.change is None else self.change.baseline
-
-    @property
-    def followup(self) -> int | None:
-        return None if self.change is None else self.change.followup
-
-    @property
-    def pct_change(self) -> float | None:
-        return None if self.change is None else self.change.pct_change
-
-    @property
-    def ci_low(self) -> float | None:
-        return None if self.change is None else self.change.ci_low
-
-    @property
-    def ci_high(self) -> float | None:
-        return None if self.change is None else self.change.ci_high
+        return Residents(self.n)
 
 
 def _change(sums: ChangeSums | None) -> Figure:
@@ -247,11 +252,21 @@ class MatchedFigure:
 
     effect: MatchedEffect | None
 
+    pct = Shown("pct")
+    ci_low = Shown("ci_low")
+    ci_high = Shown("ci_high")
+    comparisons = Shown("sums.comparisons")
+    share_matched = Shown("share_matched")
+
     @classmethod
     def of(cls, sums: MatchedSums) -> MatchedFigure:
         if not may_disclose(sums.n):
             return cls(None)
         return cls(matched_effect(sums))
+
+    @property
+    def numbers(self) -> MatchedEffect | None:
+        return self.effect
 
     @property
     def disclosable(self) -> bool:
@@ -260,26 +275,6 @@ class MatchedFigure:
     @property
     def residents(self) -> Residents:
         return Residents(None if self.effect is None else self.effect.n)
-
-    @property
-    def pct(self) -> float | None:
-        return None if self.effect is None else self.effect.pct
-
-    @property
-    def ci_low(self) -> float | None:
-        return None if self.effect is None else self.effect.ci_low
-
-    @property
-    def ci_high(self) -> float | None:
-        return None if self.effect is None else self.effect.ci_high
-
-    @property
-    def comparisons(self) -> int | None:
-        return None if self.effect is None else self.effect.sums.comparisons
-
-    @property
-    def share_matched(self) -> float | None:
-        return None if self.effect is None else self.effect.share_matched
 
 
 MATCHED_SUMS = {
