@@ -102,33 +102,29 @@ def invitation_upload(request: HttpRequest) -> HttpResponse:
     )
 
 
-def _invitation(request: HttpRequest, pk: int) -> Invitation:
-    # The address names no team: an invitation outside this admin's teams is not found.
-    return get_object_or_404(Invitation.objects.visible_to(request.user).select_related("user", "team"), pk=pk)
+def _on_invitation(request: HttpRequest, pk: int, act, done: str) -> HttpResponse:
+    """Resend or revoke: `act` on an invitation within this admin's teams (the address names no
+    team: one outside them is not found), then back to the list, saying what happened or why not."""
+    invitation = get_object_or_404(Invitation.objects.visible_to(request.user).select_related("user", "team"), pk=pk)
+    try:
+        act(invitation=invitation, by=request.user)
+    except InvitationRefused as refusal:
+        messages.error(request, str(refusal))
+    else:
+        messages.success(request, done.format(email=invitation.email))
+    return redirect("invitations")
 
 
 @require_POST
 def invitation_resend(request: HttpRequest, pk: int) -> HttpResponse:
-    invitation = _invitation(request, pk)
-    try:
-        invitation_service.invitation_resend(invitation=invitation, by=request.user)
-    except InvitationRefused as refusal:
-        messages.error(request, str(refusal))
-    else:
-        messages.success(request, f"A new link was sent to {invitation.email}; the old one no longer works.")
-    return redirect("invitations")
+    return _on_invitation(request, pk, invitation_service.invitation_resend, "A new link was sent to {email}; the old one no longer works.")
 
 
 @require_POST
 def invitation_revoke(request: HttpRequest, pk: int) -> HttpResponse:
-    invitation = _invitation(request, pk)
-    try:
-        invitation_service.invitation_revoke(invitation=invitation, by=request.user)
-    except InvitationRefused as refusal:
-        messages.error(request, str(refusal))
-    else:
-        messages.success(request, f"The invitation to {invitation.email} was revoked and the account switched off.")
-    return redirect("invitations")
+    return _on_invitation(
+        request, pk, invitation_service.invitation_revoke, "The invitation to {email} was revoked and the account switched off."
+    )
 
 
 @login_not_required

@@ -3,6 +3,8 @@ started on a free port in a thread, with a switch that spoils the ID tokens its 
 hands out, so the tests can show that our side checks them.
 
 - `audience`: the token names another service as its audience, signed with the provider's own key.
+- `nonce`: the token carries another sign-in's nonce, signed with the provider's own key, as a
+  token taken from someone else's sign-in would.
 - `signature`: the token is signed with another key under the provider's key id, as a party that
   could answer for the token endpoint but does not hold CIS2's key would sign it.
 """
@@ -74,6 +76,9 @@ def running_mock_cis2() -> Iterator[MockCIS2]:
             own_key = flask.g.oidc_provider_mock_storage.jwk
             if provider.spoil == "audience":
                 claims["aud"] = "another-nhs-service"
+                key = own_key
+            elif provider.spoil == "nonce":
+                claims["nonce"] = "a-nonce-from-another-sign-in"
                 key = own_key
             elif provider.spoil == "signature":
                 key = joserfc.jwk.RSAKey.generate_key(2048, parameters={"kid": header["kid"]}, private=True)

@@ -143,7 +143,11 @@ def test_a_switched_off_account_is_refused_by_email_and_by_linked_identity(clien
 
 @pytest.mark.parametrize(
     "spoil, reason",
-    [("audience", "The ID token is for another service"), ("signature", "signature is not the provider")],
+    [
+        ("audience", "The ID token is for another service"),
+        ("signature", "signature is not the provider"),
+        ("nonce", "issued for another sign-in"),
+    ],
 )
 def test_an_id_token_for_another_service_or_not_signed_by_the_provider_is_refused(client, cis2, invited, caplog, spoil, reason):
     cis2.add_person("5550-0005", invited.email)

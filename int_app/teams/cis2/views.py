@@ -5,7 +5,15 @@ allauth skips the signature when the token came straight from the token endpoint
 OpenID Connect Core 3.1.3.7 allows. We check it anyway, against the provider's published keys:
 the issuer and audience checks mean little on a token nobody has verified, and a misrouted or
 intercepted token endpoint (a proxy, a DNS mistake) must not be able to sign anyone in. A token
-with no ID token, or user info about someone else, is refused too."""
+with no ID token, or user info about someone else, is refused too.
+
+The sign-in also sends a nonce (OpenID Connect Core 3.1.2.1), kept in the sign-in's state in this
+browser's session; the ID token must carry it back, so a token issued for another sign-in (another
+browser, or an earlier one) cannot complete this one (3.1.3.7, point 11)."""
+
+import hmac
+import secrets
+from collections.abc import Callable
 
 import requests
 import structlog
@@ -28,7 +36,14 @@ logger = structlog.get_logger(__name__)
 NOT_SET_UP = "NHS CIS2 sign-in is not set up for this service. Log in with your email address and password."
 
 
+def new_nonce() -> str:
+    return secrets.token_urlsafe(32)
+
+
 class CIS2Adapter(OpenIDConnectOAuth2Adapter):
+    # The nonce this sign-in sent, from its state (CIS2CallbackView); None until the state is read.
+    expected_nonce: str | None = None
+
     def _decode_id_token(self, app: SocialApp, id_token: str) -> dict:
         with get_adapter().get_requests_session() as session:
             response = session.get(self.openid_config["jwks_uri"])
@@ -45,6 +60,9 @@ class CIS2Adapter(OpenIDConnectOAuth2Adapter):
         requested = (app.settings.get("auth_params") or {}).get("acr_values", "").split()
         if requested and claims.get("acr") not in requested:
             raise InvalidIdToken("The sign-in was not at the assurance level asked for.")
+        nonce = claims.get("nonce")
+        if not self.expected_nonce or not isinstance(nonce, str) or not hmac.compare_digest(nonce, self.expected_nonce):
+            raise InvalidIdToken("The ID token was issued for another sign-in (its nonce is not this one's).")
         # A token seen before (same issuer and jti) is a replay: allauth keeps them in the cache.
         jwtkit.verify_jti(claims)
         return claims
@@ -62,37 +80,33 @@ class CIS2Adapter(OpenIDConnectOAuth2Adapter):
         return login
 
 
-def _unavailable(request: HttpRequest) -> HttpResponse:
-    """CIS2's discovery document or keys could not be read (down, or not what OpenID Connect says)."""
-    logger.warning("cis2_unavailable", exc_info=True)
-    return render(request, "socialaccount/cis2_unavailable.html", status=503)
+class CIS2CallbackView(OAuth2CallbackView):
+    def _get_state(self, request: HttpRequest, provider):
+        # allauth reads (and removes) the sign-in's state here, before the token is fetched: the
+        # adapter takes the nonce it holds (CIS2Provider.redirect put it there).
+        state, response = super()._get_state(request, provider)
+        if state is not None:
+            self.adapter.expected_nonce = state.get("nonce")
+        return state, response
 
 
-def _not_set_up(request: HttpRequest) -> HttpResponse:
-    messages.error(request, NOT_SET_UP)
-    return redirect("account_login")
+def _through_cis2(view_class) -> Callable[[HttpRequest, str], HttpResponse]:
+    """allauth's view for this step, answering plainly when CIS2 is not set up or cannot be read."""
+
+    def view(request: HttpRequest, provider_id: str) -> HttpResponse:
+        try:
+            return view_class.adapter_view(CIS2Adapter(request, provider_id))(request)
+        except SocialApp.DoesNotExist:
+            messages.error(request, NOT_SET_UP)
+            return redirect("account_login")
+        except (requests.RequestException, ValueError, KeyError):
+            # CIS2's discovery document or keys could not be read (down, or not what OpenID Connect says).
+            logger.warning("cis2_unavailable", exc_info=True)
+            return render(request, "socialaccount/cis2_unavailable.html", status=503)
+
+    return view
 
 
-@login_not_required
-@require_http_methods(["GET", "POST"])
-def login(request: HttpRequest, provider_id: str) -> HttpResponse:
-    """GET shows allauth's "continue to NHS CIS2" page; the login page's button POSTs here."""
-    try:
-        view = OAuth2LoginView.adapter_view(CIS2Adapter(request, provider_id))
-        return view(request)
-    except SocialApp.DoesNotExist:
-        return _not_set_up(request)
-    except (requests.RequestException, ValueError, KeyError):
-        return _unavailable(request)
-
-
-@login_not_required
-@require_GET
-def callback(request: HttpRequest, provider_id: str) -> HttpResponse:
-    try:
-        view = OAuth2CallbackView.adapter_view(CIS2Adapter(request, provider_id))
-        return view(request)
-    except SocialApp.DoesNotExist:
-        return _not_set_up(request)
-    except (requests.RequestException, ValueError, KeyError):
-        return _unavailable(request)
+# GET shows allauth's "continue to NHS CIS2" page; the login page's button POSTs here.
+login = login_not_required(require_http_methods(["GET", "POST"])(_through_cis2(OAuth2LoginView)))
+callback = login_not_required(require_GET(_through_cis2(CIS2CallbackView)))
