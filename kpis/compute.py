@@ -319,15 +319,28 @@ USAGE_COLUMNS = ("baseline_total", "followup_total") + tuple(
 WINDOW_CELL = ("cohort", "team_id", "pcn_id", "neighbourhood_id", "place_id", "cohort_month", "feedback_score")
 
 
+# Both sides of a window are counted in one sum: a contact before the start adds 1, one after it
+# adds 2^30, so the sum holds the baseline count in its low 30 bits and the follow-up count above
+# them. Exact while a resident has fewer than 2^30 (a billion) contacts of one kind before their
+# start; a sum of integers runs in bigint, which leaves the follow-up count 33 bits.
+SIDE_SHIFT = 30
+BOTH_SIDES = f"CASE WHEN e.date < w.start THEN 1 WHEN e.date >= w.start THEN {1 << SIDE_SHIFT} END"
+
+
+def _sides(both: str) -> tuple[str, str]:
+    """The baseline and follow-up counts out of a sum of BOTH_SIDES (NULL when nothing was summed)."""
+    both = f"coalesce({both}, 0)"
+    return f"({both} & {(1 << SIDE_SHIFT) - 1})::int", f"({both} >> {SIDE_SHIFT})::int"
+
+
 def _usage_select(where: str, *, every_window: bool = False) -> str:
-    counts = ["count(*) FILTER (WHERE e.date < w.start)", "count(*) FILTER (WHERE e.date >= w.start)"]
-    counts += [
-        f"count(*) FILTER (WHERE e.kind = '{kind}' AND e.date {'<' if side == 'baseline' else '>='} w.start)"
-        for kind in KINDS
-        for side in ("baseline", "followup")
-    ]
-    # As the table holds them (integer), so that a roll-up reading them here or there adds the same way.
-    counts = [f"({count})::int AS {column}" for count, column in zip(counts, USAGE_COLUMNS, strict=True)]
+    # Each aggregate is tested on every one of the millions of contacts read: a sum per kind that
+    # carries both sides (9 aggregates) takes about 30 % less CPU than a count per side and kind
+    # (18), each comparing the kind and then the date. (As the table holds them, integer, so that a
+    # roll-up reading them here or there adds the same way.)
+    sums = [f"sum({BOTH_SIDES})"] + [f"sum({BOTH_SIDES}) FILTER (WHERE e.kind = '{kind}')" for kind in KINDS]
+    counts = [count for both in sums for count in _sides(both)]
+    counts = [f"{count} AS {column}" for count, column in zip(counts, USAGE_COLUMNS, strict=True)]
     # A resident with no contacts in the window gets no row: the roll-up counts them as zeros.
     # With `every_window` they get a row of zeros, and the row carries the window's cell.
     # The join is an index-only scan of (resident_id, date) INCLUDE (kind) per window.
