@@ -1,9 +1,10 @@
 """Demo data for the caseload feature, seeded by `manage.py seed_demo` after the organisation.
 
 About 120 residents per demo team in every state of the journey, a directory of interventions,
-support plans, and two years of service use: mostly heavy users, most of whom use services less
-after their intervention starts (as in the pilot: about a third fewer GP appointments, 15% fewer
-A&E attendances), some not. Deterministic (one seeded random generator, dates relative to today)
+support plans, and two years of service use: heavy users referred at a spell of heavier use that
+passes by itself, three in four of whom use services less once their intervention starts (as in
+the pilot: about a third fewer GP appointments; on average about 10 % fewer A&E attendances than
+they would have had), some not (ADR 0022). Deterministic (one seeded random generator, dates relative to today)
 and idempotent (it does nothing once residents exist)."""
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from django.utils import timezone
 from int_app.teams.models import Team, User
 from int_app.teams.roles import Role
 
-from .models import Goal, Intervention, PlannedIntervention, Resident, ResidentEvent, ServiceUseEvent
+from .models import EMERGENCY_KINDS, Goal, Intervention, PlannedIntervention, Resident, ResidentEvent, ServiceUseEvent
 from .nhs_number import nhs_number_check_digit
 
 SEED = 2026_11_23
@@ -103,8 +104,12 @@ MONTHLY_USE: dict[str, float] = {
     Kind.COMMUNITY_HEALTH_CONTACT: 0.8,
     Kind.MENTAL_HEALTH_CONTACT: 0.3,
 }
+# How much more a spell of heavier use raises emergency contacts than the others (see in_spell).
+SPELL_EMERGENCY = 2.0
 # After the intervention starts, for most residents (the pilot's headline figures and a guess
-# for the rest); a quarter of residents do not improve, and some use more.
+# for the rest); a quarter of residents do not improve, and some of those use 15 % more. On A&E
+# that is 0.75 × 0.85 + 0.075 × 1.15 + 0.175 = 0.90 of what they would have had: the demo's
+# true effect, about −10 %, which the matched comparison should find.
 AFTER_START: dict[str, float] = {
     Kind.PRIMARY_CARE_APPOINTMENT: 0.68,
     Kind.AE_ATTENDANCE: 0.85,
@@ -340,33 +345,88 @@ def poisson(rng: random.Random, mean: float) -> int:
     return count
 
 
-def service_history(resident: Resident, key: str, rng: random.Random, today: datetime.date) -> list[ServiceUseEvent]:
-    """Two years of contacts, month by month: heavier users mostly, and less use after the
-    intervention start for three residents in four."""
+@dataclass(frozen=True)
+class Need:
+    """What drives a demo resident's use, drawn from their NHS number alone so that the caseload's
+    service use and the population extract's look-alikes (seed_population) share it: how heavy
+    a user they are, the spell of heavier use they were referred at (it began `spell_lead` months
+    before the month of the referral and lasts `spell_months`, `spell_strength` times their usual
+    use, and passes by itself), and how the team's work changes their use once it starts."""
+
+    heaviness: float
+    spell_lead: int
+    spell_months: int
+    spell_strength: float
+    improves: bool
+    worsens: bool
+
+    def after_start(self, kind: str) -> float:
+        return AFTER_START[kind] if self.improves else (1.15 if self.worsens else 1.0)
+
+
+def spell_at_referral(rng: random.Random) -> tuple[int, int, float]:
+    """A spell of heavier use that the referral falls in: it began one to four months before the
+    referral's month and ends in that month or the next (the population's spells are as strong
+    and last two to six months)."""
+    lead = rng.randint(1, 4)
+    return lead, max(2, lead + rng.randint(1, 2)), rng.uniform(1.8, 3.0)
+
+
+def resident_need(nhs_number: str) -> Need:
+    rng = random.Random(f"{SEED}:{nhs_number}")
     heaviness = rng.lognormvariate(0.2, 0.45)
+    lead, months, strength = spell_at_referral(rng)
     improves = rng.random() < 0.75
-    worsens = not improves and rng.random() < 0.3
+    return Need(heaviness, lead, months, strength, improves, not improves and rng.random() < 0.3)
+
+
+def in_spell(kind: str, strength: float) -> float:
+    """A spell is mostly falls, exacerbations and crises: emergency contacts (A&E, emergency
+    admissions, ambulance call-outs) rise twice as much as the rest, which is what puts people
+    on the frequent-attender lists INTs are referred from."""
+    return 1 + SPELL_EMERGENCY * (strength - 1) if kind in EMERGENCY_KINDS else strength
+
+
+def spell_factor(month: datetime.date, referral_month: datetime.date, lead: int, months: int, strength: float) -> float:
+    begins = add_months_to(referral_month, -lead)
+    return strength if begins <= month < add_months_to(begins, months) else 1.0
+
+
+def service_history(resident: Resident, key: str, rng: random.Random, today: datetime.date) -> list[ServiceUseEvent]:
+    """Two years of contacts, calendar month by calendar month (as the population extract counts
+    them): a heavy user's usual use, a spell of heavier use around the referral that passes by
+    itself (regression to the mean), and, from the day the intervention starts, the team's effect
+    for three residents in four (`AFTER_START`: about 10 % fewer A&E attendances on average)."""
+    need = resident_need(resident.nhs_number)
     start = resident.intervention_start
+    referral_month = resident.referral_date.replace(day=1)
     events: list[ServiceUseEvent] = []
     # Two years back, and always the whole year before the referral, so "before" is complete.
     first = min(today - datetime.timedelta(days=HISTORY_DAYS), resident.referral_date - datetime.timedelta(days=400))
-    for month in range((today - first).days // 30 + 1):
-        month_start = first + datetime.timedelta(days=30 * month)
-        after = start is not None and month_start >= start
-        # Use climbs in the months before a referral: what gets people referred.
-        closeness = min(1.0, max(0.0, 1 - (resident.referral_date - month_start).days / 180))
-        lead_up = 1.0 if after else 1.0 + 0.5 * closeness
-        for kind, rate in MONTHLY_USE.items():
-            factor = AFTER_START[kind] if after and improves else (1.15 if after and worsens else 1.0)
-            for _ in range(poisson(rng, rate * heaviness * lead_up * factor)):
-                day = month_start + datetime.timedelta(days=rng.randint(0, 29))
-                if day > today:
-                    continue
-                events.append(
-                    ServiceUseEvent(
-                        resident=resident, date=day, kind=kind, source=SOURCES[kind], source_id=f"DEMO-{key}-{len(events)}"
+    month = first.replace(day=1)
+    while month <= today:
+        following = add_months_to(month, 1)
+        spell = spell_factor(month, referral_month, need.spell_lead, need.spell_months, need.spell_strength)
+        # The month's days before the start, and those from it on (with the team's effect).
+        split = following if start is None or start >= following else max(start, month)
+        parts = ((month, split, False), (split, following, True))
+        for part_from, part_to, treated in parts:
+            days = (part_to - part_from).days
+            if days <= 0:
+                continue
+            share = days / (following - month).days
+            for kind, rate in MONTHLY_USE.items():
+                factor = need.after_start(kind) if treated else 1.0
+                for _ in range(poisson(rng, rate * need.heaviness * in_spell(kind, spell) * factor * share)):
+                    day = part_from + datetime.timedelta(days=rng.randrange(days))
+                    if day > today:
+                        continue
+                    events.append(
+                        ServiceUseEvent(
+                            resident=resident, date=day, kind=kind, source=SOURCES[kind], source_id=f"DEMO-{key}-{len(events)}"
+                        )
                     )
-                )
+        month = following
     return events
 
 
@@ -375,6 +435,7 @@ def service_history(resident: Resident, key: str, rng: random.Random, today: dat
 POPULATION_SEED = 2026_12_07
 POPULATION_PEOPLE_PER_TEAM = 15_000
 POPULATION_MONTHS = 27
+AGE_BAND_YEARS = 10  # as kpis.matching.AGE_BAND_YEARS, which this layer cannot import
 # A registered person's contacts a month, at a typical adult's level of need.
 POPULATION_MONTHLY_USE: dict[str, float] = {
     Kind.PRIMARY_CARE_APPOINTMENT: 0.40,
@@ -392,10 +453,12 @@ MALE_NAMES = frozenset({"Joseph", "Winston", "Stanislaw", "Abdul", "Clifford", "
 def seed_population(stdout) -> str:
     """A population extract for each demo team, loaded through the importer: about 15,000 registered
     people a team over 27 months, and every demo resident with exactly the contacts their service
-    use holds. People have spells of heavier use that pass by themselves (what gets residents
-    referred at a peak, so part of their fall is regression to the mean); the residents' own
-    contacts carry the team's effect (caseload.demo.AFTER_START: about 10 % fewer A&E attendances
-    than they would have had)."""
+    use holds. People have spells of heavier use that pass by themselves; residents were referred
+    in one (so part of their fall is regression to the mean), and for each supported resident the
+    extract holds a few people like them whose use peaked at the same time and whom nobody
+    referred (`look_alike_rows`): the people a matched comparison needs to find. Only the
+    residents' own contacts carry the team's effect (`AFTER_START`: about 10 % fewer A&E
+    attendances than they would have had)."""
     from .models import PopulationExtract
     from .population import population_load_unchecked
 
@@ -406,7 +469,11 @@ def seed_population(stdout) -> str:
     months = [add_months_to(last.replace(day=1), -back) for back in reversed(range(POPULATION_MONTHS))]
     loaded = []
     for team_number, team in enumerate(Team.objects.filter(slug__in=["east", "west"]).order_by("slug")):
-        rows = resident_extract_rows(team, months) + population_rows(team, team_number, rng, months)
+        rows = (
+            resident_extract_rows(team, months)
+            + population_rows(team, team_number, rng, months)
+            + look_alike_rows(team, team_number, rng, months)
+        )
         extract = population_load_unchecked(team=team, rows=rows, file_name=f"population-{team.slug}-demo.csv")
         loaded.append(f"{team.name} {extract.people:,} people, {extract.rows_loaded:,} rows")
     return "Population extracts: " + "; ".join(loaded) + "."
@@ -446,7 +513,6 @@ def population_rows(team: Team, team_number: int, rng: random.Random, months: li
     practices = list(team.practices.order_by("ods_code").values_list("pk", flat=True))
     kinds = list(POPULATION_MONTHLY_USE)
     weights = [POPULATION_MONTHLY_USE[kind] for kind in kinds]
-    base_rate = sum(weights)
     this_year = months[-1].year
     lines = []
     for index in range(POPULATION_PEOPLE_PER_TEAM):
@@ -461,17 +527,63 @@ def population_rows(team: Team, team_number: int, rng: random.Random, months: li
         for month in months:
             if spell_left == 0 and rng.random() < 0.02:
                 spell_left, spell = rng.randint(2, 6), rng.uniform(1.8, 3.0)
-            rate = base_rate * need * (spell if spell_left else 1.0)
+            month_weights = [weight * in_spell(kind, spell if spell_left else 1.0) for kind, weight in zip(kinds, weights, strict=True)]
+            rate = sum(month_weights) * need
             if spell_left:
                 spell_left -= 1
             total = poisson(rng, rate) if rate < 30 else round(rng.gauss(rate, rate**0.5))
             if total <= 0:
                 continue
             tally: dict[str, int] = {}
-            for kind in rng.choices(kinds, weights=weights, k=total):
+            for kind in rng.choices(kinds, weights=month_weights, k=total):
                 tally[kind] = tally.get(kind, 0) + 1
             born = this_year - age
             lines.extend((nhs_number, practice, born, sex, month, kind, n) for kind, n in tally.items())
+    return lines
+
+
+# Registered people a supported resident has in the extract who were in a spell of heavier use at
+# the same time and were not referred: the team refers some of the people at a peak, not all.
+LOOK_ALIKES = 20
+
+
+def look_alike_rows(team: Team, team_number: int, rng: random.Random, months: list[datetime.date]) -> list[tuple]:
+    """For each supported resident (once per NHS number), LOOK_ALIKES registered people of their
+    practice, sex and 10-year age band at the start, with about their level of need and mix of
+    contacts (`MONTHLY_USE`), and a spell of heavier use drawn as the resident's was, around the
+    month the resident was referred; nobody referred them, and their spells pass by themselves.
+    Without them the extract's heavy users are the population's frail, whose use neither peaks
+    with the residents' nor leans to emergencies as theirs does, and the matching cannot balance."""
+    residents = (
+        Resident.objects.filter(team=team, intervention_start__isnull=False)
+        .order_by("referral_date", "pk")
+        .values_list("nhs_number", "practice_id", "date_of_birth", "given_name", "referral_date", "intervention_start")
+    )
+    seen: set[str] = set()
+    lines = []
+    index = POPULATION_PEOPLE_PER_TEAM
+    for nhs_number, practice, born_on, given_name, referral_date, start in residents:
+        if nhs_number in seen:
+            continue
+        seen.add(nhs_number)
+        need = resident_need(nhs_number)
+        sex = "M" if given_name in MALE_NAMES else "F"
+        # Years of birth that keep the 10-year age band the resident had at the start.
+        band = (start.year - born_on.year) // AGE_BAND_YEARS * AGE_BAND_YEARS
+        years = range(max(born_on.year - 2, start.year - band - AGE_BAND_YEARS + 1), min(born_on.year + 2, start.year - band) + 1)
+        referral_month = referral_date.replace(day=1)
+        for _ in range(LOOK_ALIKES):
+            look_alike = population_nhs_number(team_number, index)
+            index += 1
+            born = rng.choice(years)
+            heaviness = need.heaviness * rng.lognormvariate(0, 0.1)
+            strength = need.spell_strength * rng.uniform(0.9, 1.1)
+            for month in months:
+                spell = spell_factor(month, referral_month, need.spell_lead, need.spell_months, strength)
+                for kind, rate in MONTHLY_USE.items():
+                    contacts = poisson(rng, rate * heaviness * in_spell(kind, spell))
+                    if contacts:
+                        lines.append((look_alike, practice, born, sex, month, kind, contacts))
     return lines
 
 
