@@ -289,7 +289,7 @@ def _typed_quickly_sql() -> str:
         ) AS month ON month.code = f.month
         JOIN (VALUES {kinds}) AS kind (code, number) ON kind.code = f.kind
         JOIN (SELECT n::text AS code, n AS value FROM generate_series(1, {CONTACTS_MAX}) AS n) AS count ON count.code = f.contacts
-        WHERE f.sex IN ('M', 'F', 'U')
+        WHERE f.sex IN ('M', 'F', 'U') AND f.nhs IS NOT NULL
     """
 
 
@@ -419,7 +419,7 @@ def population_load(
         )
         people = cursor.rowcount
         # Each distinct NHS number checked once, not on each of its lines.
-        cursor.execute(f"SELECT coalesce(bool_and(agrees), true), coalesce(bool_and({_nhs_ok_sql('nhs')}), true) FROM {PEOPLE}", params)  # noqa: S608
+        cursor.execute(f"SELECT coalesce(bool_and(agrees), true), coalesce(bool_and(coalesce({_nhs_ok_sql('nhs')}, false)), true) FROM {PEOPLE}", params)  # noqa: S608
         agree, valid = cursor.fetchone()
         if not agree:
             raise RepeatedRows

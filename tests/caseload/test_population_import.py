@@ -139,12 +139,16 @@ def test_a_repeated_row_alone_or_an_invalid_nhs_number_alone_is_refused_by_line(
     repeated = "\n".join([HEADER, *spans, f"{ALICE},{ods},1948,F,{month(0):%Y-%m},ae_attendance,2"]).encode()
     # 9434765918 is ten digits with the wrong check digit.
     invalid = "\n".join([HEADER, *spans, f"9434765918,{ods},1990,M,{month(3):%Y-%m},nhs_111_call,1"]).encode()
+    empty = "\n".join([HEADER, *spans, f",{ods},1990,M,{month(3):%Y-%m},nhs_111_call,1"]).encode()
 
-    extracts = [population_extract_create(content=content, file_name="x.csv", team=own_team, by=coordinator) for content in (repeated, invalid)]
+    extracts = [
+        population_extract_create(content=content, file_name="x.csv", team=own_team, by=coordinator) for content in (repeated, invalid, empty)
+    ]
 
-    assert [extract.status for extract in extracts] == [PopulationExtract.Status.REFUSED] * 2
+    assert [extract.status for extract in extracts] == [PopulationExtract.Status.REFUSED] * 3
     assert [(error["line"], error["message"]) for error in extracts[0].errors] == [(4, "The same NHS number, month and kind as line 3.")]
     assert [error["line"] for error in extracts[1].errors] == [4] and "NHS number 9434765918 is not valid" in extracts[1].errors[0]["message"]
+    assert [error["line"] for error in extracts[2].errors] == [4] and "NHS number (empty) is not valid" in extracts[2].errors[0]["message"]
     assert not PopulationPerson.objects.exists() and not PopulationContacts.objects.exists()
 
 
