@@ -295,9 +295,9 @@ def _typed_quickly_sql() -> str:
 
 @contextlib.contextmanager
 def _hash_joins(cursor) -> Iterable[None]:
-    """Inside a transaction: join by hashing, with room to hash and sort. The staging is never
-    ANALYZEd (that would cost a pass of its own), and the planner, guessing it small, would
-    otherwise loop over a million rows for every value of a small table. Restored after."""
+    """Inside a transaction: join by hashing, with room to hash and sort. The quick way's staging is
+    never ANALYZEd (that would cost a pass of its own), and the planner, guessing it small, looped
+    over a million rows for every value of a small table. Restored after."""
     settings = {"enable_nestloop": "off", "enable_mergejoin": "off", "work_mem": LOAD_WORK_MEM}
     cursor.execute("SELECT " + ", ".join(f"current_setting('{name}')" for name in settings))
     before = dict(zip(settings, cursor.fetchone(), strict=True))
