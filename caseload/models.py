@@ -1356,16 +1356,15 @@ class PopulationContacts(models.Model):
     person = models.ForeignKey(
         PopulationPerson, on_delete=models.DO_NOTHING, db_constraint=False, related_name="+", db_index=False
     )
-    # Carried on the row so a month of one extract is read without the people (matched comparison).
+    # Carried on the row so the current extracts' contacts are read without the people (matched
+    # comparison). No index: those reads take every row of the current extracts, which are nearly
+    # all the table, and the primary key is the one index a load keeps up (ADR 0019, 0022).
     extract = models.ForeignKey(PopulationExtract, on_delete=models.DO_NOTHING, db_constraint=False, related_name="+", db_index=False)
     month = models.DateField()
     kind = models.SmallIntegerField()
     contacts = models.IntegerField()
 
     objects = PopulationContactsQuerySet.as_manager()
-
-    class Meta:
-        indexes = [models.Index(fields=["extract", "month"], name="population_contacts_month")]
 
     def __str__(self) -> str:
         return f"{self.person_id} {self.month:%Y-%m} {KIND_OF_NUMBER.get(self.kind, self.kind)}: {self.contacts}"

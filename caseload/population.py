@@ -2,9 +2,17 @@
 contacts by kind, from the ICB's population health team (docs/adr/0019-population-extract.md).
 
 An upload waits on disk as a service-use upload does (`import_file_store`), then is COPY'd a chunk
-at a time, line by line and unparsed, into a temporary staging table. The checks run in
-PostgreSQL, over every line at once: Python never holds more than one chunk of the file, and a
-file of ten million rows is checked at the speed of the database rather than of a Python loop.
+at a time into a temporary staging table, and checked in PostgreSQL: Python never holds more than
+one chunk of the file, and a file of ten million rows is checked at the speed of the database
+rather than of a Python loop. Two ways, one answer:
+
+- quickly, for a file written the way the ICB writes it (seven plain values a line): COPY splits
+  the values, and each is looked up among the few values it may take (the months, kinds, years,
+  counts and the team's practices, each checked once), a person's NHS number checked once;
+- line by line, for any other file: every line staged unparsed and parsed in SQL, with the list of
+  its problems. This is the one place that words an error: whenever the quick way meets anything
+  it does not expect, the file is checked again this way, which refuses it or loads it.
+
 A file with any error loads nothing. A file with none is written whole as a new version, which
 becomes the team's current extract in the same transaction; the old version's rows go after."""
 
@@ -17,7 +25,7 @@ from collections.abc import Callable, Iterable
 from typing import BinaryIO
 
 import psycopg2
-from django.db import DatabaseError, connection, transaction
+from django.db import DatabaseError, IntegrityError, connection, transaction
 from django.db.transaction import TransactionManagementError
 from django.utils import timezone
 
@@ -47,8 +55,15 @@ BACKGROUND_POPULATION_ROWS = 5_000
 # Bytes of lines COPY'd into staging at a time; progress is written after each.
 COPY_CHUNK_BYTES = 8 * 1024 * 1024
 STAGING = "population_staging"
-# The staged lines parsed once into typed values and their problems: every later step reads this.
+# The quick way's staging: each line's seven values as COPY split them, as text.
+FIELDS = "population_fields"
+# The staged lines as typed values (and, line by line, their problems): every later step reads this.
 TYPED = "population_typed"
+# The load's people, one row a person with the id their PopulationPerson row gets.
+PEOPLE = "population_people"
+TEMP_TABLES = f"{STAGING}, {FIELDS}, {TYPED}, {PEOPLE}"
+# Room for the load's sorts and hashes (a million rows sort in memory), for its transaction only.
+LOAD_WORK_MEM = "256MB"
 SEXES = ("M", "F", "U")
 CONTACTS_MAX = 10_000
 
@@ -57,15 +72,22 @@ CONTACTS_MAX = 10_000
 def population_staging() -> Iterable[None]:
     """The file's lines, unparsed, numbered in file order. A TEMP table made outside a transaction
     (progress commits as it goes), dropped after, and by PostgreSQL if the process dies."""
-    with connection.cursor() as cursor:
-        cursor.execute(f"DROP TABLE IF EXISTS {STAGING}, {TYPED}")
-        # The header is line 1, read by Python: the first staged line is line 2.
-        cursor.execute(f"CREATE TEMP TABLE {STAGING} (line bigint GENERATED ALWAYS AS IDENTITY (START 2), raw text)")
+    _create_staging()
     try:
         yield
     finally:
         with contextlib.suppress(DatabaseError, TransactionManagementError), connection.cursor() as cursor:
-            cursor.execute(f"DROP TABLE IF EXISTS {STAGING}, {TYPED}")
+            cursor.execute(f"DROP TABLE IF EXISTS {TEMP_TABLES}")
+
+
+def _create_staging() -> None:
+    with connection.cursor() as cursor:
+        cursor.execute(f"DROP TABLE IF EXISTS {TEMP_TABLES}")
+        # The header is line 1, read by Python: the first staged line is line 2.
+        cursor.execute(f"CREATE TEMP TABLE {STAGING} (line bigint GENERATED ALWAYS AS IDENTITY (START 2), raw text)")
+        cursor.execute(
+            f"CREATE TEMP TABLE {FIELDS} (nhs text, ods text, birth_year text, sex text, month text, kind text, contacts text)"
+        )
 
 
 class _Lines:
@@ -88,9 +110,9 @@ class _Lines:
     readline = read
 
 
-def population_stage(upload: BinaryIO, checked: CheckedFile, on_progress: Callable[[int], None] | None = None) -> bool:
-    """Check the header, then COPY every line after it into staging a chunk at a time. False when
-    the file is refused as a whole (no header, not text); `checked` says why."""
+def population_header(upload: BinaryIO, checked: CheckedFile) -> bool:
+    """Read and check the first line. False when the file is refused as a whole for it (no header,
+    not text); `checked` says why."""
     header_bytes = upload.readline(64 * 1024)
     try:
         header = header_bytes.decode("utf-8-sig").strip()
@@ -101,6 +123,12 @@ def population_stage(upload: BinaryIO, checked: CheckedFile, on_progress: Callab
     if names != POPULATION_COLUMNS:
         checked.refuse(1, f"The first line must name the columns {','.join(POPULATION_COLUMNS)} (found {header[:200] or 'nothing'}).")
         return False
+    return True
+
+
+def population_stage(upload: BinaryIO, checked: CheckedFile, on_progress: Callable[[int], None] | None = None) -> bool:
+    """COPY every line after the header into staging, unparsed, a chunk at a time. False when the
+    file is refused as a whole (a line that is not text); `checked` says why."""
     staged = 0
     with connection.cursor() as cursor:
         while lines := upload.readlines(COPY_CHUNK_BYTES):
@@ -132,10 +160,17 @@ def _copy_line(error: DatabaseError) -> int:
     return int(digits) if digits else 1
 
 
+def _nhs_ok_sql(column: str) -> str:
+    """True when `column` holds a valid NHS number: ten digits, the last its check digit."""
+    weights = " + ".join(f"substr({column}, {index}, 1)::int * {11 - index}" for index in range(1, 10))
+    # CASE, not AND: only a value that passed the pattern is cast. (11 - sum mod 11) mod 11 is the
+    # check digit, 10 standing for "no valid number" (it never equals a digit).
+    return f"CASE WHEN {column} ~ '^[0-9]{{10}}$' THEN (11 - ({weights}) %% 11) %% 11 = substr({column}, 10, 1)::int ELSE false END"
+
+
 def _parsed_sql(team_id: int) -> str:
     """Every staged line as typed values and the list of its problems, in one scan."""
     kinds = ", ".join(f"('{kind}', {number})" for kind, number in KIND_NUMBERS.items())
-    weights = " + ".join(f"substr(nhs, {index}, 1)::int * {11 - index}" for index in range(1, 10))
     return f"""
         SELECT line, nhs, practice.id AS practice_id, ods, sex, kind_number,
                CASE WHEN month_ok THEN to_date(month_text || '-01', 'YYYY-MM-DD') END AS month,
@@ -154,9 +189,7 @@ def _parsed_sql(team_id: int) -> str:
                ], NULL) END AS problems
         FROM (
           SELECT line, n, nhs, ods, birth_text, sex, month_text, kind_text, contacts_text, kind.number AS kind_number,
-                 -- CASE, not AND: only a value that passed the pattern is cast. (11 - sum mod 11) mod 11
-                 -- is the check digit, 10 standing for "no valid number" (it never equals a digit).
-                 CASE WHEN nhs ~ '^[0-9]{{10}}$' THEN (11 - ({weights}) %% 11) %% 11 = substr(nhs, 10, 1)::int ELSE false END AS nhs_ok,
+                 {_nhs_ok_sql("nhs")} AS nhs_ok,
                  CASE WHEN birth_text ~ '^[0-9]{{4}}$' THEN birth_text::int BETWEEN 1900 AND %(this_year)s ELSE false END AS birth_ok,
                  month_text ~ '^[0-9]{{4}}-(0[1-9]|1[0-2])$' AND month_text BETWEEN %(earliest_month)s AND %(this_month)s AS month_ok,
                  CASE WHEN contacts_text ~ '^[0-9]{{1,5}}$' THEN contacts_text::int BETWEEN 1 AND {CONTACTS_MAX} ELSE false END AS contacts_ok
@@ -213,6 +246,96 @@ def population_check(*, team: Team, today: datetime.date, checked: CheckedFile) 
     return first, last
 
 
+def population_stage_quickly(upload: BinaryIO, on_progress: Callable[[int], None] | None = None) -> int | None:
+    """COPY every line after the header into the quick staging, its values split at each comma, a
+    chunk at a time. The number of lines; None when COPY cannot take one (a line with more or fewer
+    values, a blank line, not UTF-8...): the file is then checked line by line."""
+    staged = 0
+    with connection.cursor() as cursor:
+        while lines := upload.readlines(COPY_CHUNK_BYTES):
+            try:
+                # No quote character (\x02 never occurs in a valid line): a quote is kept in the value,
+                # which then matches nothing, as a comma splits values whatever surrounds it.
+                with transaction.atomic():
+                    cursor.copy_expert(
+                        f"COPY {FIELDS} FROM STDIN WITH (FORMAT csv, DELIMITER ',', QUOTE E'\\x02', ENCODING 'UTF8')", _Lines(lines)
+                    )
+            except (DatabaseError, psycopg2.Error):
+                return None
+            staged += len(lines)
+            if on_progress is not None:
+                on_progress(staged)
+    return staged
+
+
+def _typed_quickly_sql() -> str:
+    """The staged values joined to the values each column may take, written as the file writes
+    them: a line with any other value (or a practice outside the team) has no match and is left out."""
+    kinds = ", ".join(f"('{kind}', {number})" for kind, number in KIND_NUMBERS.items())
+    return f"""
+        SELECT f.nhs, practice.id AS practice_id, year.value AS birth_year_value, f.sex, month.value AS month,
+               kind.number AS kind_number, count.value AS contacts
+        FROM {FIELDS} AS f
+        JOIN (
+          SELECT practice.ods_code, practice.id FROM teams_practice AS practice
+          JOIN teams_pcn AS pcn ON pcn.id = practice.pcn_id
+          JOIN teams_team AS team ON team.neighbourhood_id = pcn.neighbourhood_id WHERE team.id = %(team)s
+        ) AS practice ON practice.ods_code = f.ods
+        JOIN (SELECT n::text AS code, n::smallint AS value FROM generate_series(1900, %(this_year)s) AS n) AS year
+          ON year.code = f.birth_year
+        JOIN (
+          SELECT to_char(m, 'YYYY-MM') AS code, m::date AS value
+          FROM generate_series((%(earliest_month)s || '-01')::timestamp, (%(this_month)s || '-01')::timestamp, interval '1 month') AS m
+        ) AS month ON month.code = f.month
+        JOIN (VALUES {kinds}) AS kind (code, number) ON kind.code = f.kind
+        JOIN (SELECT n::text AS code, n AS value FROM generate_series(1, {CONTACTS_MAX}) AS n) AS count ON count.code = f.contacts
+        WHERE f.sex IN ('M', 'F', 'U') AND f.nhs IS NOT NULL
+    """
+
+
+@contextlib.contextmanager
+def _hash_joins(cursor) -> Iterable[None]:
+    """Inside a transaction: join by hashing, with room to hash and sort. The quick way's staging is
+    never ANALYZEd (that would cost a pass of its own), and the planner, guessing it small, looped
+    over a million rows for every value of a small table. Restored after."""
+    settings = {"enable_nestloop": "off", "enable_mergejoin": "off", "work_mem": LOAD_WORK_MEM}
+    cursor.execute("SELECT " + ", ".join(f"current_setting('{name}')" for name in settings))
+    before = dict(zip(settings, cursor.fetchone(), strict=True))
+    for name, value in settings.items():
+        cursor.execute("SELECT set_config(%s, %s, true)", [name, value])
+    yield
+    for name, value in before.items():
+        cursor.execute("SELECT set_config(%s, %s, true)", [name, value])
+
+
+def population_check_quickly(upload: BinaryIO, *, team: Team, today: datetime.date, checked: CheckedFile,
+                             on_progress: Callable[[int], None] | None = None) -> tuple[datetime.date, datetime.date] | None:
+    """Stage and check the file the quick way. Its first and last month when every line holds only
+    values the line-by-line check accepts, the same way; None for any other file, which is then
+    checked line by line. Whether each person's lines agree, and whether any repeats another, is
+    found by the load, as for a file checked line by line."""
+    staged = population_stage_quickly(upload, on_progress)
+    if not staged:
+        return None
+    with transaction.atomic(), connection.cursor() as cursor, _hash_joins(cursor):
+        cursor.execute(f"CREATE TEMP TABLE {TYPED} AS {_typed_quickly_sql()}", {**_params(today), "team": team.pk})  # noqa: S608
+        if cursor.rowcount != staged:
+            return None
+        cursor.execute(f"SELECT min(month), max(month) FROM {TYPED}")  # noqa: S608
+        first, last = cursor.fetchone()
+    if (last.year - first.year) * 12 + last.month - first.month + 1 < MONTHS_REQUIRED:
+        return None
+    checked.rows = staged
+    return first, last
+
+
+def _restage() -> None:
+    """Empty the staging for the file to be checked again, line by line, from its first line."""
+    with connection.cursor() as cursor:
+        cursor.execute(f"DROP TABLE IF EXISTS {TYPED}, {PEOPLE}")
+        cursor.execute(f"TRUNCATE {STAGING}, {FIELDS} RESTART IDENTITY")
+
+
 def _repeats(team: Team, today: datetime.date, checked: CheckedFile) -> None:
     """The file's rows that repeat a person, month and kind, or give a person another practice,
     year of birth or sex than their first row: found only when the load is refused for them."""
@@ -249,11 +372,17 @@ class RepeatedRows(Exception):
     """The load met a person, month and kind twice, or one person described two ways."""
 
 
+class InvalidNumber(Exception):
+    """The load met an NHS number that is not one (only from a file checked the quick way)."""
+
+
 def population_load(
     *, extract: PopulationExtract, team: Team, today: datetime.date, first: datetime.date, last: datetime.date, expected_rows: int
 ) -> tuple[int, int]:
     """Write the staged rows as the extract's people and contacts, with each person's case-finding
-    summary. Runs inside the caller's transaction. Returns (people, rows)."""
+    summary. Runs inside the caller's transaction. Returns (people, rows). RepeatedRows when a
+    person's lines disagree or a person, month and kind comes twice; InvalidNumber when a person's
+    NHS number is not one (the quick check leaves them to this, a person at a time)."""
     recent_from = add_months(last, -(RECENT_MONTHS - 1))
     before_from = add_months(recent_from, -RECENT_MONTHS)
     emergency = ", ".join(str(KIND_NUMBERS[kind]) for kind in EMERGENCY_KINDS)
@@ -264,41 +393,66 @@ def population_load(
     person_table = PopulationPerson._meta.db_table
     contacts_table = PopulationContacts._meta.db_table
     params = {**_params(today), "extract": extract.pk, "recent_from": recent_from, "before_from": before_from}
-    with connection.cursor() as cursor:
+    with connection.cursor() as cursor, _hash_joins(cursor):
+        # One row a person, numbered from the people's own sequence in NHS number order, so that
+        # the contacts below are written in the primary key's order, at the end of its index.
+        cursor.execute(f"DROP TABLE IF EXISTS {PEOPLE}")
         cursor.execute(
             f"""
-            INSERT INTO {person_table} (extract_id, nhs_number, practice_id, birth_year, sex, recent_emergency, recent_total,
-                                        before_emergency, before_total, recent_by_kind)
-            SELECT %(extract)s, nhs, min(practice_id), min(birth_year_value), min(sex),
-                   coalesce(sum(contacts) FILTER (WHERE month >= %(recent_from)s AND kind_number IN ({emergency})), 0),
-                   coalesce(sum(contacts) FILTER (WHERE month >= %(recent_from)s), 0),
-                   coalesce(sum(contacts) FILTER (WHERE month >= %(before_from)s AND month < %(recent_from)s AND kind_number IN ({emergency})), 0),
-                   coalesce(sum(contacts) FILTER (WHERE month >= %(before_from)s AND month < %(recent_from)s), 0),
-                   ARRAY[{by_kind}]
-            FROM {TYPED} AS p
-            GROUP BY nhs
-            HAVING count(DISTINCT practice_id) = 1 AND count(DISTINCT birth_year_value) = 1 AND count(DISTINCT sex) = 1
+            CREATE TEMP TABLE {PEOPLE} ON COMMIT DROP AS
+            SELECT nextval(pg_get_serial_sequence('{person_table}', 'id')) AS id, grouped.*
+            FROM (
+              SELECT nhs, min(practice_id) AS practice_id, min(birth_year_value) AS birth_year, min(sex) AS sex,
+                     min(practice_id) = max(practice_id) AND min(birth_year_value) = max(birth_year_value) AND min(sex) = max(sex) AS agrees,
+                     coalesce(sum(contacts) FILTER (WHERE month >= %(recent_from)s AND kind_number IN ({emergency})), 0) AS recent_emergency,
+                     coalesce(sum(contacts) FILTER (WHERE month >= %(recent_from)s), 0) AS recent_total,
+                     coalesce(sum(contacts) FILTER (WHERE month >= %(before_from)s AND month < %(recent_from)s AND kind_number IN ({emergency})), 0)
+                       AS before_emergency,
+                     coalesce(sum(contacts) FILTER (WHERE month >= %(before_from)s AND month < %(recent_from)s), 0) AS before_total,
+                     ARRAY[{by_kind}] AS recent_by_kind
+              FROM {TYPED}
+              GROUP BY nhs
+              ORDER BY nhs
+            ) AS grouped
             """,  # noqa: S608
             params,
         )
         people = cursor.rowcount
-        cursor.execute(f"SELECT count(DISTINCT nhs) FROM {TYPED} AS p", params)  # noqa: S608
-        if cursor.fetchone()[0] != people:
+        # Each distinct NHS number checked once, not on each of its lines.
+        cursor.execute(f"SELECT coalesce(bool_and(agrees), true), coalesce(bool_and(coalesce({_nhs_ok_sql('nhs')}, false)), true) FROM {PEOPLE}", params)  # noqa: S608
+        agree, valid = cursor.fetchone()
+        if not agree:
             raise RepeatedRows
+        if not valid:
+            raise InvalidNumber
         cursor.execute(
             f"""
-            INSERT INTO {contacts_table} (person_id, extract_id, month, kind, contacts)
-            SELECT person.id, %(extract)s, p.month, p.kind_number, p.contacts
-            FROM {TYPED} AS p JOIN {person_table} AS person ON person.extract_id = %(extract)s AND person.nhs_number = p.nhs
-            -- In the primary key's order: the index is written at its end rather than all over it.
-            ORDER BY person.id, p.month, p.kind_number
-            ON CONFLICT DO NOTHING
+            INSERT INTO {person_table} (id, extract_id, nhs_number, practice_id, birth_year, sex, recent_emergency, recent_total,
+                                        before_emergency, before_total, recent_by_kind)
+            SELECT id, %(extract)s, nhs, practice_id, birth_year, sex, recent_emergency, recent_total, before_emergency, before_total,
+                   recent_by_kind
+            FROM {PEOPLE} ORDER BY id
             """,  # noqa: S608
             params,
         )
+        try:
+            # A person, month and kind given twice breaks the primary key: the caller rolls back.
+            with transaction.atomic():
+                cursor.execute(
+                    f"""
+                    INSERT INTO {contacts_table} (person_id, extract_id, month, kind, contacts)
+                    SELECT person.id, %(extract)s, p.month, p.kind_number, p.contacts
+                    FROM {TYPED} AS p JOIN {PEOPLE} AS person ON person.nhs = p.nhs
+                    -- In the primary key's order: the index is written at its end rather than all over it.
+                    ORDER BY person.id, p.month, p.kind_number
+                    """,  # noqa: S608
+                    params,
+                )
+        except IntegrityError as repeated:
+            raise RepeatedRows from repeated
         rows = cursor.rowcount
         if rows != expected_rows:
-            raise RepeatedRows  # a person, month and kind given twice: the caller rolls back
+            raise RepeatedRows
     return people, rows
 
 
@@ -315,17 +469,8 @@ def population_import(*, extract: PopulationExtract, retry_on: tuple[type[BaseEx
     checked = CheckedFile()
     try:
         with population_staging(), open(extract.stored_path, "rb") as upload:
-            months = None
-            if population_stage(upload, checked, on_progress=lambda rows: extracts.update(rows_checked=rows)):
-                months = population_check(team=team, today=today, checked=checked)
-            if months is not None:
-                extracts.update(status=PopulationExtract.Status.LOADING, rows_total=checked.rows, rows_checked=checked.rows)
-                try:
-                    people, rows = _load_and_switch(extract, team, today, *months, expected_rows=checked.rows)
-                except RepeatedRows:
-                    _repeats(team, today, checked)
-                else:
-                    logger.info("Population extract %s loaded for %s: %s people, %s rows", extract.pk, team.slug, people, rows)
+            if population_header(upload, checked):
+                _check_and_load(extract, team, today, upload, checked)
             if checked.error_count:
                 extracts.update(
                     status=PopulationExtract.Status.REFUSED,
@@ -354,6 +499,41 @@ def population_import(*, extract: PopulationExtract, retry_on: tuple[type[BaseEx
     population_forget_old(team)
     extract.refresh_from_db()
     return extract
+
+
+def _check_and_load(extract: PopulationExtract, team: Team, today: datetime.date, upload: BinaryIO, checked: CheckedFile) -> None:
+    """Check the file after its header the quick way and load it; when that meets anything it does
+    not expect, check it again line by line, which says what is wrong or loads it."""
+    extracts = PopulationExtract.objects.filter(pk=extract.pk)
+
+    def on_progress(rows: int) -> None:
+        extracts.update(rows_checked=rows)
+
+    def load(months: tuple[datetime.date, datetime.date]) -> None:
+        extracts.update(status=PopulationExtract.Status.LOADING, rows_total=checked.rows, rows_checked=checked.rows)
+        people, rows = _load_and_switch(extract, team, today, *months, expected_rows=checked.rows)
+        logger.info("Population extract %s loaded for %s: %s people, %s rows", extract.pk, team.slug, people, rows)
+
+    body = upload.tell()
+    months = population_check_quickly(upload, team=team, today=today, checked=checked, on_progress=on_progress)
+    if months is not None:
+        try:
+            load(months)
+        except (RepeatedRows, InvalidNumber):
+            pass  # the check line by line names the lines
+        else:
+            return
+    logger.info("Population extract %s is checked line by line", extract.pk)
+    upload.seek(body)
+    _restage()
+    extracts.update(status=PopulationExtract.Status.CHECKING, rows_checked=0)
+    if population_stage(upload, checked, on_progress=on_progress):
+        months = population_check(team=team, today=today, checked=checked)
+        if months is not None:
+            try:
+                load(months)
+            except RepeatedRows:
+                _repeats(team, today, checked)
 
 
 def _load_and_switch(
@@ -416,9 +596,16 @@ def population_forget_old(team: Team) -> int:
     """Delete the people and contacts of the team's extracts that are no longer current. Their
     PopulationExtract rows stay, as the record of what was uploaded when and by whom."""
     old = list(PopulationExtract.objects.filter(team=team, is_current=False, people__gt=0).values_list("pk", flat=True))
+    person_table = PopulationPerson._meta.db_table
+    contacts_table = PopulationContacts._meta.db_table
     for pk in old:
-        with transaction.atomic():
-            PopulationContacts.objects.filter(extract_id=pk)._raw_delete(connection.alias)
+        with transaction.atomic(), connection.cursor() as cursor:
+            # Through the people: the contacts' one index is the primary key, which leads with the person.
+            cursor.execute(
+                f"DELETE FROM {contacts_table} AS c USING {person_table} AS person "  # noqa: S608 - our tables
+                "WHERE person.extract_id = %s AND c.person_id = person.id",
+                [pk],
+            )
             PopulationPerson.objects.filter(extract_id=pk)._raw_delete(connection.alias)
             PopulationExtract.objects.filter(pk=pk).update(people=0)
     return len(old)

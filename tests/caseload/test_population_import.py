@@ -131,6 +131,58 @@ def test_repeated_rows_and_a_person_described_two_ways_are_refused_by_line(coord
     assert not PopulationPerson.objects.exists() and not PopulationContacts.objects.exists()
 
 
+def test_a_repeated_row_alone_or_an_invalid_nhs_number_alone_is_refused_by_line(coordinator, own_team):
+    """Lines whose every value is one the file may hold, so that only the load (the primary key) or
+    the check of each person's number finds the fault: still refused by line, nothing loaded."""
+    ods = own_team.practices.order_by("pk").first().ods_code
+    spans = [f"{ALICE},{ods},1948,F,{month(24):%Y-%m},ae_attendance,1", f"{ALICE},{ods},1948,F,{month(0):%Y-%m},ae_attendance,1"]
+    repeated = "\n".join([HEADER, *spans, f"{ALICE},{ods},1948,F,{month(0):%Y-%m},ae_attendance,2"]).encode()
+    # 9434765918 is ten digits with the wrong check digit.
+    invalid = "\n".join([HEADER, *spans, f"9434765918,{ods},1990,M,{month(3):%Y-%m},nhs_111_call,1"]).encode()
+    empty = "\n".join([HEADER, *spans, f",{ods},1990,M,{month(3):%Y-%m},nhs_111_call,1"]).encode()
+
+    extracts = [
+        population_extract_create(content=content, file_name="x.csv", team=own_team, by=coordinator) for content in (repeated, invalid, empty)
+    ]
+
+    assert [extract.status for extract in extracts] == [PopulationExtract.Status.REFUSED] * 3
+    assert [(error["line"], error["message"]) for error in extracts[0].errors] == [(4, "The same NHS number, month and kind as line 3.")]
+    assert [error["line"] for error in extracts[1].errors] == [4] and "NHS number 9434765918 is not valid" in extracts[1].errors[0]["message"]
+    assert [error["line"] for error in extracts[2].errors] == [4] and "NHS number (empty) is not valid" in extracts[2].errors[0]["message"]
+    assert not PopulationPerson.objects.exists() and not PopulationContacts.objects.exists()
+
+
+def test_a_file_written_another_way_loads_as_the_same_extract_as_a_plain_one(coordinator, own_team, caplog):
+    """The quick check takes a file of plain values; one with quotes, lower case, Windows line
+    ends or a blank line is checked line by line instead, and loads the same people and contacts."""
+    plain = extract_csv(two_people(own_team))
+    lines = plain.decode().splitlines()
+    written_otherwise = "\r\n".join(
+        [lines[0], *(",".join(f'"{value}"' for value in line.split(",")).replace('"F"', '"f"') for line in lines[1:]), "", ""]
+    ).encode()
+
+    def loaded(content: bytes) -> tuple[list[tuple], list[tuple], bool]:
+        caplog.clear()
+        with caplog.at_level("INFO", logger="caseload.population"):
+            extract = population_extract_create(content=content, file_name="p.csv", team=own_team, by=coordinator)
+        assert extract.status == PopulationExtract.Status.DONE, extract.errors
+        people = PopulationPerson.objects.filter(extract=extract)
+        by_person = dict(people.values_list("pk", "nhs_number"))
+        contacts = PopulationContacts.objects.filter(extract_id=extract.pk).values_list("person_id", "month", "kind", "contacts")
+        return (
+            sorted(people.values_list("nhs_number", "practice_id", "birth_year", "sex", "recent_emergency", "recent_total",
+                                      "before_emergency", "before_total", "recent_by_kind")),
+            sorted((by_person[person], *rest) for person, *rest in contacts),
+            "checked line by line" in caplog.text,
+        )
+
+    plain_people, plain_contacts, plain_line_by_line = loaded(plain)
+    other_people, other_contacts, other_line_by_line = loaded(written_otherwise)
+
+    assert (plain_line_by_line, other_line_by_line) == (False, True)
+    assert other_people == plain_people and other_contacts == plain_contacts and len(plain_contacts) == 6
+
+
 def test_an_extract_shorter_than_24_months_or_without_the_columns_or_not_text_is_refused(coordinator, own_team):
     ods = own_team.practices.order_by("pk").first().ods_code
     short = f"{HEADER}\n{ALICE},{ods},1948,F,{month(0):%Y-%m},ae_attendance,1\n".encode()
