@@ -4,7 +4,7 @@ About 120 residents per demo team in every state of the journey, a directory of 
 support plans, and two years of service use: heavy users referred at a spell of heavier use that
 passes by itself, three in four of whom use services less once their intervention starts (as in
 the pilot: about a third fewer GP appointments; on average about 10 % fewer A&E attendances than
-they would have had), some not (ADR 0022). Deterministic (one seeded random generator, dates relative to today)
+they would have had), some not (ADR 0023). Deterministic (one seeded random generator, dates relative to today)
 and idempotent (it does nothing once residents exist)."""
 
 from __future__ import annotations

@@ -65,7 +65,7 @@ def test_in_the_demo_the_before_after_fall_is_larger_than_the_change_beyond_simi
     # The residents are unlike the population; after matching, alike on what the matcher
     # matches on. Emergency contacts come within 0.1 on most days the demo is made and within
     # 0.15 on all tried. The earlier use (trend_contacts) is left out: the matcher uses it only
-    # to break ties (kpis/matching.py), and it stays 0.2 to 0.45 apart (docs/adr/0022-demo-look-alikes.md).
+    # to break ties (kpis/matching.py), and it stays 0.2 to 0.45 apart (docs/adr/0023-demo-look-alikes.md).
     bars = {"baseline_contacts": 0.1, "age": 0.1, "female": 0.1, "baseline_emergency": 0.15}
     for row in balance:
         if row.variable in bars:
