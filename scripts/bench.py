@@ -1067,7 +1067,7 @@ def matched_build_city(residents: int, people: int) -> None:
             "teams_team, teams_neighbourhood, teams_place CASCADE"
         )
         cursor.execute("SELECT setseed(0.2026)")
-        cursor.execute("INSERT INTO teams_place (name) VALUES ('Bench City')")
+        cursor.execute("INSERT INTO teams_place (name, ods_sub_icb_codes) VALUES ('Bench City', '{}')")
         cursor.execute(
             "INSERT INTO teams_neighbourhood (place_id, name) SELECT (SELECT id FROM teams_place), 'Neighbourhood ' || g "
             "FROM generate_series(1, 10) g"
@@ -1078,8 +1078,9 @@ def matched_build_city(residents: int, people: int) -> None:
             "'U' || lpad((nb.id * 10 + g)::text, 5, '0') FROM teams_neighbourhood nb CROSS JOIN generate_series(1, 3) g"
         )
         cursor.execute(
-            "INSERT INTO teams_practice (pcn_id, name, ods_code, shared_mailbox) SELECT p.id, 'Practice ' || p.id || '-' || g, "
-            "'B' || lpad((p.id * 10 + g)::text, 5, '0'), '' FROM teams_pcn p CROSS JOIN generate_series(1, 4) g"
+            "INSERT INTO teams_practice (pcn_id, name, ods_code, status, shared_mailbox, address, postcode) "
+            "SELECT p.id, 'Practice ' || p.id || '-' || g, 'B' || lpad((p.id * 10 + g)::text, 5, '0'), 'A', '', '', '' "
+            "FROM teams_pcn p CROSS JOIN generate_series(1, 4) g"
         )
         first = "date_trunc('month', current_date - interval '24 months')::date"
         last = "date_trunc('month', current_date - interval '1 month')::date"
@@ -1135,10 +1136,10 @@ def matched_build_city(residents: int, people: int) -> None:
                 INSERT INTO caseload_resident
                     (nhs_number, given_name, family_name, date_of_birth, status, referral_date, referral_source,
                      referral_reason, referrer, not_accepted_reason, not_accepted_detail, intervention_start,
-                     consent_method, stepped_down_on, step_down_outcome, feedback_comment,
+                     consent_method, stepped_down_on, step_down_outcome, feedback_comment, restriction_reason,
                      created_at, updated_at, version, practice_id, team_id)
                 SELECT nhs, 'Bench', 'Resident ' || g, make_date(birth_year, 6, 1), 'stepped_down', start - 10, 'gp',
-                       'Bench', 'Bench GP', '', '', start, '', start + 60, 'goals_met', '', now(), now(), 1, practice_id, team_id
+                       'Bench', 'Bench GP', '', '', start, '', start + 60, 'goals_met', '', '', now(), now(), 1, practice_id, team_id
                 FROM chosen
                 """,
                 [residents],
