@@ -26,7 +26,7 @@ from __future__ import annotations
 from caseload.models import EMERGENCY_KINDS, KIND_NUMBERS, PopulationContacts, PopulationExtract, PopulationPerson, Resident
 from int_app.teams.models import PCN, Neighbourhood, Practice, Team
 
-from .models import ALL_KINDS, Cohort, KpiRun, MatchedBalance, MatchedPair, MatchedValue, PopulationHistory, ResidentWindow
+from .models import ALL_KINDS, Cohort, KpiRun, MatchedBalance, MatchedPair, MatchedValue, PopulationCell, PopulationHistory, ResidentWindow
 
 # Comparison people per resident, at most.
 MATCHES = 3
@@ -58,6 +58,7 @@ T = {
     "matched": MatchedValue._meta.db_table,
     "balance": MatchedBalance._meta.db_table,
     "history": PopulationHistory._meta.db_table,
+    "cell": PopulationCell._meta.db_table,
 }
 MONTH_INDEX = "(extract(year FROM {0})::int * 12 + extract(month FROM {0})::int - 1)"
 
@@ -70,7 +71,7 @@ def write_matched(cursor, run: KpiRun) -> int:
     """The whole matched comparison for a run; returns the MatchedValue and MatchedBalance rows
     written (none without a current extract)."""
     # Dropped on commit; dropped here too, for a second run in one transaction (tests).
-    cursor.execute("DROP TABLE IF EXISTS mx, mr, mspan, mcell, mcol, mepisode, mpair, mout, mdid")
+    cursor.execute("DROP TABLE IF EXISTS mx, mr, mspan, mreferred, mepisode, mcol, mpair, mout, mdid")
     if not population_histories_update(cursor):
         return 0
     match_residents(cursor, run)
@@ -80,18 +81,33 @@ def write_matched(cursor, run: KpiRun) -> int:
 # --- 1. people ------------------------------------------------------------------------------------
 
 
-def population_histories_update(cursor) -> bool:
-    """Give every current extract its people's histories (PopulationHistory), once per extract
-    version, and drop those of versions no longer current. False when there is no current extract.
-
-    Each contact row is read once: its person's months are added up (one row a person and month),
-    run into cumulative totals, and each person's cumulative totals at the months they had contacts
-    are spread over every month of the extract by `width_bucket` (how many of those months come
-    before it), rather than one filtered sum per month over every contact."""
-    cursor.execute(
-        f"DELETE FROM {T['history']} h WHERE NOT EXISTS "  # noqa: S608
-        f"(SELECT 1 FROM {T['extract']} x WHERE x.id = h.extract_id AND x.is_current)"
+def _band(year: str, birth_year: str) -> str:
+    """(year − birth year) // 10 rounded down, in integers."""
+    return (
+        f"CASE WHEN {year} >= {birth_year} THEN ({year} - {birth_year}) / {AGE_BAND_YEARS} "
+        f"ELSE -(({birth_year} - {year} + {AGE_BAND_YEARS - 1}) / {AGE_BAND_YEARS}) END"
     )
+
+
+def _features(history: str, k0: str) -> str:
+    """The three matching counts of a person's history at the month of S (array position k0):
+    contacts and emergency contacts in the 6 months before, contacts in the 6 before those."""
+    return (
+        f"{history}.total[{k0}] - {history}.total[{k0} - {MATCH_MONTHS}] AS bt, "
+        f"{history}.emergency[{k0}] - {history}.emergency[{k0} - {MATCH_MONTHS}] AS be, "
+        f"{history}.total[{k0} - {MATCH_MONTHS}] - {history}.total[{k0} - {MATCH_MONTHS + TREND_MONTHS}] AS tr"
+    )
+
+
+def population_histories_update(cursor) -> bool:
+    """Give every current extract its people's histories (PopulationHistory) and cells
+    (PopulationCell), once per extract version, and drop those of versions no longer current.
+    False when there is no current extract."""
+    for table in (T["history"], T["cell"]):
+        cursor.execute(
+            f"DELETE FROM {table} h WHERE NOT EXISTS "  # noqa: S608
+            f"(SELECT 1 FROM {T['extract']} x WHERE x.id = h.extract_id AND x.is_current)"
+        )
     cursor.execute(
         f"SELECT x.id, {_month_index('x.first_month')}, {_month_index('x.last_month')} FROM {T['extract']} x "  # noqa: S608
         f"WHERE x.is_current AND NOT EXISTS (SELECT 1 FROM {T['history']} h WHERE h.extract_id = x.id) "
@@ -100,16 +116,20 @@ def population_histories_update(cursor) -> bool:
     missing = cursor.fetchall()
     for extract_id, first, last in missing:
         _build_histories(cursor, extract_id=extract_id, months=last - first + 1, first=first)
+        _build_cells(cursor, extract_id=extract_id, months=last - first + 1, first=first)
     if missing:
         cursor.execute(f"ANALYZE {T['history']}")
+        cursor.execute(f"ANALYZE {T['cell']}")
     cursor.execute(f"SELECT EXISTS (SELECT 1 FROM {T['extract']} WHERE is_current)")  # noqa: S608
     return cursor.fetchone()[0]
 
 
 def _build_histories(cursor, *, extract_id: int, months: int, first: int) -> None:
+    """Each contact row is read once: a person's months are added up (one row a person and month)
+    and run into cumulative totals, which `width_bucket` (how many of the person's months with
+    contacts come before a month) spreads over every month of the extract, rather than one
+    filtered sum a month over every contact."""
     emergency = [KIND_NUMBERS[kind] for kind in EMERGENCY_KINDS]
-    # cumulative[j] (j from 1) is the total up to and including the person's j-th month with
-    # contacts, after a leading 0; width_bucket(k - 1, positions) counts their months before k.
     spread = ", ".join(f"s.cumulative[width_bucket({k - 1}, s.positions) + 1]" for k in range(1, months + 2))
     spread_emergency = ", ".join(f"s.cumulative_emergency[width_bucket({k - 1}, s.positions) + 1]" for k in range(1, months + 2))
     cursor.execute(
@@ -127,6 +147,7 @@ def _build_histories(cursor, *, extract_id: int, months: int, first: int) -> Non
             FROM by_month
             WINDOW person_months AS (PARTITION BY person_id ORDER BY position)
         ),
+        -- cumulative[j + 1]: the person's contacts up to their j-th month with contacts.
         sparse AS (
             SELECT person_id, array_agg(position ORDER BY position) AS positions,
                    '{{0}}'::int[] || array_agg(contacts::int ORDER BY position) AS cumulative,
@@ -142,6 +163,28 @@ def _build_histories(cursor, *, extract_id: int, months: int, first: int) -> Non
         """,  # noqa: S608 - table names are ours
         {"extract": extract_id, "first": first, "emergency": emergency, "cells": months + 1},
     )
+
+
+def _build_cells(cursor, *, extract_id: int, months: int, first: int) -> None:
+    """The extract's people as cells at every month of S its months reach 12 months back from."""
+    cursor.execute(
+        f"""
+        INSERT INTO {T['cell']} (extract_id, practice_id, sex, month, band, baseline_total, baseline_emergency, earlier_total,
+                                 people, birth_years, birth_years_sq, members)
+        SELECT %(extract)s, f.practice_id, f.sex, f.month, f.band, f.bt, f.be, f.tr,
+               count(*), sum(f.birth_year), sum(f.birth_year::bigint * f.birth_year), array_agg(f.person_id ORDER BY f.nhs_number)
+        FROM (
+            SELECT h.person_id, h.nhs_number, h.practice_id, h.sex, h.birth_year, %(first)s + k.k0 - 1 AS month,
+                   {_band("((%(first)s + k.k0 - 1) / 12)", 'h.birth_year')} AS band, {_features('h', 'k.k0')}
+            FROM {T['history']} h CROSS JOIN generate_series(%(reach)s + 1, %(months)s) k(k0)
+            WHERE h.extract_id = %(extract)s
+        ) f
+        GROUP BY f.practice_id, f.sex, f.month, f.band, f.bt, f.be, f.tr
+        """,  # noqa: S608
+        {"extract": extract_id, "first": first, "months": months, "reach": MATCH_MONTHS + TREND_MONTHS},
+    )
+
+
 # --- 2. matching ----------------------------------------------------------------------------------
 
 # A person is eligible for a resident if, at the resident's start, they were on no caseload (an
@@ -160,28 +203,18 @@ ELIGIBLE = f"""
 """  # noqa: S608
 
 
-def _features(history: str, k0: str) -> str:
-    """The three matching counts of a person's history at the month of S (array position k0):
-    contacts and emergency contacts in the 6 months before, contacts in the 6 before those."""
-    return (
-        f"{history}.total[{k0}] - {history}.total[{k0} - {MATCH_MONTHS}] AS bt, "
-        f"{history}.emergency[{k0}] - {history}.emergency[{k0} - {MATCH_MONTHS}] AS be, "
-        f"{history}.total[{k0} - {MATCH_MONTHS}] - {history}.total[{k0} - {MATCH_MONTHS + TREND_MONTHS}] AS tr"
-    )
-
-
 def _candidates(within: str) -> str:
     """The closest eligible people of the resident's stratum: same `within` (PCN or place), sex and
     age band at S, an extract that covers the resident's months; nearest baseline use (all
     contacts and emergency contacts, absolute differences added), then nearest earlier use, then
     NHS number, so the choice never depends on the order rows are read in.
 
-    People never referred are read as cells (`mcell`: the people of a stratum alike in all three
-    counts, with how many they are and the first three by NHS number), and their baseline pairs
-    as columns (`mcol`: how many people have each pair). The columns give the distance of the
-    third-nearest person; only cells no farther are opened. People ever referred (`mepisode`, one
-    row each) are checked one by one, and only where no farther than that."""
+    People never referred are read from the cells (PopulationCell), and how many of them have each
+    pair of baseline counts from `mcol`: that gives the distance of the third-nearest, and only
+    cells no farther are opened, each for its first three members never referred. People ever
+    referred (`mepisode`, one row each) are checked one by one, and only where no farther."""
     stratum = f"{{0}}.{within} = r.{within} AND {{0}}.sex = r.sex AND {{0}}.p0 = r.p0 AND {{0}}.band = r.band"
+    of_cells = "c.practice_id = ANY(r.practices)" if within == "pcn_id" else "c.extract_id = ANY(r.place_extracts)"
     return f"""
         WITH columns AS (
             SELECT k.be, k.bt, k.distance, k.everyone FROM (
@@ -197,10 +230,17 @@ def _candidates(within: str) -> str:
         )
         SELECT m.person_id, m.distance, m.trend_distance, m.nhs
         FROM (
-            SELECT u.person_id, u.nhs, k.distance, abs(c.tr - r.tr) AS trend_distance
+            SELECT u.person_id, h.nhs_number AS nhs, k.distance, abs(c.earlier_total - r.tr) AS trend_distance
             FROM columns k
-            JOIN mcell c ON {stratum.format('c')} AND c.be = k.be AND c.bt = k.bt
-            CROSS JOIN LATERAL unnest(c.first_people, c.first_nhs) u(person_id, nhs)
+            JOIN {T['cell']} c ON {of_cells} AND c.sex = r.sex AND c.month = r.p0 AND c.band = r.band
+                 AND c.baseline_emergency = k.be AND c.baseline_total = k.bt
+            JOIN mspan s ON s.extract_id = c.extract_id AND s.p0 = c.month
+            CROSS JOIN LATERAL (
+                SELECT x.person_id FROM unnest(c.members) WITH ORDINALITY x(person_id, position)
+                WHERE NOT EXISTS (SELECT 1 FROM mreferred e WHERE e.person_id = x.person_id)
+                ORDER BY x.position LIMIT {MATCHES}
+            ) u
+            JOIN {T['history']} h ON h.person_id = u.person_id
             UNION ALL
             SELECT c.person_id, c.nhs, abs(c.bt - r.bt) + abs(c.be - r.be), abs(c.tr - r.tr)
             FROM mepisode c
@@ -227,26 +267,28 @@ def match_residents(cursor, run: KpiRun) -> None:
         WHERE x.is_current
         """  # noqa: S608
     )
+    cursor.execute("ANALYZE mx")
     # mr: every supported resident with a complete window, with their features where their team's
     # current extract holds them and covers their months (p0 is the month number of the month of
-    # S, k0 its position in the extract's histories); the rest stay, unmatched, so the share
-    # matched counts them. band: their 10-year age band at S, as the candidates' below.
+    # S); the rest stay, unmatched, so the share matched counts them. band: their 10-year age band
+    # at S (rounded towards zero, which picks the same ten birth years as the cells' rounding
+    # down); practices and place_extracts: where their PCN's and their place's people are.
     cursor.execute(
         f"""
         CREATE TEMP TABLE mr ON COMMIT DROP AS
         SELECT w.resident_id, w.team_id, w.pcn_id, w.neighbourhood_id, w.place_id, w.cohort_month, w.start,
                (w.cohort_month - make_interval(months => %(window)s))::date AS window_start,
                (w.cohort_month + make_interval(months => %(window)s))::date AS window_end,
-               pos.p0, extract(year FROM w.start)::int AS year,
-               p.person_id, p.sex, p.birth_year, p.k0,
-               extract(year FROM w.start)::int - p.birth_year AS age,
+               pos.p0, p.person_id, p.sex, p.birth_year,
                (extract(year FROM w.start)::int - p.birth_year) / {AGE_BAND_YEARS} AS band,
-               p.bt, p.be, p.tr
+               p.bt, p.be, p.tr,
+               ARRAY(SELECT pr.id FROM {T['practice']} pr WHERE pr.pcn_id = w.pcn_id) AS practices,
+               ARRAY(SELECT x.extract_id FROM mx x WHERE x.place_id = w.place_id) AS place_extracts
         FROM {T['window']} w
         JOIN {T['resident']} res ON res.id = w.resident_id
         CROSS JOIN LATERAL (SELECT {_month_index('w.cohort_month')} AS p0) pos
         LEFT JOIN LATERAL (
-            SELECT h.person_id, h.sex, h.birth_year, pos.p0 - x.first_i + 1 AS k0, {_features('h', 'pos.p0 - x.first_i + 1')}
+            SELECT h.person_id, h.sex, h.birth_year, {_features('h', 'pos.p0 - x.first_i + 1')}
             FROM mx x
             JOIN {T['person']} pp ON pp.extract_id = x.extract_id AND pp.nhs_number = res.nhs_number
             JOIN {T['history']} h ON h.person_id = pp.id
@@ -264,63 +306,57 @@ def match_residents(cursor, run: KpiRun) -> None:
         CREATE TEMP TABLE mspan ON COMMIT DROP AS
         SELECT x.extract_id, x.team_id, x.place_id, s.p0, s.year, s.p0 - x.first_i + 1 AS k0
         FROM mx x
-        CROSS JOIN (SELECT DISTINCT p0, year FROM mr WHERE person_id IS NOT NULL) s
+        CROSS JOIN (SELECT DISTINCT p0, p0 / 12 AS year FROM mr WHERE person_id IS NOT NULL) s
         WHERE x.first_i <= s.p0 - %(reach)s AND x.last_i >= s.p0 + %(window)s - 1
         """,
         params,
     )
-    # A candidate's age band at S, with the residents' (year - birth year) / 10 rounded down
-    # where theirs rounds towards zero: the two agree on every birth year the residents' stratum
-    # holds (a band of ten birth years).
-    band = f"floor((s.year - h.birth_year)::numeric / {AGE_BAND_YEARS})::int"
-    referred = f"SELECT 1 FROM {T['resident']} e WHERE e.nhs_number = h.nhs_number"
-    # mcell: people never referred, as cells of their stratum and counts. Ordered by NHS number
-    # within each cell first, so each cell keeps its first three.
+    cursor.execute("ANALYZE mspan")
+    # mreferred: the people of the current extracts ever referred (by NHS number, in any team);
+    # mepisode: each of them at each month of S their extract covers.
     cursor.execute(
         f"""
-        CREATE TEMP TABLE mcell ON COMMIT DROP AS
-        SELECT f.team_id, f.place_id, f.pcn_id, f.sex, f.p0, f.band, f.be, f.bt, f.tr,
-               count(*)::int AS people, sum(f.birth_year)::bigint AS birth_years, sum(f.birth_year * f.birth_year)::bigint AS birth_years_sq,
-               array_agg(f.person_id ORDER BY f.rank) FILTER (WHERE f.rank <= {MATCHES}) AS first_people,
-               array_agg(f.nhs ORDER BY f.rank) FILTER (WHERE f.rank <= {MATCHES}) AS first_nhs
-        FROM (
-            SELECT v.*, row_number() OVER (PARTITION BY v.team_id, v.place_id, v.pcn_id, v.sex, v.p0, v.band, v.be, v.bt, v.tr
-                                           ORDER BY v.nhs, v.person_id) AS rank
-            FROM (
-                SELECT s.team_id, s.place_id, pr.pcn_id, h.sex, s.p0, {band} AS band, h.birth_year::int AS birth_year,
-                       h.person_id, h.nhs_number AS nhs, {_features('h', 's.k0')}
-                FROM mspan s
-                JOIN {T['history']} h ON h.extract_id = s.extract_id
-                JOIN {T['practice']} pr ON pr.id = h.practice_id
-                WHERE NOT EXISTS ({referred})
-            ) v
-        ) f
-        GROUP BY f.team_id, f.place_id, f.pcn_id, f.sex, f.p0, f.band, f.be, f.bt, f.tr
+        CREATE TEMP TABLE mreferred ON COMMIT DROP AS
+        SELECT pp.id AS person_id FROM mx x JOIN {T['person']} pp ON pp.extract_id = x.extract_id
+        WHERE pp.nhs_number IN (SELECT nhs_number FROM {T['resident']})
         """  # noqa: S608
     )
-    cursor.execute("CREATE INDEX ON mcell (pcn_id, sex, p0, band, be, bt)")
-    cursor.execute("CREATE INDEX ON mcell (place_id, sex, p0, band, be, bt)")
-    cursor.execute(
-        "CREATE TEMP TABLE mcol ON COMMIT DROP AS SELECT place_id, pcn_id, sex, p0, band, be, bt, sum(people)::int AS people "
-        "FROM mcell GROUP BY place_id, pcn_id, sex, p0, band, be, bt"
-    )
-    cursor.execute("CREATE INDEX ON mcol (pcn_id, sex, p0, band)")
-    cursor.execute("CREATE INDEX ON mcol (place_id, sex, p0, band)")
-    # mepisode: people ever referred, one row each, checked against each resident's dates.
+    cursor.execute("CREATE UNIQUE INDEX ON mreferred (person_id)")
+    cursor.execute("ANALYZE mreferred")
     cursor.execute(
         f"""
         CREATE TEMP TABLE mepisode ON COMMIT DROP AS
-        SELECT s.team_id, s.place_id, pr.pcn_id, h.sex, s.p0, {band} AS band, h.person_id, h.nhs_number AS nhs,
-               {_features('h', 's.k0')}
-        FROM mspan s
-        JOIN {T['history']} h ON h.extract_id = s.extract_id
+        SELECT s.team_id, s.place_id, pr.pcn_id, h.sex, s.p0, {_band('s.year', 'h.birth_year')} AS band, h.birth_year,
+               h.person_id, h.nhs_number AS nhs, {_features('h', 's.k0')}
+        FROM mreferred e
+        JOIN {T['history']} h ON h.person_id = e.person_id
+        JOIN mspan s ON s.extract_id = h.extract_id
         JOIN {T['practice']} pr ON pr.id = h.practice_id
-        WHERE EXISTS ({referred})
         """  # noqa: S608
     )
     cursor.execute("CREATE INDEX ON mepisode (pcn_id, sex, p0, band)")
     cursor.execute("CREATE INDEX ON mepisode (place_id, sex, p0, band)")
-    cursor.execute("ANALYZE mcell; ANALYZE mcol; ANALYZE mepisode")
+    # mcol: how many people never referred have each pair of baseline counts, per stratum: the
+    # cells' people less those ever referred.
+    cursor.execute(
+        f"""
+        CREATE TEMP TABLE mcol ON COMMIT DROP AS
+        SELECT pcn_id, place_id, sex, p0, band, be, bt, sum(people)::int AS people
+        FROM (
+            SELECT pr.pcn_id, s.place_id, c.sex, c.month AS p0, c.band, c.baseline_emergency AS be, c.baseline_total AS bt, c.people
+            FROM mspan s JOIN {T['cell']} c ON c.extract_id = s.extract_id AND c.month = s.p0
+            JOIN {T['practice']} pr ON pr.id = c.practice_id
+            UNION ALL
+            SELECT pcn_id, place_id, sex, p0, band, be, bt, -1 FROM mepisode
+        ) k
+        GROUP BY pcn_id, place_id, sex, p0, band, be, bt
+        HAVING sum(people) > 0
+        """  # noqa: S608
+    )
+    cursor.execute("CREATE INDEX ON mcol (pcn_id, sex, p0, band)")
+    cursor.execute("CREATE INDEX ON mcol (place_id, sex, p0, band)")
+    cursor.execute("ANALYZE mepisode")
+    cursor.execute("ANALYZE mcol")
     cursor.execute(
         f"""
         CREATE TEMP TABLE mpair ON COMMIT DROP AS
@@ -484,8 +520,9 @@ def write_balance(cursor, run: KpiRun) -> int:
         ),
         pool_sums AS (
             -- Everyone of the team's extract never on a caseload, at each start month of the
-            -- team's residents, weighted by the residents starting then: added up from the cells
-            -- of people alike (their counts are the cell's; their ages from its birth-year sums).
+            -- team's residents, weighted by the residents starting then: added up from the
+            -- extract's cells (their ages from the cells' birth-year sums), less the people ever
+            -- referred.
             SELECT r.team_id, r.w, sum(c.people)::float8 AS n,
                    sum(c.people::bigint * c.bt)::float8 AS s_bt, sum(c.people::bigint * c.bt * c.bt)::float8 AS q_bt,
                    sum(c.people::bigint * c.be)::float8 AS s_be, sum(c.people::bigint * c.be * c.be)::float8 AS q_be,
@@ -496,7 +533,13 @@ def write_balance(cursor, run: KpiRun) -> int:
                    coalesce(sum(c.people) FILTER (WHERE c.sex = 'F'), 0)::float8 AS q_female
             FROM (SELECT team_id, p0, extract(year FROM cohort_month)::int AS year, count(*)::float8 AS w FROM mr
                   WHERE person_id IS NOT NULL GROUP BY team_id, p0, cohort_month) r
-            JOIN mcell c ON c.team_id = r.team_id AND c.p0 = r.p0
+            JOIN (
+                SELECT s.team_id, c.month AS p0, c.sex, c.people, c.baseline_total AS bt, c.baseline_emergency AS be,
+                       c.earlier_total AS tr, c.birth_years, c.birth_years_sq
+                FROM mspan s JOIN {T['cell']} c ON c.extract_id = s.extract_id AND c.month = s.p0
+                UNION ALL
+                SELECT team_id, p0, sex, -1, bt, be, tr, -birth_year, -birth_year::bigint * birth_year FROM mepisode
+            ) c ON c.team_id = r.team_id AND c.p0 = r.p0
             GROUP BY r.team_id, r.p0, r.w
         ),
         pool AS (

@@ -478,3 +478,54 @@ class PopulationHistory(models.Model):
 
     def __str__(self) -> str:
         return f"{self.nhs_number} in extract {self.extract_id}"
+
+
+class PopulationCellQuerySet(models.QuerySet):
+    def visible_to(self, user, right: Right | None = None) -> PopulationCellQuerySet:
+        return self.filter(extract__team__in=Team.objects.visible_to(user, right))
+
+
+class PopulationCell(models.Model):
+    """The people of one version of a team's extract who, at one month of S, were alike in all the
+    matched comparison matches on: practice, sex, 10-year age band at S, and the three counts
+    (contacts and emergency contacts in the 6 months before S, contacts in the 6 before those).
+    Built with the extract's PopulationHistory rows, for every month of S the histories reach 12
+    months back from, so a KPI run reads cells rather than every person at every start month.
+
+    `members` are the people's PopulationPerson ids in NHS-number order (the matcher's last tie
+    break); `people`, `birth_years` and `birth_years_sq` count and add them up for the balance."""
+
+    # The extract's index is the second one below.
+    extract = models.ForeignKey(
+        "caseload.PopulationExtract", on_delete=models.DO_NOTHING, db_constraint=False, related_name="+", db_index=False
+    )
+    practice = models.ForeignKey(
+        "teams.Practice", on_delete=models.DO_NOTHING, db_constraint=False, related_name="+", db_index=False
+    )
+    sex = models.CharField(max_length=1)
+    # The month of S as a month number (year × 12 + month − 1).
+    month = models.IntegerField()
+    # (year of S − birth year) // 10, rounded down.
+    band = models.SmallIntegerField()
+    baseline_total = models.IntegerField()
+    baseline_emergency = models.IntegerField()
+    earlier_total = models.IntegerField()
+    people = models.IntegerField()
+    birth_years = models.BigIntegerField()
+    birth_years_sq = models.BigIntegerField()
+    members = ArrayField(models.BigIntegerField())
+
+    objects = PopulationCellQuerySet.as_manager()
+
+    class Meta:
+        indexes = [
+            models.Index(
+                fields=["practice", "sex", "month", "band", "baseline_emergency", "baseline_total"], name="population_cell_practice"
+            ),
+            models.Index(
+                fields=["extract", "sex", "month", "band", "baseline_emergency", "baseline_total"], name="population_cell_extract"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.people} alike in extract {self.extract_id}, month {self.month}"
