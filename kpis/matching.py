@@ -71,7 +71,7 @@ def write_matched(cursor, run: KpiRun) -> int:
     """The whole matched comparison for a run; returns the MatchedValue and MatchedBalance rows
     written (none without a current extract)."""
     # Dropped on commit; dropped here too, for a second run in one transaction (tests).
-    cursor.execute("DROP TABLE IF EXISTS mx, mr, mspan, mreferred, mepisode, mcol, mpair, mout, mdid")
+    cursor.execute("DROP TABLE IF EXISTS mx, mr, mspan, mreferred, mepisode, mcellreferred, mcol, mpair, mout, mdid")
     if not population_histories_update(cursor):
         return 0
     match_residents(cursor, run)
@@ -103,10 +103,10 @@ def population_histories_update(cursor) -> bool:
     """Give every current extract its people's histories (PopulationHistory) and cells
     (PopulationCell), once per extract version, and drop those of versions no longer current.
     False when there is no current extract."""
+    # Extract rows are kept (the record of uploads): an index probe each, rather than a scan.
     for table in (T["history"], T["cell"]):
         cursor.execute(
-            f"DELETE FROM {table} h WHERE NOT EXISTS "  # noqa: S608
-            f"(SELECT 1 FROM {T['extract']} x WHERE x.id = h.extract_id AND x.is_current)"
+            f"DELETE FROM {table} WHERE extract_id IN (SELECT id FROM {T['extract']} WHERE NOT is_current)"  # noqa: S608
         )
     cursor.execute(
         f"SELECT x.id, {_month_index('x.first_month')}, {_month_index('x.last_month')} FROM {T['extract']} x "  # noqa: S608
@@ -190,11 +190,14 @@ def _build_cells(cursor, *, extract_id: int, months: int, first: int) -> None:
 # A person is eligible for a resident if, at the resident's start, they were on no caseload (an
 # episode from its referral to its closing; a referral not accepted ends at triage) and had no
 # referral from the start of the resident's baseline to the end of their follow-up. Asked only of
-# people with an episode anywhere (`mepisode`); everyone else is eligible.
+# people with an episode anywhere (`mepisode`); everyone else is eligible. A count rather than NOT
+# EXISTS, which the planner turns into an anti-join reading every resident for each resident
+# matched; and the extract's NHS numbers (collation "C") compared in the residents' collation, so
+# that this probes the residents' NHS-number index.
 ELIGIBLE = f"""
-    NOT EXISTS (
-        SELECT 1 FROM {T['resident']} e
-        WHERE e.nhs_number = c.nhs
+    0 = (
+        SELECT count(*) FROM {T['resident']} e
+        WHERE e.nhs_number = c.nhs COLLATE "default"
           AND ((e.referral_date <= r.start
                 AND r.start < CASE WHEN e.status = 'not_accepted' THEN coalesce(e.triaged_on, e.referral_date)
                                    ELSE coalesce(e.closed_on, 'infinity'::date) END)
@@ -235,8 +238,12 @@ def _candidates(within: str) -> str:
             JOIN {T['cell']} c ON {of_cells} AND c.sex = r.sex AND c.month = r.p0 AND c.band = r.band
                  AND c.baseline_emergency = k.be AND c.baseline_total = k.bt
             JOIN mspan s ON s.extract_id = c.extract_id AND s.p0 = c.month
+            -- Its first three never referred are among its first three and those referred.
+            LEFT JOIN mcellreferred cr ON cr.extract_id = c.extract_id AND cr.practice_id = c.practice_id AND cr.sex = c.sex
+                 AND cr.p0 = c.month AND cr.band = c.band AND cr.be = c.baseline_emergency AND cr.bt = c.baseline_total
+                 AND cr.tr = c.earlier_total
             CROSS JOIN LATERAL (
-                SELECT x.person_id FROM unnest(c.members) WITH ORDINALITY x(person_id, position)
+                SELECT x.person_id FROM unnest(c.members[1:{MATCHES} + coalesce(cr.people, 0)]) WITH ORDINALITY x(person_id, position)
                 WHERE NOT EXISTS (SELECT 1 FROM mreferred e WHERE e.person_id = x.person_id)
                 ORDER BY x.position LIMIT {MATCHES}
             ) u
@@ -326,8 +333,8 @@ def match_residents(cursor, run: KpiRun) -> None:
     cursor.execute(
         f"""
         CREATE TEMP TABLE mepisode ON COMMIT DROP AS
-        SELECT s.team_id, s.place_id, pr.pcn_id, h.sex, s.p0, {_band('s.year', 'h.birth_year')} AS band, h.birth_year,
-               h.person_id, h.nhs_number AS nhs, {_features('h', 's.k0')}
+        SELECT s.extract_id, s.team_id, s.place_id, h.practice_id, pr.pcn_id, h.sex, s.p0, {_band('s.year', 'h.birth_year')} AS band,
+               h.birth_year, h.person_id, h.nhs_number AS nhs, {_features('h', 's.k0')}
         FROM mreferred e
         JOIN {T['history']} h ON h.person_id = e.person_id
         JOIN mspan s ON s.extract_id = h.extract_id
@@ -336,6 +343,13 @@ def match_residents(cursor, run: KpiRun) -> None:
     )
     cursor.execute("CREATE INDEX ON mepisode (pcn_id, sex, p0, band)")
     cursor.execute("CREATE INDEX ON mepisode (place_id, sex, p0, band)")
+    # mcellreferred: how many of a cell's members were ever referred.
+    cursor.execute(
+        "CREATE TEMP TABLE mcellreferred ON COMMIT DROP AS SELECT extract_id, practice_id, sex, p0, band, be, bt, tr, "
+        "count(*)::int AS people FROM mepisode GROUP BY extract_id, practice_id, sex, p0, band, be, bt, tr"
+    )
+    cursor.execute("CREATE INDEX ON mcellreferred (extract_id, practice_id, sex, p0, band, be, bt, tr)")
+    cursor.execute("ANALYZE mcellreferred")
     # mcol: how many people never referred have each pair of baseline counts, per stratum: the
     # cells' people less those ever referred.
     cursor.execute(
@@ -382,6 +396,9 @@ def match_residents(cursor, run: KpiRun) -> None:
         CROSS JOIN LATERAL ({_candidates('place_id')}) m
         """  # noqa: S608
     )
+    # Read by resident below (whether a resident was matched, for each resident).
+    cursor.execute("CREATE INDEX ON mpair (resident_id)")
+    cursor.execute("ANALYZE mpair")
     cursor.execute(
         f"INSERT INTO {T['pair']} (run_id, resident_id, rank, comparison_id, within_place) "  # noqa: S608
         "SELECT %s, resident_id, rank, person_id, within_place FROM mpair",
