@@ -4,12 +4,14 @@ difference-in-differences against them (docs/adr/0021-matched-comparison.md).
 
 All of it is SQL inside the KPI run's transaction, so its rows switch with the run:
 
-1. `matched_people`: every person of the current extracts, with cumulative monthly contacts (all
-   kinds, and the emergency kinds) as two arrays over one calendar of months, so any run of months
-   is two array reads. One pass over the extracts' contacts.
+1. `population_histories_update`: once per extract version, each person's cumulative monthly
+   contacts (all kinds, and the emergency kinds), so any run of months is two array reads
+   (PopulationHistory), and the people as cells alike in all that is matched on, at every month
+   of S (PopulationCell); docs/adr/0022-matched-comparison-per-extract.md.
 2. `match_residents`: each resident's features from their own row in the extract; then, per
-   resident, the closest eligible people of their PCN (their place when the PCN has too few), by
-   one ordered, limited scan of their stratum (MatchedPair).
+   resident, the closest eligible people of their PCN (their place when the PCN has too few):
+   the cells no farther than the third-nearest person, and people ever referred one by one
+   (MatchedPair).
 3. `write_matched_values`: each resident's and each comparison's contacts by kind in the
    resident's calendar months, the resident's difference-in-differences (bias-corrected for what
    matching left of the baseline difference), added up to every level and cohort month
