@@ -4,12 +4,14 @@ difference-in-differences against them (docs/adr/0021-matched-comparison.md).
 
 All of it is SQL inside the KPI run's transaction, so its rows switch with the run:
 
-1. `matched_people`: every person of the current extracts, with cumulative monthly contacts (all
-   kinds, and the emergency kinds) as two arrays over one calendar of months, so any run of months
-   is two array reads. One pass over the extracts' contacts.
+1. `population_histories_update`: once per extract version, each person's cumulative monthly
+   contacts (all kinds, and the emergency kinds), so any run of months is two array reads
+   (PopulationHistory), and the people as cells alike in all that is matched on, at every month
+   of S (PopulationCell); docs/adr/0024-matched-comparison-per-extract.md.
 2. `match_residents`: each resident's features from their own row in the extract; then, per
-   resident, the closest eligible people of their PCN (their place when the PCN has too few), by
-   one ordered, limited scan of their stratum (MatchedPair).
+   resident, the closest eligible people of their PCN (their place when the PCN has too few):
+   the cells no farther than the third-nearest person, and people ever referred one by one
+   (MatchedPair).
 3. `write_matched_values`: each resident's and each comparison's contacts by kind in the
    resident's calendar months, the resident's difference-in-differences (bias-corrected for what
    matching left of the baseline difference), added up to every level and cohort month
@@ -26,7 +28,7 @@ from __future__ import annotations
 from caseload.models import EMERGENCY_KINDS, KIND_NUMBERS, PopulationContacts, PopulationExtract, PopulationPerson, Resident
 from int_app.teams.models import PCN, Neighbourhood, Practice, Team
 
-from .models import ALL_KINDS, Cohort, KpiRun, MatchedBalance, MatchedPair, MatchedValue, ResidentWindow
+from .models import ALL_KINDS, Cohort, KpiRun, MatchedBalance, MatchedPair, MatchedValue, PopulationCell, PopulationHistory, ResidentWindow
 
 # Comparison people per resident, at most.
 MATCHES = 3
@@ -57,6 +59,8 @@ T = {
     "pair": MatchedPair._meta.db_table,
     "matched": MatchedValue._meta.db_table,
     "balance": MatchedBalance._meta.db_table,
+    "history": PopulationHistory._meta.db_table,
+    "cell": PopulationCell._meta.db_table,
 }
 MONTH_INDEX = "(extract(year FROM {0})::int * 12 + extract(month FROM {0})::int - 1)"
 
@@ -68,7 +72,9 @@ def _month_index(column: str) -> str:
 def write_matched(cursor, run: KpiRun) -> int:
     """The whole matched comparison for a run; returns the MatchedValue and MatchedBalance rows
     written (none without a current extract)."""
-    if not matched_people(cursor):
+    # Dropped on commit; dropped here too, for a second run in one transaction (tests).
+    cursor.execute("DROP TABLE IF EXISTS mx, mr, mspan, mreferred, mepisode, mcellreferred, mcol, mpair, mout, mdid")
+    if not population_histories_update(cursor):
         return 0
     match_residents(cursor, run)
     return write_matched_values(cursor, run) + write_balance(cursor, run)
@@ -77,82 +83,128 @@ def write_matched(cursor, run: KpiRun) -> int:
 # --- 1. people ------------------------------------------------------------------------------------
 
 
-def matched_people(cursor) -> bool:
-    """`mp`: the current extracts' people with cumulative contacts. False when there is no extract."""
-    cursor.execute(
-        f"SELECT min({_month_index('first_month')}), max({_month_index('last_month')}) "  # noqa: S608
-        f"FROM {T['extract']} WHERE is_current"
+def _band(year: str, birth_year: str) -> str:
+    """(year − birth year) // 10 rounded down, in integers."""
+    return (
+        f"CASE WHEN {year} >= {birth_year} THEN ({year} - {birth_year}) / {AGE_BAND_YEARS} "
+        f"ELSE -(({birth_year} - {year} + {AGE_BAND_YEARS - 1}) / {AGE_BAND_YEARS}) END"
     )
-    origin, last = cursor.fetchone()
-    cursor.execute("DROP TABLE IF EXISTS mp, mr, mpair, mout, mdid, m_origin")
-    if origin is None:
-        return False
-    months = last - origin + 1
+
+
+def _features(history: str, k0: str) -> str:
+    """The three matching counts of a person's history at the month of S (array position k0):
+    contacts and emergency contacts in the 6 months before, contacts in the 6 before those."""
+    return (
+        f"{history}.total[{k0}] - {history}.total[{k0} - {MATCH_MONTHS}] AS bt, "
+        f"{history}.emergency[{k0}] - {history}.emergency[{k0} - {MATCH_MONTHS}] AS be, "
+        f"{history}.total[{k0} - {MATCH_MONTHS}] - {history}.total[{k0} - {MATCH_MONTHS + TREND_MONTHS}] AS tr"
+    )
+
+
+def population_histories_update(cursor) -> bool:
+    """Give every current extract its people's histories (PopulationHistory) and cells
+    (PopulationCell), once per extract version, and drop those of versions no longer current.
+    False when there is no current extract."""
+    # Extract rows are kept (the record of uploads): an index probe each, rather than a scan.
+    for table in (T["history"], T["cell"]):
+        cursor.execute(
+            f"DELETE FROM {table} WHERE extract_id IN (SELECT id FROM {T['extract']} WHERE NOT is_current)"  # noqa: S608
+        )
+    cursor.execute(
+        f"SELECT x.id, {_month_index('x.first_month')}, {_month_index('x.last_month')} FROM {T['extract']} x "  # noqa: S608
+        f"WHERE x.is_current AND NOT EXISTS (SELECT 1 FROM {T['history']} h WHERE h.extract_id = x.id) "
+        f"AND EXISTS (SELECT 1 FROM {T['person']} p WHERE p.extract_id = x.id) ORDER BY x.id"
+    )
+    missing = cursor.fetchall()
+    for extract_id, first, last in missing:
+        _build_histories(cursor, extract_id=extract_id, months=last - first + 1, first=first)
+        _build_cells(cursor, extract_id=extract_id, months=last - first + 1, first=first)
+    if missing:
+        cursor.execute(f"ANALYZE {T['history']}")
+        cursor.execute(f"ANALYZE {T['cell']}")
+    cursor.execute(f"SELECT EXISTS (SELECT 1 FROM {T['extract']} WHERE is_current)")  # noqa: S608
+    return cursor.fetchone()[0]
+
+
+def _build_histories(cursor, *, extract_id: int, months: int, first: int) -> None:
+    """Each contact row is read once: a person's months are added up (one row a person and month)
+    and run into cumulative totals, which `width_bucket` (how many of the person's months with
+    contacts come before a month) spreads over every month of the extract, rather than one
+    filtered sum a month over every contact."""
     emergency = [KIND_NUMBERS[kind] for kind in EMERGENCY_KINDS]
-    # ct[k]: contacts in the months before calendar position k (position 1 is the first month of
-    # any current extract); a run of months [a, b) is ct[b] - ct[a]. Each contact row's position
-    # and emergency count are worked out once (OFFSET 0 keeps them in their own step), so the
-    # sums below only compare integers.
-    cumulative_total = ", ".join(f"coalesce(sum(c.contacts) FILTER (WHERE c.pos < {k}), 0)::int" for k in range(1, months + 2))
-    cumulative_emergency = ", ".join(f"coalesce(sum(c.emergency) FILTER (WHERE c.pos < {k}), 0)::int" for k in range(1, months + 2))
-    month_position = "((extract(year FROM raw.month)::int * 12 + extract(month FROM raw.month)::int - 1) - %(origin)s + 1)"
+    spread = ", ".join(f"s.cumulative[width_bucket({k - 1}, s.positions) + 1]" for k in range(1, months + 2))
+    spread_emergency = ", ".join(f"s.cumulative_emergency[width_bucket({k - 1}, s.positions) + 1]" for k in range(1, months + 2))
     cursor.execute(
         f"""
-        CREATE TEMP TABLE mp ON COMMIT DROP AS
-        WITH counts AS (
-            SELECT c.person_id, ARRAY[{cumulative_total}] AS ct, ARRAY[{cumulative_emergency}] AS ce
-            FROM (
-                SELECT raw.person_id, raw.contacts, {month_position} AS pos,
-                       CASE WHEN raw.kind = ANY(%(emergency)s) THEN raw.contacts ELSE 0 END AS emergency
-                FROM {T['contacts']} raw
-                JOIN {T['extract']} x ON x.id = raw.extract_id AND x.is_current
-                OFFSET 0
-            ) c
-            GROUP BY c.person_id
+        INSERT INTO {T['history']} (person_id, extract_id, nhs_number, practice_id, birth_year, sex, total, emergency)
+        WITH by_month AS (
+            SELECT c.person_id, {_month_index('c.month')} - %(first)s + 1 AS position, sum(c.contacts)::int AS contacts,
+                   coalesce(sum(c.contacts) FILTER (WHERE c.kind = ANY(%(emergency)s)), 0)::int AS emergency
+            FROM {T['contacts']} c
+            WHERE c.extract_id = %(extract)s
+            GROUP BY c.person_id, c.month
         ),
-        referred AS (SELECT DISTINCT nhs_number FROM {T['resident']})
-        SELECT p.id AS person_id, p.nhs_number AS nhs, x.team_id, pr.pcn_id, nb.place_id, p.sex, p.birth_year,
-               {_month_index('x.first_month')} - %(origin)s + 1 AS first_p,
-               {_month_index('x.last_month')} - %(origin)s + 1 AS last_p,
-               referred.nhs_number IS NOT NULL AS has_episode,
-               coalesce(counts.ct, array_fill(0, ARRAY[%(cells)s])) AS ct,
-               coalesce(counts.ce, array_fill(0, ARRAY[%(cells)s])) AS ce
+        running AS (
+            SELECT person_id, position, sum(contacts) OVER person_months AS contacts, sum(emergency) OVER person_months AS emergency
+            FROM by_month
+            WINDOW person_months AS (PARTITION BY person_id ORDER BY position)
+        ),
+        -- cumulative[j + 1]: the person's contacts up to their j-th month with contacts.
+        sparse AS (
+            SELECT person_id, array_agg(position ORDER BY position) AS positions,
+                   '{{0}}'::int[] || array_agg(contacts::int ORDER BY position) AS cumulative,
+                   '{{0}}'::int[] || array_agg(emergency::int ORDER BY position) AS cumulative_emergency
+            FROM running GROUP BY person_id
+        )
+        SELECT p.id, p.extract_id, p.nhs_number, p.practice_id, p.birth_year, p.sex,
+               CASE WHEN s.person_id IS NULL THEN array_fill(0, ARRAY[%(cells)s]) ELSE ARRAY[{spread}] END,
+               CASE WHEN s.person_id IS NULL THEN array_fill(0, ARRAY[%(cells)s]) ELSE ARRAY[{spread_emergency}] END
         FROM {T['person']} p
-        JOIN {T['extract']} x ON x.id = p.extract_id AND x.is_current
-        JOIN {T['practice']} pr ON pr.id = p.practice_id
-        JOIN {T['team']} t ON t.id = x.team_id
-        JOIN {T['neighbourhood']} nb ON nb.id = t.neighbourhood_id
-        LEFT JOIN counts ON counts.person_id = p.id
-        LEFT JOIN referred ON referred.nhs_number = p.nhs_number
-        -- Written in the order the matcher reads it, so a resident's stratum is a few adjacent
-        -- pages (a TEMP table lives in the session's small local buffers, not shared memory).
-        ORDER BY pr.pcn_id, p.sex, p.birth_year
+        LEFT JOIN sparse s ON s.person_id = p.id
+        WHERE p.extract_id = %(extract)s
         """,  # noqa: S608 - table names are ours
-        {"emergency": emergency, "origin": origin, "cells": months + 1},
+        {"extract": extract_id, "first": first, "emergency": emergency, "cells": months + 1},
     )
-    cursor.execute("CREATE INDEX ON mp (pcn_id, sex, birth_year)")
-    cursor.execute("CREATE INDEX ON mp (place_id, sex, birth_year)")
-    cursor.execute("CREATE INDEX ON mp (team_id, nhs)")
-    cursor.execute("ANALYZE mp")
-    cursor.execute("CREATE TEMP TABLE m_origin ON COMMIT DROP AS SELECT %s::int AS origin", [origin])
-    return True
+
+
+def _build_cells(cursor, *, extract_id: int, months: int, first: int) -> None:
+    """The extract's people as cells at every month of S its months reach 12 months back from."""
+    cursor.execute(
+        f"""
+        INSERT INTO {T['cell']} (extract_id, practice_id, sex, month, band, baseline_total, baseline_emergency, earlier_total,
+                                 people, birth_years, birth_years_sq, members)
+        SELECT %(extract)s, f.practice_id, f.sex, f.month, f.band, f.bt, f.be, f.tr,
+               count(*), sum(f.birth_year), sum(f.birth_year::bigint * f.birth_year), array_agg(f.person_id ORDER BY f.nhs_number)
+        FROM (
+            SELECT h.person_id, h.nhs_number, h.practice_id, h.sex, h.birth_year, %(first)s + k.k0 - 1 AS month,
+                   {_band("((%(first)s + k.k0 - 1) / 12)", 'h.birth_year')} AS band, {_features('h', 'k.k0')}
+            FROM {T['history']} h CROSS JOIN generate_series(%(reach)s + 1, %(months)s) k(k0)
+            WHERE h.extract_id = %(extract)s
+        ) f
+        GROUP BY f.practice_id, f.sex, f.month, f.band, f.bt, f.be, f.tr
+        """,  # noqa: S608
+        {"extract": extract_id, "first": first, "months": months, "reach": MATCH_MONTHS + TREND_MONTHS},
+    )
 
 
 # --- 2. matching ----------------------------------------------------------------------------------
 
 # A person is eligible for a resident if, at the resident's start, they were on no caseload (an
 # episode from its referral to its closing; a referral not accepted ends at triage) and had no
-# referral from the start of the resident's baseline to the end of their follow-up. Only people
-# with an episode anywhere are looked up (CASE keeps the order).
+# referral from the start of the resident's baseline to the end of their follow-up. Asked only of
+# people with an episode anywhere (`mepisode`); everyone else is eligible. A count rather than NOT
+# EXISTS, which the planner turns into an anti-join reading every resident for each resident
+# matched; and the extract's NHS numbers (collation "C") compared in the residents' collation, so
+# that this probes the residents' NHS-number index.
 ELIGIBLE = f"""
-    CASE WHEN NOT c.has_episode THEN TRUE ELSE NOT EXISTS (
-        SELECT 1 FROM {T['resident']} e
-        WHERE e.nhs_number = c.nhs
+    0 = (
+        SELECT count(*) FROM {T['resident']} e
+        WHERE e.nhs_number = c.nhs COLLATE "default"
           AND ((e.referral_date <= r.start
                 AND r.start < CASE WHEN e.status = 'not_accepted' THEN coalesce(e.triaged_on, e.referral_date)
                                    ELSE coalesce(e.closed_on, 'infinity'::date) END)
                OR (e.referral_date >= r.window_start AND e.referral_date < r.window_end))
-    ) END
+    )
 """  # noqa: S608
 
 
@@ -160,17 +212,52 @@ def _candidates(within: str) -> str:
     """The closest eligible people of the resident's stratum: same `within` (PCN or place), sex and
     age band at S, an extract that covers the resident's months; nearest baseline use (all
     contacts and emergency contacts, absolute differences added), then nearest earlier use, then
-    NHS number, so the choice never depends on the order rows are read in."""
+    NHS number, so the choice never depends on the order rows are read in.
+
+    People never referred are read from the cells (PopulationCell), and how many of them have each
+    pair of baseline counts from `mcol`: that gives the distance of the third-nearest, and only
+    cells no farther are opened, each for its first three members never referred. People ever
+    referred (`mepisode`, one row each) are checked one by one, and only where no farther."""
+    stratum = f"{{0}}.{within} = r.{within} AND {{0}}.sex = r.sex AND {{0}}.p0 = r.p0 AND {{0}}.band = r.band"
+    of_cells = "c.practice_id = ANY(r.practices)" if within == "pcn_id" else "c.extract_id = ANY(r.place_extracts)"
     return f"""
-        SELECT c.person_id,
-               abs((c.ct[r.p0] - c.ct[r.p0 - {MATCH_MONTHS}]) - r.bt) + abs((c.ce[r.p0] - c.ce[r.p0 - {MATCH_MONTHS}]) - r.be) AS distance,
-               abs((c.ct[r.p0 - {MATCH_MONTHS}] - c.ct[r.p0 - {MATCH_MONTHS + TREND_MONTHS}]) - r.tr) AS trend_distance,
-               c.nhs
-        FROM mp c
-        WHERE c.{within} = r.{within} AND c.sex = r.sex AND c.birth_year BETWEEN r.born_from AND r.born_to
-          AND c.first_p <= r.p_from AND c.last_p >= r.p_to AND c.person_id <> r.person_id
-          AND {ELIGIBLE}
-        ORDER BY distance, trend_distance, c.nhs
+        WITH columns AS (
+            SELECT k.be, k.bt, k.distance, k.everyone FROM (
+                SELECT g.be, g.bt, g.distance, sum(g.people) OVER () AS everyone,
+                       coalesce(sum(g.people) OVER (ORDER BY g.distance RANGE BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING), 0) AS closer
+                FROM (SELECT m.be, m.bt, abs(m.bt - r.bt) + abs(m.be - r.be) AS distance, sum(m.people) AS people
+                      FROM mcol m WHERE {stratum.format('m')} GROUP BY m.be, m.bt) g
+            ) k
+            WHERE k.closer < {MATCHES}
+        ),
+        bound AS (
+            SELECT CASE WHEN max(everyone) >= {MATCHES} THEN max(distance) ELSE 2147483647 END AS distance FROM columns
+        )
+        SELECT m.person_id, m.distance, m.trend_distance, m.nhs
+        FROM (
+            SELECT u.person_id, h.nhs_number AS nhs, k.distance, abs(c.earlier_total - r.tr) AS trend_distance
+            FROM columns k
+            JOIN {T['cell']} c ON {of_cells} AND c.sex = r.sex AND c.month = r.p0 AND c.band = r.band
+                 AND c.baseline_emergency = k.be AND c.baseline_total = k.bt
+            JOIN mspan s ON s.extract_id = c.extract_id AND s.p0 = c.month
+            -- Its first three never referred are among its first three and those referred.
+            LEFT JOIN mcellreferred cr ON cr.extract_id = c.extract_id AND cr.practice_id = c.practice_id AND cr.sex = c.sex
+                 AND cr.p0 = c.month AND cr.band = c.band AND cr.be = c.baseline_emergency AND cr.bt = c.baseline_total
+                 AND cr.tr = c.earlier_total
+            CROSS JOIN LATERAL (
+                SELECT x.person_id FROM unnest(c.members[1:{MATCHES} + coalesce(cr.people, 0)]) WITH ORDINALITY x(person_id, position)
+                WHERE NOT EXISTS (SELECT 1 FROM mreferred e WHERE e.person_id = x.person_id)
+                ORDER BY x.position LIMIT {MATCHES}
+            ) u
+            JOIN {T['history']} h ON h.person_id = u.person_id
+            UNION ALL
+            SELECT c.person_id, c.nhs, abs(c.bt - r.bt) + abs(c.be - r.be), abs(c.tr - r.tr)
+            FROM mepisode c
+            WHERE {stratum.format('c')} AND c.person_id <> r.person_id
+              AND abs(c.bt - r.bt) + abs(c.be - r.be) <= coalesce((SELECT distance FROM bound), 2147483647)
+              AND {ELIGIBLE}
+        ) m
+        ORDER BY m.distance, m.trend_distance, m.nhs, m.person_id
         LIMIT {MATCHES}
     """
 
@@ -178,40 +265,120 @@ def _candidates(within: str) -> str:
 def match_residents(cursor, run: KpiRun) -> None:
     window = run.window_months
     reach = max(window, MATCH_MONTHS + TREND_MONTHS)
+    params = {"window": window, "reach": reach, "intervention": Cohort.INTERVENTION}
+    # mx: the current extracts, with their first and last months as month numbers.
+    cursor.execute(
+        f"""
+        CREATE TEMP TABLE mx ON COMMIT DROP AS
+        SELECT x.id AS extract_id, x.team_id, nb.place_id,
+               {_month_index('x.first_month')} AS first_i, {_month_index('x.last_month')} AS last_i
+        FROM {T['extract']} x JOIN {T['team']} t ON t.id = x.team_id JOIN {T['neighbourhood']} nb ON nb.id = t.neighbourhood_id
+        WHERE x.is_current
+        """  # noqa: S608
+    )
+    cursor.execute("ANALYZE mx")
     # mr: every supported resident with a complete window, with their features where their team's
-    # current extract holds them and covers their months (p0 is the calendar position of the month
-    # of S); the rest stay, unmatched, so the share matched counts them.
+    # current extract holds them and covers their months (p0 is the month number of the month of
+    # S); the rest stay, unmatched, so the share matched counts them. band: their 10-year age band
+    # at S (rounded towards zero, which picks the same ten birth years as the cells' rounding
+    # down); practices and place_extracts: where their PCN's and their place's people are.
     cursor.execute(
         f"""
         CREATE TEMP TABLE mr ON COMMIT DROP AS
         SELECT w.resident_id, w.team_id, w.pcn_id, w.neighbourhood_id, w.place_id, w.cohort_month, w.start,
                (w.cohort_month - make_interval(months => %(window)s))::date AS window_start,
                (w.cohort_month + make_interval(months => %(window)s))::date AS window_end,
-               p.person_id, p.sex, p.birth_year,
-               extract(year FROM w.start)::int - p.birth_year AS age,
-               extract(year FROM w.start)::int - ((extract(year FROM w.start)::int - p.birth_year) / {AGE_BAND_YEARS}) * {AGE_BAND_YEARS} - {AGE_BAND_YEARS - 1} AS born_from,
-               extract(year FROM w.start)::int - ((extract(year FROM w.start)::int - p.birth_year) / {AGE_BAND_YEARS}) * {AGE_BAND_YEARS} AS born_to,
-               pos.p0, pos.p0 - %(reach)s AS p_from, pos.p0 + %(window)s - 1 AS p_to,
-               p.ct[pos.p0] - p.ct[pos.p0 - {MATCH_MONTHS}] AS bt,
-               p.ce[pos.p0] - p.ce[pos.p0 - {MATCH_MONTHS}] AS be,
-               p.ct[pos.p0 - {MATCH_MONTHS}] - p.ct[pos.p0 - {MATCH_MONTHS + TREND_MONTHS}] AS tr
+               pos.p0, p.person_id, p.sex, p.birth_year,
+               (extract(year FROM w.start)::int - p.birth_year) / {AGE_BAND_YEARS} AS band,
+               p.bt, p.be, p.tr,
+               ARRAY(SELECT pr.id FROM {T['practice']} pr WHERE pr.pcn_id = w.pcn_id) AS practices,
+               ARRAY(SELECT x.extract_id FROM mx x WHERE x.place_id = w.place_id) AS place_extracts
         FROM {T['window']} w
         JOIN {T['resident']} res ON res.id = w.resident_id
-        CROSS JOIN m_origin o
-        CROSS JOIN LATERAL (SELECT {_month_index('w.cohort_month')} - o.origin + 1 AS p0) pos
-        LEFT JOIN mp p ON p.team_id = w.team_id AND p.nhs = res.nhs_number
-             AND p.first_p <= pos.p0 - %(reach)s AND p.last_p >= pos.p0 + %(window)s - 1
+        CROSS JOIN LATERAL (SELECT {_month_index('w.cohort_month')} AS p0) pos
+        LEFT JOIN LATERAL (
+            SELECT h.person_id, h.sex, h.birth_year, {_features('h', 'pos.p0 - x.first_i + 1')}
+            FROM mx x
+            JOIN {T['person']} pp ON pp.extract_id = x.extract_id AND pp.nhs_number = res.nhs_number
+            JOIN {T['history']} h ON h.person_id = pp.id
+            WHERE x.team_id = w.team_id AND x.first_i <= pos.p0 - %(reach)s AND x.last_i >= pos.p0 + %(window)s - 1
+        ) p ON TRUE
         WHERE w.cohort = %(intervention)s AND w.complete
         """,  # noqa: S608
-        {"window": window, "reach": reach, "intervention": Cohort.INTERVENTION},
+        params,
     )
     cursor.execute("ANALYZE mr")
+    # mspan: each current extract at each month of S it covers (its months reach back and
+    # forward far enough), among the months residents started in.
+    cursor.execute(
+        """
+        CREATE TEMP TABLE mspan ON COMMIT DROP AS
+        SELECT x.extract_id, x.team_id, x.place_id, s.p0, s.year, s.p0 - x.first_i + 1 AS k0
+        FROM mx x
+        CROSS JOIN (SELECT DISTINCT p0, p0 / 12 AS year FROM mr WHERE person_id IS NOT NULL) s
+        WHERE x.first_i <= s.p0 - %(reach)s AND x.last_i >= s.p0 + %(window)s - 1
+        """,
+        params,
+    )
+    cursor.execute("ANALYZE mspan")
+    # mreferred: the people of the current extracts ever referred (by NHS number, in any team);
+    # mepisode: each of them at each month of S their extract covers.
+    cursor.execute(
+        f"""
+        CREATE TEMP TABLE mreferred ON COMMIT DROP AS
+        SELECT pp.id AS person_id FROM mx x JOIN {T['person']} pp ON pp.extract_id = x.extract_id
+        WHERE pp.nhs_number IN (SELECT nhs_number FROM {T['resident']})
+        """  # noqa: S608
+    )
+    cursor.execute("CREATE UNIQUE INDEX ON mreferred (person_id)")
+    cursor.execute("ANALYZE mreferred")
+    cursor.execute(
+        f"""
+        CREATE TEMP TABLE mepisode ON COMMIT DROP AS
+        SELECT s.extract_id, s.team_id, s.place_id, h.practice_id, pr.pcn_id, h.sex, s.p0, {_band('s.year', 'h.birth_year')} AS band,
+               h.birth_year, h.person_id, h.nhs_number AS nhs, {_features('h', 's.k0')}
+        FROM mreferred e
+        JOIN {T['history']} h ON h.person_id = e.person_id
+        JOIN mspan s ON s.extract_id = h.extract_id
+        JOIN {T['practice']} pr ON pr.id = h.practice_id
+        """  # noqa: S608
+    )
+    cursor.execute("CREATE INDEX ON mepisode (pcn_id, sex, p0, band)")
+    cursor.execute("CREATE INDEX ON mepisode (place_id, sex, p0, band)")
+    # mcellreferred: how many of a cell's members were ever referred.
+    cursor.execute(
+        "CREATE TEMP TABLE mcellreferred ON COMMIT DROP AS SELECT extract_id, practice_id, sex, p0, band, be, bt, tr, "
+        "count(*)::int AS people FROM mepisode GROUP BY extract_id, practice_id, sex, p0, band, be, bt, tr"
+    )
+    cursor.execute("CREATE INDEX ON mcellreferred (extract_id, practice_id, sex, p0, band, be, bt, tr)")
+    cursor.execute("ANALYZE mcellreferred")
+    # mcol: how many people never referred have each pair of baseline counts, per stratum: the
+    # cells' people less those ever referred.
+    cursor.execute(
+        f"""
+        CREATE TEMP TABLE mcol ON COMMIT DROP AS
+        SELECT pcn_id, place_id, sex, p0, band, be, bt, sum(people)::int AS people
+        FROM (
+            SELECT pr.pcn_id, s.place_id, c.sex, c.month AS p0, c.band, c.baseline_emergency AS be, c.baseline_total AS bt, c.people
+            FROM mspan s JOIN {T['cell']} c ON c.extract_id = s.extract_id AND c.month = s.p0
+            JOIN {T['practice']} pr ON pr.id = c.practice_id
+            UNION ALL
+            SELECT pcn_id, place_id, sex, p0, band, be, bt, -1 FROM mepisode
+        ) k
+        GROUP BY pcn_id, place_id, sex, p0, band, be, bt
+        HAVING sum(people) > 0
+        """  # noqa: S608
+    )
+    cursor.execute("CREATE INDEX ON mcol (pcn_id, sex, p0, band)")
+    cursor.execute("CREATE INDEX ON mcol (place_id, sex, p0, band)")
+    cursor.execute("ANALYZE mepisode")
+    cursor.execute("ANALYZE mcol")
     cursor.execute(
         f"""
         CREATE TEMP TABLE mpair ON COMMIT DROP AS
-        SELECT r.resident_id, (row_number() OVER (PARTITION BY r.resident_id ORDER BY m.distance, m.trend_distance, m.nhs))::int AS rank,
+        SELECT r.resident_id, (row_number() OVER (PARTITION BY r.resident_id ORDER BY m.distance, m.trend_distance, m.nhs, m.person_id))::int AS rank,
                m.person_id, FALSE AS within_place
-        FROM (SELECT * FROM mr WHERE person_id IS NOT NULL ORDER BY pcn_id, sex, birth_year OFFSET 0) r
+        FROM (SELECT * FROM mr WHERE person_id IS NOT NULL ORDER BY pcn_id, sex, p0, band OFFSET 0) r
         CROSS JOIN LATERAL ({_candidates('pcn_id')}) m
         """  # noqa: S608
     )
@@ -225,12 +392,15 @@ def match_residents(cursor, run: KpiRun) -> None:
             DELETE FROM mpair WHERE resident_id IN (SELECT resident_id FROM short)
         )
         INSERT INTO mpair
-        SELECT r.resident_id, (row_number() OVER (PARTITION BY r.resident_id ORDER BY m.distance, m.trend_distance, m.nhs))::int,
+        SELECT r.resident_id, (row_number() OVER (PARTITION BY r.resident_id ORDER BY m.distance, m.trend_distance, m.nhs, m.person_id))::int,
                m.person_id, TRUE
         FROM mr r JOIN short s ON s.resident_id = r.resident_id
         CROSS JOIN LATERAL ({_candidates('place_id')}) m
         """  # noqa: S608
     )
+    # Read by resident below (whether a resident was matched, for each resident).
+    cursor.execute("CREATE INDEX ON mpair (resident_id)")
+    cursor.execute("ANALYZE mpair")
     cursor.execute(
         f"INSERT INTO {T['pair']} (run_id, resident_id, rank, comparison_id, within_place) "  # noqa: S608
         "SELECT %s, resident_id, rank, person_id, within_place FROM mpair",
@@ -343,44 +513,52 @@ def write_balance(cursor, run: KpiRun) -> int:
     "Before" leaves out anyone with an episode at any time, a simplification documented on the
     methods page."""
     features = (
-        "(VALUES ('baseline_contacts', (x.ct[r.p0] - x.ct[r.p0 - {m}])::float8), "
-        "('baseline_emergency', (x.ce[r.p0] - x.ce[r.p0 - {m}])::float8), "
-        "('trend_contacts', (x.ct[r.p0 - {m}] - x.ct[r.p0 - {mt}])::float8), "
-        "('age', (extract(year FROM r.start)::int - x.birth_year)::float8), "
-        "('female', CASE WHEN x.sex = 'F' THEN 1.0 ELSE 0.0 END)) v(variable, value)"
-    ).format(m=MATCH_MONTHS, mt=MATCH_MONTHS + TREND_MONTHS)
+        "(VALUES ('baseline_contacts', {0}.bt::float8), ('baseline_emergency', {0}.be::float8), "
+        "('trend_contacts', {0}.tr::float8), ('age', (extract(year FROM r.start)::int - {0}.birth_year)::float8), "
+        "('female', CASE WHEN {0}.sex = 'F' THEN 1.0 ELSE 0.0 END)) v(variable, value)"
+    )
     cursor.execute(
         f"""
         WITH weighted AS (
             -- Residents found in the extract: group 't_all' (before) and, when matched, 't' (after).
             SELECT r.team_id, 't_all' AS grp, v.variable, 1.0::float8 AS w, v.value
-            FROM mr r JOIN mp x ON x.person_id = r.person_id CROSS JOIN LATERAL {features}
+            FROM mr r CROSS JOIN LATERAL {features.format('r')}
+            WHERE r.person_id IS NOT NULL
             UNION ALL
             SELECT r.team_id, 't', v.variable, 1.0, v.value
-            FROM mr r JOIN mp x ON x.person_id = r.person_id CROSS JOIN LATERAL {features}
-            WHERE EXISTS (SELECT 1 FROM mpair p WHERE p.resident_id = r.resident_id)
+            FROM mr r CROSS JOIN LATERAL {features.format('r')}
+            WHERE r.person_id IS NOT NULL AND EXISTS (SELECT 1 FROM mpair p WHERE p.resident_id = r.resident_id)
             UNION ALL
             -- Comparisons, each resident's weighing 1 in all.
             SELECT r.team_id, 'c', v.variable, 1.0 / count(*) OVER (PARTITION BY r.resident_id, v.variable), v.value
-            FROM mpair p JOIN mr r ON r.resident_id = p.resident_id JOIN mp x ON x.person_id = p.person_id
-            CROSS JOIN LATERAL {features}
+            FROM mpair p JOIN mr r ON r.resident_id = p.resident_id
+            JOIN {T['history']} h ON h.person_id = p.person_id
+            JOIN mx ON mx.extract_id = h.extract_id
+            CROSS JOIN LATERAL (SELECT h.birth_year, h.sex, {_features('h', 'r.p0 - mx.first_i + 1')}) x
+            CROSS JOIN LATERAL {features.format('x')}
         ),
         pool_sums AS (
             -- Everyone of the team's extract never on a caseload, at each start month of the
-            -- team's residents, weighted by the residents starting then: sums per month first,
-            -- one row a person and month (no row per variable).
-            SELECT r.team_id, r.w, count(*)::float8 AS n,
-                   sum(f.bt) AS s_bt, sum(f.bt * f.bt) AS q_bt, sum(f.be) AS s_be, sum(f.be * f.be) AS q_be,
-                   sum(f.tr) AS s_tr, sum(f.tr * f.tr) AS q_tr, sum(f.age) AS s_age, sum(f.age * f.age) AS q_age,
-                   sum(f.female) AS s_female, sum(f.female) AS q_female
+            -- team's residents, weighted by the residents starting then: added up from the
+            -- extract's cells (their ages from the cells' birth-year sums), less the people ever
+            -- referred.
+            SELECT r.team_id, r.w, sum(c.people)::float8 AS n,
+                   sum(c.people::bigint * c.bt)::float8 AS s_bt, sum(c.people::bigint * c.bt * c.bt)::float8 AS q_bt,
+                   sum(c.people::bigint * c.be)::float8 AS s_be, sum(c.people::bigint * c.be * c.be)::float8 AS q_be,
+                   sum(c.people::bigint * c.tr)::float8 AS s_tr, sum(c.people::bigint * c.tr * c.tr)::float8 AS q_tr,
+                   sum(c.people::bigint * r.year - c.birth_years)::float8 AS s_age,
+                   sum(c.people::bigint * r.year * r.year - 2 * r.year * c.birth_years + c.birth_years_sq)::float8 AS q_age,
+                   coalesce(sum(c.people) FILTER (WHERE c.sex = 'F'), 0)::float8 AS s_female,
+                   coalesce(sum(c.people) FILTER (WHERE c.sex = 'F'), 0)::float8 AS q_female
             FROM (SELECT team_id, p0, extract(year FROM cohort_month)::int AS year, count(*)::float8 AS w FROM mr
                   WHERE person_id IS NOT NULL GROUP BY team_id, p0, cohort_month) r
-            JOIN mp x ON x.team_id = r.team_id AND NOT x.has_episode
-            CROSS JOIN LATERAL (SELECT (x.ct[r.p0] - x.ct[r.p0 - {MATCH_MONTHS}])::float8 AS bt,
-                                       (x.ce[r.p0] - x.ce[r.p0 - {MATCH_MONTHS}])::float8 AS be,
-                                       (x.ct[r.p0 - {MATCH_MONTHS}] - x.ct[r.p0 - {MATCH_MONTHS + TREND_MONTHS}])::float8 AS tr,
-                                       (r.year - x.birth_year)::float8 AS age,
-                                       CASE WHEN x.sex = 'F' THEN 1.0 ELSE 0.0 END::float8 AS female) f
+            JOIN (
+                SELECT s.team_id, c.month AS p0, c.sex, c.people, c.baseline_total AS bt, c.baseline_emergency AS be,
+                       c.earlier_total AS tr, c.birth_years, c.birth_years_sq
+                FROM mspan s JOIN {T['cell']} c ON c.extract_id = s.extract_id AND c.month = s.p0
+                UNION ALL
+                SELECT team_id, p0, sex, -1, bt, be, tr, -birth_year, -birth_year::bigint * birth_year FROM mepisode
+            ) c ON c.team_id = r.team_id AND c.p0 = r.p0
             GROUP BY r.team_id, r.p0, r.w
         ),
         pool AS (

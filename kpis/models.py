@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from django.contrib.postgres.fields import ArrayField
 from django.db import models
 from django.db.models import F, Q
 from django.utils import timezone
@@ -437,3 +438,94 @@ class MatchedBalance(models.Model):
 
     def __str__(self) -> str:
         return f"{self.variable}: {self.smd_before} → {self.smd_after}"
+
+
+class PopulationHistoryQuerySet(models.QuerySet):
+    def visible_to(self, user, right: Right | None = None) -> PopulationHistoryQuerySet:
+        """A person's history is their extract's, so their team's."""
+        return self.filter(extract__team__in=Team.objects.visible_to(user, right))
+
+
+class PopulationHistory(models.Model):
+    """One person of one version of a team's population extract, as the matched comparison reads
+    them: contacts (all kinds, and the emergency kinds) added up month by month, so any run of
+    months is two array reads. Built once per extract version, by the first KPI run that finds it
+    current (kpis/matching.py `population_histories_update`), and deleted when the version stops
+    being current, so a run never adds up the extract's contacts again.
+
+    `total[k]` is the person's contacts in the extract's months before its k-th month (index 1 is
+    the first month, so total[1] is 0, and the array has one more cell than the extract has months):
+    the months [a, b) hold total[b] - total[a]. The person's matching columns are copied from their
+    PopulationPerson row, which a version never changes."""
+
+    person = models.OneToOneField(
+        "caseload.PopulationPerson", on_delete=models.DO_NOTHING, db_constraint=False, primary_key=True, related_name="+"
+    )
+    extract = models.ForeignKey("caseload.PopulationExtract", on_delete=models.DO_NOTHING, db_constraint=False, related_name="+")
+    nhs_number = models.CharField(max_length=10, db_collation="C")
+    practice = models.ForeignKey(
+        "teams.Practice", on_delete=models.DO_NOTHING, db_constraint=False, related_name="+", db_index=False
+    )
+    birth_year = models.SmallIntegerField()
+    sex = models.CharField(max_length=1)
+    total = ArrayField(models.IntegerField())
+    emergency = ArrayField(models.IntegerField())
+
+    objects = PopulationHistoryQuerySet.as_manager()
+
+    class Meta:
+        verbose_name_plural = "population histories"
+
+    def __str__(self) -> str:
+        return f"{self.nhs_number} in extract {self.extract_id}"
+
+
+class PopulationCellQuerySet(models.QuerySet):
+    def visible_to(self, user, right: Right | None = None) -> PopulationCellQuerySet:
+        return self.filter(extract__team__in=Team.objects.visible_to(user, right))
+
+
+class PopulationCell(models.Model):
+    """The people of one version of a team's extract who, at one month of S, were alike in all the
+    matched comparison matches on: practice, sex, 10-year age band at S, and the three counts
+    (contacts and emergency contacts in the 6 months before S, contacts in the 6 before those).
+    Built with the extract's PopulationHistory rows, for every month of S the histories reach 12
+    months back from, so a KPI run reads cells rather than every person at every start month.
+
+    `members` are the people's PopulationPerson ids in NHS-number order (the matcher's last tie
+    break); `people`, `birth_years` and `birth_years_sq` count and add them up for the balance."""
+
+    # The extract's index is the second one below.
+    extract = models.ForeignKey(
+        "caseload.PopulationExtract", on_delete=models.DO_NOTHING, db_constraint=False, related_name="+", db_index=False
+    )
+    practice = models.ForeignKey(
+        "teams.Practice", on_delete=models.DO_NOTHING, db_constraint=False, related_name="+", db_index=False
+    )
+    sex = models.CharField(max_length=1)
+    # The month of S as a month number (year × 12 + month − 1).
+    month = models.IntegerField()
+    # (year of S − birth year) // 10, rounded down.
+    band = models.SmallIntegerField()
+    baseline_total = models.IntegerField()
+    baseline_emergency = models.IntegerField()
+    earlier_total = models.IntegerField()
+    people = models.IntegerField()
+    birth_years = models.BigIntegerField()
+    birth_years_sq = models.BigIntegerField()
+    members = ArrayField(models.BigIntegerField())
+
+    objects = PopulationCellQuerySet.as_manager()
+
+    class Meta:
+        indexes = [
+            models.Index(
+                fields=["practice", "sex", "month", "band", "baseline_emergency", "baseline_total"], name="population_cell_practice"
+            ),
+            models.Index(
+                fields=["extract", "sex", "month", "band", "baseline_emergency", "baseline_total"], name="population_cell_extract"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.people} alike in extract {self.extract_id}, month {self.month}"

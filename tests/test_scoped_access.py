@@ -18,7 +18,7 @@ import time_machine
 from django.apps import apps
 from django.conf import settings
 from django.contrib.auth import get_user_model
-from django.db import models
+from django.db import connection, models
 from django.utils import timezone
 
 from caseload.models import (
@@ -37,6 +37,7 @@ from caseload.population import population_load_unchecked
 from int_app.teams.invitations import Invitee, invitation_create
 from int_app.teams.models import Membership, PCNMembership, Team
 from int_app.teams.roles import Right, Role
+from kpis.matching import population_histories_update
 from kpis.models import KpiRun, MatchedBalance, MatchedPair, ResidentUsage, ResidentWindow
 from meetings.models import Attendance, MinutesAddendum, OutcomeSummary
 from pressure.models import PressureAlert, PressureReport, PressureReportChange
@@ -241,6 +242,8 @@ def one_row_of_each(team: Team) -> None:
     )
     SubjectAccessRequest.log(resident=resident, received_on=dt.date(2026, 3, 2), by=coordinator)
     population_load_unchecked(team=team, rows=extract_rows(team), file_name="population.csv")  # people and contacts
+    with connection.cursor() as cursor:
+        population_histories_update(cursor)  # their histories, as the KPI run builds them
     run = KpiRun.objects.create(as_of=dt.date(2026, 3, 9), window_months=6)  # the matched comparison's rows
     person = PopulationPerson.objects.filter(extract__team=team).first()
     MatchedPair.objects.create(run=run, resident=resident, rank=1, comparison=person)

@@ -1,6 +1,7 @@
 """The matched comparison: each supported resident gets up to three people of the team's extract who
 were not supported and were alike at the start; the effect is the change beyond theirs."""
 
+import datetime
 import random
 
 import pytest
@@ -111,6 +112,32 @@ def test_a_resident_on_a_caseload_or_referred_in_the_window_is_nobody_s_comparis
     # Person 1 was on the caseload at resident 0's start; person 2 was referred in their window.
     assert chosen[world.residents[0].pk] == sorted(numbers[3:])
     assert not {numbers[0], numbers[1], numbers[2]} & {n for picks in chosen.values() for n in picks}
+
+
+def test_people_once_referred_and_free_at_the_start_compete_with_everyone_else_by_nhs_number(own_team):
+    from caseload.models import Resident
+    from tests.factories import ResidentFactory
+
+    from .kpi_builders import supported
+
+    practice = own_team.practices.order_by("pk").first()
+    numbers = nhs_numbers(7)
+    m0 = start_month(9)
+    # The resident, and six people exactly alike in every matching variable.
+    people = [Person(number, practice, 1950, "F", {(add_months(m0, -2), AE): 2}) for number in numbers]
+    world = load_world(own_team, people, {0: m0})
+    first, second, third, *rest = sorted(numbers[1:])
+    # The first two by NHS number were referred long before and not accepted: free at the start,
+    # so still comparisons. The third has been supported since the month before: not.
+    for number in (first, second):
+        referred = add_months(m0, -20)
+        ResidentFactory(
+            team=own_team, practice=practice, nhs_number=number, referral_date=referred, status=Resident.Status.NOT_ACCEPTED,
+            triaged_on=referred + datetime.timedelta(days=3), not_accepted_reason="does_not_meet_criteria",
+        )
+    supported(own_team, start=add_months(m0, -1), practice=practice, nhs_number=third)
+    run = kpis_recompute()
+    assert pairs_of(run)[world.residents[0].pk] == [first, second, rest[0]]
 
 
 # --- the effect ---------------------------------------------------------------------------------------
