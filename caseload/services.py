@@ -20,6 +20,7 @@ from typing import BinaryIO, TextIO
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import DatabaseError, IntegrityError, connection, transaction
+from django.db.backends.utils import CursorWrapper
 from django.db.transaction import TransactionManagementError
 from django.utils import timezone
 from psycopg2.errors import UniqueViolation
@@ -120,9 +121,6 @@ IMPORT_CHUNK_BYTES = 8 * 1024 * 1024
 SOURCE_MAX = ServiceUseEvent._meta.get_field("source").max_length
 SOURCE_ID_MAX = ServiceUseEvent._meta.get_field("source_id").max_length
 KIND_VALUES = frozenset(ServiceUseEvent.Kind.values)
-# What Python's str.strip() takes off a value (every whitespace character is below U+3001): the
-# database strips the same, so that a row it passes is one the closer look in Python passes too.
-WHITESPACE = "".join(character for character in map(chr, range(0x3001)) if character.isspace())
 
 
 @dataclass
@@ -405,19 +403,37 @@ def staging_table() -> Iterator[None]:
         # The header is line 1, read by Python: the first staged line is line 2.
         cursor.execute(f"CREATE TEMP TABLE {STAGING_TABLE} (line bigint GENERATED ALWAYS AS IDENTITY (START 2), raw text)")
         cursor.execute(f"CREATE TEMP TABLE {PARSED_TABLE} (line bigint, n int, v1 text, v2 text, v3 text, v4 text, v5 text, problem text)")
+        # Each statement reads every row once: compiling it (JIT) costs more than it saves, and
+        # the joins and the sort for repeats fit in memory rather than spilling to disk.
+        cursor.execute("SET jit = off")
+        cursor.execute("SET work_mem = '64MB'")
     try:
         yield
     finally:
         # After a lost connection there is nothing left to drop.
         with contextlib.suppress(DatabaseError, TransactionManagementError), connection.cursor() as cursor:
             cursor.execute(f"DROP TABLE IF EXISTS {tables}")
+            cursor.execute("RESET jit")
+            cursor.execute("RESET work_mem")
+
+
+# The bytes of a line that needs no more than splitting on commas: printable ASCII but a space or
+# a quote. A line with any other (a blank to strip, a quote, a control character, anything not
+# ASCII) is read as CSV by Python; the others are split in the database.
+PLAIN_BYTES = bytes(byte for byte in range(0x21, 0x7F) if byte != ord('"'))
+
+
+def is_plain(text: bytes) -> bool:
+    return not text.translate(None, PLAIN_BYTES)
 
 
 def service_use_stage(upload: BinaryIO, checked: CheckedFile, on_progress: Callable[[int], None] | None = None) -> bool:
-    """Check the header, then COPY every line after it, as it is, into the staging table a block
-    at a time. False when the file is refused as a whole (no header, not text): `checked` says why."""
+    """Check the header, then stage every line after it, a block at a time: COPY'd as it is into
+    the staging table, or, for the few lines that need reading as CSV (not `is_plain`, or too long),
+    read by Python and COPY'd as values. False when the file is refused as a whole (no header, not
+    text): `checked` says why."""
     blocks = blocks_of_lines(upload)
-    staged = 0
+    staged, line_max = 0, min(csv.field_size_limit(), LINE_CHARS_MAX)
     try:
         first = next(blocks, b"\n")
         end = first.find(b"\n")
@@ -433,11 +449,15 @@ def service_use_stage(upload: BinaryIO, checked: CheckedFile, on_progress: Calla
             for block in itertools.chain([first[end + 1 :]], blocks):
                 if not block:
                     continue
-                # One value a line, in COPY's text format: a backslash and a tab are the only
-                # bytes it reads as more than themselves, and both are written as escapes.
-                escaped = block.replace(b"\\", b"\\\\").replace(b"\t", b"\\t")
-                cursor.copy_expert(f"COPY {STAGING_TABLE} (raw) FROM STDIN WITH (FORMAT text, ENCODING 'UTF8')", io.BytesIO(escaped))
-                staged += block.count(b"\n")
+                lines = block.split(b"\n")[:-1]
+                if not is_plain(block.replace(b"\n", b"")) or max(map(len, lines)) >= line_max:
+                    block = _odd_lines_staged(cursor, lines, first_line=staged + 2, line_max=line_max)
+                # One value a line, in COPY's text format: a backslash is the only byte left that
+                # it reads as more than itself, and it is written as an escape.
+                cursor.copy_expert(
+                    f"COPY {STAGING_TABLE} (raw) FROM STDIN WITH (FORMAT text, ENCODING 'UTF8')", io.BytesIO(block.replace(b"\\", b"\\\\"))
+                )
+                staged += len(lines)
                 if on_progress is not None:
                     on_progress(staged)
     except NotText as not_text:
@@ -446,30 +466,24 @@ def service_use_stage(upload: BinaryIO, checked: CheckedFile, on_progress: Calla
     return True
 
 
-def _odd_lines_read(field_limit: int) -> None:
-    """Read as CSV, in Python, the lines the database cannot split on its commas: those with a
-    quote, and those too long for a row. They are few in most extracts; a file quoted throughout
-    is read here a chunk at a time."""
-    with transaction.atomic(), connection.cursor() as writer:
-        reader = connection.connection.cursor(name="service_use_odd_lines")
-        reader.itersize = 5_000
-        reader.execute(
-            f"SELECT line, raw FROM {STAGING_TABLE} WHERE strpos(raw, '\"') > 0 OR octet_length(raw) >= %s ORDER BY line",  # noqa: S608 - our table
-            [field_limit],
-        )
-        while found := reader.fetchmany(5_000):
-            parsed = io.StringIO()
-            out = csv.writer(parsed, lineterminator="\n", quoting=csv.QUOTE_NOTNULL)
-            for line, raw in found:
-                row = one_line_read(raw)
-                if isinstance(row, str):
-                    out.writerow((line, None, None, None, None, None, None, f"{row}."))
-                elif any(row):  # a line of empty values is a blank line
-                    values = [*row[: len(IMPORT_COLUMNS)], *[None] * (len(IMPORT_COLUMNS) - len(row))]
-                    out.writerow((line, len(row), *values, None))
-            parsed.seek(0)
-            writer.copy_expert(f"COPY {PARSED_TABLE} FROM STDIN WITH (FORMAT csv)", parsed)
-        reader.close()
+def _odd_lines_staged(cursor: CursorWrapper, lines: list[bytes], *, first_line: int, line_max: int) -> bytes:
+    """Read the block's odd lines as CSV and COPY their values, stripped, into the parsed table;
+    the block to stage, with each of those lines left empty so that the lines keep their numbers."""
+    parsed = io.StringIO()
+    out = csv.writer(parsed, lineterminator="\n", quoting=csv.QUOTE_NOTNULL)
+    for index, line in enumerate(lines):
+        if len(line) < line_max and is_plain(line):
+            continue
+        lines[index] = b""
+        row = one_line_read(line.decode())
+        if isinstance(row, str):
+            out.writerow((first_line + index, None, None, None, None, None, None, f"{row}."))
+        elif any(row):  # a line of empty values is a blank line
+            values = [value.strip() for value in row[: len(IMPORT_COLUMNS)]]
+            out.writerow((first_line + index, len(row), *values, *[None] * (len(IMPORT_COLUMNS) - len(values)), None))
+    parsed.seek(0)
+    cursor.copy_expert(f"COPY {PARSED_TABLE} FROM STDIN WITH (FORMAT csv)", parsed)
+    return b"\n".join([*lines, b""])
 
 
 def _typed_sql() -> str:
@@ -477,6 +491,7 @@ def _typed_sql() -> str:
     (split on commas in the database) and the lines Python read. Each value is checked by a join
     to the few values it may take (dates, episodes), not by a function called for every row."""
     kinds = ", ".join(f"'{kind}'" for kind in sorted(KIND_VALUES))
+    split = ", ".join(f"split_part(raw, ',', {n}) AS v{n}" for n in range(1, 6))
     return f"""
         CREATE TEMP TABLE {TYPED_TABLE} AS
         WITH calendar (text, day) AS (
@@ -488,22 +503,22 @@ def _typed_sql() -> str:
                -- A row that could name a record: a later row naming it again is told which line named it first.
                problem IS NULL AND n = 5 AND source <> '' AND char_length(source_id) BETWEEN 1 AND {SOURCE_ID_MAX} AS keyed
         FROM (
-          SELECT line, n, problem, btrim(v1, %(blank)s) AS nhs, btrim(v2, %(blank)s) COLLATE "C" AS day_text,
-                 btrim(v3, %(blank)s) AS kind, btrim(v4, %(blank)s) COLLATE "C" AS source, btrim(v5, %(blank)s) COLLATE "C" AS source_id
+          SELECT line, commas + 1 AS n, v1 AS nhs, v2 COLLATE "C" AS day_text, v3 AS kind, v4 COLLATE "C" AS source,
+                 v5 COLLATE "C" AS source_id, NULL::text AS problem
           FROM (
-            SELECT line, cardinality(parts) AS n, parts[1] AS v1, parts[2] AS v2, parts[3] AS v3, parts[4] AS v4, parts[5] AS v5,
-                   NULL::text AS problem
-            FROM (
-              SELECT line, string_to_array(raw, ',') AS parts FROM {STAGING_TABLE}
-              WHERE strpos(raw, '"') = 0 AND octet_length(raw) < %(odd_length)s AND rtrim(raw, ',') <> ''
-            ) AS split
-            UNION ALL
-            SELECT line, n, v1, v2, v3, v4, v5, problem FROM {PARSED_TABLE}
-          ) AS lines
+            -- Lines of printable ASCII without a blank or a quote (Python took the others): no value needs stripping.
+            SELECT line, octet_length(raw) - octet_length(replace(raw, ',', '')) AS commas, {split}, raw FROM {STAGING_TABLE}
+            OFFSET 0
+          ) AS split
+          WHERE octet_length(raw) > commas  -- not a blank line, or one of commas alone
+          UNION ALL
+          SELECT line, n, v1, v2, v3, v4, v5, problem FROM {PARSED_TABLE}
         ) AS row
         LEFT JOIN calendar ON calendar.text = row.day_text
         LEFT JOIN {EPISODES_TABLE} AS episode
-          ON episode.nhs_number = translate(row.nhs, ' -', '') AND calendar.day >= episode.valid_from AND calendar.day < episode.valid_to
+          -- Written 943 476 5919 or 943-476-5919 (normalise_nhs_number): only such a value is translated.
+          ON episode.nhs_number = CASE WHEN strpos(row.nhs, '-') > 0 OR strpos(row.nhs, ' ') > 0 THEN translate(row.nhs, ' -', '') ELSE row.nhs END
+          AND calendar.day >= episode.valid_from AND calendar.day < episode.valid_to
     """  # noqa: S608 - our tables and constants
 
 
@@ -536,11 +551,11 @@ def service_use_check(
         return checked
     teams = list(teams)
     earliest, latest = SERVICE_USE_DATE.limits(today)
-    field_limit = min(csv.field_size_limit(), LINE_CHARS_MAX)
-    _odd_lines_read(field_limit)
     with connection.cursor() as cursor:
         cursor.execute(EPISODES_SQL, {"teams": [team.pk for team in teams]})
-        cursor.execute(_typed_sql(), {"earliest": earliest, "latest": latest, "blank": WHITESPACE, "odd_length": field_limit})
+        # Its size, for the plan of the pass below: a hash join, not sorts on disk.
+        cursor.execute(f"ANALYZE {STAGING_TABLE}")
+        cursor.execute(_typed_sql(), {"earliest": earliest, "latest": latest})
         cursor.execute(f"ANALYZE {TYPED_TABLE}")
         cursor.execute(f"SELECT count(*), count(*) FILTER (WHERE NOT ok) FROM {TYPED_TABLE}")  # noqa: S608 - our table
         checked.rows, faulty = cursor.fetchone()
@@ -590,6 +605,10 @@ def staging_duplicates() -> tuple[list[tuple[int, int]], int]:
     return [(line, earlier) for _count, line, earlier in found], found[0][0] if found else 0
 
 
+# A load adding this many rows brings the table's statistics up to date itself.
+ANALYZE_AFTER_ROWS = 100_000
+
+
 class RepeatedRows(Exception):
     """The file names one record (source and source_id) on two rows: nothing of it is loaded."""
 
@@ -625,7 +644,18 @@ def service_use_load(staged: TextIO | None = None) -> int:
                     f"{insert} AND NOT EXISTS (SELECT FROM {table} AS loaded "
                     "WHERE loaded.source = typed.source AND loaded.source_id = typed.source_id)"
                 )
-                return cursor.rowcount
+                added = cursor.rowcount
+                cursor.execute(f"SELECT count(*) FROM {TYPED_TABLE} WHERE ok")  # noqa: S608 - our table
+                if cursor.fetchone()[0] > added and staging_duplicates()[0]:
+                    # Rows loaded before were left out of the insert, so a repeat among them
+                    # passed the unique index unseen: looked for here, and only then.
+                    raise RepeatedRows
+                if added >= ANALYZE_AFTER_ROWS:
+                    # The next import's look for records already loaded is planned on the table's
+                    # size: without this it would be planned on the size before this load until
+                    # autovacuum comes round, and a hash join over a million rows becomes sorts on disk.
+                    cursor.execute(f"ANALYZE {table}")
+                return added
         except IntegrityError as refused:
             if not isinstance(refused.__cause__, UniqueViolation):
                 raise
