@@ -636,17 +636,26 @@ def service_use_load(staged: TextIO | None = None) -> int:
         f"SELECT resident_id, day, kind, source, source_id FROM {TYPED_TABLE} AS typed WHERE ok"
     )
     with connection.cursor() as cursor:
+        cursor.execute(f"SELECT count(*) FROM {TYPED_TABLE} WHERE ok")  # noqa: S608 - our table
+        checked_rows = cursor.fetchone()[0]
+        cursor.execute("SELECT reltuples FROM pg_class WHERE oid = %s::regclass", [table])
+        # A table thought smaller than the file (new, or never analysed) would be planned as a scan
+        # of it for every row inserted, and the scan grows with the rows inserted: a hash join instead.
+        nested_loops = cursor.fetchone()[0] >= checked_rows
         try:
             # A plain insert of the records not loaded before: cheaper than ON CONFLICT, and a
             # record named twice in the file breaks the unique index instead of passing unseen.
             with transaction.atomic():
+                if not nested_loops:
+                    cursor.execute("SET LOCAL enable_nestloop = off")
                 cursor.execute(
                     f"{insert} AND NOT EXISTS (SELECT FROM {table} AS loaded "
                     "WHERE loaded.source = typed.source AND loaded.source_id = typed.source_id)"
                 )
                 added = cursor.rowcount
-                cursor.execute(f"SELECT count(*) FROM {TYPED_TABLE} WHERE ok")  # noqa: S608 - our table
-                if cursor.fetchone()[0] > added and staging_duplicates()[0]:
+                if not nested_loops:
+                    cursor.execute("RESET enable_nestloop")
+                if checked_rows > added and staging_duplicates()[0]:
                     # Rows loaded before were left out of the insert, so a repeat among them
                     # passed the unique index unseen: looked for here, and only then.
                     raise RepeatedRows
