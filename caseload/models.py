@@ -909,8 +909,12 @@ class ServiceUseEvent(models.Model):
         MENTAL_HEALTH_CONTACT = "mental_health_contact", "Mental health contact"
 
     # No index of its own: the (resident, date) index below serves the foreign key too, and one
-    # index fewer to keep up makes a large import faster.
-    resident = models.ForeignKey(Resident, on_delete=models.CASCADE, related_name="service_use", db_index=False)
+    # index fewer to keep up makes a large import faster. No constraint in the database either:
+    # it checked each imported row against the resident one at a time, the largest part of an
+    # import's time, for residents the import has just matched and that are never deleted (ADR 0022).
+    resident = models.ForeignKey(
+        Resident, on_delete=models.CASCADE, related_name="service_use", db_index=False, db_constraint=False
+    )
     date = models.DateField()
     kind = models.CharField(max_length=30, choices=Kind.choices)
     # Codes, not words: byte order ("C") compares them several times faster than a language's

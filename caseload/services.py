@@ -9,6 +9,7 @@ import csv
 import datetime
 import hashlib
 import io
+import itertools
 import logging
 import uuid
 from collections.abc import Callable, Iterable, Iterator
@@ -19,8 +20,10 @@ from typing import BinaryIO, TextIO
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import DatabaseError, IntegrityError, connection, transaction
+from django.db.backends.utils import CursorWrapper
 from django.db.transaction import TransactionManagementError
 from django.utils import timezone
+from psycopg2.errors import UniqueViolation
 
 from int_app.teams.dates import SERVICE_USE_DATE
 from int_app.teams.models import Practice, Team, User
@@ -113,14 +116,11 @@ IMPORT_COLUMNS = ("nhs_number", "date", "kind", "source", "source_id")
 BACKGROUND_IMPORT_ROWS = 5_000
 # An extract with a systematic fault has an error on every line: keep the first few hundred.
 ERRORS_KEPT = 200
-# Rows checked, then COPY'd into the staging table, at a time; progress is shown after each chunk.
-IMPORT_CHUNK_ROWS = 25_000
+# Bytes of the file COPY'd into the staging table at a time; progress is shown after each block.
+IMPORT_CHUNK_BYTES = 8 * 1024 * 1024
 SOURCE_MAX = ServiceUseEvent._meta.get_field("source").max_length
 SOURCE_ID_MAX = ServiceUseEvent._meta.get_field("source_id").max_length
 KIND_VALUES = frozenset(ServiceUseEvent.Kind.values)
-# The dates whose check is remembered: more than the days since 2000, and a bound on the memory a
-# file of a million different garbage dates could take.
-DATES_REMEMBERED = 20_000
 
 
 @dataclass
@@ -161,7 +161,8 @@ class Episodes:
 
     Which episode an event belongs to: the one whose referral date is the latest on or before
     the event's date; an event before every referral belongs to the earliest episode (the
-    "before" months of a first intervention)."""
+    "before" months of a first intervention). The import places its rows in the database by
+    the same rule (`EPISODES_SQL`); this is the rule in Python, for the rows it looks at closely."""
 
     def __init__(self, teams: Iterable[Team]) -> None:
         self.by_nhs_number: dict[str, tuple[list[datetime.date], list[int]]] = {}
@@ -174,10 +175,6 @@ class Episodes:
             dates, ids = self.by_nhs_number.setdefault(nhs_number, ([], []))
             dates.append(referral_date)
             ids.append(pk)
-        # Most people have one episode: their rows need no date to be placed.
-        self.only_episode: dict[str, int] = {
-            nhs_number: ids[0] for nhs_number, (_dates, ids) in self.by_nhs_number.items() if len(ids) == 1
-        }
 
     def __contains__(self, nhs_number: str) -> bool:
         return nhs_number in self.by_nhs_number
@@ -191,38 +188,12 @@ class Episodes:
 
 
 class RowChecker:
-    """Checks rows one at a time. A row from a tidy extract takes the quick path; any row that is
-    not (spaces, a formatted NHS number, a second episode, an error) is looked at closely, which
-    also says exactly what is wrong. Rows that repeat an earlier row's source and source_id are
-    found by the database once every row is staged, so memory does not grow with the file."""
+    """Says what is wrong with one row, in the words the errors by line use. The database finds
+    which rows have a problem, all at once; only the first few hundred of those are looked at here."""
 
     def __init__(self, episodes: Episodes, today: datetime.date) -> None:
         self.episodes = episodes
         self.today = today
-        self.good_dates: dict[str, bool] = {}
-
-    def quickly(self, row: list[str]) -> tuple | None:
-        """The row to stage, or None when the row needs a closer look."""
-        if len(row) != 5:
-            return None
-        nhs_number, day, kind, source, source_id = row
-        resident_id = self.episodes.only_episode.get(nhs_number)
-        good_date = self.good_dates.get(day)
-        if good_date is None:
-            good_date = self.date_problem(day) is None
-            if len(self.good_dates) < DATES_REMEMBERED:
-                self.good_dates[day] = good_date
-        if (
-            resident_id is None
-            or not good_date
-            or kind not in KIND_VALUES
-            or not 0 < len(source) <= SOURCE_MAX
-            or not 0 < len(source_id) <= SOURCE_ID_MAX
-            or source != source.strip()
-            or source_id != source_id.strip()
-        ):
-            return None
-        return (resident_id, day, kind, source, source_id)
 
     def closely(self, row: list[str]) -> tuple | list[str]:
         """The row to stage, or the list of its problems."""
@@ -259,18 +230,10 @@ class RowChecker:
         day = datetime.date.fromisoformat(day_text)
         return (self.episodes.resident_for(nhs_number, day), day_text, kind, source, source_id)
 
-    @staticmethod
-    def source_key(row: list[str]) -> tuple[str, str] | None:
-        """The source and source_id a faulty row names, when they could name a record: a later
-        row naming them again is told which line named them first."""
-        if len(row) != len(IMPORT_COLUMNS):
-            return None
-        source, source_id = row[3].strip(), row[4].strip()
-        return (source, source_id) if source and source_id and len(source_id) <= SOURCE_ID_MAX else None
-
     def date_problem(self, text: str) -> str | None:
         try:
-            if len(text) != 10 or text[4] != "-" or text[7] != "-":
+            # ASCII digits only, as the database's calendar of dates has them.
+            if len(text) != 10 or text[4] != "-" or text[7] != "-" or not text.isascii():
                 raise ValueError
             day = datetime.date.fromisoformat(text)
         except ValueError:
@@ -358,6 +321,220 @@ class PhysicalLines:
                 yield self.number, row
 
 
+def one_line_read(text: str) -> list[str] | str:
+    """A single line read as CSV: its values, or what is wrong with it."""
+    for _line, row in PhysicalLines(io.StringIO(text + "\n")).rows():
+        return row
+    return []
+
+
+class NotText(Exception):
+    """The file is not UTF-8 text, or holds a zero byte at `line`."""
+
+    def __init__(self, line: int, message: str) -> None:
+        super().__init__(message)
+        self.line, self.message = line, message
+
+
+NOT_TEXT = "The file is not plain text (UTF-8 CSV). Save it as CSV and upload it again."
+ZERO_BYTE = "This line holds a zero byte (NUL), so the file is not plain text. Save it as CSV and upload it again."
+
+
+def blocks_of_lines(upload: BinaryIO) -> Iterator[bytes]:
+    """The file in blocks of whole lines of UTF-8, each line ending in \\n: a \\r\\n, or a lone \\r
+    as old Mac files end lines, becomes \\n. A line far too long to be a row is cut short, so
+    memory holds one block whatever the file; the check refuses it for its length. Raises NotText."""
+    # Bytes enough for LINE_CHARS_MAX characters of four bytes each.
+    line_bytes_max = 4 * LINE_CHARS_MAX + 4
+    carry, in_a_long_line, line = b"", False, 1
+    first = True
+    while block := upload.read(IMPORT_CHUNK_BYTES):
+        while block.endswith(b"\r") and (more := upload.read(1)):
+            block += more  # a \r\n is not split between blocks
+        if first:
+            block, first = block.removeprefix(b"\xef\xbb\xbf"), False  # a byte order mark
+        block = block.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
+        if in_a_long_line:
+            end = block.find(b"\n")
+            if end < 0:
+                continue
+            block, in_a_long_line = block[end:], False
+        block = carry + block
+        cut = block.rfind(b"\n") + 1
+        block, carry = block[:cut], block[cut:]
+        if len(carry) > line_bytes_max:
+            carry, in_a_long_line = carry[:line_bytes_max].decode("utf-8", "ignore").encode(), True
+        if block:
+            line = _text_checked(block, line)
+            yield block
+    if carry:
+        _text_checked(carry, line)
+        yield carry + b"\n"
+
+
+def _text_checked(block: bytes, line: int) -> int:
+    """The line after the block, which starts at `line`; NotText when it is not UTF-8 or holds a zero byte."""
+    try:
+        block.decode("utf-8")
+    except UnicodeDecodeError:
+        raise NotText(1, NOT_TEXT) from None
+    if (zero := block.find(b"\x00")) >= 0:
+        raise NotText(line + block.count(b"\n", 0, zero), ZERO_BYTE)
+    return line + block.count(b"\n")
+
+
+# The import's temporary tables: the file's lines as they are, the few lines Python read as CSV,
+# the uploader's episodes by NHS number and date, and every row typed with whether it may load.
+STAGING_TABLE = "service_use_staging"
+PARSED_TABLE = "service_use_parsed"
+EPISODES_TABLE = "service_use_episodes"
+TYPED_TABLE = "service_use_typed"
+
+
+@contextlib.contextmanager
+def staging_table() -> Iterator[None]:
+    """Temporary tables of this connection's own for the file being checked, dropped after.
+
+    Made outside any transaction, so that the progress written between blocks is seen by the
+    page while the file is staged; PostgreSQL drops them too if the process dies."""
+    tables = f"{STAGING_TABLE}, {PARSED_TABLE}, {EPISODES_TABLE}, {TYPED_TABLE}"
+    with connection.cursor() as cursor:
+        cursor.execute(f"DROP TABLE IF EXISTS {tables}")
+        # The header is line 1, read by Python: the first staged line is line 2.
+        cursor.execute(f"CREATE TEMP TABLE {STAGING_TABLE} (line bigint GENERATED ALWAYS AS IDENTITY (START 2), raw text)")
+        cursor.execute(f"CREATE TEMP TABLE {PARSED_TABLE} (line bigint, n int, v1 text, v2 text, v3 text, v4 text, v5 text, problem text)")
+        # Each statement reads every row once: compiling it (JIT) costs more than it saves, and
+        # the joins and the sort for repeats fit in memory rather than spilling to disk.
+        cursor.execute("SET jit = off")
+        cursor.execute("SET work_mem = '64MB'")
+    try:
+        yield
+    finally:
+        # After a lost connection there is nothing left to drop.
+        with contextlib.suppress(DatabaseError, TransactionManagementError), connection.cursor() as cursor:
+            cursor.execute(f"DROP TABLE IF EXISTS {tables}")
+            cursor.execute("RESET jit")
+            cursor.execute("RESET work_mem")
+
+
+# The bytes of a line that needs no more than splitting on commas: printable ASCII but a space or
+# a quote. A line with any other (a blank to strip, a quote, a control character, anything not
+# ASCII) is read as CSV by Python; the others are split in the database.
+PLAIN_BYTES = bytes(byte for byte in range(0x21, 0x7F) if byte != ord('"'))
+
+
+def is_plain(text: bytes) -> bool:
+    return not text.translate(None, PLAIN_BYTES)
+
+
+def service_use_stage(upload: BinaryIO, checked: CheckedFile, on_progress: Callable[[int], None] | None = None) -> bool:
+    """Check the header, then stage every line after it, a block at a time: COPY'd as it is into
+    the staging table, or, for the few lines that need reading as CSV (not `is_plain`, or too long),
+    read by Python and COPY'd as values. False when the file is refused as a whole (no header, not
+    text): `checked` says why."""
+    blocks = blocks_of_lines(upload)
+    staged, line_max = 0, min(csv.field_size_limit(), LINE_CHARS_MAX)
+    try:
+        first = next(blocks, b"\n")
+        end = first.find(b"\n")
+        header = one_line_read(first[:end].decode())
+        if isinstance(header, str):
+            checked.refuse(1, f"The first line must name the columns {','.join(IMPORT_COLUMNS)}; {header}.")
+            return False
+        if tuple(column.strip().lower() for column in header) != IMPORT_COLUMNS:
+            found = ",".join(header) or "nothing"
+            checked.refuse(1, f"The first line must name the columns {','.join(IMPORT_COLUMNS)} (found {found}).")
+            return False
+        with connection.cursor() as cursor:
+            for block in itertools.chain([first[end + 1 :]], blocks):
+                if not block:
+                    continue
+                lines = block.split(b"\n")[:-1]
+                if not is_plain(block.replace(b"\n", b"")) or max(map(len, lines)) >= line_max:
+                    block = _odd_lines_staged(cursor, lines, first_line=staged + 2, line_max=line_max)
+                # One value a line, in COPY's text format: a backslash is the only byte left that
+                # it reads as more than itself, and it is written as an escape.
+                cursor.copy_expert(
+                    f"COPY {STAGING_TABLE} (raw) FROM STDIN WITH (FORMAT text, ENCODING 'UTF8')", io.BytesIO(block.replace(b"\\", b"\\\\"))
+                )
+                staged += len(lines)
+                if on_progress is not None:
+                    on_progress(staged)
+    except NotText as not_text:
+        checked.refuse_whole_file(not_text.line, not_text.message)
+        return False
+    return True
+
+
+def _odd_lines_staged(cursor: CursorWrapper, lines: list[bytes], *, first_line: int, line_max: int) -> bytes:
+    """Read the block's odd lines as CSV and COPY their values, stripped, into the parsed table;
+    the block to stage, with each of those lines left empty so that the lines keep their numbers."""
+    parsed = io.StringIO()
+    out = csv.writer(parsed, lineterminator="\n", quoting=csv.QUOTE_NOTNULL)
+    for index, line in enumerate(lines):
+        if len(line) < line_max and is_plain(line):
+            continue
+        lines[index] = b""
+        row = one_line_read(line.decode())
+        if isinstance(row, str):
+            out.writerow((first_line + index, None, None, None, None, None, None, f"{row}."))
+        elif any(row):  # a line of empty values is a blank line
+            values = [value.strip() for value in row[: len(IMPORT_COLUMNS)]]
+            out.writerow((first_line + index, len(row), *values, *[None] * (len(IMPORT_COLUMNS) - len(values)), None))
+    parsed.seek(0)
+    cursor.copy_expert(f"COPY {PARSED_TABLE} FROM STDIN WITH (FORMAT csv)", parsed)
+    return b"\n".join([*lines, b""])
+
+
+def _typed_sql() -> str:
+    """Every row as the values it would load and whether it may: one pass over the staged lines
+    (split on commas in the database) and the lines Python read. Each value is checked by a join
+    to the few values it may take (dates, episodes), not by a function called for every row."""
+    kinds = ", ".join(f"'{kind}'" for kind in sorted(KIND_VALUES))
+    split = ", ".join(f"split_part(raw, ',', {n}) AS v{n}" for n in range(1, 6))
+    return f"""
+        CREATE TEMP TABLE {TYPED_TABLE} AS
+        WITH calendar (text, day) AS (
+          SELECT to_char(day, 'YYYY-MM-DD') COLLATE "C", day::date FROM generate_series(%(earliest)s::date, %(latest)s::date, '1 day') AS day
+        )
+        SELECT line, n, problem, nhs, day_text, kind, source, source_id, episode.resident_id, calendar.day,
+               problem IS NULL AND n = 5 AND episode.resident_id IS NOT NULL AND kind IN ({kinds})
+                 AND char_length(source) BETWEEN 1 AND {SOURCE_MAX} AND char_length(source_id) BETWEEN 1 AND {SOURCE_ID_MAX} AS ok,
+               -- A row that could name a record: a later row naming it again is told which line named it first.
+               problem IS NULL AND n = 5 AND source <> '' AND char_length(source_id) BETWEEN 1 AND {SOURCE_ID_MAX} AS keyed
+        FROM (
+          SELECT line, commas + 1 AS n, v1 AS nhs, v2 COLLATE "C" AS day_text, v3 AS kind, v4 COLLATE "C" AS source,
+                 v5 COLLATE "C" AS source_id, NULL::text AS problem
+          FROM (
+            -- Lines of printable ASCII without a blank or a quote (Python took the others): no value needs stripping.
+            SELECT line, octet_length(raw) - octet_length(replace(raw, ',', '')) AS commas, {split}, raw FROM {STAGING_TABLE}
+            OFFSET 0
+          ) AS split
+          WHERE octet_length(raw) > commas  -- not a blank line, or one of commas alone
+          UNION ALL
+          SELECT line, n, v1, v2, v3, v4, v5, problem FROM {PARSED_TABLE}
+        ) AS row
+        LEFT JOIN calendar ON calendar.text = row.day_text
+        LEFT JOIN {EPISODES_TABLE} AS episode
+          -- Written 943 476 5919 or 943-476-5919 (normalise_nhs_number): only such a value is translated.
+          ON episode.nhs_number = CASE WHEN strpos(row.nhs, '-') > 0 OR strpos(row.nhs, ' ') > 0 THEN translate(row.nhs, ' -', '') ELSE row.nhs END
+          AND calendar.day >= episode.valid_from AND calendar.day < episode.valid_to
+    """  # noqa: S608 - our tables and constants
+
+
+# An event belongs to the episode with the latest referral on or before its date; one before
+# every referral, to the earliest episode (Episodes.resident_for).
+EPISODES_SQL = f"""
+    CREATE TEMP TABLE {EPISODES_TABLE} AS
+    SELECT nhs_number, id AS resident_id,
+           CASE WHEN row_number() OVER episodes = 1 THEN '-infinity'::date ELSE referral_date END AS valid_from,
+           coalesce(lead(referral_date) OVER episodes, 'infinity'::date) AS valid_to
+    FROM {Resident._meta.db_table}
+    WHERE team_id = ANY(%(teams)s)
+    WINDOW episodes AS (PARTITION BY nhs_number ORDER BY referral_date, id)
+"""  # noqa: S608 - our tables
+
+
 def service_use_check(
     upload: BinaryIO,
     *,
@@ -365,98 +542,54 @@ def service_use_check(
     today: datetime.date,
     on_progress: Callable[[int], None] | None = None,
 ) -> CheckedFile:
-    """Check every row, a chunk at a time, and COPY each chunk into the staging table (which the
-    caller has made with `staging_table()`): memory holds one chunk, whatever the file's size.
-    Collects the errors by line; rows repeating an earlier row's source are found at the end."""
+    """Stage the file (with `staging_table()` made by the caller), then check every row in the
+    database at once: memory holds one block of the file, whatever its size. Collects the errors
+    by line. Rows that repeat an earlier row's source are looked for here when the file has other
+    errors; in a file with none, the load finds them (RepeatedRows)."""
     checked = CheckedFile()
-    # Decoded as it is read; a byte order mark at the start is dropped.
-    lines = PhysicalLines(io.TextIOWrapper(upload, encoding="utf-8-sig", newline=""))
-    try:
-        rows_of = lines.rows()
-        _line, header = next(rows_of, (1, []))
-        if isinstance(header, str):
-            checked.refuse(1, f"The first line must name the columns {','.join(IMPORT_COLUMNS)}; {header}.")
-            return checked
-        if tuple(column.strip().lower() for column in header) != IMPORT_COLUMNS:
-            found = ",".join(header) or "nothing"
-            checked.refuse(1, f"The first line must name the columns {','.join(IMPORT_COLUMNS)} (found {found}).")
-            return checked
-
-        checker = RowChecker(Episodes(teams), today)
-        chunk: list[tuple] = []
-        for line, row in rows_of:
-            if not row or not any(row):
-                continue  # a blank line
-            checked.rows += 1
-            if isinstance(row, str):
-                # A line that is not CSV is refused as it is; the lines after it are still checked.
-                checked.refuse(line, f"{row}.")
-                continue
-            result = checker.quickly(row) or checker.closely(row)
-            if isinstance(result, tuple):
-                chunk.append((line, *result))
-            else:
-                checked.refuse(line, "; ".join(result) + ".")
-                key = checker.source_key(row)
-                if key is not None:
-                    # Staged with no resident, so never loaded: only later rows' repeats of it are looked for.
-                    chunk.append((line, None, None, None, *key))
-            if len(chunk) >= IMPORT_CHUNK_ROWS:
-                staging_copy(chunk)
-                chunk = []
-                if on_progress is not None:
-                    on_progress(checked.rows)
-        staging_copy(chunk)
-    except UnicodeDecodeError:
-        checked.refuse_whole_file(1, "The file is not plain text (UTF-8 CSV). Save it as CSV and upload it again.")
+    if not service_use_stage(upload, checked, on_progress):
         return checked
-    except ZeroByte as zero_byte:
-        checked.refuse_whole_file(
-            zero_byte.line,
-            "This line holds a zero byte (NUL), so the file is not plain text. Save it as CSV and upload it again.",
+    teams = list(teams)
+    earliest, latest = SERVICE_USE_DATE.limits(today)
+    with connection.cursor() as cursor:
+        cursor.execute(EPISODES_SQL, {"teams": [team.pk for team in teams]})
+        # Their sizes, for the plan of the pass below; and its joins are to a few thousand dates and
+        # episodes, which a hash join does in one pass where a merge join sorts the file on disk.
+        cursor.execute(f"ANALYZE {STAGING_TABLE}, {EPISODES_TABLE}")
+        cursor.execute("SET enable_mergejoin = off")
+        try:
+            cursor.execute(_typed_sql(), {"earliest": earliest, "latest": latest})
+        finally:
+            cursor.execute("RESET enable_mergejoin")
+        cursor.execute(f"ANALYZE {TYPED_TABLE}")
+        cursor.execute(f"SELECT count(*), count(*) FILTER (WHERE NOT ok) FROM {TYPED_TABLE}")  # noqa: S608 - our table
+        checked.rows, faulty = cursor.fetchone()
+        if not faulty:
+            if checked.rows == 0:
+                checked.refuse(2, "The file has no rows under the column names.")
+            if on_progress is not None:
+                on_progress(checked.rows)
+            return checked
+        cursor.execute(
+            f"SELECT line, n, problem, nhs, day_text, kind, source, source_id FROM {TYPED_TABLE} "  # noqa: S608 - our table
+            "WHERE NOT ok ORDER BY line LIMIT %s",
+            [ERRORS_KEPT],
         )
-        return checked
-    if checked.rows == 0 and not checked.error_count:
-        checked.refuse(2, "The file has no rows under the column names.")
+        first_faults = cursor.fetchall()
+    checker = RowChecker(Episodes(teams), today)
+    for line, n, problem, *values in first_faults:
+        if problem is not None:
+            checked.refuse(line, problem)
+            continue
+        found = checker.closely(values if n == len(IMPORT_COLUMNS) else [""] * n)
+        # The database and the closer look apply the same rules; were they ever to differ, the row
+        # is still refused rather than loaded unexplained.
+        checked.refuse(line, "; ".join(found) + "." if isinstance(found, list) else "this row could not be checked.")
+    checked.error_count = faulty
     checked.refuse_duplicates(*staging_duplicates())
     if on_progress is not None:
         on_progress(checked.rows)
     return checked
-
-
-STAGING_TABLE = "service_use_staging"
-
-
-@contextlib.contextmanager
-def staging_table() -> Iterator[None]:
-    """A temporary table of this connection's own for the rows being checked, dropped after.
-
-    Made outside any transaction, so that the progress written between chunks is seen by the
-    page while the file is checked; PostgreSQL drops it too if the process dies."""
-    with connection.cursor() as cursor:
-        cursor.execute(f"DROP TABLE IF EXISTS {STAGING_TABLE}")
-        cursor.execute(
-            f"CREATE TEMP TABLE {STAGING_TABLE} "
-            # Byte order, as service use's own columns: repeats are found by a sort on them.
-            '(line integer, resident_id bigint, date date, kind text, source text COLLATE "C", source_id text COLLATE "C")'
-        )
-    try:
-        yield
-    finally:
-        # After a lost connection there is nothing left to drop.
-        with contextlib.suppress(DatabaseError, TransactionManagementError), connection.cursor() as cursor:
-            cursor.execute(f"DROP TABLE IF EXISTS {STAGING_TABLE}")
-
-
-def staging_copy(rows: list[tuple], columns: str = "line, resident_id, date, kind, source, source_id") -> None:
-    """COPY one chunk of rows into the staging table."""
-    if not rows:
-        return
-    chunk = io.StringIO()
-    csv.writer(chunk, lineterminator="\n").writerows(rows)  # None is written empty: NULL to COPY
-    chunk.seek(0)
-    with connection.cursor() as cursor:
-        cursor.copy_expert(f"COPY {STAGING_TABLE} ({columns}) FROM STDIN WITH (FORMAT csv)", chunk)
 
 
 def staging_duplicates() -> tuple[list[tuple[int, int]], int]:
@@ -465,11 +598,11 @@ def staging_duplicates() -> tuple[list[tuple[int, int]], int]:
     with connection.cursor() as cursor:
         cursor.execute(
             "WITH repeat AS ("
-            " SELECT line, first_line, resident_id FROM ("
-            f"  SELECT line, resident_id, min(line) OVER (PARTITION BY source, source_id) AS first_line FROM {STAGING_TABLE}"  # noqa: S608 - our table
+            " SELECT line, first_line, ok FROM ("
+            f"  SELECT line, ok, min(line) OVER (PARTITION BY source, source_id) AS first_line FROM {TYPED_TABLE} WHERE keyed"  # noqa: S608 - our table
             " ) AS keyed WHERE line <> first_line"
             ") "
-            "SELECT (SELECT count(*) FROM repeat WHERE resident_id IS NOT NULL), line, first_line "
+            "SELECT (SELECT count(*) FROM repeat WHERE ok), line, first_line "
             "FROM repeat ORDER BY line LIMIT %s",
             [ERRORS_KEPT],
         )
@@ -477,27 +610,73 @@ def staging_duplicates() -> tuple[list[tuple[int, int]], int]:
     return [(line, earlier) for _count, line, earlier in found], found[0][0] if found else 0
 
 
+# A load adding this many rows brings the table's statistics up to date itself.
+ANALYZE_AFTER_ROWS = 100_000
+
+
+class RepeatedRows(Exception):
+    """The file names one record (source and source_id) on two rows: nothing of it is loaded."""
+
+
 def service_use_load(staged: TextIO | None = None) -> int:
-    """Insert the staged rows into service use in one statement; rows already loaded by an
+    """Insert the checked rows into service use in one statement; rows already loaded by an
     earlier import (same source and source_id) are skipped. Returns rows added. Runs inside the
-    caller's transaction.
+    caller's transaction. Raises RepeatedRows when the file names a record twice.
 
     With `staged`, rows as CSV (resident_id, date, kind, source, source_id) that need no
     checking, they are staged first: the KPI tests and the bench load contacts this way."""
     if staged is not None:
         staged.seek(0)
         with staging_table(), connection.cursor() as cursor:
-            cursor.copy_expert(
-                f"COPY {STAGING_TABLE} (resident_id, date, kind, source, source_id) FROM STDIN WITH (FORMAT csv)", staged
+            cursor.execute(
+                f"CREATE TEMP TABLE {TYPED_TABLE} (line bigint, resident_id bigint, day date, kind text, "
+                'source text COLLATE "C", source_id text COLLATE "C", ok boolean DEFAULT true, keyed boolean DEFAULT true)'
             )
+            cursor.copy_expert(f"COPY {TYPED_TABLE} (resident_id, day, kind, source, source_id) FROM STDIN WITH (FORMAT csv)", staged)
+            cursor.execute(f"ANALYZE {TYPED_TABLE}")
             return service_use_load()
     table = ServiceUseEvent._meta.db_table
+    insert = (
+        f"INSERT INTO {table} (resident_id, date, kind, source, source_id) "  # noqa: S608 - our table names
+        f"SELECT resident_id, day, kind, source, source_id FROM {TYPED_TABLE} AS typed WHERE ok"
+    )
     with connection.cursor() as cursor:
-        cursor.execute(
-            f"INSERT INTO {table} (resident_id, date, kind, source, source_id) "  # noqa: S608 - our table names
-            f"SELECT resident_id, date, kind, source, source_id FROM {STAGING_TABLE} WHERE resident_id IS NOT NULL "
-            "ON CONFLICT (source, source_id) DO NOTHING"
-        )
+        cursor.execute(f"SELECT count(*) FROM {TYPED_TABLE} WHERE ok")  # noqa: S608 - our table
+        checked_rows = cursor.fetchone()[0]
+        cursor.execute("SELECT reltuples FROM pg_class WHERE oid = %s::regclass", [table])
+        # A table thought smaller than the file (new, or never analysed) would be planned as a scan
+        # of it for every row inserted, and the scan grows with the rows inserted: a hash join instead.
+        nested_loops = cursor.fetchone()[0] >= checked_rows
+        try:
+            # A plain insert of the records not loaded before: cheaper than ON CONFLICT, and a
+            # record named twice in the file breaks the unique index instead of passing unseen.
+            with transaction.atomic():
+                if not nested_loops:
+                    cursor.execute("SET LOCAL enable_nestloop = off")
+                cursor.execute(
+                    f"{insert} AND NOT EXISTS (SELECT FROM {table} AS loaded "
+                    "WHERE loaded.source = typed.source AND loaded.source_id = typed.source_id)"
+                )
+                added = cursor.rowcount
+                if not nested_loops:
+                    cursor.execute("RESET enable_nestloop")
+                if checked_rows > added and staging_duplicates()[0]:
+                    # Rows loaded before were left out of the insert, so a repeat among them
+                    # passed the unique index unseen: looked for here, and only then.
+                    raise RepeatedRows
+                if added >= ANALYZE_AFTER_ROWS:
+                    # The next import's look for records already loaded is planned on the table's
+                    # size: without this it would be planned on the size before this load until
+                    # autovacuum comes round, and a hash join over a million rows becomes sorts on disk.
+                    cursor.execute(f"ANALYZE {table}")
+                return added
+        except IntegrityError as refused:
+            if not isinstance(refused.__cause__, UniqueViolation):
+                raise
+        if staging_duplicates()[0]:
+            raise RepeatedRows
+        # Another import loaded some of the same records since they were looked for.
+        cursor.execute(f"{insert} ON CONFLICT (source, source_id) DO NOTHING")
         return cursor.rowcount
 
 
@@ -590,6 +769,25 @@ def service_use_import(*, job: ImportJob, retry_on: tuple[type[BaseException], .
                 today=timezone.localdate(),
                 on_progress=lambda rows: jobs.update(rows_checked=rows),
             )
+            if not checked.error_count:
+                jobs.update(status=ImportJob.Status.LOADING, rows_total=checked.rows, rows_checked=checked.rows)
+                try:
+                    with transaction.atomic():
+                        added = service_use_load()
+                        # Marked done in the same transaction as the load: a crash leaves it to run again.
+                        jobs.update(
+                            status=ImportJob.Status.DONE,
+                            rows_loaded=added,
+                            rows_already_loaded=checked.rows - added,
+                            finished_at=timezone.now(),
+                            stored_as="",
+                        )
+                        if added:
+                            # New contacts change what the layers above compute (the KPIs): say so once
+                            # this load has committed.
+                            announce_service_use_imported(job)
+                except RepeatedRows:
+                    checked.refuse_duplicates(*staging_duplicates())
             if checked.error_count:
                 jobs.update(
                     status=ImportJob.Status.REFUSED,
@@ -599,22 +797,6 @@ def service_use_import(*, job: ImportJob, retry_on: tuple[type[BaseException], .
                     finished_at=timezone.now(),
                     stored_as="",
                 )
-            else:
-                jobs.update(status=ImportJob.Status.LOADING, rows_total=checked.rows, rows_checked=checked.rows)
-                with transaction.atomic():
-                    added = service_use_load()
-                    # Marked done in the same transaction as the load: a crash leaves it to run again.
-                    jobs.update(
-                        status=ImportJob.Status.DONE,
-                        rows_loaded=added,
-                        rows_already_loaded=checked.rows - added,
-                        finished_at=timezone.now(),
-                        stored_as="",
-                    )
-                    if added:
-                        # New contacts change what the layers above compute (the KPIs): say so once
-                        # this load has committed.
-                        announce_service_use_imported(job)
     except retry_on:
         logger.warning("Service-use import %s met a passing fault; it will be tried again.", job.pk, exc_info=True)
         with contextlib.suppress(DatabaseError):

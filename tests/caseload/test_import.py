@@ -279,7 +279,7 @@ def test_a_large_file_is_handed_to_a_worker_after_the_upload_commits(coordinator
 def test_a_file_many_chunks_long_is_checked_a_chunk_at_a_time_and_loaded_whole(coordinator, own_team, resident, monkeypatch):
     from caseload import services
 
-    monkeypatch.setattr(services, "IMPORT_CHUNK_ROWS", 100)
+    monkeypatch.setattr(services, "IMPORT_CHUNK_BYTES", 4_096)
     progress: list[int] = []
     real_check = services.service_use_check
     monkeypatch.setattr(
@@ -290,7 +290,8 @@ def test_a_file_many_chunks_long_is_checked_a_chunk_at_a_time_and_loaded_whole(c
     job = import_job_create(content=csv_file(*rows), file_name="long.csv", teams=[own_team], by=coordinator, background=False)
 
     assert (job.status, job.rows_total, job.rows_loaded) == (ImportJob.Status.DONE, 1_050, 1_050)
-    assert progress == [*range(100, 1_001, 100), 1_050], "progress is shown after each chunk"
+    # About 45 bytes a row: twelve blocks or so, each staged and shown before the next is read.
+    assert len(progress) > 10 and progress == sorted(progress) and progress[-1] == 1_050, "progress is shown after each chunk"
 
 
 @pytest.mark.parametrize(
@@ -299,12 +300,12 @@ def test_a_file_many_chunks_long_is_checked_a_chunk_at_a_time_and_loaded_whole(c
         ("{nhs},{day},hospital_visit,NHS111,LATE", "unknown kind hospital_visit"),
         ("{nhs},{day},nhs_111_call,NHS111,7", "the same source and source_id as line 9"),
     ],
-    ids=["a bad kind", "a repeat of a row nine chunks before"],
+    ids=["a bad kind", "a repeat of a row ten blocks before"],
 )
 def test_a_fault_in_a_late_chunk_loads_nothing_from_the_chunks_before(coordinator, own_team, resident, monkeypatch, late_row, refused):
     from caseload import services
 
-    monkeypatch.setattr(services, "IMPORT_CHUNK_ROWS", 100)
+    monkeypatch.setattr(services, "IMPORT_CHUNK_BYTES", 4_096)
     rows = [f"{resident.nhs_number},{days_ago(n % 700 + 1)},nhs_111_call,NHS111,{n}" for n in range(1_000)]
     rows.append(late_row.format(nhs=resident.nhs_number, day=days_ago(3)))
 
@@ -430,3 +431,85 @@ def test_a_large_upload_is_loaded_by_a_real_worker_with_progress(client, live_wo
     job.refresh_from_db()
     assert (job.status, job.rows_loaded) == (ImportJob.Status.DONE, 6_000)
     assert "6000 new contacts added" in client.get(job_url).text
+
+
+def test_each_contact_is_loaded_into_the_episode_open_or_last_referred_before_it(coordinator, own_team):
+    first = stepped_down(own_team)
+    first.close(on=first.stepped_down_on, by=coordinator)
+    second = referred(own_team, nhs_number=first.nhs_number, referred_days_ago=5)
+    before_both = first.referral_date - datetime.timedelta(days=300)
+    rows = {
+        "BEFORE": (before_both, first),
+        "FIRST": (days_ago(6), first),
+        "SAME-DAY": (second.referral_date, second),
+        "SECOND": (days_ago(2), second),
+    }
+
+    job = import_job_create(
+        content=csv_file(*(f"{first.nhs_number},{day},ae_attendance,ED,{source_id}" for source_id, (day, _) in rows.items())),
+        file_name="episodes.csv", teams=[own_team], by=coordinator,
+    )
+
+    assert (job.status, job.rows_loaded) == (ImportJob.Status.DONE, 4)
+    loaded = dict(ServiceUseEvent.objects.values_list("source_id", "resident_id"))
+    assert loaded == {source_id: resident.pk for source_id, (_, resident) in rows.items()}
+
+
+def test_quoted_padded_and_formatted_values_load_as_the_csv_reader_reads_them(coordinator, own_team, resident):
+    dashed = f"{resident.nhs_number[:3]}-{resident.nhs_number[3:6]}-{resident.nhs_number[6:]}"
+    job = import_job_create(
+        content=csv_file(
+            f'"{resident.nhs_number}","{days_ago(9)}","ae_attendance","BHAM,ED","ED-1"',  # quoted, a comma inside a value
+            f" {resident.formatted_nhs_number} ,{days_ago(8)}\t,ae_attendance,\u00a0BHAM-ED,ED-2 ",  # padded with blanks
+            f"{dashed},{days_ago(7)},ae_attendance,BHAM-ED,ED-3",  # dashes: plain ASCII, normalised in the database
+            ",,,,",  # a line of empty values is a blank line
+            "",
+            f"{resident.nhs_number},{days_ago(6)},ae_attendance,Ysbyty Gwynedd – A&E,ED-4",  # not ASCII
+        ),
+        file_name="odd.csv", teams=[own_team], by=coordinator,
+    )
+
+    assert (job.status, job.rows_total, job.rows_loaded) == (ImportJob.Status.DONE, 4, 4), job.errors
+    assert sorted(resident.service_use.values_list("source", "source_id")) == [
+        ("BHAM,ED", "ED-1"), ("BHAM-ED", "ED-2"), ("BHAM-ED", "ED-3"), ("Ysbyty Gwynedd – A&E", "ED-4"),
+    ]
+
+
+def test_lines_read_by_python_and_by_the_database_keep_their_numbers_across_blocks(coordinator, own_team, resident, monkeypatch):
+    from caseload import services
+
+    monkeypatch.setattr(services, "IMPORT_CHUNK_BYTES", 256)
+    nhs, day = resident.nhs_number, days_ago(3)
+    rows = [f"{nhs},{day},nhs_111_call,NHS111,{n}" for n in range(40)]
+    rows[5] = f'"{nhs}","{day}","nhs_111_call","NHS111","5"'  # read by Python, fine
+    rows[11] = f"{nhs},{day},hospital_visit,NHS111,11"  # plain, faulty
+    rows[17] = f" {nhs} ,{day},nhs_111_call,NHS111,  "  # read by Python, faulty
+    rows[23] = ""  # blank
+    rows[29] = f"{nhs},{day},nhs_111_call,NHS111"  # plain, too few values
+    rows[35] = f'{nhs},{day},nhs_111_call,"NHS111,35'  # a quote left open
+
+    job = import_job_create(content=csv_file(*rows), file_name="mixed.csv", teams=[own_team], by=coordinator)
+
+    messages = {error["line"]: error["message"] for error in job.errors}
+    assert job.status == ImportJob.Status.REFUSED and ServiceUseEvent.objects.count() == 0
+    assert sorted(messages) == [13, 19, 31, 37] and job.error_count == 4 and job.rows_total == 39
+    assert messages[13].startswith("unknown kind hospital_visit")
+    assert messages[19] == "the source_id is missing."
+    assert messages[31] == "expected 5 values separated by commas, found 4."
+    assert messages[37].startswith("a quoted value is not closed on this line")
+
+
+def test_a_repeat_in_a_file_with_no_other_fault_is_refused_by_line_and_a_file_loaded_before_adds_nothing(coordinator, own_team, resident):
+    rows = [f"{resident.nhs_number},{days_ago(n % 700 + 1)},nhs_111_call,NHS111,{n}" for n in range(300)]
+    loaded = import_job_create(content=csv_file(*rows[:200]), file_name="first.csv", teams=[own_team], by=coordinator)
+
+    repeated = import_job_create(content=csv_file(*rows, rows[250]), file_name="repeat.csv", teams=[own_team], by=coordinator)
+    repeated_loaded = import_job_create(content=csv_file(*rows[:10], rows[5]), file_name="old.csv", teams=[own_team], by=coordinator)
+    again = import_job_create(content=csv_file(*rows), file_name="again.csv", teams=[own_team], by=coordinator)
+
+    assert (loaded.status, loaded.rows_loaded) == (ImportJob.Status.DONE, 200)
+    assert repeated.status == ImportJob.Status.REFUSED
+    assert repeated.errors == [{"line": 302, "message": "the same source and source_id as line 252."}]
+    assert repeated_loaded.errors == [{"line": 12, "message": "the same source and source_id as line 7."}], "whether or not it was loaded before"
+    assert (again.status, again.rows_loaded, again.rows_already_loaded) == (ImportJob.Status.DONE, 100, 200)
+    assert ServiceUseEvent.objects.count() == 300
