@@ -911,7 +911,7 @@ class ServiceUseEvent(models.Model):
     # No index of its own: the (resident, date) index below serves the foreign key too, and one
     # index fewer to keep up makes a large import faster. No constraint in the database either:
     # it checked each imported row against the resident one at a time, the largest part of an
-    # import's time, for residents the import has just matched and that are never deleted (ADR 0022).
+    # import's time, for residents the import has just matched and that are never deleted (ADR 0025).
     resident = models.ForeignKey(
         Resident, on_delete=models.CASCADE, related_name="service_use", db_index=False, db_constraint=False
     )

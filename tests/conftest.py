@@ -175,6 +175,25 @@ def _tasks_sent_to(app, redis_url: str) -> Iterator[None]:
         _use_broker(app, previous_broker)
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _own_import_folder(tmp_path_factory) -> Iterator[None]:
+    """Uploads wait under a folder of this test process's own, not the checkout's .data/imports:
+    parallel processes would otherwise see each other's files (a test that checks a loaded file
+    is not kept would fail when another process's upload lands at the same moment). Set in the
+    environment too, so worker processes a test starts read the same folder."""
+    from django.test import override_settings
+
+    folder = tmp_path_factory.mktemp("imports")
+    previous = os.environ.get("INT_IMPORT_DIR")
+    os.environ["INT_IMPORT_DIR"] = str(folder)
+    with override_settings(INT_IMPORT_DIR=folder):
+        yield
+    if previous is None:
+        os.environ.pop("INT_IMPORT_DIR", None)
+    else:
+        os.environ["INT_IMPORT_DIR"] = previous
+
+
 FAST_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
 

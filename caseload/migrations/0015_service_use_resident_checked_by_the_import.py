@@ -7,7 +7,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('caseload', '0013_access_log_pages_with_case_finding'),
+        ('caseload', '0014_population_contacts_without_the_month_index'),
     ]
 
     operations = [
