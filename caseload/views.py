@@ -216,8 +216,6 @@ def check_nhs_number(request: HttpRequest) -> HttpResponse:
 # --- case finding -----------------------------------------------------------------------------------
 
 CASE_FINDING_PAGE_SIZE = 25
-# An open case with no contact for this long is flagged in the caseload.
-CONTACT_DUE = datetime.timedelta(days=28)
 
 
 @require_GET
@@ -261,13 +259,17 @@ def case_finding(request: HttpRequest, slug: str) -> HttpResponse:
 @require_GET
 def resident_detail(request: HttpRequest, slug: str, pk: int) -> HttpResponse:
     resident = resident_for(request, slug, pk, Right.VIEW_CASES)
-    record_resident_access(request, [resident.pk], ResidentAccess.Page.RESIDENT)
+    record_resident_access(request, [resident.pk], ResidentAccess.Page.RESIDENT)  # on every request, cached or not
+    fragment = page_fragment(request, "resident_detail")
+    if fragment.hit:
+        return render(request, "caseload/resident.html", {"resident": resident, "fragment": fragment})
     timeline = journey_of(resident, user=request.user, recent_service_use=RECENT_SERVICE_USE)
     months = resident.service_use_by_month()
     return render(
         request,
         "caseload/resident.html",
         {
+            "fragment": fragment,
             "resident": resident,
             "timeline": timeline,
             "service_use_total": resident.service_use.count(),

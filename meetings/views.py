@@ -204,9 +204,14 @@ def agenda(request: HttpRequest, slug: str, pk: int) -> HttpResponse:
     meeting = _meeting(request, slug, pk, Right.BUILD_AGENDA)
     if request.htmx:
         return render(request, "meetings/agenda.html#agenda", _agenda_context(request, meeting))
+    fragment = page_fragment(request, "agenda")
+    if fragment.hit:
+        record_resident_access(request, fragment.shown, ResidentAccess.Page.INFORMATION_PACK)
+        return render(request, "meetings/agenda.html", {"meeting": meeting, "fragment": fragment})
     context = _agenda_context(request, meeting)
     _record_packs_shown(request, context["items"], ResidentAccess.Page.INFORMATION_PACK)
-    return render(request, "meetings/agenda.html", context)
+    fragment.shown = [item.resident_id for item in context["items"]]
+    return render(request, "meetings/agenda.html", {**context, "fragment": fragment})
 
 
 def _back_to_next(request: HttpRequest) -> HttpResponseRedirect | None:

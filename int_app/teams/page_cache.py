@@ -17,7 +17,7 @@ from __future__ import annotations
 import datetime
 import hashlib
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
 
@@ -52,6 +52,9 @@ class PageFragment:
     # Called after the part is rendered: the moment it would read differently with no write
     # (a deadline, a date threshold), if sooner than PAGE_CACHE_SECONDS.
     expires_at: Callable[[], datetime.datetime | None] | None = None
+    # The residents the part shows, kept with it: a view that logs who was shown logs them from
+    # here on a cached request.
+    shown: list[int] = field(default_factory=list)
 
     @property
     def hit(self) -> bool:
@@ -68,7 +71,7 @@ class PageFragment:
         if nonce:
             html = html.replace(nonce, NONCE_PLACEHOLDER)
         # The moment kept with the part and checked on reading, by the clock the page reads.
-        shared_cache.set(self.key, (expires, html), PAGE_CACHE_SECONDS)
+        shared_cache.set(self.key, (expires, html, self.shown), PAGE_CACHE_SECONDS)
 
     def restore(self, *, csrf_token: str, nonce: str) -> str:
         return self.html.replace(CSRF_PLACEHOLDER, csrf_token).replace(NONCE_PLACEHOLDER, nonce)
@@ -81,7 +84,7 @@ def page_fragment(request: HttpRequest, page: str, *, expires_at: Callable[[], d
         return PageFragment(key=None)
     parts = (page, release(), str(request.user.pk), str(version), timezone.localdate().isoformat(), request.get_full_path(), str(bool(getattr(request, "htmx", False))))
     key = "page:" + hashlib.sha256("\x1f".join(parts).encode()).hexdigest()
-    expires, html = shared_cache.get(key, (None, None))
+    expires, html, shown = shared_cache.get(key, (None, None, []))
     if expires is not None and expires <= timezone.now():
-        html = None
-    return PageFragment(key=key, html=html, expires_at=expires_at)
+        html, shown = None, []
+    return PageFragment(key=key, html=html, expires_at=expires_at, shown=shown)

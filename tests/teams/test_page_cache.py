@@ -23,7 +23,7 @@ from pressure.services import pressure_report_submit
 
 from ..caseload.factories import active, referred
 from ..conftest import member
-from ..meetings.factories import make_action
+from ..meetings.factories import active_resident, add_item, make_action, make_meeting
 
 LONDON = ZoneInfo("Europe/London")
 
@@ -180,3 +180,38 @@ def test_an_htmx_request_and_a_person_without_the_right_get_what_they_did_before
     client.get(reverse(url_name, args=args))
     client.force_login(outsider)
     assert client.get(reverse(url_name, args=args)).status_code in (403, 404)
+
+
+def test_each_opening_of_a_resident_is_logged_and_a_change_shows_at_once(client, own_team, coordinator):
+    resident = active(own_team, given_name="Olive", family_name="Begum")
+    client.force_login(coordinator)
+    url = reverse("caseload:resident", args=[own_team.slug, resident.pk])
+    client.get(url)
+    again = client.get(url)
+    assert cached(again)
+    assert ResidentAccess.objects.filter(resident=resident, user=coordinator, page=ResidentAccess.Page.RESIDENT).count() == 2
+
+    Resident.objects.filter(pk=resident.pk).update(referrer="Dr Okafor")
+    after = client.get(url)
+    assert not cached(after) and b"Dr Okafor" in after.content
+
+
+def test_each_opening_of_a_cached_agenda_logs_every_resident_on_it(client, own_team, coordinator):
+    meeting = make_meeting(own_team)
+    residents = [active_resident(own_team, family_name=f"Agenda{n}") for n in range(3)]
+    for resident in residents[:2]:
+        add_item(meeting, resident)
+    client.force_login(coordinator)
+    url = reverse("meetings:agenda", args=[own_team.slug, meeting.pk])
+    client.get(url)
+    assert cached(client.get(url))
+
+    def openings(resident) -> int:
+        return ResidentAccess.objects.filter(resident=resident, page=ResidentAccess.Page.INFORMATION_PACK).count()
+
+    assert [openings(r) for r in residents] == [2, 2, 0]
+
+    add_item(meeting, residents[2])
+    after = client.get(url)
+    assert not cached(after) and b"Agenda2" in after.content
+    assert [openings(r) for r in residents] == [3, 3, 1]
