@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import datetime
 import hashlib
+import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cache
@@ -35,8 +36,12 @@ NONCE_PLACEHOLDER = "__int_csp_nonce__"
 
 @cache
 def release() -> str:
-    """What the cached HTML was made by: the templates, static files and code of this checkout."""
+    """What the cached HTML was made by: the templates, static files and code of this checkout,
+    and the settings read from the environment that pages may show (KPI thresholds, demo mode...)."""
     digest = hashlib.sha256()
+    for name in sorted(os.environ):
+        if name.startswith(("INT_", "KPI_", "DJANGO_")):
+            digest.update(f"{name}={os.environ[name]};".encode())
     for folder in ("templates", "static", "int_app", "caseload", "pressure", "meetings", "kpis"):
         for path in sorted(Path(settings.BASE_DIR, folder).rglob("*")):
             if path.is_file() and path.suffix != ".pyc":

@@ -173,7 +173,7 @@ def test_a_done_action_leaves_my_actions_at_once_and_the_form_carries_this_sessi
 
 
 @pytest.mark.parametrize("url_name", ["caseload:list", "meetings:my_actions", "pressure:heatmap", "kpis:dashboard"])
-def test_an_htmx_request_and_a_person_without_the_right_get_what_they_did_before(client, own_team, other_team, url_name):
+def test_a_page_cached_for_one_person_is_still_refused_to_another_without_the_right(client, own_team, other_team, url_name):
     args = [own_team.slug] if url_name == "caseload:list" else []
     outsider = member(other_team, Role.PRACTICE_MANAGER)
     client.force_login(member(own_team, Role.COORDINATOR))
