@@ -15,8 +15,9 @@ def record_resident_access(request: HttpRequest, resident_ids: Iterable[int], pa
 def record_resident_access_by(*, user, resident_ids: Iterable[int], page: str, path: str, request_id: str = "") -> int:
     """The same row for work done on someone's behalf with no request: a task sending a record out
     (an outcome summary to a GP practice) is logged as that person's, at the page it came from."""
+    user_id = user.pk  # once: the request's user is a lazy object, slow to read for each row
     rows = [
-        ResidentAccess(user=user, resident_id=resident_id, page=page, path=path[:300], request_id=request_id[:64])
+        ResidentAccess(user_id=user_id, resident_id=resident_id, page=page, path=path[:300], request_id=request_id[:64])
         for resident_id in set(resident_ids)
     ]
     ResidentAccess.objects.bulk_create(rows)

@@ -9,6 +9,7 @@ from django.views.decorators.http import require_GET, require_http_methods
 from caseload.models import PopulationExtract
 from caseload.population import MONTHS_REQUIRED, population_extract_create
 from int_app.teams.models import Team
+from int_app.teams.page_cache import page_fragment
 from int_app.teams.roles import Right
 from pressure.services import pressure_banner
 
@@ -44,6 +45,11 @@ def _chosen_scope(filters: KpiFilterForm, units: KpiUnits) -> Scope:
 
 @require_GET
 def kpi_dashboard(request: HttpRequest) -> HttpResponse:
+    if not request.user.memberships_with_right(Right.VIEW_KPIS):  # as _kpi_units, from the memberships read already
+        raise PermissionDenied("The KPI dashboard is for PCN leads and coordinators.")
+    fragment = None if request.htmx else page_fragment(request, "kpi_dashboard")
+    if fragment and fragment.hit:
+        return render(request, "kpis/dashboard.html", {"fragment": fragment})
     units = _kpi_units(request)
     filters = KpiFilterForm(request.GET or None, units=units)
     scope = _chosen_scope(filters, units)
@@ -73,7 +79,7 @@ def kpi_dashboard(request: HttpRequest) -> HttpResponse:
     }
     if request.htmx:
         return render(request, "kpis/dashboard.html#figures", context)
-    return render(request, "kpis/dashboard.html", {**context, "pressure_alerts": pressure_banner(request.user)})
+    return render(request, "kpis/dashboard.html", {**context, "fragment": fragment, "pressure_alerts": pressure_banner(request.user)})
 
 
 @require_GET

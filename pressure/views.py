@@ -11,6 +11,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
+from int_app.teams.page_cache import page_fragment
 from int_app.teams.roles import Right
 
 from .forms import HeatmapFilterForm, PracticeChoiceForm, PressureReportForm, SitrepWeekForm
@@ -35,6 +36,9 @@ from .sitrep import Sitrep, build_sitrep, sitrep_rows
 def pressure_heatmap(request: HttpRequest) -> HttpResponse:
     if not can_view_pressure(request.user):
         raise PermissionDenied("The pressure heatmap is for PCN leads and coordinators.")
+    fragment = None if request.htmx else page_fragment(request, "pressure_heatmap")
+    if fragment and fragment.hit:
+        return render(request, "pressure/heatmap.html", {"fragment": fragment})
     filters = HeatmapFilterForm(request.GET or None, user=request.user)
     chosen = filters.cleaned_data if filters.is_valid() else {}
     practices = practices_for_heatmap(
@@ -42,9 +46,14 @@ def pressure_heatmap(request: HttpRequest) -> HttpResponse:
         pcn_id=getattr(chosen.get("pcn"), "pk", None),
         neighbourhood_id=getattr(chosen.get("neighbourhood"), "pk", None),
     )
+    heatmap = build_heatmap(practices)
+    if fragment:
+        # The missing reports turn overdue at the deadline, with no write.
+        fragment.expires_at = lambda: None if heatmap.deadline_passed else heatmap.deadline
     context = {
+        "fragment": fragment,
         "filters": filters,
-        "heatmap": build_heatmap(practices),
+        "heatmap": heatmap,
         "pressure_alerts": pressure_banner(request.user),
         "scale": current_scale(),
     }

@@ -1022,6 +1022,55 @@ def bench_pages(bench: Bench) -> None:
 # other sections' teams would be.
 BENCHES.insert(0, bench_pages)
 
+
+def bench_page_cpu(bench: Bench) -> None:
+    """The CPU a request to each main page costs in this process (the test client, the production
+    middleware, DEBUG off; median of PAGE_CPU_REPEATS after 5 warm-ups), steadier than gunicorn's
+    ratios on a shared machine: `bench page_cpu name=<page> cpu_ms=<ms> queries=<n>`. Issue #17's
+    ratio is roughly 1.06 / (cpu_ms + 0.56) on an idle machine. A repeated request of a page whose
+    data has not changed is served from the page cache (ADR 0022)."""
+    if not bench.wants("page_cpu"):
+        return
+    from django.core.management import call_command
+
+    from caseload.models import Resident
+    from meetings.models import Meeting
+
+    # Known passwords in a database of its own that is dropped at the end, as bench page seeds it.
+    call_command("seed_demo", once=True, force=True, stdout=open(os.devnull, "w"))  # noqa: SIM115 - closed with the process
+    agenda = next(
+        (f"/meetings/teams/east/{m.pk}/agenda/" for m in Meeting.objects.filter(team__slug="east", items__resident__family_name="Pages00")),
+        None,
+    ) or pages_agenda("east")
+    resident = Resident.objects.filter(team__slug="east", status=Resident.Status.ACTIVE).exclude(family_name__startswith="Pages").order_by("pk").first()
+    clients = {}
+    for role in ("lead", "ot", "coordinator"):
+        clients[role] = Client()
+        assert clients[role].post("/accounts/login/", {"login": f"{role}@east.demo", "password": DEMO_PASSWORD}).status_code == 302
+    repeats = int(os.environ.get("PAGE_CPU_REPEATS", "40"))
+    for name, path, client in [
+        ("healthz", "/healthz", Client()),
+        ("dashboard_lead", "/kpis/", clients["lead"]),
+        ("my_actions_ot", "/meetings/actions/", clients["ot"]),
+        ("caseload_coordinator", "/caseload/teams/east/", clients["coordinator"]),
+        ("pressure_lead", "/pressure/", clients["lead"]),
+        ("resident_coordinator", f"/caseload/teams/east/residents/{resident.pk}/", clients["coordinator"]),
+        (f"agenda_{AGENDA_ITEMS}_items", agenda, clients["coordinator"]),
+    ]:
+        for _ in range(5):
+            assert client.get(path).status_code == 200, name
+        timings = []
+        for _ in range(repeats):
+            started = time.process_time()
+            client.get(path)
+            timings.append((time.process_time() - started) * 1000)
+        with CaptureQueriesContext(connection) as queries:
+            client.get(path)
+        bench.report("page_cpu", name=name, cpu_ms=f"{statistics.median(timings):.2f}", queries=len(queries))
+
+
+BENCHES.insert(1, bench_page_cpu)
+
 # --- kpi_matched ---------------------------------------------------------------------------------
 # The matched comparison of a KPI run (kpis/matching.py) at city scale: at 1x, 20,000 supported
 # residents among 1.1 million registered people in ten teams' population extracts (24 months,

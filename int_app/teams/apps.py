@@ -1,4 +1,5 @@
 from django.apps import AppConfig
+from django.db.models.signals import post_migrate
 
 
 class TeamsConfig(AppConfig):
@@ -9,3 +10,7 @@ class TeamsConfig(AppConfig):
     def ready(self) -> None:
         # signals connects the login and deactivation receivers; checks registers deployment checks.
         from . import checks, signals  # noqa: F401
+        from .data_version import install_triggers
+
+        # After every app's tables exist: the data version's trigger on each (ADR 0022).
+        post_migrate.connect(install_triggers, sender=self, dispatch_uid="int_data_version_triggers")

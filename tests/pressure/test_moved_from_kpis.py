@@ -11,6 +11,7 @@ from django.apps import apps
 from django.core.management import call_command
 from django.db import connection
 
+from int_app.teams.data_version import TRIGGER as DATA_VERSION_TRIGGER
 from int_app.teams.roles import Role
 from pressure.models import PressureAlert, PressureReport, PressureReportChange
 
@@ -59,7 +60,8 @@ def test_the_history_triggers_move_to_the_new_app_before_the_old_ones_go(db):
 def test_a_report_saved_after_the_move_is_recorded_once_by_the_history_triggers(own_team):
     with connection.cursor() as cursor:
         cursor.execute(
-            "SELECT tgname FROM pg_trigger WHERE tgrelid = 'kpis_pressurereport'::regclass AND NOT tgisinternal ORDER BY tgname"
+            "SELECT tgname FROM pg_trigger WHERE tgrelid = 'kpis_pressurereport'::regclass AND NOT tgisinternal AND tgname <> %s ORDER BY tgname",
+            [DATA_VERSION_TRIGGER],  # the page cache's (int_app/teams/data_version.py), not a history trigger
         )
         triggers = [name for (name,) in cursor.fetchall()]
     assert triggers == sorted(trigger.get_pgid(PressureReport) for trigger in PressureReport._meta.triggers)

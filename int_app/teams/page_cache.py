@@ -1,0 +1,95 @@
+"""Rendered parts of pages kept in the cache, keyed on everything they show (ADR 0022).
+
+A view asks `page_fragment(request, "<page>")` before it reads anything. The key holds the page,
+the person (their rights are team data, so one person's part is never another's), the committed
+version of the team data (data_version: any write anywhere makes every key new), today's date, the
+address with its query string and the release (templates and code). When the version cannot be
+known (a write under way), nothing is cached. A part that changes with the clock within a day
+(a deadline passing) says when, with `expires_at`.
+
+The view keeps doing, on every request, what is not about showing: the access log of the residents
+shown, the rights check (before the lookup), the messages. The cached HTML holds placeholders for
+the request's CSRF token and CSP nonce, put back on the way out.
+"""
+
+from __future__ import annotations
+
+import datetime
+import hashlib
+import os
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from functools import cache
+from pathlib import Path
+
+from django.conf import settings
+from django.core.cache import cache as shared_cache
+from django.http import HttpRequest
+from django.utils import timezone
+
+from .data_version import data_version
+
+PAGE_CACHE_SECONDS = 600
+CSRF_PLACEHOLDER = "__int_csrf_token__"
+NONCE_PLACEHOLDER = "__int_csp_nonce__"
+
+
+@cache
+def release() -> str:
+    """What the cached HTML was made by: the templates, static files and code of this checkout,
+    and the settings read from the environment that pages may show (KPI thresholds, demo mode...)."""
+    digest = hashlib.sha256()
+    for name in sorted(os.environ):
+        if name.startswith(("INT_", "KPI_", "DJANGO_")):
+            digest.update(f"{name}={os.environ[name]};".encode())
+    for folder in ("templates", "static", "int_app", "caseload", "pressure", "meetings", "kpis"):
+        for path in sorted(Path(settings.BASE_DIR, folder).rglob("*")):
+            if path.is_file() and path.suffix != ".pyc":
+                stat = path.stat()
+                digest.update(f"{path}:{stat.st_mtime_ns}:{stat.st_size};".encode())
+    return digest.hexdigest()[:16]
+
+
+@dataclass
+class PageFragment:
+    key: str | None
+    html: str | None = None
+    # Called after the part is rendered: the moment it would read differently with no write
+    # (a deadline, a date threshold), if sooner than PAGE_CACHE_SECONDS.
+    expires_at: Callable[[], datetime.datetime | None] | None = None
+    # The residents the part shows, kept with it: a view that logs who was shown logs them from
+    # here on a cached request.
+    shown: list[int] = field(default_factory=list)
+
+    @property
+    def hit(self) -> bool:
+        return self.html is not None
+
+    def store(self, html: str, *, csrf_token: str, nonce: str) -> None:
+        if self.key is None:
+            return
+        expires = self.expires_at() if self.expires_at else None
+        if expires is not None and expires <= timezone.now():
+            return
+        if csrf_token:
+            html = html.replace(csrf_token, CSRF_PLACEHOLDER)
+        if nonce:
+            html = html.replace(nonce, NONCE_PLACEHOLDER)
+        # The moment kept with the part and checked on reading, by the clock the page reads.
+        shared_cache.set(self.key, (expires, html, self.shown), PAGE_CACHE_SECONDS)
+
+    def restore(self, *, csrf_token: str, nonce: str) -> str:
+        return self.html.replace(CSRF_PLACEHOLDER, csrf_token).replace(NONCE_PLACEHOLDER, nonce)
+
+
+def page_fragment(request: HttpRequest, page: str, *, expires_at: Callable[[], datetime.datetime | None] | None = None) -> PageFragment:
+    """The cached part of `page` for this request, or an empty one to fill (key None: not cacheable)."""
+    version = data_version()
+    if version is None or request.method != "GET":
+        return PageFragment(key=None)
+    parts = (page, release(), str(request.user.pk), str(version), timezone.localdate().isoformat(), request.get_full_path(), str(bool(getattr(request, "htmx", False))))
+    key = "page:" + hashlib.sha256("\x1f".join(parts).encode()).hexdigest()
+    expires, html, shown = shared_cache.get(key, (None, None, []))
+    if expires is not None and expires <= timezone.now():
+        html, shown = None, []
+    return PageFragment(key=key, html=html, expires_at=expires_at, shown=shown)
