@@ -1028,7 +1028,7 @@ def bench_page_cpu(bench: Bench) -> None:
     middleware, DEBUG off; median of PAGE_CPU_REPEATS after 5 warm-ups), steadier than gunicorn's
     ratios on a shared machine: `bench page_cpu name=<page> cpu_ms=<ms> queries=<n>`. Issue #17's
     ratio is roughly 1.06 / (cpu_ms + 0.56) on an idle machine. A repeated request of a page whose
-    data has not changed is served from the page cache (ADR 0022)."""
+    data has not changed is served from the page cache (ADR 0026)."""
     if not bench.wants("page_cpu"):
         return
     from django.core.management import call_command

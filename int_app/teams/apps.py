@@ -12,5 +12,5 @@ class TeamsConfig(AppConfig):
         from . import checks, signals  # noqa: F401
         from .data_version import install_triggers
 
-        # After every app's tables exist: the data version's trigger on each (ADR 0022).
+        # After every app's tables exist: the data version's trigger on each (ADR 0026).
         post_migrate.connect(install_triggers, sender=self, dispatch_uid="int_data_version_triggers")

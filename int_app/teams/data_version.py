@@ -1,4 +1,4 @@
-"""The version of the team data, for caching what a page shows (ADR 0022).
+"""The version of the team data, for caching what a page shows (ADR 0026).
 
 Every INSERT, UPDATE, DELETE or TRUNCATE of a table of the data apps advances one sequence, from a
 statement trigger in the database (so bulk updates, imports by COPY and raw SQL count too, and no

@@ -1,4 +1,4 @@
-"""Rendered parts of pages kept in the cache, keyed on everything they show (ADR 0022).
+"""Rendered parts of pages kept in the cache, keyed on everything they show (ADR 0026).
 
 A view asks `page_fragment(request, "<page>")` before it reads anything. The key holds the page,
 the person (their rights are team data, so one person's part is never another's), the committed

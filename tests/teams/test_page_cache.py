@@ -1,4 +1,4 @@
-"""Cached parts of pages (ADR 0022): keyed on the person, the committed version of the team data,
+"""Cached parts of pages (ADR 0026): keyed on the person, the committed version of the team data,
 the day and the address, so a page never shows what a write has changed, nor one person's part to
 another; the access log and the rights checks still happen on every request."""
 

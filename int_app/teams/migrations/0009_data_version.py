@@ -1,4 +1,4 @@
-"""The team data version (int_app/teams/data_version.py, ADR 0022): a sequence every write of team
+"""The team data version (int_app/teams/data_version.py, ADR 0026): a sequence every write of team
 data advances, by a statement trigger that post_migrate puts on each table."""
 
 import secrets
