@@ -781,11 +781,12 @@ def extracts(
     text = newline.join([",".join(HEADER), *texts]) + draw(st.sampled_from([newline, ""]))
     whole_file = draw(st.sampled_from([None, None, None, "byte order mark", *(["not UTF-8", "no rows"] if faulty else [])]))
     content = text.encode("utf-8", "surrogateescape")  # "caf\udce9" is café saved in Windows-1252
-    if whole_file is None and not is_utf8(content):
-        whole_file = "not UTF-8"
     if whole_file == "byte order mark":
         content, whole_file = b"\xef\xbb\xbf" + content, None
-    elif whole_file == "not UTF-8":
+    if whole_file is None and not is_utf8(content):
+        # A file with a byte order mark but café in Windows-1252 is not UTF-8 either.
+        whole_file = "not UTF-8"
+    if whole_file == "not UTF-8":
         content = content.replace(b"kind", b"k\xe9ind", 1)  # a header cell saved in Windows-1252
     elif whole_file == "no rows":
         content = (",".join(HEADER) + newline).encode()

@@ -24,6 +24,8 @@ from pathlib import Path
 
 from django.conf import settings
 from django.core.cache import cache as shared_cache
+from django.core.signals import setting_changed
+from django.dispatch import receiver
 from django.http import HttpRequest
 from django.utils import timezone
 
@@ -48,6 +50,17 @@ def release() -> str:
                 stat = path.stat()
                 digest.update(f"{path}:{stat.st_mtime_ns}:{stat.st_size};".encode())
     return digest.hexdigest()[:16]
+
+
+# Settings changed while the process runs (Django's override_settings, a test's `settings`): each
+# change starts new keys, as a restart with other environment values does through release().
+_settings_changes = 0
+
+
+@receiver(setting_changed)
+def _settings_changed(**kwargs) -> None:
+    global _settings_changes
+    _settings_changes += 1
 
 
 @dataclass
@@ -87,7 +100,7 @@ def page_fragment(request: HttpRequest, page: str, *, expires_at: Callable[[], d
     version = data_version()
     if version is None or request.method != "GET":
         return PageFragment(key=None)
-    parts = (page, release(), str(request.user.pk), str(version), timezone.localdate().isoformat(), request.get_full_path(), str(bool(getattr(request, "htmx", False))))
+    parts = (page, release(), str(_settings_changes), str(request.user.pk), str(version), timezone.localdate().isoformat(), request.get_full_path(), str(bool(getattr(request, "htmx", False))))
     key = "page:" + hashlib.sha256("\x1f".join(parts).encode()).hexdigest()
     expires, html, shown = shared_cache.get(key, (None, None, []))
     if expires is not None and expires <= timezone.now():
