@@ -126,27 +126,35 @@ def population_header(upload: BinaryIO, checked: CheckedFile) -> bool:
     return True
 
 
-def population_stage(upload: BinaryIO, checked: CheckedFile, on_progress: Callable[[int], None] | None = None) -> bool:
-    """COPY every line after the header into staging, unparsed, a chunk at a time. False when the
-    file is refused as a whole (a line that is not text); `checked` says why."""
+def _copied_in_chunks(upload: BinaryIO, copy_sql: str, on_progress: Callable[[int], None] | None) -> tuple[int, Exception | None]:
+    """COPY every line after the header with `copy_sql`, a chunk at a time (each in a savepoint):
+    the lines staged, and what stopped COPY, if anything did."""
     staged = 0
     with connection.cursor() as cursor:
         while lines := upload.readlines(COPY_CHUNK_BYTES):
             try:
-                # One value a line, taken as it is: no delimiter or quote can occur in it, so a
-                # broken line is staged like any other and refused by the checks, on its own.
                 with transaction.atomic():
-                    cursor.copy_expert(
-                        f"COPY {STAGING} (raw) FROM STDIN WITH (FORMAT csv, DELIMITER E'\\x01', QUOTE E'\\x02', ENCODING 'UTF8')",
-                        _Lines(lines),
-                    )
+                    cursor.copy_expert(copy_sql, _Lines(lines))
             except (DatabaseError, psycopg2.Error) as refused:
-                line = staged + 1 + _copy_line(refused)
-                checked.refuse(line, "This line cannot be read: it is not plain UTF-8 text or holds a control character. Save the file as CSV and upload it again.")
-                return False
+                return staged, refused
             staged += len(lines)
             if on_progress is not None:
                 on_progress(staged)
+    return staged, None
+
+
+def population_stage(upload: BinaryIO, checked: CheckedFile, on_progress: Callable[[int], None] | None = None) -> bool:
+    """COPY every line after the header into staging, unparsed, a chunk at a time. False when the
+    file is refused as a whole (a line that is not text); `checked` says why."""
+    # One value a line, taken as it is: no delimiter or quote can occur in it, so a broken line is
+    # staged like any other and refused by the checks, on its own.
+    staged, refused = _copied_in_chunks(
+        upload, f"COPY {STAGING} (raw) FROM STDIN WITH (FORMAT csv, DELIMITER E'\\x01', QUOTE E'\\x02', ENCODING 'UTF8')", on_progress
+    )
+    if refused is not None:
+        line = staged + 1 + _copy_line(refused)
+        checked.refuse(line, "This line cannot be read: it is not plain UTF-8 text or holds a control character. Save the file as CSV and upload it again.")
+        return False
     return True
 
 
@@ -250,22 +258,12 @@ def population_stage_quickly(upload: BinaryIO, on_progress: Callable[[int], None
     """COPY every line after the header into the quick staging, its values split at each comma, a
     chunk at a time. The number of lines; None when COPY cannot take one (a line with more or fewer
     values, a blank line, not UTF-8...): the file is then checked line by line."""
-    staged = 0
-    with connection.cursor() as cursor:
-        while lines := upload.readlines(COPY_CHUNK_BYTES):
-            try:
-                # No quote character (\x02 never occurs in a valid line): a quote is kept in the value,
-                # which then matches nothing, as a comma splits values whatever surrounds it.
-                with transaction.atomic():
-                    cursor.copy_expert(
-                        f"COPY {FIELDS} FROM STDIN WITH (FORMAT csv, DELIMITER ',', QUOTE E'\\x02', ENCODING 'UTF8')", _Lines(lines)
-                    )
-            except (DatabaseError, psycopg2.Error):
-                return None
-            staged += len(lines)
-            if on_progress is not None:
-                on_progress(staged)
-    return staged
+    # No quote character (\x02 never occurs in a valid line): a quote is kept in the value, which
+    # then matches nothing, as a comma splits values whatever surrounds it.
+    staged, refused = _copied_in_chunks(
+        upload, f"COPY {FIELDS} FROM STDIN WITH (FORMAT csv, DELIMITER ',', QUOTE E'\\x02', ENCODING 'UTF8')", on_progress
+    )
+    return None if refused is not None else staged
 
 
 def _typed_quickly_sql() -> str:
