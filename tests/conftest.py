@@ -157,9 +157,32 @@ def live_worker(redis_url, transactional_db) -> Iterator[object]:
 
     from int_app.celery import app
 
-    with _tasks_sent_to(app, redis_url):
+    with _tasks_sent_to(app, redis_url), _logging_kept():
         with start_worker(app, pool="solo", perform_ping_check=False, shutdown_timeout=10) as worker:
             yield worker
+
+
+@contextmanager
+def _logging_kept() -> Iterator[None]:
+    """Logging as it was before: starting a worker in this process sets Celery's logging up (the
+    root logger's handlers and level, loggers switched off or no longer propagating), after which
+    later tests' caplog stopped seeing the app's warnings (the CIS2 refusals' reasons)."""
+    import logging
+
+    root = logging.getLogger()
+    kept_root = (root.level, list(root.handlers))
+    kept = {
+        name: (logger.level, logger.disabled, logger.propagate, list(logger.handlers))
+        for name, logger in logging.Logger.manager.loggerDict.items()
+        if isinstance(logger, logging.Logger)
+    }
+    try:
+        yield
+    finally:
+        root.level, root.handlers[:] = kept_root[0], kept_root[1]
+        for name, (level, disabled, propagate, handlers) in kept.items():
+            logger = logging.getLogger(name)
+            logger.level, logger.disabled, logger.propagate, logger.handlers[:] = level, disabled, propagate, handlers
 
 
 @contextmanager
