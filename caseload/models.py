@@ -946,7 +946,27 @@ class ImportJobQuerySet(models.QuerySet):
         return self.filter(teams__in=Team.objects.visible_to(user, right)).distinct()
 
 
-class ImportJob(models.Model):
+class UploadedFile:
+    """What an import's row (ImportJob, PopulationExtract) says of its file and its progress: the
+    file waits under INT_IMPORT_DIR as `stored_as` until the import ends."""
+
+    def __str__(self) -> str:
+        return f"{self.file_name} ({self.get_status_display()})"
+
+    @property
+    def stored_path(self) -> Path | None:
+        return Path(settings.INT_IMPORT_DIR) / self.stored_as if self.stored_as else None
+
+    @property
+    def is_finished(self) -> bool:
+        return self.status in self.Status.finished_values()
+
+    @property
+    def percent_checked(self) -> int:
+        return min(100, int(100 * self.rows_checked / self.rows_total)) if self.rows_total else 0
+
+
+class ImportJob(UploadedFile, models.Model):
     """One upload of a service-use extract: the file, then what checking and loading it found."""
 
     class Status(models.TextChoices):
@@ -987,20 +1007,6 @@ class ImportJob(models.Model):
     class Meta:
         ordering = ["-created_at"]
 
-    def __str__(self) -> str:
-        return f"{self.file_name} ({self.get_status_display()})"
-
-    @property
-    def stored_path(self) -> Path | None:
-        return Path(settings.INT_IMPORT_DIR) / self.stored_as if self.stored_as else None
-
-    @property
-    def is_finished(self) -> bool:
-        return self.status in ImportJob.Status.finished_values()
-
-    @property
-    def percent_checked(self) -> int:
-        return int(100 * self.rows_checked / self.rows_total) if self.rows_total else 0
 
     @property
     def more_errors(self) -> int:
@@ -1190,7 +1196,7 @@ class PopulationExtractQuerySet(models.QuerySet):
         return self.filter(is_current=True)
 
 
-class PopulationExtract(models.Model):
+class PopulationExtract(UploadedFile, models.Model):
     """One upload of a team's population extract, and the version of the extract it becomes.
 
     The upload is checked and loaded as a whole (docs/adr/0019-population-extract.md): its people
@@ -1242,20 +1248,6 @@ class PopulationExtract(models.Model):
             models.CheckConstraint(condition=~Q(is_current=True) | Q(status="done"), name="population_extract_current_is_loaded"),
         ]
 
-    def __str__(self) -> str:
-        return f"{self.file_name} ({self.get_status_display()})"
-
-    @property
-    def stored_path(self) -> Path | None:
-        return Path(settings.INT_IMPORT_DIR) / self.stored_as if self.stored_as else None
-
-    @property
-    def is_finished(self) -> bool:
-        return self.status in PopulationExtract.Status.finished_values()
-
-    @property
-    def percent_checked(self) -> int:
-        return min(100, int(100 * self.rows_checked / self.rows_total)) if self.rows_total else 0
 
     @property
     def more_errors(self) -> int:

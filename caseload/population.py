@@ -41,7 +41,7 @@ from .models import (
     PopulationPerson,
     add_months,
 )
-from .services import ERRORS_KEPT, CheckedFile, import_file_store
+from .services import ERRORS_KEPT, CheckedFile, import_failed, import_file_store, import_refused, import_waits_again
 from .signals import announce_population_extract_loaded
 
 logger = logging.getLogger(__name__)
@@ -470,28 +470,14 @@ def population_import(*, extract: PopulationExtract, retry_on: tuple[type[BaseEx
             if population_header(upload, checked):
                 _check_and_load(extract, team, today, upload, checked)
             if checked.error_count:
-                extracts.update(
-                    status=PopulationExtract.Status.REFUSED,
-                    rows_total=checked.rows,
-                    error_count=checked.error_count,
-                    errors=checked.errors,
-                    finished_at=timezone.now(),
-                    stored_as="",
-                )
+                import_refused(extracts, checked)
     except retry_on:
         logger.warning("Population extract %s met a passing fault; it will be tried again.", extract.pk, exc_info=True)
-        with contextlib.suppress(DatabaseError):
-            extracts.update(status=PopulationExtract.Status.QUEUED, rows_checked=0)
+        import_waits_again(extracts)
         raise
     except Exception:
         logger.exception("Population extract %s failed", extract.pk)
-        extracts.update(
-            status=PopulationExtract.Status.FAILED,
-            finished_at=timezone.now(),
-            errors=[{"line": 0, "message": "The import stopped unexpectedly; nothing was loaded. Try again or ask your system admin."}],
-            error_count=1,
-            stored_as="",
-        )
+        import_failed(extracts)
     if extracts.filter(status__in=PopulationExtract.Status.finished_values()).exists() and extract.stored_path is not None:
         extract.stored_path.unlink(missing_ok=True)
     population_forget_old(team)

@@ -751,6 +751,35 @@ def import_job_create(
     return job
 
 
+def import_refused(rows, checked: CheckedFile) -> None:
+    """The import (its row in `rows`, an ImportJob or PopulationExtract queryset) ends refused for
+    the faults `checked` found; its file is no longer kept."""
+    rows.update(
+        status=rows.model.Status.REFUSED,
+        rows_total=checked.rows,
+        error_count=checked.error_count,
+        errors=checked.errors,
+        finished_at=timezone.now(),
+        stored_as="",
+    )
+
+
+def import_waits_again(rows) -> None:
+    """A passing fault: the import waits to be tried again from the start."""
+    with contextlib.suppress(DatabaseError):
+        rows.update(status=rows.model.Status.QUEUED, rows_checked=0)
+
+
+def import_failed(rows) -> None:
+    rows.update(
+        status=rows.model.Status.FAILED,
+        finished_at=timezone.now(),
+        errors=[{"line": 0, "message": "The import stopped unexpectedly; nothing was loaded. Try again or ask your system admin."}],
+        error_count=1,
+        stored_as="",
+    )
+
+
 def service_use_import(*, job: ImportJob, retry_on: tuple[type[BaseException], ...] = ()) -> ImportJob:
     """Check every row of the job's file, then load all of it in one transaction or none of it.
 
@@ -789,28 +818,14 @@ def service_use_import(*, job: ImportJob, retry_on: tuple[type[BaseException], .
                 except RepeatedRows:
                     checked.refuse_duplicates(*staging_duplicates())
             if checked.error_count:
-                jobs.update(
-                    status=ImportJob.Status.REFUSED,
-                    rows_total=checked.rows,
-                    error_count=checked.error_count,
-                    errors=checked.errors,
-                    finished_at=timezone.now(),
-                    stored_as="",
-                )
+                import_refused(jobs, checked)
     except retry_on:
         logger.warning("Service-use import %s met a passing fault; it will be tried again.", job.pk, exc_info=True)
-        with contextlib.suppress(DatabaseError):
-            jobs.update(status=ImportJob.Status.QUEUED, rows_checked=0)
+        import_waits_again(jobs)
         raise
     except Exception:
         logger.exception("Service-use import %s failed", job.pk)
-        jobs.update(
-            status=ImportJob.Status.FAILED,
-            finished_at=timezone.now(),
-            errors=[{"line": 0, "message": "The import stopped unexpectedly; nothing was loaded. Try again or ask your system admin."}],
-            error_count=1,
-            stored_as="",
-        )
+        import_failed(jobs)
     if jobs.filter(status__in=ImportJob.Status.finished_values()).exists():
         import_file_delete(job)
     job.refresh_from_db()
