@@ -23,12 +23,17 @@ from .models import ALL_KINDS, KpiRun, KpiUnits, kpi_units_for
 FIGURES_CACHE_SECONDS = 24 * 3600
 
 
-def _kpi_units(request: HttpRequest) -> KpiUnits:
-    """The units whose figures this person sees; none means they hold the right in no team."""
-    units = kpi_units_for(request.user)
-    if not units:
+def _require_kpi_right(request: HttpRequest) -> None:
+    """Refused unless the person holds the right to view KPIs in a team (from the memberships the
+    request has read already, so it can come before the page cache is asked)."""
+    if not request.user.memberships_with_right(Right.VIEW_KPIS):
         raise PermissionDenied("The KPI dashboard is for PCN leads and coordinators.")
-    return units
+
+
+def _kpi_units(request: HttpRequest) -> KpiUnits:
+    """The units whose figures this person sees."""
+    _require_kpi_right(request)
+    return kpi_units_for(request.user)
 
 
 def _chosen_scope(filters: KpiFilterForm, units: KpiUnits) -> Scope:
@@ -45,12 +50,11 @@ def _chosen_scope(filters: KpiFilterForm, units: KpiUnits) -> Scope:
 
 @require_GET
 def kpi_dashboard(request: HttpRequest) -> HttpResponse:
-    if not request.user.memberships_with_right(Right.VIEW_KPIS):  # as _kpi_units, from the memberships read already
-        raise PermissionDenied("The KPI dashboard is for PCN leads and coordinators.")
+    _require_kpi_right(request)
     fragment = None if request.htmx else page_fragment(request, "kpi_dashboard")
     if fragment and fragment.hit:
         return render(request, "kpis/dashboard.html", {"fragment": fragment})
-    units = _kpi_units(request)
+    units = kpi_units_for(request.user)
     filters = KpiFilterForm(request.GET or None, units=units)
     scope = _chosen_scope(filters, units)
     chosen = filters.cleaned_data if filters.is_bound and not filters.errors else {}
