@@ -13,6 +13,8 @@ from django.http import HttpRequest
 
 from int_app.celery import enqueue_on_commit
 
+from .cis2.sign_out import sign_out_keep, sign_out_url
+
 
 class AccountAdapter(DefaultAccountAdapter):
     def is_open_for_signup(self, request: HttpRequest) -> bool:
@@ -25,6 +27,14 @@ class AccountAdapter(DefaultAccountAdapter):
             "int_app.teams.cis2.stages.AuthenticateStage" if stage == "allauth.mfa.stages.AuthenticateStage" else stage
             for stage in super().get_login_stages()
         ]
+
+    def post_login(self, request: HttpRequest, user, **kwargs):
+        sign_out_keep(request, (kwargs.get("signal_kwargs") or {}).get("sociallogin"))
+        return super().post_login(request, user, **kwargs)
+
+    def get_logout_redirect_url(self, request: HttpRequest) -> str:
+        # Read before the session ends (allauth's LogoutView asks first): a CIS2 session signs out of CIS2 too.
+        return sign_out_url(request) or super().get_logout_redirect_url(request)
 
     def send_mail(self, template_prefix: str, email: str, context: dict) -> None:
         """Rendered here, where the templates have the request; sent by the worker once the

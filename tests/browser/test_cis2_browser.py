@@ -75,7 +75,10 @@ def test_an_invited_person_signs_in_with_cis2_lands_on_home_without_a_code_and_l
     page.goto(f"{live_server.url}/teams/{invited.memberships.get().team.slug}/")
     assert page.url.endswith(f"/teams/{invited.memberships.get().team.slug}/")
 
+    # Logging out ends the session here, then CIS2's: CIS2 asks, and sends the person back to log in.
     page.get_by_role("button", name="Log out").click()
+    page.wait_for_url(f"{cis2.issuer}/oauth2/end_session?**")
+    page.get_by_role("button", name="End session").click()
     page.wait_for_url(f"{live_server.url}/accounts/login/")
     page.goto(f"{live_server.url}/")
     page.wait_for_url(f"{live_server.url}/accounts/login/?next=/")

@@ -3,7 +3,7 @@ driven through the test client: the browser's part (following redirects, choosin
 the provider) is done here by hand. tests/browser/test_cis2_browser.py walks the same in Chromium."""
 
 from collections.abc import Iterator
-from urllib.parse import urlsplit
+from urllib.parse import parse_qs, urlsplit
 
 import pytest
 import requests
@@ -17,7 +17,7 @@ from int_app.teams.models import Invitation
 from int_app.teams.roles import Role
 
 from ..factories import PASSWORD, MembershipFactory, OrganisationFactory, UserFactory
-from .cis2_provider import MockCIS2, running_mock_cis2
+from .cis2_provider import CLIENT_ID, MockCIS2, running_mock_cis2
 
 CIS2_LOGIN = "/accounts/oidc/cis2/login/"
 
@@ -159,13 +159,31 @@ def test_an_id_token_for_another_service_or_not_signed_by_the_provider_is_refuse
     assert reason in caplog.text, "refused for that reason, not another"
 
 
-def test_logging_out_ends_a_cis2_session(client, cis2, invited):
+def test_logging_out_of_a_cis2_session_ends_it_here_and_at_cis2(client, cis2, invited):
     cis2.add_person("5550-0007", invited.email)
     sign_in_with_cis2(client, cis2, "5550-0007")
     assert client.get("/").status_code == 200
     response = client.post(reverse("account_logout"))
+    assert signed_in_as(client) is None and client.get("/").status_code == 302, "our session has ended"
+    to_cis2 = urlsplit(response["Location"])
+    assert f"{to_cis2.scheme}://{to_cis2.netloc}{to_cis2.path}" == f"{cis2.issuer}/oauth2/end_session"
+    asked = parse_qs(to_cis2.query)
+    assert asked["id_token_hint"] == [cis2.id_tokens[-1]], "the session to end is named by the ID token CIS2 sent"
+    assert asked["client_id"] == [CLIENT_ID]
+    back_to = "http://testserver" + reverse("account_login")
+    assert asked["post_logout_redirect_uri"] == [back_to]
+    # At CIS2: the person confirms, and CIS2 sends them back to our login page.
+    ended = requests.post(f"{cis2.issuer}/oauth2/end_session/confirm", data={"redirect_uri": asked["post_logout_redirect_uri"][0]}, allow_redirects=False, timeout=10)
+    assert ended.status_code == 302 and ended.headers["Location"] == back_to
+
+
+def test_logging_out_after_a_password_sign_in_stays_here_even_after_a_refused_cis2_sign_in(client, cis2, coordinator):
+    cis2.add_person("5550-0009", "nobody-here@nhs.net")
+    assert sign_in_with_cis2(client, cis2, "5550-0009").status_code == 403, "no account for this identity"
+    client.post(reverse("account_login"), {"login": coordinator.email, "password": PASSWORD})
+    assert signed_in_as(client) == str(coordinator.pk)
+    response = client.post(reverse("account_logout"))
     assert response["Location"] == reverse("account_login") and signed_in_as(client) is None
-    assert client.get("/").status_code == 302
 
 
 def test_a_failed_cis2_sign_in_does_not_lock_out_nor_count_against_the_password(client, cis2, coordinator):

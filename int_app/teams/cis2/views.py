@@ -30,6 +30,7 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_http_methods
 
 from .id_token import InvalidIdToken, verify_id_token
+from .sign_out import sign_out_prepare
 
 logger = structlog.get_logger(__name__)
 
@@ -72,6 +73,9 @@ class CIS2Adapter(OpenIDConnectOAuth2Adapter):
             # Without an ID token nothing is signed: the user info alone proves nothing.
             raise OAuth2Error("The token response has no ID token.")
         login = super().complete_login(request, app, token, **kwargs)
+        sign_out_prepare(
+            request, end_session_endpoint=self.openid_config.get("end_session_endpoint"), id_token=kwargs["response"]["id_token"], client_id=app.client_id
+        )
         identity = login.account.extra_data
         userinfo_subject = (identity.get("userinfo") or {}).get("sub")
         if userinfo_subject is not None and userinfo_subject != identity["id_token"].get("sub"):
