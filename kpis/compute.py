@@ -184,8 +184,9 @@ def _compute_run(run: KpiRun, *, previous: KpiRun | None) -> None:
             run.residents_recounted = recount_usage(cursor, resident_ids=sorted(touched))
             _, service_use_rows = write_service_use_values(cursor, run)
         run.rows = service_use_rows + write_process_values(cursor, run) + write_closure_values(cursor, run)
-        # The matched comparison reads the windows and the population extracts; it is recomputed
-        # whole each run (kpis/matching.py), so an extract or service-use import is reflected.
+        # The matched comparison reads the windows, the residents' episodes and the population
+        # extracts. An incremental run searches again only for residents whose inputs changed
+        # (kpis/matching.py); its figures and balance are worked out afresh from the pairs.
         # Its rows are its own tables' (run.rows counts the KpiValue figures).
         write_matched(cursor, run)
 
@@ -198,6 +199,7 @@ def make_current(run: KpiRun) -> None:
     run.save(
         update_fields=[
             "status", "is_current", "finished_at", "duration", "rows", "service_use_watermark", "residents_recounted",
+            "residents_searched",
         ]
     )
 

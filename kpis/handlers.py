@@ -17,7 +17,7 @@ def recompute_after_import(sender, job: ImportJob, teams: list[Team], **kwargs) 
 
 def recompute_after_extract(sender, extract, team: Team, **kwargs) -> None:
     """A new population extract changes who the supported residents are compared with: the run
-    recomputes the matched comparison whole (an incremental run does too)."""
+    searches for everyone's comparison people again (a new version changes every fingerprint)."""
     recompute_kpis.delay(full=False)
 
 

@@ -11,7 +11,8 @@ All of it is SQL inside the KPI run's transaction, so its rows switch with the r
 2. `match_residents`: each resident's features from their own row in the extract; then, per
    resident, the closest eligible people of their PCN (their place when the PCN has too few):
    the cells no farther than the third-nearest person, and people ever referred one by one
-   (MatchedPair).
+   (MatchedPair). An incremental run searches only for residents whose inputs changed and
+   takes the others' from the last search (ResidentMatch; docs/adr/0027-matched-pairs-reused.md).
 3. `write_matched_values`: each resident's and each comparison's contacts by kind in the
    resident's calendar months, the resident's difference-in-differences (bias-corrected for what
    matching left of the baseline difference), added up to every level and cohort month
@@ -28,7 +29,19 @@ from __future__ import annotations
 from caseload.models import EMERGENCY_KINDS, KIND_NUMBERS, PopulationContacts, PopulationExtract, PopulationPerson, Resident
 from int_app.teams.models import PCN, Neighbourhood, Practice, Team
 
-from .models import ALL_KINDS, Cohort, KpiRun, MatchedBalance, MatchedPair, MatchedValue, PopulationCell, PopulationHistory, ResidentWindow
+from .models import (
+    ALL_KINDS,
+    Cohort,
+    KpiRun,
+    MatchedBalance,
+    MatchedEpisode,
+    MatchedPair,
+    MatchedValue,
+    PopulationCell,
+    PopulationHistory,
+    ResidentMatch,
+    ResidentWindow,
+)
 
 # Comparison people per resident, at most.
 MATCHES = 3
@@ -38,6 +51,9 @@ TREND_MONTHS = 6
 AGE_BAND_YEARS = 10
 # The bar evaluators use for balance: an absolute standardised mean difference above it fails.
 SMD_BAR = 0.1
+# Part of every stored match's fingerprint (ResidentMatch.inputs): change it with any change to
+# how comparison people are chosen, so that no run reuses a choice made the old way.
+MATCHER_VERSION = 1
 BALANCE_VARIABLES = {
     "baseline_contacts": "Contacts in the 6 months before the start",
     "baseline_emergency": "Emergency contacts (A&E, emergency admissions, ambulance) in the 6 months before",
@@ -61,6 +77,8 @@ T = {
     "balance": MatchedBalance._meta.db_table,
     "history": PopulationHistory._meta.db_table,
     "cell": PopulationCell._meta.db_table,
+    "match": ResidentMatch._meta.db_table,
+    "episode": MatchedEpisode._meta.db_table,
 }
 MONTH_INDEX = "(extract(year FROM {0})::int * 12 + extract(month FROM {0})::int - 1)"
 
@@ -73,10 +91,10 @@ def write_matched(cursor, run: KpiRun) -> int:
     """The whole matched comparison for a run; returns the MatchedValue and MatchedBalance rows
     written (none without a current extract)."""
     # Dropped on commit; dropped here too, for a second run in one transaction (tests).
-    cursor.execute("DROP TABLE IF EXISTS mx, mr, mspan, mreferred, mepisode, mcellreferred, mcol, mpair, mout, mdid")
+    cursor.execute("DROP TABLE IF EXISTS mx, mr, mspan, mreferred, mepisode, mcellreferred, mcol, mpair, mout, mdid, mchanged, msearch")
     if not population_histories_update(cursor):
         return 0
-    match_residents(cursor, run)
+    run.residents_searched = match_residents(cursor, run)
     return write_matched_values(cursor, run) + write_balance(cursor, run)
 
 
@@ -262,7 +280,10 @@ def _candidates(within: str) -> str:
     """
 
 
-def match_residents(cursor, run: KpiRun) -> None:
+def match_residents(cursor, run: KpiRun) -> int:
+    """Each supported resident's comparison people into MatchedPair. An incremental run takes
+    them from ResidentMatch where nothing the search reads of the resident changed and searches
+    for the rest; a full run searches for everyone. Returns how many residents were searched for."""
     window = run.window_months
     reach = max(window, MATCH_MONTHS + TREND_MONTHS)
     params = {"window": window, "reach": reach, "intervention": Cohort.INTERVENTION}
@@ -282,9 +303,15 @@ def match_residents(cursor, run: KpiRun) -> None:
     # S); the rest stay, unmatched, so the share matched counts them. band: their 10-year age band
     # at S (rounded towards zero, which picks the same ten birth years as the cells' rounding
     # down); practices and place_extracts: where their PCN's and their place's people are.
+    # inputs: the fingerprint of all the search reads of the resident (ResidentMatch).
+    params["key"] = _search_key(cursor, window=window)
     cursor.execute(
         f"""
         CREATE TEMP TABLE mr ON COMMIT DROP AS
+        SELECT m.*, CASE WHEN m.person_id IS NOT NULL THEN md5(%(key)s || ROW(
+                   m.resident_id, m.team_id, m.pcn_id, m.neighbourhood_id, m.place_id, m.cohort_month, m.start, m.p0,
+                   m.person_id, m.sex, m.birth_year, m.band, m.bt, m.be, m.tr)::text) END AS inputs
+        FROM (
         SELECT w.resident_id, w.team_id, w.pcn_id, w.neighbourhood_id, w.place_id, w.cohort_month, w.start,
                (w.cohort_month - make_interval(months => %(window)s))::date AS window_start,
                (w.cohort_month + make_interval(months => %(window)s))::date AS window_end,
@@ -304,6 +331,7 @@ def match_residents(cursor, run: KpiRun) -> None:
             WHERE x.team_id = w.team_id AND x.first_i <= pos.p0 - %(reach)s AND x.last_i >= pos.p0 + %(window)s - 1
         ) p ON TRUE
         WHERE w.cohort = %(intervention)s AND w.complete
+        ) m
         """,  # noqa: S608
         params,
     )
@@ -345,6 +373,136 @@ def match_residents(cursor, run: KpiRun) -> None:
     )
     cursor.execute("CREATE INDEX ON mepisode (pcn_id, sex, p0, band)")
     cursor.execute("CREATE INDEX ON mepisode (place_id, sex, p0, band)")
+    searched = _residents_to_search(cursor, reuse=run.mode == KpiRun.Mode.INCREMENTAL)
+    if searched:
+        _search(cursor)
+    _store_matches(cursor)
+    # In one order whichever pairs were reused: the balance adds up floats, whose sums depend on
+    # the order rows are read in, and a run must store what a full one would, to the last bit.
+    cursor.execute("ALTER TABLE mpair RENAME TO mpair_unordered")
+    cursor.execute("CREATE TEMP TABLE mpair ON COMMIT DROP AS SELECT * FROM mpair_unordered ORDER BY resident_id, rank")
+    cursor.execute("DROP TABLE mpair_unordered")
+    # Read by resident below (whether a resident was matched, for each resident).
+    cursor.execute("CREATE INDEX ON mpair (resident_id)")
+    cursor.execute("ANALYZE mpair")
+    cursor.execute(
+        f"INSERT INTO {T['pair']} (run_id, resident_id, rank, comparison_id, within_place) "  # noqa: S608
+        "SELECT %s, resident_id, rank, person_id, within_place FROM mpair",
+        [run.pk],
+    )
+    return searched
+
+
+def _search_key(cursor, *, window: int) -> str:
+    """What every resident's search reads besides their own row: the current extracts (a new
+    version is a new id) and the months they cover, the practices' PCNs, the teams' places, the
+    window and the matcher itself."""
+    cursor.execute(
+        f"""
+        SELECT md5(concat_ws('|', %(matcher)s,
+            (SELECT string_agg(concat_ws(':', extract_id, team_id, place_id, first_i, last_i), ',' ORDER BY extract_id) FROM mx),
+            (SELECT string_agg(concat_ws(':', id, pcn_id), ',' ORDER BY id) FROM {T['practice']})))
+        """,  # noqa: S608
+        {"matcher": f"v{MATCHER_VERSION};W={window};k={MATCHES};{MATCH_MONTHS};{TREND_MONTHS};{AGE_BAND_YEARS}"},
+    )
+    return cursor.fetchone()[0]
+
+
+def _residents_to_search(cursor, *, reuse: bool) -> int:
+    """msearch: the supported residents in the extract to search for; mpair: the others' stored
+    comparison people. With `reuse`, a resident is searched for when their fingerprint changed
+    (or they have none stored), or when a caseload episode changed (a referral, a closing, a
+    triage) of a person who could be their candidate: one of their PCN or place, sex and age
+    band in any current extract, whose eligibility or whose being "ever referred" may have
+    changed. The episodes the stored matches saw (MatchedEpisode) are then brought up to date."""
+    cursor.execute(
+        f"""
+        CREATE TEMP TABLE mchanged ON COMMIT DROP AS
+        WITH now AS (
+            -- When each episode ends, as ELIGIBLE reads it; empty while open.
+            SELECT id AS resident_id, nhs_number, referral_date,
+                   CASE WHEN status = 'not_accepted' THEN coalesce(triaged_on, referral_date) ELSE closed_on END AS ends
+            FROM {T['resident']}
+        )
+        SELECT coalesce(n.resident_id, e.resident_id) AS resident_id, n.resident_id IS NULL AS gone,
+               n.nhs_number, n.referral_date, n.ends, e.nhs_number AS nhs_number_before
+        FROM now n FULL JOIN {T['episode']} e ON e.resident_id = n.resident_id
+        WHERE (n.nhs_number, n.referral_date, n.ends) IS DISTINCT FROM (e.nhs_number, e.referral_date, e.ends)
+        """  # noqa: S608
+    )
+    if reuse:
+        cursor.execute(
+            f"""
+            CREATE TEMP TABLE msearch ON COMMIT DROP AS
+            WITH changed_people AS (
+                -- Everyone of the current extracts with one of the changed NHS numbers.
+                SELECT DISTINCT pp.sex, pp.birth_year, pr.pcn_id, x.place_id
+                FROM (SELECT nhs_number AS nhs FROM mchanged UNION SELECT nhs_number_before FROM mchanged) ch
+                JOIN mx x ON TRUE
+                JOIN {T['person']} pp ON pp.extract_id = x.extract_id AND pp.nhs_number = ch.nhs COLLATE "C"
+                JOIN {T['practice']} pr ON pr.id = pp.practice_id
+            )
+            SELECT r.resident_id FROM mr r
+            WHERE r.person_id IS NOT NULL
+              AND (NOT EXISTS (SELECT 1 FROM {T['match']} m WHERE m.resident_id = r.resident_id AND m.inputs = r.inputs)
+                   OR EXISTS (SELECT 1 FROM changed_people c
+                              WHERE (c.pcn_id = r.pcn_id OR c.place_id = r.place_id) AND c.sex = r.sex
+                                AND {_band('(r.p0 / 12)', 'c.birth_year')} = r.band))
+            """  # noqa: S608
+        )
+    else:
+        cursor.execute("CREATE TEMP TABLE msearch ON COMMIT DROP AS SELECT resident_id FROM mr WHERE person_id IS NOT NULL")
+    searched = cursor.rowcount
+    cursor.execute("CREATE UNIQUE INDEX ON msearch (resident_id)")
+    cursor.execute("ANALYZE msearch")
+    cursor.execute(
+        f"""
+        CREATE TEMP TABLE mpair ON COMMIT DROP AS
+        SELECT m.resident_id, x.rank::int AS rank, x.person_id, m.within_place
+        FROM mr r JOIN {T['match']} m ON m.resident_id = r.resident_id
+        CROSS JOIN LATERAL unnest(m.comparisons) WITH ORDINALITY x(person_id, rank)
+        WHERE r.person_id IS NOT NULL AND NOT EXISTS (SELECT 1 FROM msearch s WHERE s.resident_id = r.resident_id)
+        """  # noqa: S608
+    )
+    cursor.execute(f"DELETE FROM {T['episode']} WHERE resident_id IN (SELECT resident_id FROM mchanged WHERE gone)")  # noqa: S608
+    cursor.execute(
+        f"""
+        INSERT INTO {T['episode']} (resident_id, nhs_number, referral_date, ends)
+        SELECT resident_id, nhs_number, referral_date, ends FROM mchanged WHERE NOT gone
+        ON CONFLICT (resident_id) DO UPDATE SET
+            nhs_number = EXCLUDED.nhs_number, referral_date = EXCLUDED.referral_date, ends = EXCLUDED.ends
+        """  # noqa: S608
+    )
+    return searched
+
+
+def _store_matches(cursor) -> None:
+    """The searched residents' comparison people into ResidentMatch, with their fingerprints; and
+    the stored matches of residents no longer searched for or reused (their window or their row
+    in the extract gone) deleted."""
+    cursor.execute(
+        f"""
+        DELETE FROM {T['match']} m
+        WHERE NOT EXISTS (SELECT 1 FROM mr r WHERE r.resident_id = m.resident_id AND r.person_id IS NOT NULL)
+        """  # noqa: S608
+    )
+    cursor.execute(
+        f"""
+        INSERT INTO {T['match']} (resident_id, inputs, comparisons, within_place)
+        SELECT r.resident_id, r.inputs,
+               coalesce(array_agg(p.person_id ORDER BY p.rank) FILTER (WHERE p.person_id IS NOT NULL), '{{}}'),
+               coalesce(bool_or(p.within_place), FALSE)
+        FROM msearch s JOIN mr r ON r.resident_id = s.resident_id
+        LEFT JOIN mpair p ON p.resident_id = s.resident_id
+        GROUP BY r.resident_id, r.inputs
+        ON CONFLICT (resident_id) DO UPDATE SET
+            inputs = EXCLUDED.inputs, comparisons = EXCLUDED.comparisons, within_place = EXCLUDED.within_place
+        """  # noqa: S608
+    )
+
+
+def _search(cursor) -> None:
+    """The comparison people of the residents in msearch, added to mpair."""
     # mcellreferred: how many of a cell's members were ever referred.
     cursor.execute(
         "CREATE TEMP TABLE mcellreferred ON COMMIT DROP AS SELECT extract_id, practice_id, sex, p0, band, be, bt, tr, "
@@ -375,10 +533,10 @@ def match_residents(cursor, run: KpiRun) -> None:
     cursor.execute("ANALYZE mcol")
     cursor.execute(
         f"""
-        CREATE TEMP TABLE mpair ON COMMIT DROP AS
+        INSERT INTO mpair (resident_id, rank, person_id, within_place)
         SELECT r.resident_id, (row_number() OVER (PARTITION BY r.resident_id ORDER BY m.distance, m.trend_distance, m.nhs, m.person_id))::int AS rank,
                m.person_id, FALSE AS within_place
-        FROM (SELECT * FROM mr WHERE person_id IS NOT NULL ORDER BY pcn_id, sex, p0, band OFFSET 0) r
+        FROM (SELECT mr.* FROM mr JOIN msearch s ON s.resident_id = mr.resident_id ORDER BY pcn_id, sex, p0, band OFFSET 0) r
         CROSS JOIN LATERAL ({_candidates('pcn_id')}) m
         """  # noqa: S608
     )
@@ -386,8 +544,8 @@ def match_residents(cursor, run: KpiRun) -> None:
     cursor.execute(
         f"""
         WITH short AS (
-            SELECT r.resident_id FROM mr r LEFT JOIN mpair p ON p.resident_id = r.resident_id
-            WHERE r.person_id IS NOT NULL GROUP BY r.resident_id HAVING count(p.person_id) < {MATCHES}
+            SELECT s.resident_id FROM msearch s LEFT JOIN mpair p ON p.resident_id = s.resident_id
+            GROUP BY s.resident_id HAVING count(p.person_id) < {MATCHES}
         ), removed AS (
             DELETE FROM mpair WHERE resident_id IN (SELECT resident_id FROM short)
         )
@@ -397,14 +555,6 @@ def match_residents(cursor, run: KpiRun) -> None:
         FROM mr r JOIN short s ON s.resident_id = r.resident_id
         CROSS JOIN LATERAL ({_candidates('place_id')}) m
         """  # noqa: S608
-    )
-    # Read by resident below (whether a resident was matched, for each resident).
-    cursor.execute("CREATE INDEX ON mpair (resident_id)")
-    cursor.execute("ANALYZE mpair")
-    cursor.execute(
-        f"INSERT INTO {T['pair']} (run_id, resident_id, rank, comparison_id, within_place) "  # noqa: S608
-        "SELECT %s, resident_id, rank, person_id, within_place FROM mpair",
-        [run.pk],
     )
 
 

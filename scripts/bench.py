@@ -1080,6 +1080,11 @@ BENCHES.insert(1, bench_page_cpu)
 #
 #   bench kpi_matched scale=<n> s=<the matched comparison> run_s=<the whole KPI run> residents=<n> people=<n> pairs=<n>
 #       extract_s=<building the extracts' histories and cells, once per extract version; 0 when already built>
+#       incremental_s=<the matched comparison of an incremental run after a day's service-use import>
+#       incremental_run_s=<that whole run> searched=<residents it searched for again (0: all reused)>
+#
+# `s` is a full run's, which searches for every resident's comparison people (as the first run
+# after a new extract does); the incremental run reuses the stored ones (docs/adr/0027).
 #
 # One run, not the best of several: the city takes long to match and the machine is shared.
 
@@ -1241,11 +1246,18 @@ def bench_kpi_matched(bench: Bench) -> None:
             started = time.perf_counter()
             run = kpis_recompute()
             run_s = time.perf_counter() - started
+            full_s = timing["s"]
+            kpi_import_one_day(1, day_number=int(time.time()))
+            started = time.perf_counter()
+            incremental = kpis_recompute(full=False)
+            incremental_run_s = time.perf_counter() - started
         finally:
             compute.write_matched = original
         bench.report(
-            "kpi_matched", scale=scale, s=f"{timing['s']:.1f}", run_s=f"{run_s:.1f}", residents=residents, people=people,
+            "kpi_matched", scale=scale, s=f"{full_s:.1f}", run_s=f"{run_s:.1f}", residents=residents, people=people,
             pairs=MatchedPair.objects.filter(run=run).count(), extract_s=f"{prepare_s:.1f}",
+            incremental_s=f"{timing['s']:.1f}", incremental_run_s=f"{incremental_run_s:.1f}",
+            searched=incremental.residents_searched,
         )
 
 
