@@ -412,9 +412,9 @@ def _residents_to_search(cursor, *, reuse: bool) -> int:
     """msearch: the supported residents in the extract to search for; mpair: the others' stored
     comparison people. With `reuse`, a resident is searched for when their fingerprint changed
     (or they have none stored), or when a caseload episode changed (a referral, a closing, a
-    triage) of a person who could be their candidate: one of their PCN or place, sex and age
-    band in any current extract, whose eligibility or whose being "ever referred" may have
-    changed. The episodes the stored matches saw (MatchedEpisode) are then brought up to date."""
+    triage) of a person who could be their candidate: one of their sex and age band at S in any
+    current extract, and of their PCN (or of their place, when their PCN gave fewer than MATCHES
+    last time), whose eligibility or whose being "ever referred" may have changed. The episodes the stored matches saw (MatchedEpisode) are then brought up to date."""
     cursor.execute(
         f"""
         CREATE TEMP TABLE mchanged ON COMMIT DROP AS
@@ -430,24 +430,28 @@ def _residents_to_search(cursor, *, reuse: bool) -> int:
         WHERE (n.nhs_number, n.referral_date, n.ends) IS DISTINCT FROM (e.nhs_number, e.referral_date, e.ends)
         """  # noqa: S608
     )
+    cursor.execute("ANALYZE mchanged")
     if reuse:
         cursor.execute(
             f"""
             CREATE TEMP TABLE msearch ON COMMIT DROP AS
-            WITH changed_people AS (
-                -- Everyone of the current extracts with one of the changed NHS numbers.
+            WITH changed_people AS MATERIALIZED (
+                -- Everyone of the current extracts with one of the changed NHS numbers: worked
+                -- out once (inlined, it would be joined again for each resident).
                 SELECT DISTINCT pp.sex, pp.birth_year, pr.pcn_id, x.place_id
                 FROM (SELECT nhs_number AS nhs FROM mchanged UNION SELECT nhs_number_before FROM mchanged) ch
                 JOIN mx x ON TRUE
                 JOIN {T['person']} pp ON pp.extract_id = x.extract_id AND pp.nhs_number = ch.nhs COLLATE "C"
                 JOIN {T['practice']} pr ON pr.id = pp.practice_id
             )
-            SELECT r.resident_id FROM mr r
+            SELECT r.resident_id FROM mr r LEFT JOIN {T['match']} m ON m.resident_id = r.resident_id
             WHERE r.person_id IS NOT NULL
-              AND (NOT EXISTS (SELECT 1 FROM {T['match']} m WHERE m.resident_id = r.resident_id AND m.inputs = r.inputs)
+              AND (m.inputs IS DISTINCT FROM r.inputs
+                   -- The place is searched only when the PCN gave fewer than MATCHES.
                    OR EXISTS (SELECT 1 FROM changed_people c
-                              WHERE (c.pcn_id = r.pcn_id OR c.place_id = r.place_id) AND c.sex = r.sex
-                                AND {_band('(r.p0 / 12)', 'c.birth_year')} = r.band))
+                              WHERE (c.pcn_id = r.pcn_id
+                                     OR (c.place_id = r.place_id AND (m.within_place OR cardinality(m.comparisons) < {MATCHES})))
+                                AND c.sex = r.sex AND {_band('(r.p0 / 12)', 'c.birth_year')} = r.band))
             """  # noqa: S608
         )
     else:
