@@ -696,24 +696,32 @@ def write_balance(cursor, run: KpiRun) -> int:
             -- team's residents, weighted by the residents starting then: added up from the
             -- extract's cells (their ages from the cells' birth-year sums), less the people ever
             -- referred.
-            SELECT r.team_id, r.w, sum(c.people)::float8 AS n,
-                   sum(c.people::bigint * c.bt)::float8 AS s_bt, sum(c.people::bigint * c.bt * c.bt)::float8 AS q_bt,
-                   sum(c.people::bigint * c.be)::float8 AS s_be, sum(c.people::bigint * c.be * c.be)::float8 AS q_be,
-                   sum(c.people::bigint * c.tr)::float8 AS s_tr, sum(c.people::bigint * c.tr * c.tr)::float8 AS q_tr,
-                   sum(c.people::bigint * r.year - c.birth_years)::float8 AS s_age,
-                   sum(c.people::bigint * r.year * r.year - 2 * r.year * c.birth_years + c.birth_years_sq)::float8 AS q_age,
-                   coalesce(sum(c.people) FILTER (WHERE c.sex = 'F'), 0)::float8 AS s_female,
-                   coalesce(sum(c.people) FILTER (WHERE c.sex = 'F'), 0)::float8 AS q_female
+            -- Added up per team and month first (a few dozen groups, hashed), then taken at the
+            -- residents' year: the age sums expand to whole-number sums, so exactly the same.
+            SELECT r.team_id, r.w, c.people::float8 AS n,
+                   c.s_bt::float8 AS s_bt, c.q_bt::float8 AS q_bt, c.s_be::float8 AS s_be, c.q_be::float8 AS q_be,
+                   c.s_tr::float8 AS s_tr, c.q_tr::float8 AS q_tr,
+                   (c.people * r.year - c.birth_years)::float8 AS s_age,
+                   (c.people * r.year * r.year - 2 * r.year * c.birth_years + c.birth_years_sq)::float8 AS q_age,
+                   c.female::float8 AS s_female, c.female::float8 AS q_female
             FROM (SELECT team_id, p0, extract(year FROM cohort_month)::int AS year, count(*)::float8 AS w FROM mr
                   WHERE person_id IS NOT NULL GROUP BY team_id, p0, cohort_month) r
             JOIN (
-                SELECT s.team_id, c.month AS p0, c.sex, c.people, c.baseline_total AS bt, c.baseline_emergency AS be,
-                       c.earlier_total AS tr, c.birth_years, c.birth_years_sq
-                FROM mspan s JOIN {T['cell']} c ON c.extract_id = s.extract_id AND c.month = s.p0
-                UNION ALL
-                SELECT team_id, p0, sex, -1, bt, be, tr, -birth_year, -birth_year::bigint * birth_year FROM mepisode
+                SELECT c.team_id, c.p0, sum(c.people) AS people,
+                       sum(c.people::bigint * c.bt) AS s_bt, sum(c.people::bigint * c.bt * c.bt) AS q_bt,
+                       sum(c.people::bigint * c.be) AS s_be, sum(c.people::bigint * c.be * c.be) AS q_be,
+                       sum(c.people::bigint * c.tr) AS s_tr, sum(c.people::bigint * c.tr * c.tr) AS q_tr,
+                       sum(c.birth_years) AS birth_years, sum(c.birth_years_sq) AS birth_years_sq,
+                       coalesce(sum(c.people) FILTER (WHERE c.sex = 'F'), 0) AS female
+                FROM (
+                    SELECT s.team_id, c.month AS p0, c.sex, c.people, c.baseline_total AS bt, c.baseline_emergency AS be,
+                           c.earlier_total AS tr, c.birth_years, c.birth_years_sq
+                    FROM mspan s JOIN {T['cell']} c ON c.extract_id = s.extract_id AND c.month = s.p0
+                    UNION ALL
+                    SELECT team_id, p0, sex, -1, bt, be, tr, -birth_year, -birth_year::bigint * birth_year FROM mepisode
+                ) c
+                GROUP BY c.team_id, c.p0
             ) c ON c.team_id = r.team_id AND c.p0 = r.p0
-            GROUP BY r.team_id, r.p0, r.w
         ),
         pool AS (
             SELECT p.team_id, p.w, v.variable, p.n, v.sx, v.sxx
