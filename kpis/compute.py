@@ -63,6 +63,10 @@ RUN_SETTINGS = (
     "random_page_cost = 1.1",
     "min_parallel_table_scan_size = '256kB'",
     "min_parallel_index_scan_size = '64kB'",
+    # The run's rows are worked out from the tables beside them and written in one transaction:
+    # its commit need not wait for the disk. A crash in the instant after it would lose the run
+    # whole (the previous one stays current, the next run writes it again), never half of it.
+    "synchronous_commit = off",
 )
 # Any constant: it names "the KPI recompute" among PostgreSQL advisory locks.
 RECOMPUTE_LOCK_KEY = 5_1100_2026
@@ -162,8 +166,7 @@ def _compute_run(run: KpiRun, *, previous: KpiRun | None) -> None:
         # The windows table is narrow, so PostgreSQL's size thresholds would give the count one
         # parallel worker (none at 1x) where each worker probes a share of the windows: the two
         # min_parallel_* settings let it use what max_parallel_workers_per_gather allows.
-        for setting in RUN_SETTINGS:
-            cursor.execute(f"SET LOCAL {setting}")
+        cursor.execute("; ".join(f"SET LOCAL {setting}" for setting in RUN_SETTINGS))
         # Events imported after this point are left to the run their import enqueues.
         cursor.execute(f"SELECT coalesce(max(id), 0) FROM {T['event']}")  # noqa: S608
         run.service_use_watermark = cursor.fetchone()[0]
