@@ -39,6 +39,7 @@ from .models import (
     MatchedValue,
     PopulationCell,
     PopulationHistory,
+    PopulationPool,
     ResidentMatch,
     ResidentWindow,
 )
@@ -78,6 +79,7 @@ T = {
     "history": PopulationHistory._meta.db_table,
     "cell": PopulationCell._meta.db_table,
     "match": ResidentMatch._meta.db_table,
+    "pool": PopulationPool._meta.db_table,
     "episode": MatchedEpisode._meta.db_table,
 }
 MONTH_INDEX = "(extract(year FROM {0})::int * 12 + extract(month FROM {0})::int - 1)"
@@ -124,7 +126,7 @@ def population_histories_update(cursor) -> bool:
     (PopulationCell), once per extract version, and drop those of versions no longer current.
     False when there is no current extract."""
     # Extract rows are kept (the record of uploads): an index probe each, rather than a scan.
-    for table in (T["history"], T["cell"]):
+    for table in (T["history"], T["cell"], T["pool"]):
         cursor.execute(
             f"DELETE FROM {table} WHERE extract_id IN (SELECT id FROM {T['extract']} WHERE NOT is_current)"  # noqa: S608
         )
@@ -137,6 +139,22 @@ def population_histories_update(cursor) -> bool:
     for extract_id, first, last in missing:
         _build_histories(cursor, extract_id=extract_id, months=last - first + 1, first=first)
         _build_cells(cursor, extract_id=extract_id, months=last - first + 1, first=first)
+    # Versions whose cells were built before their pools were (and any built just now).
+    cursor.execute(
+        f"""
+        INSERT INTO {T['pool']} (extract_id, month, people, female, baseline_total, baseline_total_sq, baseline_emergency,
+                                 baseline_emergency_sq, earlier_total, earlier_total_sq, birth_years, birth_years_sq)
+        SELECT c.extract_id, c.month, sum(c.people), coalesce(sum(c.people) FILTER (WHERE c.sex = 'F'), 0),
+               sum(c.people::bigint * c.baseline_total), sum(c.people::bigint * c.baseline_total * c.baseline_total),
+               sum(c.people::bigint * c.baseline_emergency), sum(c.people::bigint * c.baseline_emergency * c.baseline_emergency),
+               sum(c.people::bigint * c.earlier_total), sum(c.people::bigint * c.earlier_total * c.earlier_total),
+               sum(c.birth_years), sum(c.birth_years_sq)
+        FROM {T['cell']} c
+        WHERE c.extract_id IN (SELECT x.id FROM {T['extract']} x WHERE x.is_current
+                               AND NOT EXISTS (SELECT 1 FROM {T['pool']} p WHERE p.extract_id = x.id))
+        GROUP BY c.extract_id, c.month
+        """  # noqa: S608
+    )
     if missing:
         cursor.execute(f"ANALYZE {T['history']}")
         cursor.execute(f"ANALYZE {T['cell']}")
@@ -696,8 +714,9 @@ def write_balance(cursor, run: KpiRun) -> int:
             -- team's residents, weighted by the residents starting then: added up from the
             -- extract's cells (their ages from the cells' birth-year sums), less the people ever
             -- referred.
-            -- Added up per team and month first (a few dozen groups, hashed), then taken at the
-            -- residents' year: the age sums expand to whole-number sums, so exactly the same.
+            -- Added up per team and month (each version's PopulationPool, a row a month, less the
+            -- people ever referred), then taken at the residents' year: the age sums expand to
+            -- whole-number sums, so this is exactly what adding up the cells gives.
             SELECT r.team_id, r.w, c.people::float8 AS n,
                    c.s_bt::float8 AS s_bt, c.q_bt::float8 AS q_bt, c.s_be::float8 AS s_be, c.q_be::float8 AS q_be,
                    c.s_tr::float8 AS s_tr, c.q_tr::float8 AS q_tr,
@@ -707,18 +726,18 @@ def write_balance(cursor, run: KpiRun) -> int:
             FROM (SELECT team_id, p0, extract(year FROM cohort_month)::int AS year, count(*)::float8 AS w FROM mr
                   WHERE person_id IS NOT NULL GROUP BY team_id, p0, cohort_month) r
             JOIN (
-                SELECT c.team_id, c.p0, sum(c.people) AS people,
-                       sum(c.people::bigint * c.bt) AS s_bt, sum(c.people::bigint * c.bt * c.bt) AS q_bt,
-                       sum(c.people::bigint * c.be) AS s_be, sum(c.people::bigint * c.be * c.be) AS q_be,
-                       sum(c.people::bigint * c.tr) AS s_tr, sum(c.people::bigint * c.tr * c.tr) AS q_tr,
-                       sum(c.birth_years) AS birth_years, sum(c.birth_years_sq) AS birth_years_sq,
-                       coalesce(sum(c.people) FILTER (WHERE c.sex = 'F'), 0) AS female
+                SELECT c.team_id, c.p0, sum(c.people) AS people, sum(c.s_bt) AS s_bt, sum(c.q_bt) AS q_bt,
+                       sum(c.s_be) AS s_be, sum(c.q_be) AS q_be, sum(c.s_tr) AS s_tr, sum(c.q_tr) AS q_tr,
+                       sum(c.birth_years) AS birth_years, sum(c.birth_years_sq) AS birth_years_sq, sum(c.female) AS female
                 FROM (
-                    SELECT s.team_id, c.month AS p0, c.sex, c.people, c.baseline_total AS bt, c.baseline_emergency AS be,
-                           c.earlier_total AS tr, c.birth_years, c.birth_years_sq
-                    FROM mspan s JOIN {T['cell']} c ON c.extract_id = s.extract_id AND c.month = s.p0
+                    SELECT s.team_id, p.month AS p0, p.people, p.baseline_total AS s_bt, p.baseline_total_sq AS q_bt,
+                           p.baseline_emergency AS s_be, p.baseline_emergency_sq AS q_be, p.earlier_total AS s_tr,
+                           p.earlier_total_sq AS q_tr, p.birth_years, p.birth_years_sq, p.female
+                    FROM mspan s JOIN {T['pool']} p ON p.extract_id = s.extract_id AND p.month = s.p0
                     UNION ALL
-                    SELECT team_id, p0, sex, -1, bt, be, tr, -birth_year, -birth_year::bigint * birth_year FROM mepisode
+                    SELECT team_id, p0, -1, -bt, -bt::bigint * bt, -be, -be::bigint * be, -tr, -tr::bigint * tr,
+                           -birth_year, -birth_year::bigint * birth_year, CASE WHEN sex = 'F' THEN -1 ELSE 0 END
+                    FROM mepisode
                 ) c
                 GROUP BY c.team_id, c.p0
             ) c ON c.team_id = r.team_id AND c.p0 = r.p0

@@ -588,3 +588,38 @@ class PopulationCell(models.Model):
 
     def __str__(self) -> str:
         return f"{self.people} alike in extract {self.extract_id}, month {self.month}"
+
+
+class PopulationPoolQuerySet(models.QuerySet):
+    def visible_to(self, user, right: Right | None = None) -> PopulationPoolQuerySet:
+        return self.filter(extract__team__in=Team.objects.visible_to(user, right))
+
+
+class PopulationPool(models.Model):
+    """Everyone of one version of a team's extract at one month of S, added up for the matched
+    comparison's balance (its "before"): the people, and their matching counts and birth years
+    added up with their squares. Built from the version's cells when they are built, so a run
+    reads a row a month rather than every cell; whole numbers, so the balance is exactly what
+    adding up the cells gives."""
+
+    extract = models.ForeignKey("caseload.PopulationExtract", on_delete=models.DO_NOTHING, db_constraint=False, related_name="+")
+    # The month of S as a month number (year × 12 + month − 1), as PopulationCell.month.
+    month = models.IntegerField()
+    people = models.BigIntegerField()
+    female = models.BigIntegerField()
+    baseline_total = models.BigIntegerField()
+    baseline_total_sq = models.BigIntegerField()
+    baseline_emergency = models.BigIntegerField()
+    baseline_emergency_sq = models.BigIntegerField()
+    earlier_total = models.BigIntegerField()
+    earlier_total_sq = models.BigIntegerField()
+    birth_years = models.BigIntegerField()
+    birth_years_sq = models.BigIntegerField()
+
+    objects = PopulationPoolQuerySet.as_manager()
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["extract", "month"], name="population_pool_once_per_month")]
+
+    def __str__(self) -> str:
+        return f"{self.people} people of extract {self.extract_id}, month {self.month}"
