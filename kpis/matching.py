@@ -347,6 +347,9 @@ def match_residents(cursor, run: KpiRun) -> int:
             JOIN {T['person']} pp ON pp.extract_id = x.extract_id AND pp.nhs_number = res.nhs_number
             JOIN {T['history']} h ON h.person_id = pp.id
             WHERE x.team_id = w.team_id AND x.first_i <= pos.p0 - %(reach)s AND x.last_i >= pos.p0 + %(window)s - 1
+            -- Kept apart (not flattened into the join), so the team's extract is picked before
+            -- its people are probed, rather than every extract's people for each resident.
+            OFFSET 0
         ) p ON TRUE
         WHERE w.cohort = %(intervention)s AND w.complete
         ) m
@@ -389,8 +392,6 @@ def match_residents(cursor, run: KpiRun) -> int:
         JOIN {T['practice']} pr ON pr.id = h.practice_id
         """  # noqa: S608
     )
-    cursor.execute("CREATE INDEX ON mepisode (pcn_id, sex, p0, band)")
-    cursor.execute("CREATE INDEX ON mepisode (place_id, sex, p0, band)")
     searched = _residents_to_search(cursor, reuse=run.mode == KpiRun.Mode.INCREMENTAL)
     if searched:
         _search(cursor)
@@ -525,6 +526,9 @@ def _store_matches(cursor) -> None:
 
 def _search(cursor) -> None:
     """The comparison people of the residents in msearch, added to mpair."""
+    # Read by stratum for each resident searched for (the balance reads mepisode whole).
+    cursor.execute("CREATE INDEX ON mepisode (pcn_id, sex, p0, band)")
+    cursor.execute("CREATE INDEX ON mepisode (place_id, sex, p0, band)")
     # mcellreferred: how many of a cell's members were ever referred.
     cursor.execute(
         "CREATE TEMP TABLE mcellreferred ON COMMIT DROP AS SELECT extract_id, practice_id, sex, p0, band, be, bt, tr, "
