@@ -93,7 +93,7 @@ def write_matched(cursor, run: KpiRun) -> int:
     """The whole matched comparison for a run; returns the MatchedValue and MatchedBalance rows
     written (none without a current extract)."""
     # Dropped on commit; dropped here too, for a second run in one transaction (tests).
-    cursor.execute("DROP TABLE IF EXISTS mx, mr, mspan, mreferred, mepisode, mcellreferred, mcol, mpair, mout, mdid, mchanged, msearch")
+    cursor.execute("DROP TABLE IF EXISTS mx, mr, mspan, mreferred, mepisode, mcellreferred, mcol, mpair, mout, mdid, mchanged, msearch, mcount")
     if not population_histories_update(cursor):
         return 0
     run.residents_searched = match_residents(cursor, run)
@@ -511,15 +511,17 @@ def _store_matches(cursor) -> None:
     )
     cursor.execute(
         f"""
-        INSERT INTO {T['match']} (resident_id, inputs, comparisons, within_place)
+        INSERT INTO {T['match']} (resident_id, inputs, comparisons, within_place, counts)
         SELECT r.resident_id, r.inputs,
                coalesce(array_agg(p.person_id ORDER BY p.rank) FILTER (WHERE p.person_id IS NOT NULL), '{{}}'),
-               coalesce(bool_or(p.within_place), FALSE)
+               coalesce(bool_or(p.within_place), FALSE), '{{}}'
         FROM msearch s JOIN mr r ON r.resident_id = s.resident_id
         LEFT JOIN mpair p ON p.resident_id = s.resident_id
         GROUP BY r.resident_id, r.inputs
         ON CONFLICT (resident_id) DO UPDATE SET
-            inputs = EXCLUDED.inputs, comparisons = EXCLUDED.comparisons, within_place = EXCLUDED.within_place
+            inputs = EXCLUDED.inputs, comparisons = EXCLUDED.comparisons, within_place = EXCLUDED.within_place,
+            -- Counted again by write_matched_values, for the comparison people just found.
+            counts = EXCLUDED.counts
         """  # noqa: S608
     )
 
@@ -602,21 +604,56 @@ def write_matched_values(cursor, run: KpiRun) -> int:
             f"coalesce(sum(c.contacts) FILTER (WHERE {of_kind} AND c.month < s.cohort_month), 0) AS b_{kind}",
             f"coalesce(sum(c.contacts) FILTER (WHERE {of_kind} AND c.month >= s.cohort_month), 0) AS f_{kind}",
         ]
-    # Each resident's own row, and each of their comparisons', counted in the resident's months.
+    columns = [f"{side}_{kind}" for kind, _n in kinds for side in ("b", "f")]
+    # mcount: the matched residents whose contacts and comparisons' are counted from the extract:
+    # those searched for, and those whose stored match has no counts yet. The others' counts are
+    # those stored with their match (ResidentMatch.counts), which nothing they depend on changed.
+    cursor.execute(
+        f"""
+        CREATE TEMP TABLE mcount ON COMMIT DROP AS
+        SELECT s.resident_id FROM msearch s
+        UNION
+        SELECT m.resident_id FROM {T['match']} m JOIN mpair p ON p.resident_id = m.resident_id AND p.rank = 1
+        WHERE cardinality(m.counts) = 0
+        """  # noqa: S608
+    )
+    # Each resident's own row (rank 0), and each of their comparisons', counted in the resident's
+    # months; in one order, whichever were counted now, as the floats added up below depend on it.
+    kept = ", ".join(f"m.counts[x.i][{index}]::bigint AS {column}" for index, column in enumerate(columns, start=1))
     cursor.execute(
         f"""
         CREATE TEMP TABLE mout ON COMMIT DROP AS
         WITH subjects AS (
-            SELECT r.resident_id, r.person_id, TRUE AS is_resident, r.cohort_month, r.window_start, r.window_end
-            FROM mr r WHERE r.person_id IS NOT NULL AND EXISTS (SELECT 1 FROM mpair p WHERE p.resident_id = r.resident_id)
+            SELECT r.resident_id, 0 AS rank, r.person_id, TRUE AS is_resident, r.cohort_month, r.window_start, r.window_end
+            FROM mr r JOIN mcount k ON k.resident_id = r.resident_id
+            WHERE r.person_id IS NOT NULL AND EXISTS (SELECT 1 FROM mpair p WHERE p.resident_id = r.resident_id)
             UNION ALL
-            SELECT r.resident_id, p.person_id, FALSE, r.cohort_month, r.window_start, r.window_end
-            FROM mpair p JOIN mr r ON r.resident_id = p.resident_id
+            SELECT r.resident_id, p.rank, p.person_id, FALSE, r.cohort_month, r.window_start, r.window_end
+            FROM mpair p JOIN mr r ON r.resident_id = p.resident_id JOIN mcount k ON k.resident_id = r.resident_id
+        ),
+        counted AS (
+            SELECT s.resident_id, s.rank, s.is_resident, {", ".join(sides)}
+            FROM subjects s
+            LEFT JOIN {T['contacts']} c ON c.person_id = s.person_id AND c.month >= s.window_start AND c.month < s.window_end
+            GROUP BY s.resident_id, s.rank, s.person_id, s.is_resident, s.cohort_month
+        ),
+        stored AS (
+            SELECT m.resident_id, x.i - 1 AS rank, x.i = 1 AS is_resident, {kept}
+            FROM mr r JOIN {T['match']} m ON m.resident_id = r.resident_id
+            CROSS JOIN LATERAL generate_subscripts(m.counts, 1) x(i)
+            WHERE r.person_id IS NOT NULL AND cardinality(m.counts) > 0
+              AND NOT EXISTS (SELECT 1 FROM mcount k WHERE k.resident_id = r.resident_id)
         )
-        SELECT s.resident_id, s.is_resident, {", ".join(sides)}
-        FROM subjects s
-        LEFT JOIN {T['contacts']} c ON c.person_id = s.person_id AND c.month >= s.window_start AND c.month < s.window_end
-        GROUP BY s.resident_id, s.person_id, s.is_resident, s.cohort_month
+        SELECT * FROM (SELECT * FROM counted UNION ALL SELECT * FROM stored) o
+        ORDER BY o.resident_id, o.rank
+        """  # noqa: S608
+    )
+    cursor.execute(
+        f"""
+        UPDATE {T['match']} m SET counts = o.counts
+        FROM (SELECT o.resident_id, array_agg(ARRAY[{", ".join(f"o.{column}::int" for column in columns)}] ORDER BY o.rank) AS counts
+              FROM mout o JOIN mcount k ON k.resident_id = o.resident_id GROUP BY o.resident_id) o
+        WHERE m.resident_id = o.resident_id
         """  # noqa: S608
     )
     # d = (resident's follow-up − baseline) − the mean over their comparisons of the same, each

@@ -407,6 +407,10 @@ class ResidentMatch(models.Model):
     # PopulationPerson ids, the closest first (rank 1); empty when nobody was found.
     comparisons = ArrayField(models.BigIntegerField(), default=list)
     within_place = models.BooleanField(default=False)
+    # Each one's contacts in the resident's months, the resident first and then the comparison
+    # people by rank: a row of (baseline, follow-up) for all kinds and then each kind number.
+    # Empty until counted; a version of the extract never changes, so neither do these.
+    counts = ArrayField(ArrayField(models.IntegerField()), default=list)
 
     objects = ResidentMatchQuerySet.as_manager()
 
