@@ -6,8 +6,9 @@ import datetime
 import random
 
 from caseload.models import PopulationExtract, Resident, add_months
+from caseload.records import retire_resident
 from kpis.compute import kpis_recompute
-from kpis.models import KpiRun, MatchedBalance, MatchedPair, MatchedValue
+from kpis.models import KpiRun, MatchedBalance, MatchedEpisode, MatchedPair, MatchedValue
 from tests.factories import PCNFactory, PracticeFactory
 
 from .kpi_builders import contacts_on, not_supported
@@ -110,3 +111,23 @@ def test_a_full_run_searches_for_everyone_again(own_team):
     world = two_sex_world(own_team)
     kpis_recompute()
     assert kpis_recompute(full=True).residents_searched == len(world.residents)
+
+
+def test_a_retired_record_leaves_no_nhs_number_behind_and_the_next_run_searches_for_everyone(own_team):
+    world = two_sex_world(own_team)
+    first = kpis_recompute()
+    woman = world.residents[0]
+    chosen = pairs_of(first)[woman.pk][0]
+    # Once referred and closed long ago: no one's comparison while their NHS number is on record.
+    person = next(p for p in world.people if p.nhs_number == chosen)
+    closed = not_supported(own_team, referred=datetime.date(2015, 1, 5), practice=person.practice, nhs_number=chosen)
+    Resident.objects.filter(pk=closed.pk).update(closed_on=datetime.date(2015, 3, 1), status=Resident.Status.CLOSED)
+    kpis_recompute(full=False)
+    assert MatchedEpisode.objects.filter(nhs_number=chosen).exists()
+
+    assert retire_resident(resident_id=closed.pk)  # eight years after its closing
+
+    assert not MatchedEpisode.objects.filter(nhs_number=chosen).exists()
+    incremental = kpis_recompute(full=False)
+    assert incremental.residents_searched == len(world.residents)
+    assert matched_rows(incremental) == matched_rows(kpis_recompute(full=True))
