@@ -63,6 +63,10 @@ RUN_SETTINGS = (
     "random_page_cost = 1.1",
     "min_parallel_table_scan_size = '256kB'",
     "min_parallel_index_scan_size = '64kB'",
+    # The run's rows are worked out from the tables beside them and written in one transaction:
+    # its commit need not wait for the disk. A crash in the instant after it would lose the run
+    # whole (the previous one stays current, the next run writes it again), never half of it.
+    "synchronous_commit = off",
 )
 # Any constant: it names "the KPI recompute" among PostgreSQL advisory locks.
 RECOMPUTE_LOCK_KEY = 5_1100_2026
@@ -162,8 +166,7 @@ def _compute_run(run: KpiRun, *, previous: KpiRun | None) -> None:
         # The windows table is narrow, so PostgreSQL's size thresholds would give the count one
         # parallel worker (none at 1x) where each worker probes a share of the windows: the two
         # min_parallel_* settings let it use what max_parallel_workers_per_gather allows.
-        for setting in RUN_SETTINGS:
-            cursor.execute(f"SET LOCAL {setting}")
+        cursor.execute("; ".join(f"SET LOCAL {setting}" for setting in RUN_SETTINGS))
         # Events imported after this point are left to the run their import enqueues.
         cursor.execute(f"SELECT coalesce(max(id), 0) FROM {T['event']}")  # noqa: S608
         run.service_use_watermark = cursor.fetchone()[0]
@@ -184,8 +187,9 @@ def _compute_run(run: KpiRun, *, previous: KpiRun | None) -> None:
             run.residents_recounted = recount_usage(cursor, resident_ids=sorted(touched))
             _, service_use_rows = write_service_use_values(cursor, run)
         run.rows = service_use_rows + write_process_values(cursor, run) + write_closure_values(cursor, run)
-        # The matched comparison reads the windows and the population extracts; it is recomputed
-        # whole each run (kpis/matching.py), so an extract or service-use import is reflected.
+        # The matched comparison reads the windows, the residents' episodes and the population
+        # extracts. An incremental run searches again only for residents whose inputs changed
+        # (kpis/matching.py); its figures and balance are worked out afresh from the pairs.
         # Its rows are its own tables' (run.rows counts the KpiValue figures).
         write_matched(cursor, run)
 
@@ -198,6 +202,7 @@ def make_current(run: KpiRun) -> None:
     run.save(
         update_fields=[
             "status", "is_current", "finished_at", "duration", "rows", "service_use_watermark", "residents_recounted",
+            "residents_searched",
         ]
     )
 

@@ -11,7 +11,8 @@ All of it is SQL inside the KPI run's transaction, so its rows switch with the r
 2. `match_residents`: each resident's features from their own row in the extract; then, per
    resident, the closest eligible people of their PCN (their place when the PCN has too few):
    the cells no farther than the third-nearest person, and people ever referred one by one
-   (MatchedPair).
+   (MatchedPair). An incremental run searches only for residents whose inputs changed and
+   takes the others' from the last search (ResidentMatch; docs/adr/0027-matched-pairs-reused.md).
 3. `write_matched_values`: each resident's and each comparison's contacts by kind in the
    resident's calendar months, the resident's difference-in-differences (bias-corrected for what
    matching left of the baseline difference), added up to every level and cohort month
@@ -28,7 +29,20 @@ from __future__ import annotations
 from caseload.models import EMERGENCY_KINDS, KIND_NUMBERS, PopulationContacts, PopulationExtract, PopulationPerson, Resident
 from int_app.teams.models import PCN, Neighbourhood, Practice, Team
 
-from .models import ALL_KINDS, Cohort, KpiRun, MatchedBalance, MatchedPair, MatchedValue, PopulationCell, PopulationHistory, ResidentWindow
+from .models import (
+    ALL_KINDS,
+    Cohort,
+    KpiRun,
+    MatchedBalance,
+    MatchedEpisode,
+    MatchedPair,
+    MatchedValue,
+    PopulationCell,
+    PopulationHistory,
+    PopulationPool,
+    ResidentMatch,
+    ResidentWindow,
+)
 
 # Comparison people per resident, at most.
 MATCHES = 3
@@ -38,6 +52,9 @@ TREND_MONTHS = 6
 AGE_BAND_YEARS = 10
 # The bar evaluators use for balance: an absolute standardised mean difference above it fails.
 SMD_BAR = 0.1
+# Part of every stored match's fingerprint (ResidentMatch.inputs): change it with any change to
+# how comparison people are chosen, so that no run reuses a choice made the old way.
+MATCHER_VERSION = 1
 BALANCE_VARIABLES = {
     "baseline_contacts": "Contacts in the 6 months before the start",
     "baseline_emergency": "Emergency contacts (A&E, emergency admissions, ambulance) in the 6 months before",
@@ -61,6 +78,9 @@ T = {
     "balance": MatchedBalance._meta.db_table,
     "history": PopulationHistory._meta.db_table,
     "cell": PopulationCell._meta.db_table,
+    "match": ResidentMatch._meta.db_table,
+    "pool": PopulationPool._meta.db_table,
+    "episode": MatchedEpisode._meta.db_table,
 }
 MONTH_INDEX = "(extract(year FROM {0})::int * 12 + extract(month FROM {0})::int - 1)"
 
@@ -73,10 +93,10 @@ def write_matched(cursor, run: KpiRun) -> int:
     """The whole matched comparison for a run; returns the MatchedValue and MatchedBalance rows
     written (none without a current extract)."""
     # Dropped on commit; dropped here too, for a second run in one transaction (tests).
-    cursor.execute("DROP TABLE IF EXISTS mx, mr, mspan, mreferred, mepisode, mcellreferred, mcol, mpair, mout, mdid")
+    cursor.execute("DROP TABLE IF EXISTS mx, mr, mspan, mreferred, mepisode, mcellreferred, mcol, mpair, mout, mdid, mchanged, msearch, mcount")
     if not population_histories_update(cursor):
         return 0
-    match_residents(cursor, run)
+    run.residents_searched = match_residents(cursor, run)
     return write_matched_values(cursor, run) + write_balance(cursor, run)
 
 
@@ -106,7 +126,7 @@ def population_histories_update(cursor) -> bool:
     (PopulationCell), once per extract version, and drop those of versions no longer current.
     False when there is no current extract."""
     # Extract rows are kept (the record of uploads): an index probe each, rather than a scan.
-    for table in (T["history"], T["cell"]):
+    for table in (T["history"], T["cell"], T["pool"]):
         cursor.execute(
             f"DELETE FROM {table} WHERE extract_id IN (SELECT id FROM {T['extract']} WHERE NOT is_current)"  # noqa: S608
         )
@@ -119,6 +139,22 @@ def population_histories_update(cursor) -> bool:
     for extract_id, first, last in missing:
         _build_histories(cursor, extract_id=extract_id, months=last - first + 1, first=first)
         _build_cells(cursor, extract_id=extract_id, months=last - first + 1, first=first)
+    # Versions whose cells were built before their pools were (and any built just now).
+    cursor.execute(
+        f"""
+        INSERT INTO {T['pool']} (extract_id, month, people, female, baseline_total, baseline_total_sq, baseline_emergency,
+                                 baseline_emergency_sq, earlier_total, earlier_total_sq, birth_years, birth_years_sq)
+        SELECT c.extract_id, c.month, sum(c.people), coalesce(sum(c.people) FILTER (WHERE c.sex = 'F'), 0),
+               sum(c.people::bigint * c.baseline_total), sum(c.people::bigint * c.baseline_total * c.baseline_total),
+               sum(c.people::bigint * c.baseline_emergency), sum(c.people::bigint * c.baseline_emergency * c.baseline_emergency),
+               sum(c.people::bigint * c.earlier_total), sum(c.people::bigint * c.earlier_total * c.earlier_total),
+               sum(c.birth_years), sum(c.birth_years_sq)
+        FROM {T['cell']} c
+        WHERE c.extract_id IN (SELECT x.id FROM {T['extract']} x WHERE x.is_current
+                               AND NOT EXISTS (SELECT 1 FROM {T['pool']} p WHERE p.extract_id = x.id))
+        GROUP BY c.extract_id, c.month
+        """  # noqa: S608
+    )
     if missing:
         cursor.execute(f"ANALYZE {T['history']}")
         cursor.execute(f"ANALYZE {T['cell']}")
@@ -262,7 +298,10 @@ def _candidates(within: str) -> str:
     """
 
 
-def match_residents(cursor, run: KpiRun) -> None:
+def match_residents(cursor, run: KpiRun) -> int:
+    """Each supported resident's comparison people into MatchedPair. An incremental run takes
+    them from ResidentMatch where nothing the search reads of the resident changed and searches
+    for the rest; a full run searches for everyone. Returns how many residents were searched for."""
     window = run.window_months
     reach = max(window, MATCH_MONTHS + TREND_MONTHS)
     params = {"window": window, "reach": reach, "intervention": Cohort.INTERVENTION}
@@ -282,9 +321,15 @@ def match_residents(cursor, run: KpiRun) -> None:
     # S); the rest stay, unmatched, so the share matched counts them. band: their 10-year age band
     # at S (rounded towards zero, which picks the same ten birth years as the cells' rounding
     # down); practices and place_extracts: where their PCN's and their place's people are.
+    # inputs: the fingerprint of all the search reads of the resident (ResidentMatch).
+    params["key"] = _search_key(cursor, window=window)
     cursor.execute(
         f"""
         CREATE TEMP TABLE mr ON COMMIT DROP AS
+        SELECT m.*, CASE WHEN m.person_id IS NOT NULL THEN md5(%(key)s || ROW(
+                   m.resident_id, m.team_id, m.pcn_id, m.neighbourhood_id, m.place_id, m.cohort_month, m.start, m.p0,
+                   m.person_id, m.sex, m.birth_year, m.band, m.bt, m.be, m.tr)::text) END AS inputs
+        FROM (
         SELECT w.resident_id, w.team_id, w.pcn_id, w.neighbourhood_id, w.place_id, w.cohort_month, w.start,
                (w.cohort_month - make_interval(months => %(window)s))::date AS window_start,
                (w.cohort_month + make_interval(months => %(window)s))::date AS window_end,
@@ -302,8 +347,12 @@ def match_residents(cursor, run: KpiRun) -> None:
             JOIN {T['person']} pp ON pp.extract_id = x.extract_id AND pp.nhs_number = res.nhs_number
             JOIN {T['history']} h ON h.person_id = pp.id
             WHERE x.team_id = w.team_id AND x.first_i <= pos.p0 - %(reach)s AND x.last_i >= pos.p0 + %(window)s - 1
+            -- Kept apart (not flattened into the join), so the team's extract is picked before
+            -- its people are probed, rather than every extract's people for each resident.
+            OFFSET 0
         ) p ON TRUE
         WHERE w.cohort = %(intervention)s AND w.complete
+        ) m
         """,  # noqa: S608
         params,
     )
@@ -343,6 +392,143 @@ def match_residents(cursor, run: KpiRun) -> None:
         JOIN {T['practice']} pr ON pr.id = h.practice_id
         """  # noqa: S608
     )
+    searched = _residents_to_search(cursor, reuse=run.mode == KpiRun.Mode.INCREMENTAL)
+    if searched:
+        _search(cursor)
+    _store_matches(cursor)
+    # In one order whichever pairs were reused: the balance adds up floats, whose sums depend on
+    # the order rows are read in, and a run must store what a full one would, to the last bit.
+    cursor.execute("ALTER TABLE mpair RENAME TO mpair_unordered")
+    cursor.execute("CREATE TEMP TABLE mpair ON COMMIT DROP AS SELECT * FROM mpair_unordered ORDER BY resident_id, rank")
+    cursor.execute("DROP TABLE mpair_unordered")
+    # Read by resident below (whether a resident was matched, for each resident).
+    cursor.execute("CREATE INDEX ON mpair (resident_id)")
+    cursor.execute("ANALYZE mpair")
+    cursor.execute(
+        f"INSERT INTO {T['pair']} (run_id, resident_id, rank, comparison_id, within_place) "  # noqa: S608
+        "SELECT %s, resident_id, rank, person_id, within_place FROM mpair",
+        [run.pk],
+    )
+    return searched
+
+
+def _search_key(cursor, *, window: int) -> str:
+    """What every resident's search reads besides their own row: the current extracts (a new
+    version is a new id) and the months they cover, the practices' PCNs, the teams' places, the
+    window and the matcher itself."""
+    cursor.execute(
+        f"""
+        SELECT md5(concat_ws('|', %(matcher)s,
+            (SELECT string_agg(concat_ws(':', extract_id, team_id, place_id, first_i, last_i), ',' ORDER BY extract_id) FROM mx),
+            (SELECT string_agg(concat_ws(':', id, pcn_id), ',' ORDER BY id) FROM {T['practice']})))
+        """,  # noqa: S608
+        {"matcher": f"v{MATCHER_VERSION};W={window};k={MATCHES};{MATCH_MONTHS};{TREND_MONTHS};{AGE_BAND_YEARS}"},
+    )
+    return cursor.fetchone()[0]
+
+
+def _residents_to_search(cursor, *, reuse: bool) -> int:
+    """msearch: the supported residents in the extract to search for; mpair: the others' stored
+    comparison people. With `reuse`, a resident is searched for when their fingerprint changed
+    (or they have none stored), or when a caseload episode changed (a referral, a closing, a
+    triage) of a person who could be their candidate: one of their sex and age band at S in any
+    current extract, and of their PCN (or of their place, when their PCN gave fewer than MATCHES
+    last time), whose eligibility or whose being "ever referred" may have changed. The episodes the stored matches saw (MatchedEpisode) are then brought up to date."""
+    cursor.execute(
+        f"""
+        CREATE TEMP TABLE mchanged ON COMMIT DROP AS
+        WITH now AS (
+            -- When each episode ends, as ELIGIBLE reads it; empty while open.
+            SELECT id AS resident_id, nhs_number, referral_date,
+                   CASE WHEN status = 'not_accepted' THEN coalesce(triaged_on, referral_date) ELSE closed_on END AS ends
+            FROM {T['resident']}
+        )
+        SELECT coalesce(n.resident_id, e.resident_id) AS resident_id, n.resident_id IS NULL AS gone,
+               n.nhs_number, n.referral_date, n.ends, e.nhs_number AS nhs_number_before
+        FROM now n FULL JOIN {T['episode']} e ON e.resident_id = n.resident_id
+        WHERE (n.nhs_number, n.referral_date, n.ends) IS DISTINCT FROM (e.nhs_number, e.referral_date, e.ends)
+        """  # noqa: S608
+    )
+    cursor.execute("ANALYZE mchanged")
+    if reuse:
+        cursor.execute(
+            f"""
+            CREATE TEMP TABLE msearch ON COMMIT DROP AS
+            WITH changed_people AS MATERIALIZED (
+                -- Everyone of the current extracts with one of the changed NHS numbers: worked
+                -- out once (inlined, it would be joined again for each resident).
+                SELECT DISTINCT pp.sex, pp.birth_year, pr.pcn_id, x.place_id
+                FROM (SELECT nhs_number AS nhs FROM mchanged UNION SELECT nhs_number_before FROM mchanged) ch
+                JOIN mx x ON TRUE
+                JOIN {T['person']} pp ON pp.extract_id = x.extract_id AND pp.nhs_number = ch.nhs COLLATE "C"
+                JOIN {T['practice']} pr ON pr.id = pp.practice_id
+            )
+            SELECT r.resident_id FROM mr r LEFT JOIN {T['match']} m ON m.resident_id = r.resident_id
+            WHERE r.person_id IS NOT NULL
+              AND (m.inputs IS DISTINCT FROM r.inputs
+                   -- The place is searched only when the PCN gave fewer than MATCHES.
+                   OR EXISTS (SELECT 1 FROM changed_people c
+                              WHERE (c.pcn_id = r.pcn_id
+                                     OR (c.place_id = r.place_id AND (m.within_place OR cardinality(m.comparisons) < {MATCHES})))
+                                AND c.sex = r.sex AND {_band('(r.p0 / 12)', 'c.birth_year')} = r.band))
+            """  # noqa: S608
+        )
+    else:
+        cursor.execute("CREATE TEMP TABLE msearch ON COMMIT DROP AS SELECT resident_id FROM mr WHERE person_id IS NOT NULL")
+    searched = cursor.rowcount
+    cursor.execute("CREATE UNIQUE INDEX ON msearch (resident_id)")
+    cursor.execute("ANALYZE msearch")
+    cursor.execute(
+        f"""
+        CREATE TEMP TABLE mpair ON COMMIT DROP AS
+        SELECT m.resident_id, x.rank::int AS rank, x.person_id, m.within_place
+        FROM mr r JOIN {T['match']} m ON m.resident_id = r.resident_id
+        CROSS JOIN LATERAL unnest(m.comparisons) WITH ORDINALITY x(person_id, rank)
+        WHERE r.person_id IS NOT NULL AND NOT EXISTS (SELECT 1 FROM msearch s WHERE s.resident_id = r.resident_id)
+        """  # noqa: S608
+    )
+    cursor.execute(f"DELETE FROM {T['episode']} WHERE resident_id IN (SELECT resident_id FROM mchanged WHERE gone)")  # noqa: S608
+    cursor.execute(
+        f"""
+        INSERT INTO {T['episode']} (resident_id, nhs_number, referral_date, ends)
+        SELECT resident_id, nhs_number, referral_date, ends FROM mchanged WHERE NOT gone
+        ON CONFLICT (resident_id) DO UPDATE SET
+            nhs_number = EXCLUDED.nhs_number, referral_date = EXCLUDED.referral_date, ends = EXCLUDED.ends
+        """  # noqa: S608
+    )
+    return searched
+
+
+def _store_matches(cursor) -> None:
+    """The searched residents' comparison people into ResidentMatch, with their fingerprints; and
+    the stored matches of residents no longer searched for or reused (their window or their row
+    in the extract gone) deleted."""
+    cursor.execute(
+        f"""
+        DELETE FROM {T['match']} m
+        WHERE NOT EXISTS (SELECT 1 FROM mr r WHERE r.resident_id = m.resident_id AND r.person_id IS NOT NULL)
+        """  # noqa: S608
+    )
+    cursor.execute(
+        f"""
+        INSERT INTO {T['match']} (resident_id, inputs, comparisons, within_place, counts)
+        SELECT r.resident_id, r.inputs,
+               coalesce(array_agg(p.person_id ORDER BY p.rank) FILTER (WHERE p.person_id IS NOT NULL), '{{}}'),
+               coalesce(bool_or(p.within_place), FALSE), '{{}}'
+        FROM msearch s JOIN mr r ON r.resident_id = s.resident_id
+        LEFT JOIN mpair p ON p.resident_id = s.resident_id
+        GROUP BY r.resident_id, r.inputs
+        ON CONFLICT (resident_id) DO UPDATE SET
+            inputs = EXCLUDED.inputs, comparisons = EXCLUDED.comparisons, within_place = EXCLUDED.within_place,
+            -- Counted again by write_matched_values, for the comparison people just found.
+            counts = EXCLUDED.counts
+        """  # noqa: S608
+    )
+
+
+def _search(cursor) -> None:
+    """The comparison people of the residents in msearch, added to mpair."""
+    # Read by stratum for each resident searched for (the balance reads mepisode whole).
     cursor.execute("CREATE INDEX ON mepisode (pcn_id, sex, p0, band)")
     cursor.execute("CREATE INDEX ON mepisode (place_id, sex, p0, band)")
     # mcellreferred: how many of a cell's members were ever referred.
@@ -375,10 +561,10 @@ def match_residents(cursor, run: KpiRun) -> None:
     cursor.execute("ANALYZE mcol")
     cursor.execute(
         f"""
-        CREATE TEMP TABLE mpair ON COMMIT DROP AS
+        INSERT INTO mpair (resident_id, rank, person_id, within_place)
         SELECT r.resident_id, (row_number() OVER (PARTITION BY r.resident_id ORDER BY m.distance, m.trend_distance, m.nhs, m.person_id))::int AS rank,
                m.person_id, FALSE AS within_place
-        FROM (SELECT * FROM mr WHERE person_id IS NOT NULL ORDER BY pcn_id, sex, p0, band OFFSET 0) r
+        FROM (SELECT mr.* FROM mr JOIN msearch s ON s.resident_id = mr.resident_id ORDER BY pcn_id, sex, p0, band OFFSET 0) r
         CROSS JOIN LATERAL ({_candidates('pcn_id')}) m
         """  # noqa: S608
     )
@@ -386,8 +572,8 @@ def match_residents(cursor, run: KpiRun) -> None:
     cursor.execute(
         f"""
         WITH short AS (
-            SELECT r.resident_id FROM mr r LEFT JOIN mpair p ON p.resident_id = r.resident_id
-            WHERE r.person_id IS NOT NULL GROUP BY r.resident_id HAVING count(p.person_id) < {MATCHES}
+            SELECT s.resident_id FROM msearch s LEFT JOIN mpair p ON p.resident_id = s.resident_id
+            GROUP BY s.resident_id HAVING count(p.person_id) < {MATCHES}
         ), removed AS (
             DELETE FROM mpair WHERE resident_id IN (SELECT resident_id FROM short)
         )
@@ -397,14 +583,6 @@ def match_residents(cursor, run: KpiRun) -> None:
         FROM mr r JOIN short s ON s.resident_id = r.resident_id
         CROSS JOIN LATERAL ({_candidates('place_id')}) m
         """  # noqa: S608
-    )
-    # Read by resident below (whether a resident was matched, for each resident).
-    cursor.execute("CREATE INDEX ON mpair (resident_id)")
-    cursor.execute("ANALYZE mpair")
-    cursor.execute(
-        f"INSERT INTO {T['pair']} (run_id, resident_id, rank, comparison_id, within_place) "  # noqa: S608
-        "SELECT %s, resident_id, rank, person_id, within_place FROM mpair",
-        [run.pk],
     )
 
 
@@ -426,21 +604,56 @@ def write_matched_values(cursor, run: KpiRun) -> int:
             f"coalesce(sum(c.contacts) FILTER (WHERE {of_kind} AND c.month < s.cohort_month), 0) AS b_{kind}",
             f"coalesce(sum(c.contacts) FILTER (WHERE {of_kind} AND c.month >= s.cohort_month), 0) AS f_{kind}",
         ]
-    # Each resident's own row, and each of their comparisons', counted in the resident's months.
+    columns = [f"{side}_{kind}" for kind, _n in kinds for side in ("b", "f")]
+    # mcount: the matched residents whose contacts and comparisons' are counted from the extract:
+    # those searched for, and those whose stored match has no counts yet. The others' counts are
+    # those stored with their match (ResidentMatch.counts), which nothing they depend on changed.
+    cursor.execute(
+        f"""
+        CREATE TEMP TABLE mcount ON COMMIT DROP AS
+        SELECT s.resident_id FROM msearch s
+        UNION
+        SELECT m.resident_id FROM {T['match']} m JOIN mpair p ON p.resident_id = m.resident_id AND p.rank = 1
+        WHERE cardinality(m.counts) = 0
+        """  # noqa: S608
+    )
+    # Each resident's own row (rank 0), and each of their comparisons', counted in the resident's
+    # months; in one order, whichever were counted now, as the floats added up below depend on it.
+    kept = ", ".join(f"m.counts[x.i][{index}]::bigint AS {column}" for index, column in enumerate(columns, start=1))
     cursor.execute(
         f"""
         CREATE TEMP TABLE mout ON COMMIT DROP AS
         WITH subjects AS (
-            SELECT r.resident_id, r.person_id, TRUE AS is_resident, r.cohort_month, r.window_start, r.window_end
-            FROM mr r WHERE r.person_id IS NOT NULL AND EXISTS (SELECT 1 FROM mpair p WHERE p.resident_id = r.resident_id)
+            SELECT r.resident_id, 0 AS rank, r.person_id, TRUE AS is_resident, r.cohort_month, r.window_start, r.window_end
+            FROM mr r JOIN mcount k ON k.resident_id = r.resident_id
+            WHERE r.person_id IS NOT NULL AND EXISTS (SELECT 1 FROM mpair p WHERE p.resident_id = r.resident_id)
             UNION ALL
-            SELECT r.resident_id, p.person_id, FALSE, r.cohort_month, r.window_start, r.window_end
-            FROM mpair p JOIN mr r ON r.resident_id = p.resident_id
+            SELECT r.resident_id, p.rank, p.person_id, FALSE, r.cohort_month, r.window_start, r.window_end
+            FROM mpair p JOIN mr r ON r.resident_id = p.resident_id JOIN mcount k ON k.resident_id = r.resident_id
+        ),
+        counted AS (
+            SELECT s.resident_id, s.rank, s.is_resident, {", ".join(sides)}
+            FROM subjects s
+            LEFT JOIN {T['contacts']} c ON c.person_id = s.person_id AND c.month >= s.window_start AND c.month < s.window_end
+            GROUP BY s.resident_id, s.rank, s.person_id, s.is_resident, s.cohort_month
+        ),
+        stored AS (
+            SELECT m.resident_id, x.i - 1 AS rank, x.i = 1 AS is_resident, {kept}
+            FROM mr r JOIN {T['match']} m ON m.resident_id = r.resident_id
+            CROSS JOIN LATERAL generate_subscripts(m.counts, 1) x(i)
+            WHERE r.person_id IS NOT NULL AND cardinality(m.counts) > 0
+              AND NOT EXISTS (SELECT 1 FROM mcount k WHERE k.resident_id = r.resident_id)
         )
-        SELECT s.resident_id, s.is_resident, {", ".join(sides)}
-        FROM subjects s
-        LEFT JOIN {T['contacts']} c ON c.person_id = s.person_id AND c.month >= s.window_start AND c.month < s.window_end
-        GROUP BY s.resident_id, s.person_id, s.is_resident, s.cohort_month
+        SELECT * FROM (SELECT * FROM counted UNION ALL SELECT * FROM stored) o
+        ORDER BY o.resident_id, o.rank
+        """  # noqa: S608
+    )
+    cursor.execute(
+        f"""
+        UPDATE {T['match']} m SET counts = o.counts
+        FROM (SELECT o.resident_id, array_agg(ARRAY[{", ".join(f"o.{column}::int" for column in columns)}] ORDER BY o.rank) AS counts
+              FROM mout o JOIN mcount k ON k.resident_id = o.resident_id GROUP BY o.resident_id) o
+        WHERE m.resident_id = o.resident_id
         """  # noqa: S608
     )
     # d = (resident's follow-up − baseline) − the mean over their comparisons of the same, each
@@ -542,24 +755,33 @@ def write_balance(cursor, run: KpiRun) -> int:
             -- team's residents, weighted by the residents starting then: added up from the
             -- extract's cells (their ages from the cells' birth-year sums), less the people ever
             -- referred.
-            SELECT r.team_id, r.w, sum(c.people)::float8 AS n,
-                   sum(c.people::bigint * c.bt)::float8 AS s_bt, sum(c.people::bigint * c.bt * c.bt)::float8 AS q_bt,
-                   sum(c.people::bigint * c.be)::float8 AS s_be, sum(c.people::bigint * c.be * c.be)::float8 AS q_be,
-                   sum(c.people::bigint * c.tr)::float8 AS s_tr, sum(c.people::bigint * c.tr * c.tr)::float8 AS q_tr,
-                   sum(c.people::bigint * r.year - c.birth_years)::float8 AS s_age,
-                   sum(c.people::bigint * r.year * r.year - 2 * r.year * c.birth_years + c.birth_years_sq)::float8 AS q_age,
-                   coalesce(sum(c.people) FILTER (WHERE c.sex = 'F'), 0)::float8 AS s_female,
-                   coalesce(sum(c.people) FILTER (WHERE c.sex = 'F'), 0)::float8 AS q_female
+            -- Added up per team and month (each version's PopulationPool, a row a month, less the
+            -- people ever referred), then taken at the residents' year: the age sums expand to
+            -- whole-number sums, so this is exactly what adding up the cells gives.
+            SELECT r.team_id, r.w, c.people::float8 AS n,
+                   c.s_bt::float8 AS s_bt, c.q_bt::float8 AS q_bt, c.s_be::float8 AS s_be, c.q_be::float8 AS q_be,
+                   c.s_tr::float8 AS s_tr, c.q_tr::float8 AS q_tr,
+                   (c.people * r.year - c.birth_years)::float8 AS s_age,
+                   (c.people * r.year * r.year - 2 * r.year * c.birth_years + c.birth_years_sq)::float8 AS q_age,
+                   c.female::float8 AS s_female, c.female::float8 AS q_female
             FROM (SELECT team_id, p0, extract(year FROM cohort_month)::int AS year, count(*)::float8 AS w FROM mr
                   WHERE person_id IS NOT NULL GROUP BY team_id, p0, cohort_month) r
             JOIN (
-                SELECT s.team_id, c.month AS p0, c.sex, c.people, c.baseline_total AS bt, c.baseline_emergency AS be,
-                       c.earlier_total AS tr, c.birth_years, c.birth_years_sq
-                FROM mspan s JOIN {T['cell']} c ON c.extract_id = s.extract_id AND c.month = s.p0
-                UNION ALL
-                SELECT team_id, p0, sex, -1, bt, be, tr, -birth_year, -birth_year::bigint * birth_year FROM mepisode
+                SELECT c.team_id, c.p0, sum(c.people) AS people, sum(c.s_bt) AS s_bt, sum(c.q_bt) AS q_bt,
+                       sum(c.s_be) AS s_be, sum(c.q_be) AS q_be, sum(c.s_tr) AS s_tr, sum(c.q_tr) AS q_tr,
+                       sum(c.birth_years) AS birth_years, sum(c.birth_years_sq) AS birth_years_sq, sum(c.female) AS female
+                FROM (
+                    SELECT s.team_id, p.month AS p0, p.people, p.baseline_total AS s_bt, p.baseline_total_sq AS q_bt,
+                           p.baseline_emergency AS s_be, p.baseline_emergency_sq AS q_be, p.earlier_total AS s_tr,
+                           p.earlier_total_sq AS q_tr, p.birth_years, p.birth_years_sq, p.female
+                    FROM mspan s JOIN {T['pool']} p ON p.extract_id = s.extract_id AND p.month = s.p0
+                    UNION ALL
+                    SELECT team_id, p0, -1, -bt, -bt::bigint * bt, -be, -be::bigint * be, -tr, -tr::bigint * tr,
+                           -birth_year, -birth_year::bigint * birth_year, CASE WHEN sex = 'F' THEN -1 ELSE 0 END
+                    FROM mepisode
+                ) c
+                GROUP BY c.team_id, c.p0
             ) c ON c.team_id = r.team_id AND c.p0 = r.p0
-            GROUP BY r.team_id, r.p0, r.w
         ),
         pool AS (
             SELECT p.team_id, p.w, v.variable, p.n, v.sx, v.sxx

@@ -172,6 +172,9 @@ class KpiRun(models.Model):
     # with events above it.
     service_use_watermark = models.BigIntegerField(default=0)
     residents_recounted = models.PositiveIntegerField(default=0)
+    # Supported residents whose comparison people were searched for in this run; the others'
+    # were taken from ResidentMatch, their inputs unchanged (docs/adr/0027-matched-pairs-reused.md).
+    residents_searched = models.PositiveIntegerField(default=0)
     rows = models.PositiveIntegerField(default=0)
     duration = models.DurationField(null=True, blank=True)
     error = models.TextField(blank=True)
@@ -383,6 +386,66 @@ class MatchedPair(models.Model):
         return f"Resident {self.resident_id} ~ person {self.comparison_id} (#{self.rank})"
 
 
+class ResidentMatchQuerySet(models.QuerySet):
+    def visible_to(self, user, right: Right | None = None) -> ResidentMatchQuerySet:
+        return self.filter(resident__team__in=Team.objects.visible_to(user, right))
+
+
+class ResidentMatch(models.Model):
+    """The comparison people last found for one supported resident, and a fingerprint of what the
+    search read of them (`inputs`: the extracts, PCNs and places, and the resident's own window and
+    extract row). An incremental KPI run copies these into its MatchedPair rows when the
+    fingerprint is unchanged and no caseload episode that could make one of their candidates
+    (in)eligible changed since (MatchedEpisode); it searches again for everyone else. Written in
+    the run's transaction, so it always describes the current run's pairs
+    (docs/adr/0027-matched-pairs-reused.md)."""
+
+    resident = models.OneToOneField(
+        "caseload.Resident", on_delete=models.DO_NOTHING, db_constraint=False, primary_key=True, related_name="+"
+    )
+    inputs = models.CharField(max_length=32)
+    # PopulationPerson ids, the closest first (rank 1); empty when nobody was found.
+    comparisons = ArrayField(models.BigIntegerField(), default=list)
+    within_place = models.BooleanField(default=False)
+    # Each one's contacts in the resident's months, the resident first and then the comparison
+    # people by rank: a row of (baseline, follow-up) for all kinds and then each kind number.
+    # Empty until counted; a version of the extract never changes, so neither do these.
+    counts = ArrayField(ArrayField(models.IntegerField()), default=list)
+
+    objects = ResidentMatchQuerySet.as_manager()
+
+    class Meta:
+        verbose_name_plural = "resident matches"
+
+    def __str__(self) -> str:
+        return f"Resident {self.resident_id}: {len(self.comparisons)} comparison people"
+
+
+class MatchedEpisodeQuerySet(models.QuerySet):
+    def visible_to(self, user, right: Right | None = None) -> MatchedEpisodeQuerySet:
+        return self.filter(resident__team__in=Team.objects.visible_to(user, right))
+
+
+class MatchedEpisode(models.Model):
+    """Each resident's caseload episode as the stored matches (ResidentMatch) were chosen against
+    it: whether a person of the extract counts as referred, and when they were on a caseload,
+    decide who may be a comparison. A run compares these with the residents' episodes now, and
+    searches again for the residents whose candidates include a person whose episode changed."""
+
+    resident = models.OneToOneField(
+        "caseload.Resident", on_delete=models.DO_NOTHING, db_constraint=False, primary_key=True, related_name="+"
+    )
+    nhs_number = models.CharField(max_length=10)
+    referral_date = models.DateField()
+    # The day the episode ended (triage for a referral not accepted); empty while it is open.
+    ends = models.DateField(null=True, blank=True)
+
+    objects = MatchedEpisodeQuerySet.as_manager()
+
+    def __str__(self) -> str:
+        return f"{self.nhs_number} from {self.referral_date} to {self.ends or 'now'}"
+
+
 class MatchedValue(models.Model):
     """The matched effect of one unit, kind and period (a cohort month, or none for all months):
     the sums from which the difference-in-differences and its interval are worked out, and which
@@ -529,3 +592,38 @@ class PopulationCell(models.Model):
 
     def __str__(self) -> str:
         return f"{self.people} alike in extract {self.extract_id}, month {self.month}"
+
+
+class PopulationPoolQuerySet(models.QuerySet):
+    def visible_to(self, user, right: Right | None = None) -> PopulationPoolQuerySet:
+        return self.filter(extract__team__in=Team.objects.visible_to(user, right))
+
+
+class PopulationPool(models.Model):
+    """Everyone of one version of a team's extract at one month of S, added up for the matched
+    comparison's balance (its "before"): the people, and their matching counts and birth years
+    added up with their squares. Built from the version's cells when they are built, so a run
+    reads a row a month rather than every cell; whole numbers, so the balance is exactly what
+    adding up the cells gives."""
+
+    extract = models.ForeignKey("caseload.PopulationExtract", on_delete=models.DO_NOTHING, db_constraint=False, related_name="+")
+    # The month of S as a month number (year × 12 + month − 1), as PopulationCell.month.
+    month = models.IntegerField()
+    people = models.BigIntegerField()
+    female = models.BigIntegerField()
+    baseline_total = models.BigIntegerField()
+    baseline_total_sq = models.BigIntegerField()
+    baseline_emergency = models.BigIntegerField()
+    baseline_emergency_sq = models.BigIntegerField()
+    earlier_total = models.BigIntegerField()
+    earlier_total_sq = models.BigIntegerField()
+    birth_years = models.BigIntegerField()
+    birth_years_sq = models.BigIntegerField()
+
+    objects = PopulationPoolQuerySet.as_manager()
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["extract", "month"], name="population_pool_once_per_month")]
+
+    def __str__(self) -> str:
+        return f"{self.people} people of extract {self.extract_id}, month {self.month}"

@@ -38,7 +38,7 @@ from int_app.teams.invitations import Invitee, invitation_create
 from int_app.teams.models import Membership, PCNMembership, Team
 from int_app.teams.roles import Right, Role
 from kpis.matching import population_histories_update
-from kpis.models import KpiRun, MatchedBalance, MatchedPair, ResidentUsage, ResidentWindow
+from kpis.models import KpiRun, MatchedBalance, MatchedEpisode, MatchedPair, ResidentMatch, ResidentUsage, ResidentWindow
 from meetings.models import Attendance, MinutesAddendum, OutcomeSummary
 from pressure.models import PressureAlert, PressureReport, PressureReportChange
 
@@ -247,6 +247,8 @@ def one_row_of_each(team: Team) -> None:
     run = KpiRun.objects.create(as_of=dt.date(2026, 3, 9), window_months=6)  # the matched comparison's rows
     person = PopulationPerson.objects.filter(extract__team=team).first()
     MatchedPair.objects.create(run=run, resident=resident, rank=1, comparison=person)
+    ResidentMatch.objects.create(resident=resident, inputs="0" * 32, comparisons=[person.pk])
+    MatchedEpisode.objects.create(resident=resident, nhs_number=resident.nhs_number, referral_date=resident.referral_date)
     MatchedBalance.objects.create(run=run, team=team, variable="age")
 
 

@@ -53,7 +53,7 @@ def supported(team: Team, *, start: datetime.date = COMPLETE_START, practice: Pr
 
 
 def not_supported(team: Team, *, referred: datetime.date = COMPLETE_START,
-                  status: str = Resident.Status.NOT_ACCEPTED, practice: Practice | None = None) -> Resident:
+                  status: str = Resident.Status.NOT_ACCEPTED, practice: Practice | None = None, **fields) -> Resident:
     """A comparator resident: not accepted (the default), or still waiting (referred, accepted)."""
     return ResidentFactory(
         team=team,
@@ -63,6 +63,7 @@ def not_supported(team: Team, *, referred: datetime.date = COMPLETE_START,
         triaged_on=referred + datetime.timedelta(days=3) if status != Resident.Status.REFERRED else None,
         not_accepted_reason="does_not_meet_criteria" if status == Resident.Status.NOT_ACCEPTED else "",
         key_worker=member(team, Role.OCCUPATIONAL_THERAPIST) if status == Resident.Status.ACCEPTED else None,
+        **fields,
     )
 
 
