@@ -23,7 +23,7 @@ from django.db import DatabaseError, IntegrityError, connection, transaction
 from django.db.backends.utils import CursorWrapper
 from django.db.transaction import TransactionManagementError
 from django.utils import timezone
-from psycopg2.errors import NotNullViolation, UniqueViolation
+from psycopg2.errors import UniqueViolation
 
 from int_app.teams.dates import SERVICE_USE_DATE
 from int_app.teams.models import Practice, Team, User
@@ -389,7 +389,6 @@ STAGING_TABLE = "service_use_staging"
 PARSED_TABLE = "service_use_parsed"
 EPISODES_TABLE = "service_use_episodes"
 TYPED_TABLE = "service_use_typed"
-CALENDAR_TABLE = "service_use_calendar"
 
 
 @contextlib.contextmanager
@@ -398,7 +397,7 @@ def staging_table() -> Iterator[None]:
 
     Made outside any transaction, so that the progress written between blocks is seen by the
     page while the file is staged; PostgreSQL drops them too if the process dies."""
-    tables = f"{STAGING_TABLE}, {PARSED_TABLE}, {EPISODES_TABLE}, {CALENDAR_TABLE}, {TYPED_TABLE}"
+    tables = f"{STAGING_TABLE}, {PARSED_TABLE}, {EPISODES_TABLE}, {TYPED_TABLE}"
     with connection.cursor() as cursor:
         cursor.execute(f"DROP TABLE IF EXISTS {tables}")
         # The header is line 1, read by Python: the first staged line is line 2.
@@ -452,9 +451,7 @@ def service_use_stage(upload: BinaryIO, checked: CheckedFile, on_progress: Calla
                     continue
                 lines = block.split(b"\n")[:-1]
                 if not is_plain(block.replace(b"\n", b"")) or max(map(len, lines)) >= line_max:
-                    block, odd_rows = _odd_lines_staged(cursor, lines, first_line=staged + 2, line_max=line_max)
-                    checked.rows += odd_rows
-                checked.rows += len(lines) - _blank_lines(block, lines)
+                    block = _odd_lines_staged(cursor, lines, first_line=staged + 2, line_max=line_max)
                 # One value a line, in COPY's text format: a backslash is the only byte left that
                 # it reads as more than itself, and it is written as an escape.
                 cursor.copy_expert(
@@ -469,19 +466,9 @@ def service_use_stage(upload: BinaryIO, checked: CheckedFile, on_progress: Calla
     return True
 
 
-def _blank_lines(block: bytes, lines: list[bytes]) -> int:
-    """The block's staged lines that are no row: empty, or commas alone (as the database reads them)."""
-    blank = lines.count(b"")
-    if block.startswith(b",") or b"\n," in block:
-        blank += sum(1 for line in lines if line and not line.strip(b","))
-    return blank
-
-
-def _odd_lines_staged(cursor: CursorWrapper, lines: list[bytes], *, first_line: int, line_max: int) -> tuple[bytes, int]:
+def _odd_lines_staged(cursor: CursorWrapper, lines: list[bytes], *, first_line: int, line_max: int) -> bytes:
     """Read the block's odd lines as CSV and COPY their values, stripped, into the parsed table;
-    the block to stage, with each of those lines left empty so that the lines keep their numbers,
-    and how many of them are rows (not blank)."""
-    rows = 0
+    the block to stage, with each of those lines left empty so that the lines keep their numbers."""
     parsed = io.StringIO()
     out = csv.writer(parsed, lineterminator="\n", quoting=csv.QUOTE_NOTNULL)
     for index, line in enumerate(lines):
@@ -491,23 +478,25 @@ def _odd_lines_staged(cursor: CursorWrapper, lines: list[bytes], *, first_line: 
         row = one_line_read(line.decode())
         if isinstance(row, str):
             out.writerow((first_line + index, None, None, None, None, None, None, f"{row}."))
-            rows += 1
         elif any(row):  # a line of empty values is a blank line
             values = [value.strip() for value in row[: len(IMPORT_COLUMNS)]]
             out.writerow((first_line + index, len(row), *values, *[None] * (len(IMPORT_COLUMNS) - len(values)), None))
-            rows += 1
     parsed.seek(0)
     cursor.copy_expert(f"COPY {PARSED_TABLE} FROM STDIN WITH (FORMAT csv)", parsed)
-    return b"\n".join([*lines, b""]), rows
+    return b"\n".join([*lines, b""])
 
 
-def _rows_sql() -> str:
+def _typed_sql() -> str:
     """Every row as the values it would load and whether it may: one pass over the staged lines
     (split on commas in the database) and the lines Python read. Each value is checked by a join
-    to the few values it may take (the calendar, the episodes), not by a function called for every row."""
+    to the few values it may take (dates, episodes), not by a function called for every row."""
     kinds = ", ".join(f"'{kind}'" for kind in sorted(KIND_VALUES))
     split = ", ".join(f"split_part(raw, ',', {n}) AS v{n}" for n in range(1, 6))
     return f"""
+        CREATE TEMP TABLE {TYPED_TABLE} AS
+        WITH calendar (text, day) AS (
+          SELECT to_char(day, 'YYYY-MM-DD') COLLATE "C", day::date FROM generate_series(%(earliest)s::date, %(latest)s::date, '1 day') AS day
+        )
         SELECT line, n, problem, nhs, day_text, kind, source, source_id, episode.resident_id, calendar.day,
                problem IS NULL AND n = 5 AND episode.resident_id IS NOT NULL AND kind IN ({kinds})
                  AND char_length(source) BETWEEN 1 AND {SOURCE_MAX} AND char_length(source_id) BETWEEN 1 AND {SOURCE_ID_MAX} AS ok,
@@ -525,7 +514,7 @@ def _rows_sql() -> str:
           UNION ALL
           SELECT line, n, v1, v2, v3, v4, v5, problem FROM {PARSED_TABLE}
         ) AS row
-        LEFT JOIN {CALENDAR_TABLE} AS calendar ON calendar.text = row.day_text
+        LEFT JOIN calendar ON calendar.text = row.day_text
         LEFT JOIN {EPISODES_TABLE} AS episode
           -- Written 943 476 5919 or 943-476-5919 (normalise_nhs_number): only such a value is translated.
           ON episode.nhs_number = CASE WHEN strpos(row.nhs, '-') > 0 OR strpos(row.nhs, ' ') > 0 THEN translate(row.nhs, ' -', '') ELSE row.nhs END
@@ -545,13 +534,6 @@ EPISODES_SQL = f"""
     WINDOW episodes AS (PARTITION BY nhs_number ORDER BY referral_date, id)
 """  # noqa: S608 - our tables
 
-# The days a contact may be on, as a file writes them.
-CALENDAR_SQL = f"""
-    CREATE TEMP TABLE {CALENDAR_TABLE} AS
-    SELECT to_char(day, 'YYYY-MM-DD') COLLATE "C" AS text, day::date AS day
-    FROM generate_series(%(earliest)s::date, %(latest)s::date, '1 day') AS day
-"""  # noqa: S608 - our table
-
 
 def service_use_check(
     upload: BinaryIO,
@@ -560,59 +542,41 @@ def service_use_check(
     today: datetime.date,
     on_progress: Callable[[int], None] | None = None,
 ) -> CheckedFile:
-    """Stage the file (with `staging_table()` made by the caller) and what its rows are checked
-    against (the uploader's episodes, the allowed days): memory holds one block of the file,
-    whatever its size. Refuses a file that is not text, has no header or no rows. The rows
-    themselves are checked by the load, in the same pass as it inserts them (`service_use_load`);
-    only when one is faulty are they all read again, by `service_use_faults`, to say which."""
+    """Stage the file (with `staging_table()` made by the caller), then check every row in the
+    database at once: memory holds one block of the file, whatever its size. Collects the errors
+    by line. Rows that repeat an earlier row's source are looked for here when the file has other
+    errors; in a file with none, the load finds them (RepeatedRows)."""
     checked = CheckedFile()
     if not service_use_stage(upload, checked, on_progress):
         return checked
-    if checked.rows == 0:
-        checked.refuse(2, "The file has no rows under the column names.")
-        return checked
+    teams = list(teams)
     earliest, latest = SERVICE_USE_DATE.limits(today)
     with connection.cursor() as cursor:
         cursor.execute(EPISODES_SQL, {"teams": [team.pk for team in teams]})
-        cursor.execute(CALENDAR_SQL, {"earliest": earliest, "latest": latest})
-        # Their sizes, for the plans of the passes over the rows: hash joins to a few thousand days
-        # and episodes. The staged lines are not analysed: the planner takes their number from the
-        # table's size, and every plan reads them all once.
-        cursor.execute(f"ANALYZE {EPISODES_TABLE}, {CALENDAR_TABLE}")
-    if on_progress is not None:
-        on_progress(checked.rows)
-    return checked
-
-
-def _typed_table() -> None:
-    """Every row typed, in a table of its own, for the passes that look at the rows more than
-    once: the faults' wording and the search for repeats. Made once per import."""
-    with connection.cursor() as cursor:
-        # A merge join would sort the whole file (on disk) to join it to a few thousand rows.
+        # Their sizes, for the plan of the pass below; and its joins are to a few thousand dates and
+        # episodes, which a hash join does in one pass where a merge join sorts the file on disk.
+        cursor.execute(f"ANALYZE {STAGING_TABLE}, {EPISODES_TABLE}")
         cursor.execute("SET enable_mergejoin = off")
         try:
-            cursor.execute(f"CREATE TEMP TABLE IF NOT EXISTS {TYPED_TABLE} AS {_rows_sql()}")
+            cursor.execute(_typed_sql(), {"earliest": earliest, "latest": latest})
         finally:
             cursor.execute("RESET enable_mergejoin")
         cursor.execute(f"ANALYZE {TYPED_TABLE}")
-
-
-def service_use_faults(checked: CheckedFile, *, teams: Iterable[Team], today: datetime.date) -> None:
-    """The file's faulty rows, in line order, added to `checked`: the database finds every one
-    and counts them; only the first ERRORS_KEPT are worded, by Python (`RowChecker.closely`), so
-    that the messages come from the same rules and code as ever. Then the repeated records."""
-    _typed_table()
-    with connection.cursor() as cursor:
-        cursor.execute(f"SELECT count(*) FILTER (WHERE NOT ok) FROM {TYPED_TABLE}")  # noqa: S608 - our table
-        faulty = cursor.fetchone()[0]
+        cursor.execute(f"SELECT count(*), count(*) FILTER (WHERE NOT ok) FROM {TYPED_TABLE}")  # noqa: S608 - our table
+        checked.rows, faulty = cursor.fetchone()
+        if not faulty:
+            if checked.rows == 0:
+                checked.refuse(2, "The file has no rows under the column names.")
+            if on_progress is not None:
+                on_progress(checked.rows)
+            return checked
         cursor.execute(
             f"SELECT line, n, problem, nhs, day_text, kind, source, source_id FROM {TYPED_TABLE} "  # noqa: S608 - our table
             "WHERE NOT ok ORDER BY line LIMIT %s",
             [ERRORS_KEPT],
         )
         first_faults = cursor.fetchall()
-    if first_faults:
-        checker = RowChecker(Episodes(teams), today)
+    checker = RowChecker(Episodes(teams), today)
     for line, n, problem, *values in first_faults:
         if problem is not None:
             checked.refuse(line, problem)
@@ -623,15 +587,14 @@ def service_use_faults(checked: CheckedFile, *, teams: Iterable[Team], today: da
         checked.refuse(line, "; ".join(found) + "." if isinstance(found, list) else "this row could not be checked.")
     checked.error_count = faulty
     checked.refuse_duplicates(*staging_duplicates())
-    if not checked.error_count:
-        # The load stopped at a row that the look again finds sound: fail rather than load unchecked.
-        raise RuntimeError("The load found a faulty row that the check does not.")
+    if on_progress is not None:
+        on_progress(checked.rows)
+    return checked
 
 
 def staging_duplicates() -> tuple[list[tuple[int, int]], int]:
     """The first staged rows, in line order, that repeat an earlier row's source and source_id,
     as (line, earlier line), and how many repeats had no other problem."""
-    _typed_table()
     with connection.cursor() as cursor:
         cursor.execute(
             "WITH repeat AS ("
@@ -655,16 +618,10 @@ class RepeatedRows(Exception):
     """The file names one record (source and source_id) on two rows: nothing of it is loaded."""
 
 
-class FaultyRows(Exception):
-    """A row of the file may not be loaded (`service_use_faults` says which): nothing of it is."""
-
-
-def service_use_load(staged: TextIO | None = None, *, rows: int | None = None) -> int:
-    """Check and insert the staged file's rows into service use in one statement; rows already
-    loaded by an earlier import (same source and source_id) are skipped. Returns rows added.
-    Runs inside the caller's transaction. Raises FaultyRows at the first row that may not load,
-    RepeatedRows when the file names a record twice. `rows`: how many the file has (counted by
-    the staging), to plan the look for records loaded before.
+def service_use_load(staged: TextIO | None = None) -> int:
+    """Insert the checked rows into service use in one statement; rows already loaded by an
+    earlier import (same source and source_id) are skipped. Returns rows added. Runs inside the
+    caller's transaction. Raises RepeatedRows when the file names a record twice.
 
     With `staged`, rows as CSV (resident_id, date, kind, source, source_id) that need no
     checking, they are staged first: the KPI tests and the bench load contacts this way."""
@@ -677,44 +634,33 @@ def service_use_load(staged: TextIO | None = None, *, rows: int | None = None) -
             )
             cursor.copy_expert(f"COPY {TYPED_TABLE} (resident_id, day, kind, source, source_id) FROM STDIN WITH (FORMAT csv)", staged)
             cursor.execute(f"ANALYZE {TYPED_TABLE}")
-            cursor.execute(f"SELECT count(*) FROM {TYPED_TABLE}")  # noqa: S608 - our table
-            return _rows_loaded(TYPED_TABLE, cursor.fetchone()[0])
-    if rows is None:
-        raise ValueError("service_use_load needs the number of rows staged")
-    return _rows_loaded(f"({_rows_sql()})", rows)
-
-
-def _rows_loaded(typed_rows: str, rows: int) -> int:
+            return service_use_load()
     table = ServiceUseEvent._meta.db_table
-    # A faulty row gives NULLs, which the table refuses: the statement stops there (NotNullViolation).
     insert = (
         f"INSERT INTO {table} (resident_id, date, kind, source, source_id) "  # noqa: S608 - our table names
-        "SELECT CASE WHEN ok THEN resident_id END, CASE WHEN ok THEN day END, CASE WHEN ok THEN kind END, "
-        "CASE WHEN ok THEN source END, CASE WHEN ok THEN source_id END "
-        f"FROM {typed_rows} AS typed"
+        f"SELECT resident_id, day, kind, source, source_id FROM {TYPED_TABLE} AS typed WHERE ok"
     )
     with connection.cursor() as cursor:
+        cursor.execute(f"SELECT count(*) FROM {TYPED_TABLE} WHERE ok")  # noqa: S608 - our table
+        checked_rows = cursor.fetchone()[0]
         cursor.execute("SELECT reltuples FROM pg_class WHERE oid = %s::regclass", [table])
         # A table thought smaller than the file (new, or never analysed) would be planned as a scan
         # of it for every row inserted, and the scan grows with the rows inserted: a hash join instead.
-        nested_loops = cursor.fetchone()[0] >= rows
+        nested_loops = cursor.fetchone()[0] >= checked_rows
         try:
             # A plain insert of the records not loaded before: cheaper than ON CONFLICT, and a
             # record named twice in the file breaks the unique index instead of passing unseen.
             with transaction.atomic():
-                cursor.execute("SET LOCAL enable_mergejoin = off")
                 if not nested_loops:
                     cursor.execute("SET LOCAL enable_nestloop = off")
                 cursor.execute(
-                    # A faulty row is never left out as loaded before (its key matches nothing): it
-                    # must stop the load. Written as one anti-join, which an OR would not be.
-                    f"{insert} WHERE NOT EXISTS (SELECT FROM {table} AS loaded "
-                    "WHERE loaded.source = typed.source AND loaded.source_id = CASE WHEN typed.ok THEN typed.source_id END)"
+                    f"{insert} AND NOT EXISTS (SELECT FROM {table} AS loaded "
+                    "WHERE loaded.source = typed.source AND loaded.source_id = typed.source_id)"
                 )
                 added = cursor.rowcount
-                cursor.execute("RESET enable_mergejoin")
-                cursor.execute("RESET enable_nestloop")
-                if rows > added and staging_duplicates()[0]:
+                if not nested_loops:
+                    cursor.execute("RESET enable_nestloop")
+                if checked_rows > added and staging_duplicates()[0]:
                     # Rows loaded before were left out of the insert, so a repeat among them
                     # passed the unique index unseen: looked for here, and only then.
                     raise RepeatedRows
@@ -725,14 +671,12 @@ def _rows_loaded(typed_rows: str, rows: int) -> int:
                     cursor.execute(f"ANALYZE {table}")
                 return added
         except IntegrityError as refused:
-            if isinstance(refused.__cause__, NotNullViolation):
-                raise FaultyRows from refused
             if not isinstance(refused.__cause__, UniqueViolation):
                 raise
         if staging_duplicates()[0]:
             raise RepeatedRows
         # Another import loaded some of the same records since they were looked for.
-        cursor.execute(f"{insert} WHERE ok ON CONFLICT (source, source_id) DO NOTHING")
+        cursor.execute(f"{insert} ON CONFLICT (source, source_id) DO NOTHING")
         return cursor.rowcount
 
 
@@ -847,19 +791,18 @@ def service_use_import(*, job: ImportJob, retry_on: tuple[type[BaseException], .
         return job
     jobs.update(status=ImportJob.Status.CHECKING, started_at=timezone.now(), rows_checked=0)
     try:
-        today = timezone.localdate()
         with staging_table(), open(job.stored_path, "rb") as upload:
             checked = service_use_check(
                 upload,
                 teams=job.teams.all(),
-                today=today,
+                today=timezone.localdate(),
                 on_progress=lambda rows: jobs.update(rows_checked=rows),
             )
             if not checked.error_count:
                 jobs.update(status=ImportJob.Status.LOADING, rows_total=checked.rows, rows_checked=checked.rows)
                 try:
                     with transaction.atomic():
-                        added = service_use_load(rows=checked.rows)
+                        added = service_use_load()
                         # Marked done in the same transaction as the load: a crash leaves it to run again.
                         jobs.update(
                             status=ImportJob.Status.DONE,
@@ -872,8 +815,6 @@ def service_use_import(*, job: ImportJob, retry_on: tuple[type[BaseException], .
                             # New contacts change what the layers above compute (the KPIs): say so once
                             # this load has committed.
                             announce_service_use_imported(job)
-                except FaultyRows:
-                    service_use_faults(checked, teams=job.teams.all(), today=today)
                 except RepeatedRows:
                     checked.refuse_duplicates(*staging_duplicates())
             if checked.error_count:

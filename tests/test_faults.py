@@ -81,7 +81,7 @@ def test_an_import_that_meets_a_passing_fault_waits_to_be_tried_again_and_then_l
     )
     real_load = services.service_use_load
 
-    def database_restarting(staged=None, **counted):
+    def database_restarting(staged=None):
         raise OperationalError("the database system is shutting down")
 
     monkeypatch.setattr(services, "service_use_load", database_restarting)
