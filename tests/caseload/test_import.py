@@ -531,3 +531,16 @@ def test_a_faulty_row_naming_a_record_loaded_before_is_still_refused(coordinator
     assert (first.status, again.status) == (ImportJob.Status.DONE, ImportJob.Status.REFUSED)
     assert again.errors == [{"line": 3, "message": f"unknown NHS number {theirs.nhs_number}: no resident with this number in your teams."}]
     assert list(ServiceUseEvent.objects.values_list("source_id", flat=True)) == ["ED-1"]
+
+
+def test_an_import_leaves_the_connections_statistics_target_as_it_found_it(coordinator, own_team, resident):
+    # Its temporary tables are analysed on a small sample; service use, analysed after a large
+    # load, and everything else the connection does later keep the server's default.
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("SHOW default_statistics_target")
+        before = cursor.fetchone()[0]
+        import_job_create(content=csv_file(f"{resident.nhs_number},{days_ago(40)},ae_attendance,BHAM-ED,ED-1"), file_name="one.csv", teams=[own_team], by=coordinator)
+        cursor.execute("SHOW default_statistics_target")
+        assert cursor.fetchone()[0] == before == "100"
