@@ -535,6 +535,21 @@ EPISODES_SQL = f"""
 """  # noqa: S608 - our tables
 
 
+# Statistics enough for the plans of one import's passes (how many rows, roughly how many distinct
+# values): ANALYZE samples 300 rows for each unit of the target, so 3,000 rows here, not 30,000.
+TEMP_STATISTICS_TARGET = 10
+
+
+def temp_tables_analysed(cursor: CursorWrapper, *tables: str) -> None:
+    """ANALYZE the import's temporary tables on a small sample: at 100,000 rows the default
+    sample cost about a tenth of the import. Service use itself keeps the server's default."""
+    cursor.execute("SET default_statistics_target = %s", [TEMP_STATISTICS_TARGET])
+    try:
+        cursor.execute(f"ANALYZE {', '.join(tables)}")
+    finally:
+        cursor.execute("RESET default_statistics_target")
+
+
 def service_use_check(
     upload: BinaryIO,
     *,
@@ -555,13 +570,13 @@ def service_use_check(
         cursor.execute(EPISODES_SQL, {"teams": [team.pk for team in teams]})
         # Their sizes, for the plan of the pass below; and its joins are to a few thousand dates and
         # episodes, which a hash join does in one pass where a merge join sorts the file on disk.
-        cursor.execute(f"ANALYZE {STAGING_TABLE}, {EPISODES_TABLE}")
+        temp_tables_analysed(cursor, STAGING_TABLE, EPISODES_TABLE)
         cursor.execute("SET enable_mergejoin = off")
         try:
             cursor.execute(_typed_sql(), {"earliest": earliest, "latest": latest})
         finally:
             cursor.execute("RESET enable_mergejoin")
-        cursor.execute(f"ANALYZE {TYPED_TABLE}")
+        temp_tables_analysed(cursor, TYPED_TABLE)
         cursor.execute(f"SELECT count(*), count(*) FILTER (WHERE NOT ok) FROM {TYPED_TABLE}")  # noqa: S608 - our table
         checked.rows, faulty = cursor.fetchone()
         if not faulty:
@@ -633,7 +648,7 @@ def service_use_load(staged: TextIO | None = None) -> int:
                 'source text COLLATE "C", source_id text COLLATE "C", ok boolean DEFAULT true, keyed boolean DEFAULT true)'
             )
             cursor.copy_expert(f"COPY {TYPED_TABLE} (resident_id, day, kind, source, source_id) FROM STDIN WITH (FORMAT csv)", staged)
-            cursor.execute(f"ANALYZE {TYPED_TABLE}")
+            temp_tables_analysed(cursor, TYPED_TABLE)
             return service_use_load()
     table = ServiceUseEvent._meta.db_table
     insert = (

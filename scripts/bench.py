@@ -158,15 +158,31 @@ def service_use_csv(path: Path, nhs_numbers: list[str], rows: int, id_prefix: st
             extract.write(f"{nhs_numbers[n % len(nhs_numbers)]},{day.isoformat()},{kind},{SOURCES[kind]},{id_prefix}-{n:07d}\n")
 
 
-def plain_copy_seconds(path: Path, columns: int = 5) -> float:
+def backend_cpu_seconds(cursor) -> float | None:
+    """CPU seconds used so far by this connection's PostgreSQL process, when the server runs on this
+    machine (Linux): unlike wall time, hardly moved by other work on a shared machine."""
+    cursor.execute("SELECT pg_backend_pid()")
+    try:
+        stat = Path(f"/proc/{cursor.fetchone()[0]}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return (int(stat[11]) + int(stat[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def plain_copy_seconds(path: Path, columns: int = 5, cpu: dict | None = None) -> float:
     """The floor an import is measured against: COPY of the same file into a table with no index,
-    no check and no constraint (one text column for each of the file's `columns`)."""
+    no check and no constraint (one text column for each of the file's `columns`). With `cpu`, its
+    "s" is set to the database's CPU seconds for the COPY (None when they cannot be read)."""
     with connection.cursor() as cursor:
         cursor.execute(f"CREATE TABLE bench_plain_copy ({', '.join(f'c{n} text' for n in range(columns))})")
+        cpu_before = backend_cpu_seconds(cursor)
         started = time.perf_counter()
         with path.open() as extract:
             cursor.copy_expert("COPY bench_plain_copy FROM STDIN WITH (FORMAT csv, HEADER)", extract)
         seconds = time.perf_counter() - started
+        if cpu is not None:
+            cpu_after = backend_cpu_seconds(cursor)
+            cpu["s"] = None if cpu_before is None or cpu_after is None else cpu_after - cpu_before
         cursor.execute("DROP TABLE bench_plain_copy")
     return seconds
 
@@ -186,6 +202,20 @@ team, coordinator = Team.objects.get(pk=int(sys.argv[3])), User.objects.get(pk=i
 def run_import():
     with open(sys.argv[2], "rb") as extract:
         return import_job_create(content=iter(lambda: extract.read(1 << 20), b""), file_name="bench.csv", teams=[team], by=coordinator, background=False)
+from django.db import connection
+def cpu_seconds():
+    # This process's and its database connection's CPU time (None for the latter when the server
+    # is not on this machine): wall time on a shared machine measures the other work too.
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_backend_pid()")
+        try:
+            stat = open(f"/proc/{cursor.fetchone()[0]}/stat").read().rsplit(")", 1)[1].split()
+            database = (int(stat[11]) + int(stat[12])) / os.sysconf("SC_CLK_TCK")
+        except OSError:
+            database = None
+    own = resource.getrusage(resource.RUSAGE_SELF)
+    return database, own.ru_utime + own.ru_stime
+database_before, python_before = cpu_seconds()
 started = time.perf_counter()
 if os.environ.get("PROFILE"):
     import cProfile, pstats
@@ -194,7 +224,11 @@ if os.environ.get("PROFILE"):
     pstats.Stats(profiler, stream=sys.stderr).sort_stats("cumulative").print_stats(30)
 else:
     job = run_import()
-print(json.dumps({"s": time.perf_counter() - started, "status": job.status, "loaded": job.rows_loaded, "again": job.rows_already_loaded,
+seconds = time.perf_counter() - started
+database_after, python_after = cpu_seconds()
+print(json.dumps({"s": seconds, "status": job.status, "loaded": job.rows_loaded, "again": job.rows_already_loaded,
+                  "db_cpu_s": None if database_before is None or database_after is None else database_after - database_before,
+                  "py_cpu_s": python_after - python_before,
                   "errors": job.errors[:3], "peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
 """
 
@@ -234,10 +268,21 @@ def bench_service_use_import(bench: Bench) -> None:
             last = number == len(sizes) - 1
             path = Path(folder) / f"extract-{rows}.csv"
             service_use_csv(path, nhs_numbers, rows, id_prefix="BENCH" if last else f"SIZE{number}")
-            copy_s = plain_copy_seconds(path)
+            copy_cpu: dict = {}
+            copy_s = plain_copy_seconds(path, cpu=copy_cpu)
             run = import_in_a_fresh_process(path, team, coordinator)
             assert run["status"] == "done" and run["loaded"] == rows, run
-            bench.report("import", rows=rows, s=f"{run['s']:.1f}", copy_s=f"{copy_s:.1f}", ratio=f"{run['s'] / copy_s:.2f}", peak_mb=f"{run['peak_mb']:.0f}")
+            # The CPU ratio (the import's database and Python CPU time against the COPY's database
+            # CPU time) barely moves with other work on the machine; the wall-time ratio does.
+            cpu_figures = (
+                {"cpu_s": f"{run['db_cpu_s'] + run['py_cpu_s']:.2f}", "copy_cpu_s": f"{copy_cpu['s']:.2f}",
+                 "cpu_ratio": f"{(run['db_cpu_s'] + run['py_cpu_s']) / copy_cpu['s']:.2f}"}
+                if run.get("db_cpu_s") is not None and copy_cpu.get("s") else {}
+            )
+            bench.report(
+                "import", rows=rows, s=f"{run['s']:.1f}", copy_s=f"{copy_s:.1f}", ratio=f"{run['s'] / copy_s:.2f}",
+                peak_mb=f"{run['peak_mb']:.0f}", **cpu_figures,
+            )
             if not last:
                 # Only the last size stays loaded: the sections after this one expect the city's contacts.
                 ServiceUseEvent.objects.filter(source_id__startswith=f"SIZE{number}-").delete()

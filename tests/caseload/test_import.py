@@ -513,3 +513,34 @@ def test_a_repeat_in_a_file_with_no_other_fault_is_refused_by_line_and_a_file_lo
     assert repeated_loaded.errors == [{"line": 12, "message": "the same source and source_id as line 7."}], "whether or not it was loaded before"
     assert (again.status, again.rows_loaded, again.rows_already_loaded) == (ImportJob.Status.DONE, 100, 200)
     assert ServiceUseEvent.objects.count() == 300
+
+
+def test_a_faulty_row_naming_a_record_loaded_before_is_still_refused(coordinator, own_team, resident, other_team):
+    # The load checks and inserts in one pass and leaves out the records loaded before: a faulty
+    # row must stop it all the same, not pass as one of those.
+    theirs = active(other_team)
+    first = import_job_create(
+        content=csv_file(f"{resident.nhs_number},{days_ago(40)},ae_attendance,BHAM-ED,ED-1"), file_name="first.csv", teams=[own_team], by=coordinator
+    )
+
+    again = import_job_create(
+        content=csv_file(f"{resident.nhs_number},{days_ago(30)},ae_attendance,BHAM-ED,ED-2", f"{theirs.nhs_number},{days_ago(40)},ae_attendance,BHAM-ED,ED-1"),
+        file_name="again.csv", teams=[own_team], by=coordinator,
+    )
+
+    assert (first.status, again.status) == (ImportJob.Status.DONE, ImportJob.Status.REFUSED)
+    assert again.errors == [{"line": 3, "message": f"unknown NHS number {theirs.nhs_number}: no resident with this number in your teams."}]
+    assert list(ServiceUseEvent.objects.values_list("source_id", flat=True)) == ["ED-1"]
+
+
+def test_an_import_leaves_the_connections_statistics_target_as_it_found_it(coordinator, own_team, resident):
+    # Its temporary tables are analysed on a small sample; service use, analysed after a large
+    # load, and everything else the connection does later keep the server's default.
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("SHOW default_statistics_target")
+        before = cursor.fetchone()[0]
+        import_job_create(content=csv_file(f"{resident.nhs_number},{days_ago(40)},ae_attendance,BHAM-ED,ED-1"), file_name="one.csv", teams=[own_team], by=coordinator)
+        cursor.execute("SHOW default_statistics_target")
+        assert cursor.fetchone()[0] == before == "100"
