@@ -667,9 +667,6 @@ def kpi_build_city(scale: int) -> None:
             "CREATE INDEX service_use_resident_date ON caseload_serviceuseevent (resident_id, date) INCLUDE (kind)"
         )
         cursor.execute(
-            "CREATE INDEX caseload_serviceuseevent_resident_id_3ee10dcb ON caseload_serviceuseevent (resident_id)"
-        )
-        cursor.execute(
             "ALTER TABLE caseload_serviceuseevent ADD CONSTRAINT service_use_unique_source_record UNIQUE (source, source_id)"
         )
     kpi_vacuum_analyse()
