@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from typing import BinaryIO
 
 import psycopg2
-from django.db import DatabaseError, IntegrityError, connection, transaction
+from django.db import DatabaseError, DataError, IntegrityError, connection, transaction
 from django.db.transaction import TransactionManagementError
 from django.utils import timezone
 
@@ -311,7 +311,6 @@ def _quick_values_sql() -> dict[str, str]:
           FROM generate_series((%(earliest_month)s || '-01')::timestamp, (%(this_month)s || '-01')::timestamp, interval '1 month') AS m
         )""",
         "kind": f"(VALUES {kinds})",
-        "count": f"(SELECT n::text AS code, n AS value FROM generate_series(1, {CONTACTS_MAX}) AS n)",
     }
 
 
@@ -351,13 +350,18 @@ def _contacts_sql(*, quick: bool) -> str:
             FROM {TYPED} AS line JOIN {PEOPLE} AS person ON person.nhs = line.nhs
         """  # noqa: S608
     values = _quick_values_sql()
+    # A month and kind looked up together (one hash probe a line, not two); a count cast, and kept
+    # only when written as the number it is (no sign, space or leading zero): a value that is no
+    # number stops the statement (DataError), and the file is checked line by line.
     return f"""
-        SELECT person.id, %(extract)s, month.value, kind.number, count.value
+        SELECT person.id, %(extract)s, month_kind.month, month_kind.kind, line.contacts::int
         FROM {FIELDS} AS line
         JOIN {PEOPLE} AS person ON person.nhs = line.nhs
-        JOIN {values["month"]} AS month ON month.code = line.month
-        JOIN {values["kind"]} AS kind (code, number) ON kind.code = line.kind
-        JOIN {values["count"]} AS count ON count.code = line.contacts
+        JOIN (
+          SELECT month.code AS month_code, kind.code AS kind_code, month.value AS month, kind.number AS kind
+          FROM {values["month"]} AS month CROSS JOIN {values["kind"]} AS kind (code, number)
+        ) AS month_kind ON month_kind.month_code = line.month AND month_kind.kind_code = line.kind
+        WHERE line.contacts::int::text = line.contacts AND line.contacts::int BETWEEN 1 AND {CONTACTS_MAX}
     """  # noqa: S608
 
 
@@ -525,7 +529,7 @@ def _check_and_load(extract: PopulationExtract, team: Team, today: datetime.date
         checked.rows = staged
         try:
             load(quick=True)
-        except (NotQuick, RepeatedRows, InvalidNumber):
+        except (NotQuick, RepeatedRows, InvalidNumber, DataError):
             pass  # the check line by line names the lines
         else:
             return

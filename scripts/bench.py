@@ -1141,6 +1141,13 @@ def matched_build_city(residents: int, people: int) -> None:
             "rows_checked, rows_loaded, people, first_month, last_month, error_count, errors, created_at) "
             f"SELECT id, 'bench.csv', '', '', 'done', true, 0, 0, 0, 0, {first}, {last}, 0, '[]', now() FROM teams_team"
         )
+        # The contacts are partitioned by extract (caseload migration 0016): a partition for each.
+        cursor.execute("SELECT id FROM caseload_populationextract")
+        for (extract_id,) in cursor.fetchall():
+            cursor.execute(
+                f"CREATE TABLE IF NOT EXISTS caseload_populationcontacts_{extract_id} PARTITION OF caseload_populationcontacts "
+                f"FOR VALUES IN ({extract_id})"
+            )
         cursor.execute(
             """
             CREATE TEMP TABLE bench_people AS
