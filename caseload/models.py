@@ -1345,7 +1345,11 @@ class PopulationContactsQuerySet(models.QuerySet):
 
 class PopulationContacts(models.Model):
     """A person's contacts of one kind in one month, from one version of the extract. Compact:
-    about 16 bytes of data a row, so that 15 million rows stay about a gigabyte with indexes."""
+    about 16 bytes of data a row, so that 15 million rows stay about a gigabyte with indexes.
+
+    The table is partitioned by extract, a partition per loaded version, made by the load and
+    dropped when the version stops being current (migration 0016, docs/adr/0027). In the database
+    the primary key also holds the extract (PostgreSQL asks it of a partitioned table)."""
 
     pk = models.CompositePrimaryKey("person", "month", "kind")
     # The primary key's index serves a person's rows: no index of its own.

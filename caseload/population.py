@@ -14,7 +14,10 @@ rather than of a Python loop. Two ways, one answer:
   it does not expect, the file is checked again this way, which refuses it or loads it.
 
 A file with any error loads nothing. A file with none is written whole as a new version, which
-becomes the team's current extract in the same transaction; the old version's rows go after."""
+becomes the team's current extract in the same transaction; the old version's rows go after. Each
+version's contacts are a partition of their own, written unlogged and unindexed, then logged, keyed
+and attached in that transaction (docs/adr/0027-population-contacts-a-partition-per-version.md); the
+quick way's check is done by that load itself."""
 
 from __future__ import annotations
 
@@ -389,6 +392,16 @@ class InvalidNumber(Exception):
     """The load met an NHS number that is not one (only from a file checked the quick way)."""
 
 
+@dataclass(frozen=True)
+class Loaded:
+    """What a load wrote: people, contacts rows, and the extract's first and last month."""
+
+    people: int
+    rows: int
+    first: datetime.date
+    last: datetime.date
+
+
 class NotQuick(Exception):
     """The quick way met a value it does not take, or too few months: the file is checked line by line."""
 
@@ -542,14 +555,6 @@ def _check_and_load(extract: PopulationExtract, team: Team, today: datetime.date
             load(quick=False)
         except RepeatedRows:
             _repeats(team, today, checked)
-
-
-@dataclass(frozen=True)
-class Loaded:
-    people: int
-    rows: int
-    first: datetime.date
-    last: datetime.date
 
 
 def _load_and_switch(extract: PopulationExtract, team: Team, today: datetime.date, *, expected_rows: int, quick: bool) -> Loaded:
