@@ -25,6 +25,7 @@ import contextlib
 import datetime
 import io
 import logging
+import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import BinaryIO
@@ -69,6 +70,10 @@ PEOPLE = "population_people"
 TEMP_TABLES = f"{STAGING}, {FIELDS}, {TYPED}, {PEOPLE}"
 # Room for the load's sorts and hashes (a million rows sort in memory), for its transaction only.
 LOAD_WORK_MEM = "256MB"
+# A person's id in a version is the extract's id times this plus their NHS number (ten digits): a
+# contacts row carries it without a look-up. Ids from the people's own sequence (none is taken by a
+# load) stay below it; extract ids up to 900 million fit a bigint.
+PERSON_IDS_PER_EXTRACT = 10_000_000_000
 # Contacts written into an unlogged table, which is then logged whole (measured faster: ADR 0027).
 LOAD_UNLOGGED = True
 SEXES = ("M", "F", "U")
@@ -317,27 +322,61 @@ def _quick_values_sql() -> dict[str, str]:
     }
 
 
-def _people_sql(*, quick: bool) -> str:
-    """One row a person, with the id their PopulationPerson row gets and whether their lines agree
-    on practice, year of birth and sex. Quickly: from the text values, each person's checked once
-    against the values it may take, rather than on each line."""
-    person_table = PopulationPerson._meta.db_table
-    numbered = f"nextval(pg_get_serial_sequence('{person_table}', 'id')) AS id"
+def _person_id_sql(nhs: str) -> str:
+    """A person's id in this version: the extract's id, then their NHS number as ten digits. Known
+    from the line alone, so a contacts row needs no look-up of its person (see PERSON_IDS_PER_EXTRACT)."""
+    return f"%(extract)s::bigint * {PERSON_IDS_PER_EXTRACT} + {nhs}::bigint"
+
+
+def _people_sql(*, quick: bool, last: datetime.date) -> str:
+    """One row a person: the id their PopulationPerson row gets, whether their lines agree on
+    practice, year of birth and sex, and their case-finding summary (the extract's last six months
+    against the six before, emergency and all, and the last six by kind). Quickly: from the text
+    values, a person's practice and year checked once against the values they may take rather than
+    on each line; a count that is no number stops the statement (the file is then checked line by line)."""
+    recent_from = add_months(last, -(RECENT_MONTHS - 1))
+    before_from = add_months(recent_from, -RECENT_MONTHS)
+    if quick:
+        # Months compared as the file writes them (YYYY-MM sorts as the months do), kinds by code.
+        month_format, contacts = "'%Y-%m'", "contacts::int"
+        kind_of = {kind: f"'{kind}'" for kind in KIND_NUMBERS}
+        source, kind_column = FIELDS, "kind"
+    else:
+        month_format, contacts = "'%Y-%m-%d'", "contacts"
+        kind_of = {kind: str(number) for kind, number in KIND_NUMBERS.items()}
+        source, kind_column = TYPED, "kind_number"
+    recent = f"month >= {recent_from.strftime(month_format)}"
+    before = f"month >= {before_from.strftime(month_format)} AND month < {recent_from.strftime(month_format)}"
+    emergency = f"{kind_column} IN ({', '.join(kind_of[kind] for kind in EMERGENCY_KINDS)})"
+    by_kind = ", ".join(
+        f"coalesce(sum({contacts}) FILTER (WHERE {recent} AND {kind_column} = {kind_of[kind]}), 0)"
+        for kind, _number in sorted(KIND_NUMBERS.items(), key=lambda item: item[1])
+    )
+    summary = f"""
+        coalesce(sum({contacts}) FILTER (WHERE {recent} AND {emergency}), 0) AS recent_emergency,
+        coalesce(sum({contacts}) FILTER (WHERE {recent}), 0) AS recent_total,
+        coalesce(sum({contacts}) FILTER (WHERE {before} AND {emergency}), 0) AS before_emergency,
+        coalesce(sum({contacts}) FILTER (WHERE {before}), 0) AS before_total,
+        ARRAY[{by_kind}] AS recent_by_kind
+    """
     if not quick:
         return f"""
-            SELECT {numbered}, nhs, min(practice_id) AS practice_id, min(birth_year_value) AS birth_year, min(sex) AS sex,
-                   min(practice_id) = max(practice_id) AND min(birth_year_value) = max(birth_year_value) AND min(sex) = max(sex) AS agrees
-            FROM {TYPED} GROUP BY nhs
+            SELECT {_person_id_sql("nhs")} AS id, nhs, min(practice_id) AS practice_id, min(birth_year_value) AS birth_year, min(sex) AS sex,
+                   min(practice_id) = max(practice_id) AND min(birth_year_value) = max(birth_year_value) AND min(sex) = max(sex) AS agrees,
+                   {summary}
+            FROM {source} GROUP BY nhs
         """  # noqa: S608
     values = _quick_values_sql()
     return f"""
-        SELECT {numbered}, person.nhs, practice.id AS practice_id, year.value AS birth_year, person.sex,
-               person.agrees AND practice.id IS NOT NULL AND year.value IS NOT NULL AND person.sex IN ('M', 'F', 'U') AS agrees
+        SELECT person.id, person.nhs, practice.id AS practice_id, year.value AS birth_year, person.sex,
+               person.agrees AND practice.id IS NOT NULL AND year.value IS NOT NULL AND person.sex IN ('M', 'F', 'U') AS agrees,
+               recent_emergency, recent_total, before_emergency, before_total, recent_by_kind
         FROM (
-          SELECT nhs, min(ods) AS ods, min(birth_year) AS birth_year, min(sex) AS sex,
+          SELECT {_person_id_sql("nhs")} AS id, nhs, min(ods) AS ods, min(birth_year) AS birth_year, min(sex) AS sex,
                  min(ods) = max(ods) AND min(birth_year) = max(birth_year) AND min(sex) = max(sex)
-                   AND count(*) = count(ods) AND count(*) = count(birth_year) AND count(*) = count(sex) AS agrees
-          FROM {FIELDS} GROUP BY nhs
+                   AND count(*) = count(ods) AND count(*) = count(birth_year) AND count(*) = count(sex) AS agrees,
+                 {summary}
+          FROM {source} GROUP BY nhs
         ) AS person
         LEFT JOIN {values["practice"]} AS practice ON practice.code = person.ods
         LEFT JOIN {values["year"]} AS year ON year.code = person.birth_year
@@ -346,25 +385,23 @@ def _people_sql(*, quick: bool) -> str:
 
 def _contacts_sql(*, quick: bool) -> str:
     """Every line as a contacts row of its person. Quickly: a line whose month, kind or count is not
-    one written as the file writes them has no match and is left out."""
+    one written as the file writes them is left out, or stops the statement (a count or NHS number
+    that is no number)."""
     if not quick:
         return f"""
-            SELECT person.id, %(extract)s, line.month, line.kind_number, line.contacts
-            FROM {TYPED} AS line JOIN {PEOPLE} AS person ON person.nhs = line.nhs
+            SELECT {_person_id_sql("line.nhs")}, %(extract)s, line.month, line.kind_number, line.contacts FROM {TYPED} AS line
         """  # noqa: S608
     values = _quick_values_sql()
     # A month and kind looked up together (one hash probe a line, not two); a count cast, and kept
-    # only when written as the number it is (no sign, space or leading zero): a value that is no
-    # number stops the statement (DataError), and the file is checked line by line.
+    # only when written as the number it is (no sign, space or leading zero).
     return f"""
-        SELECT person.id, %(extract)s, month_kind.month, month_kind.kind, line.contacts::int
+        SELECT {_person_id_sql("line.nhs")}, %(extract)s, month_kind.month, month_kind.kind, line.contacts::int
         FROM {FIELDS} AS line
-        JOIN {PEOPLE} AS person ON person.nhs = line.nhs
         JOIN (
           SELECT month.code AS month_code, kind.code AS kind_code, month.value AS month, kind.number AS kind
           FROM {values["month"]} AS month CROSS JOIN {values["kind"]} AS kind (code, number)
         ) AS month_kind ON month_kind.month_code = line.month AND month_kind.kind_code = line.kind
-        WHERE line.contacts::int::text = line.contacts AND line.contacts::int BETWEEN 1 AND {CONTACTS_MAX}
+        WHERE line.nhs IS NOT NULL AND line.contacts::int::text = line.contacts AND line.contacts::int BETWEEN 1 AND {CONTACTS_MAX}
     """  # noqa: S608
 
 
@@ -423,19 +460,11 @@ def population_load(*, extract: PopulationExtract, team: Team, today: datetime.d
     pages in the WAL whole, rather than a WAL record and an index insertion a row), then attached
     as the extract's partition (docs/adr/0027-population-contacts-a-partition-per-version.md)."""
     contacts_table = PopulationContacts._meta.db_table
+    person_table = PopulationPerson._meta.db_table
     partition = contacts_partition(extract.pk)
     params = {**_params(today), "extract": extract.pk, "team": team.pk}
     with connection.cursor() as cursor, _hash_joins(cursor):
-        cursor.execute(f"DROP TABLE IF EXISTS {PEOPLE}")
-        cursor.execute(f"CREATE TEMP TABLE {PEOPLE} ON COMMIT DROP AS {_people_sql(quick=quick)}", params)
-        people = cursor.rowcount
-        # Each distinct NHS number checked once, not on each of its lines.
-        cursor.execute(f"SELECT coalesce(bool_and(agrees), true), coalesce(bool_and(coalesce({_nhs_ok_sql('nhs')}, false)), true) FROM {PEOPLE}", params)  # noqa: S608
-        agree, valid = cursor.fetchone()
-        if not agree:
-            raise NotQuick if quick else RepeatedRows
-        if not valid:
-            raise InvalidNumber
+        first, last = _months(cursor, quick=quick)
         # A table left by an extract of this id that never became current (a test database
         # flushed and its ids reused): the caller holds the extract's row, so no load of it runs.
         cursor.execute(f"DROP TABLE IF EXISTS {partition}")
@@ -447,11 +476,26 @@ def population_load(*, extract: PopulationExtract, team: Team, today: datetime.d
         rows = cursor.rowcount
         if rows != expected_rows:
             raise NotQuick if quick else RepeatedRows
-        cursor.execute(f"SELECT min(month), max(month) FROM {partition}")  # noqa: S608
-        first, last = cursor.fetchone()
-        if quick and (first is None or (last.year - first.year) * 12 + last.month - first.month + 1 < MONTHS_REQUIRED):
-            raise NotQuick
-        cursor.execute(_people_insert_sql(partition, last), params)
+        cursor.execute(f"DROP TABLE IF EXISTS {PEOPLE}")
+        cursor.execute(f"CREATE TEMP TABLE {PEOPLE} ON COMMIT DROP AS {_people_sql(quick=quick, last=last)}", params)
+        people = cursor.rowcount
+        # Each distinct NHS number checked once, not on each of its lines.
+        cursor.execute(f"SELECT coalesce(bool_and(agrees), true), coalesce(bool_and(coalesce({_nhs_ok_sql('nhs')}, false)), true) FROM {PEOPLE}", params)  # noqa: S608
+        agree, valid = cursor.fetchone()
+        if not agree:
+            raise NotQuick if quick else RepeatedRows
+        if not valid:
+            raise InvalidNumber
+        cursor.execute(
+            f"""
+            INSERT INTO {person_table} (id, extract_id, nhs_number, practice_id, birth_year, sex, recent_emergency, recent_total,
+                                        before_emergency, before_total, recent_by_kind)
+            SELECT id, %(extract)s, nhs, practice_id, birth_year, sex, recent_emergency, recent_total, before_emergency, before_total,
+                   recent_by_kind
+            FROM {PEOPLE}
+            """,  # noqa: S608
+            params,
+        )
         if LOAD_UNLOGGED:
             cursor.execute(f"ALTER TABLE {partition} SET LOGGED")
         try:
@@ -466,31 +510,18 @@ def population_load(*, extract: PopulationExtract, team: Team, today: datetime.d
     return Loaded(people=people, rows=rows, first=first, last=last)
 
 
-def _people_insert_sql(partition: str, last: datetime.date) -> str:
-    """The people's rows, each with its case-finding summary from its contacts."""
-    recent_from = add_months(last, -(RECENT_MONTHS - 1))
-    before_from = add_months(recent_from, -RECENT_MONTHS)
-    emergency = ", ".join(str(KIND_NUMBERS[kind]) for kind in EMERGENCY_KINDS)
-    recent, before = f"month >= '{recent_from:%Y-%m-%d}'", f"month >= '{before_from:%Y-%m-%d}' AND month < '{recent_from:%Y-%m-%d}'"
-    by_kind = ", ".join(f"coalesce(sum(contacts) FILTER (WHERE {recent} AND kind = {number}), 0)" for number in sorted(KIND_NUMBERS.values()))
-    return f"""
-        INSERT INTO {PopulationPerson._meta.db_table} (id, extract_id, nhs_number, practice_id, birth_year, sex, recent_emergency,
-                                                       recent_total, before_emergency, before_total, recent_by_kind)
-        SELECT person.id, %(extract)s, person.nhs, person.practice_id, person.birth_year, person.sex,
-               coalesce(summary.recent_emergency, 0), coalesce(summary.recent_total, 0),
-               coalesce(summary.before_emergency, 0), coalesce(summary.before_total, 0),
-               coalesce(summary.recent_by_kind, array_fill(0, ARRAY[{len(KIND_NUMBERS)}]))
-        FROM {PEOPLE} AS person
-        LEFT JOIN (
-          SELECT person_id,
-                 coalesce(sum(contacts) FILTER (WHERE {recent} AND kind IN ({emergency})), 0) AS recent_emergency,
-                 coalesce(sum(contacts) FILTER (WHERE {recent}), 0) AS recent_total,
-                 coalesce(sum(contacts) FILTER (WHERE {before} AND kind IN ({emergency})), 0) AS before_emergency,
-                 coalesce(sum(contacts) FILTER (WHERE {before}), 0) AS before_total,
-                 ARRAY[{by_kind}] AS recent_by_kind
-          FROM {partition} WHERE month >= '{before_from:%Y-%m-%d}' GROUP BY person_id
-        ) AS summary ON summary.person_id = person.id
-    """  # noqa: S608
+def _months(cursor, *, quick: bool) -> tuple[datetime.date, datetime.date]:
+    """The extract's first and last month. Quickly: from the months as written, NotQuick when either
+    is not a month or they cover fewer than MONTHS_REQUIRED (the line-by-line check words it)."""
+    cursor.execute(f"SELECT min(month), max(month) FROM {FIELDS if quick else TYPED}")  # noqa: S608
+    first, last = cursor.fetchone()
+    if quick:
+        if not all(isinstance(written, str) and re.fullmatch(r"[0-9]{4}-(0[1-9]|1[0-2])", written) for written in (first, last)):
+            raise NotQuick
+        first, last = (datetime.date(int(written[:4]), int(written[5:]), 1) for written in (first, last))
+        if (last.year - first.year) * 12 + last.month - first.month + 1 < MONTHS_REQUIRED:
+            raise NotQuick
+    return first, last
 
 
 def population_import(*, extract: PopulationExtract, retry_on: tuple[type[BaseException], ...] = ()) -> PopulationExtract:
