@@ -1306,7 +1306,9 @@ class PopulationPerson(models.Model):
     The summary columns are written when the extract is loaded (its last six months against the
     six before), so the case-finding page sorts one row a person and never reads the contacts."""
 
-    extract = models.ForeignKey(PopulationExtract, on_delete=models.CASCADE, related_name="+", db_index=False)
+    # No database constraint: it was checked row by row at the load's commit (a second a hundred
+    # thousand people); the load writes the people of the extract it holds locked (ADR 0027).
+    extract = models.ForeignKey(PopulationExtract, on_delete=models.CASCADE, related_name="+", db_index=False, db_constraint=False)
     nhs_number = models.CharField(max_length=10, db_collation="C")
     practice = models.ForeignKey(Practice, on_delete=models.DO_NOTHING, db_constraint=False, related_name="+", db_index=False)
     birth_year = models.SmallIntegerField()

@@ -4,9 +4,13 @@ and dropped when it stops being (docs/adr/0027-population-contacts-a-partition-p
 
 The model does not change: its primary key (person, month, kind) stays Django's. PostgreSQL asks a
 partitioned table's primary key to hold the partition key, so the database's key is (person, month,
-kind, extract), unique for the same rows as a person belongs to one extract."""
+kind, extract), unique for the same rows as a person belongs to one extract.
 
-from django.db import migrations
+The people lose the database's foreign key to their extract, which the load paid for row by row
+at its commit."""
+
+import django.db.models.deletion
+from django.db import migrations, models
 
 TABLE = "caseload_populationcontacts"
 COLUMNS = "person_id bigint NOT NULL, extract_id bigint NOT NULL, month date NOT NULL, kind smallint NOT NULL, contacts integer NOT NULL"
@@ -41,4 +45,11 @@ class Migration(migrations.Migration):
 
     operations = [
         migrations.RunPython(partitioned, reverse_code=not_partitioned),
+        migrations.AlterField(
+            model_name="populationperson",
+            name="extract",
+            field=models.ForeignKey(
+                db_constraint=False, db_index=False, on_delete=django.db.models.deletion.CASCADE, related_name="+", to="caseload.populationextract"
+            ),
+        ),
     ]
