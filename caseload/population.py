@@ -25,7 +25,6 @@ import contextlib
 import datetime
 import io
 import logging
-import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import BinaryIO
@@ -259,7 +258,11 @@ def population_stage_quickly(upload: BinaryIO, on_progress: Callable[[int], None
     # No quote character (\x02 never occurs in a valid line): a quote is kept in the value, which
     # then matches nothing, as a comma splits values whatever surrounds it.
     staged, refused = _copied_in_chunks(
-        upload, f"COPY {FIELDS} FROM STDIN WITH (FORMAT csv, DELIMITER ',', QUOTE E'\\x02', ENCODING 'UTF8')", on_progress
+        upload,
+        # An empty value stays '' (not NULL): it then matches no value it may take, like any other.
+        f"COPY {FIELDS} FROM STDIN WITH (FORMAT csv, DELIMITER ',', QUOTE E'\\x02', ENCODING 'UTF8', "
+        "FORCE_NOT_NULL (nhs, ods, birth_year, sex, month, kind, contacts))",
+        on_progress,
     )
     return None if refused is not None else staged
 
@@ -373,8 +376,7 @@ def _people_sql(*, quick: bool, last: datetime.date) -> str:
                recent_emergency, recent_total, before_emergency, before_total, recent_by_kind
         FROM (
           SELECT {_person_id_sql("nhs")} AS id, nhs, min(ods) AS ods, min(birth_year) AS birth_year, min(sex) AS sex,
-                 min(ods) = max(ods) AND min(birth_year) = max(birth_year) AND min(sex) = max(sex)
-                   AND count(*) = count(ods) AND count(*) = count(birth_year) AND count(*) = count(sex) AS agrees,
+                 min(ods) = max(ods) AND min(birth_year) = max(birth_year) AND min(sex) = max(sex) AS agrees,
                  {summary}
           FROM {source} GROUP BY nhs
         ) AS person
@@ -401,7 +403,7 @@ def _contacts_sql(*, quick: bool) -> str:
           SELECT month.code AS month_code, kind.code AS kind_code, month.value AS month, kind.number AS kind
           FROM {values["month"]} AS month CROSS JOIN {values["kind"]} AS kind (code, number)
         ) AS month_kind ON month_kind.month_code = line.month AND month_kind.kind_code = line.kind
-        WHERE line.nhs IS NOT NULL AND line.contacts::int::text = line.contacts AND line.contacts::int BETWEEN 1 AND {CONTACTS_MAX}
+        WHERE line.contacts::int::text = line.contacts AND line.contacts::int BETWEEN 1 AND {CONTACTS_MAX}
     """  # noqa: S608
 
 
@@ -464,7 +466,6 @@ def population_load(*, extract: PopulationExtract, team: Team, today: datetime.d
     partition = contacts_partition(extract.pk)
     params = {**_params(today), "extract": extract.pk, "team": team.pk}
     with connection.cursor() as cursor, _hash_joins(cursor):
-        first, last = _months(cursor, quick=quick)
         # A table left by an extract of this id that never became current (a test database
         # flushed and its ids reused): the caller holds the extract's row, so no load of it runs.
         cursor.execute(f"DROP TABLE IF EXISTS {partition}")
@@ -476,6 +477,7 @@ def population_load(*, extract: PopulationExtract, team: Team, today: datetime.d
         rows = cursor.rowcount
         if rows != expected_rows:
             raise NotQuick if quick else RepeatedRows
+        first, last = _months(cursor, partition, quick=quick)
         cursor.execute(f"DROP TABLE IF EXISTS {PEOPLE}")
         cursor.execute(f"CREATE TEMP TABLE {PEOPLE} ON COMMIT DROP AS {_people_sql(quick=quick, last=last)}", params)
         people = cursor.rowcount
@@ -492,7 +494,8 @@ def population_load(*, extract: PopulationExtract, team: Team, today: datetime.d
                                         before_emergency, before_total, recent_by_kind)
             SELECT id, %(extract)s, nhs, practice_id, birth_year, sex, recent_emergency, recent_total, before_emergency, before_total,
                    recent_by_kind
-            FROM {PEOPLE}
+            -- In the order of the id and of (extract, NHS number): each index is written at its end.
+            FROM {PEOPLE} ORDER BY id
             """,  # noqa: S608
             params,
         )
@@ -510,17 +513,13 @@ def population_load(*, extract: PopulationExtract, team: Team, today: datetime.d
     return Loaded(people=people, rows=rows, first=first, last=last)
 
 
-def _months(cursor, *, quick: bool) -> tuple[datetime.date, datetime.date]:
-    """The extract's first and last month. Quickly: from the months as written, NotQuick when either
-    is not a month or they cover fewer than MONTHS_REQUIRED (the line-by-line check words it)."""
-    cursor.execute(f"SELECT min(month), max(month) FROM {FIELDS if quick else TYPED}")  # noqa: S608
+def _months(cursor, partition: str, *, quick: bool) -> tuple[datetime.date, datetime.date]:
+    """The extract's first and last month, from its contacts. NotQuick when, quickly, they cover
+    fewer than MONTHS_REQUIRED (the line-by-line check words it)."""
+    cursor.execute(f"SELECT min(month), max(month) FROM {partition}")  # noqa: S608
     first, last = cursor.fetchone()
-    if quick:
-        if not all(isinstance(written, str) and re.fullmatch(r"[0-9]{4}-(0[1-9]|1[0-2])", written) for written in (first, last)):
-            raise NotQuick
-        first, last = (datetime.date(int(written[:4]), int(written[5:]), 1) for written in (first, last))
-        if (last.year - first.year) * 12 + last.month - first.month + 1 < MONTHS_REQUIRED:
-            raise NotQuick
+    if quick and (first is None or (last.year - first.year) * 12 + last.month - first.month + 1 < MONTHS_REQUIRED):
+        raise NotQuick
     return first, last
 
 
