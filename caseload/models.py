@@ -1306,7 +1306,9 @@ class PopulationPerson(models.Model):
     The summary columns are written when the extract is loaded (its last six months against the
     six before), so the case-finding page sorts one row a person and never reads the contacts."""
 
-    extract = models.ForeignKey(PopulationExtract, on_delete=models.CASCADE, related_name="+", db_index=False)
+    # No database constraint: it was checked row by row at the load's commit (a second a hundred
+    # thousand people); the load writes the people of the extract it holds locked (ADR 0028).
+    extract = models.ForeignKey(PopulationExtract, on_delete=models.CASCADE, related_name="+", db_index=False, db_constraint=False)
     nhs_number = models.CharField(max_length=10, db_collation="C")
     practice = models.ForeignKey(Practice, on_delete=models.DO_NOTHING, db_constraint=False, related_name="+", db_index=False)
     birth_year = models.SmallIntegerField()
@@ -1345,7 +1347,11 @@ class PopulationContactsQuerySet(models.QuerySet):
 
 class PopulationContacts(models.Model):
     """A person's contacts of one kind in one month, from one version of the extract. Compact:
-    about 16 bytes of data a row, so that 15 million rows stay about a gigabyte with indexes."""
+    about 16 bytes of data a row, so that 15 million rows stay about a gigabyte with indexes.
+
+    The table is partitioned by extract, a partition per loaded version, made by the load and
+    dropped when the version stops being current (migration 0016, docs/adr/0028). In the database
+    the primary key also holds the extract (PostgreSQL asks it of a partitioned table)."""
 
     pk = models.CompositePrimaryKey("person", "month", "kind")
     # The primary key's index serves a person's rows: no index of its own.

@@ -324,7 +324,7 @@ def population_csv(path: Path, practices: list[str], rows: int) -> None:
 
 
 POPULATION_CHILD = """
-import json, resource, sys, time
+import json, os, resource, sys, time
 sys.path.insert(0, sys.argv[1])
 import django
 django.setup()
@@ -333,9 +333,21 @@ from int_app.teams.models import Team
 from kpis.tasks import recompute_kpis
 recompute_kpis.delay = lambda **options: None  # the KPI run after a load is benched on its own (kpi_matched)
 team = Team.objects.get(pk=int(sys.argv[3]))
+statements = []
+def timed(execute, sql, params, many, context):
+    begun = time.perf_counter()
+    try:
+        return execute(sql, params, many, context)
+    finally:
+        statements.append((time.perf_counter() - begun, " ".join(sql.split())[:160]))
+from django.db import connection
 started = time.perf_counter()
-with open(sys.argv[2], "rb") as extract:
+with open(sys.argv[2], "rb") as extract, connection.execute_wrapper(timed):
     loaded = population_extract_create(content=iter(lambda: extract.read(1 << 20), b""), file_name="bench.csv", team=team, by=None, background=False)
+if os.environ.get("PROFILE"):  # where the load's time goes, statement by statement (COPY is not among them)
+    for seconds, sql in sorted(statements, reverse=True)[:12]:
+        print(f"{seconds:7.3f} s  {sql}", file=sys.stderr)
+    print(f"{sum(seconds for seconds, _ in statements):7.3f} s  all statements but COPY", file=sys.stderr)
 print(json.dumps({"s": time.perf_counter() - started, "status": loaded.status, "rows": loaded.rows_loaded, "errors": loaded.errors[:3],
                   "peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
 """
@@ -343,7 +355,7 @@ print(json.dumps({"s": time.perf_counter() - started, "status": loaded.status, "
 
 def bench_population_import(bench: Bench) -> None:
     """A population extract loaded in a fresh process, against a plain COPY of the same file into an
-    unindexed table; loaded twice, so the second run replaces the first version."""
+    unindexed table. PROFILE=1 prints the load's slowest statements."""
     if not bench.wants("population_import"):
         return
     import tempfile
@@ -1212,6 +1224,13 @@ def matched_build_city(residents: int, people: int) -> None:
             "rows_checked, rows_loaded, people, first_month, last_month, error_count, errors, created_at) "
             f"SELECT id, 'bench.csv', '', '', 'done', true, 0, 0, 0, 0, {first}, {last}, 0, '[]', now() FROM teams_team"
         )
+        # The contacts are partitioned by extract (caseload migration 0016): a partition for each.
+        cursor.execute("SELECT id FROM caseload_populationextract")
+        for (extract_id,) in cursor.fetchall():
+            cursor.execute(
+                f"CREATE TABLE IF NOT EXISTS caseload_populationcontacts_{extract_id} PARTITION OF caseload_populationcontacts "
+                f"FOR VALUES IN ({extract_id})"
+            )
         cursor.execute(
             """
             CREATE TEMP TABLE bench_people AS
