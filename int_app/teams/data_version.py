@@ -66,3 +66,11 @@ def data_version() -> int | None:
     with connection.cursor() as cursor:
         cursor.execute("SELECT int_data_version_now()")
         return cursor.fetchone()[0]
+
+
+def data_version_of(request) -> int | None:
+    """The data version for this request, read once, before anything it shows is read: the person
+    (middleware.person_from_cache) and the page (page_cache.cached_page) are keyed on the same one."""
+    if not hasattr(request, "_int_data_version"):
+        request._int_data_version = data_version()
+    return request._int_data_version

@@ -35,7 +35,7 @@ from django.middleware.csp import get_nonce
 from django.middleware.csrf import get_token
 from django.utils import timezone
 
-from .data_version import data_version
+from .data_version import data_version_of
 
 PAGE_CACHE_SECONDS = 600
 CSRF_PLACEHOLDER = "__int_csrf_token__"
@@ -122,7 +122,7 @@ def cached_page(request: HttpRequest, page: str, *, expires_at: Callable[[], dat
     """The cached rendering of `page` for this request, or an empty one to fill (key None: not cacheable)."""
     if request.method != "GET" or messages_pending(request):
         return CachedPage(key=None)
-    version = data_version()
+    version = data_version_of(request)
     if version is None:
         return CachedPage(key=None)
     parts = (page, release(), str(_settings_changes), str(request.user.pk), str(version), timezone.localdate().isoformat(), request.get_full_path(), str(bool(getattr(request, "htmx", False))))

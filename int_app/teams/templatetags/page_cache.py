@@ -5,7 +5,7 @@ page without rendering."""
 
 from django import template
 
-from int_app.teams.page_cache import messages_pending
+from int_app.teams.page_cache import CachedPage, messages_pending
 
 register = template.Library()
 
@@ -19,7 +19,7 @@ class KeepPageNode(template.Node):
         html = self.nodelist.render(context)
         cached_page = self.cached_page.resolve(context)
         request = context.get("request")
-        if cached_page is not None and request is not None and not messages_pending(request):
+        if isinstance(cached_page, CachedPage) and request is not None and not messages_pending(request):
             cached_page.store(html, csrf_token=str(context.get("csrf_token") or ""), nonce=str(context.get("csp_nonce") or ""))
         return html
 
