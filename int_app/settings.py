@@ -428,7 +428,7 @@ CELERY_TIMEZONE = TIME_ZONE
 # shared by every gunicorn worker and server; a per-process cache would accept one code once per
 # process. It shares the broker's database, so its keys carry a prefix of their own.
 CACHES = {
-    "default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL, "KEY_PREFIX": "int-cache"}
+    "default": {"BACKEND": "int_app.cache.ReusedClientRedisCache", "LOCATION": REDIS_URL, "KEY_PREFIX": "int-cache"}
     if REDIS_URL
     else {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}
 }
