@@ -12,7 +12,7 @@ import time_machine
 from django.conf import settings
 from django.contrib.messages import SUCCESS
 from django.contrib.messages.storage.session import SessionStorage
-from django.db import connection
+from django.db import connection, transaction
 from django.http import HttpRequest, HttpResponse
 from django.middleware.csrf import _unmask_cipher_token
 from django.test import Client
@@ -21,7 +21,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from caseload.models import Resident, ResidentAccess
-from int_app.teams.data_version import TRIGGER, data_tables, data_version, left_out_tables
+from int_app.teams.data_version import TRIGGER, data_tables, data_version, data_version_of, left_out_tables
 from int_app.teams.models import User
 from int_app.teams.page_cache import CSRF_PLACEHOLDER, NONCE_PLACEHOLDER
 from int_app.teams.roles import Role
@@ -311,3 +311,12 @@ def test_a_session_from_before_a_password_change_is_refused_though_a_newer_sessi
     assert after.get(url).status_code == 200  # the person as of now, in the cache
     assert before.get(url).status_code == 302
     assert cached(after.get(url))
+
+
+def test_the_version_a_request_read_is_not_used_inside_a_transaction_of_its_own(db, rf):
+    request = rf.get("/caseload/")
+    version = data_version_of(request)
+    assert version is not None
+    with transaction.atomic():
+        assert data_version_of(request) is None, "what is read here may yet be rolled back"
+    assert data_version_of(request) == version
