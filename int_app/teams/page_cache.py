@@ -2,7 +2,7 @@
 
 A view asks `cached_page(request, "<page>")` before it reads anything, and on a hit returns
 `cached.response(request)`: nothing read, nothing rendered. On a miss it renders as usual with the
-`cached_page` in the context, and base.html's `{% cached_page %}` keeps the whole page (header and
+`cached_page` in the context, and base.html's `{% keep_page cached_page %}` keeps the whole page (header and
 navigation included: they show the person and their teams, which are in the key). The key holds the page,
 the person (their rights are team data, so one person's part is never another's), the committed
 version of the team data (data_version: any write anywhere makes every key new), today's date, the
@@ -85,7 +85,7 @@ class CachedPage:
         return self.html is not None
 
     def store(self, html: str, *, csrf_token: str, nonce: str) -> None:
-        """Called by {% cached_page %} in base.html with the whole rendered page."""
+        """Called by {% keep_page %} in base.html with the whole rendered page."""
         if self.key is None:
             return
         expires = self.expires_at() if self.expires_at else None
