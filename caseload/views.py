@@ -18,7 +18,7 @@ from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from int_app.teams.models import Team, User
-from int_app.teams.page_cache import page_fragment
+from int_app.teams.page_cache import cached_page
 from int_app.teams.roles import Right, has_right
 from int_app.teams.scoping import object_in_team, team_for
 
@@ -94,9 +94,9 @@ def index(request: HttpRequest) -> HttpResponse:
 @require_GET
 def caseload_list(request: HttpRequest, slug: str) -> HttpResponse:
     team = team_for(request.user, slug, Right.VIEW_CASES)
-    fragment = None if request.htmx else page_fragment(request, "caseload_list")
-    if fragment and fragment.hit:
-        return render(request, "caseload/list.html", {"team": team, "fragment": fragment})
+    cached = None if request.htmx else cached_page(request, "caseload_list")
+    if cached and cached.hit:
+        return cached.response(request)
     key_workers = [membership.user for membership in team.key_workers().order_by("user__full_name")]
     practices = list(team.practices.order_by("name"))
     filters = CaseloadFilterForm(request.GET, team=team, key_workers=key_workers, practices=practices)
@@ -108,13 +108,13 @@ def caseload_list(request: HttpRequest, slug: str) -> HttpResponse:
     )
     page = Paginator(residents, PAGE_SIZE).get_page(request.GET.get("page"))
     contact_cutoff = timezone.now() - CONTACT_DUE
-    if fragment:
-        # The part reads differently, with no write, when a shown case passes 28 days without contact.
-        fragment.expires_at = lambda: min(
+    if cached:
+        # The page reads differently, with no write, when a shown case passes 28 days without contact.
+        cached.expires_at = lambda: min(
             (r.last_contact + CONTACT_DUE for r in page.object_list if r.is_open and r.last_contact and r.last_contact >= contact_cutoff), default=None
         )
     context = {
-        "fragment": fragment,
+        "cached_page": cached,
         "team": team,
         "filters": filters,
         "page": page,
@@ -260,16 +260,16 @@ def case_finding(request: HttpRequest, slug: str) -> HttpResponse:
 def resident_detail(request: HttpRequest, slug: str, pk: int) -> HttpResponse:
     resident = resident_for(request, slug, pk, Right.VIEW_CASES)
     record_resident_access(request, [resident.pk], ResidentAccess.Page.RESIDENT)  # on every request, cached or not
-    fragment = page_fragment(request, "resident_detail")
-    if fragment.hit:
-        return render(request, "caseload/resident.html", {"resident": resident, "fragment": fragment})
+    cached = cached_page(request, "resident_detail")
+    if cached.hit:
+        return cached.response(request)
     timeline = journey_of(resident, user=request.user, recent_service_use=RECENT_SERVICE_USE)
     months = resident.service_use_by_month()
     return render(
         request,
         "caseload/resident.html",
         {
-            "fragment": fragment,
+            "cached_page": cached,
             "resident": resident,
             "timeline": timeline,
             "service_use_total": resident.service_use.count(),

@@ -131,6 +131,8 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    # On a GET, the person and their memberships from the cache, keyed on the data version (ADR 0026).
+    "int_app.teams.middleware.person_from_cache",
     "int_app.teams.middleware.no_store_when_signed_in",
     "allauth.account.middleware.AccountMiddleware",
     "allauth.usersessions.middleware.UserSessionsMiddleware",
@@ -426,10 +428,15 @@ CELERY_TIMEZONE = TIME_ZONE
 # shared by every gunicorn worker and server; a per-process cache would accept one code once per
 # process. It shares the broker's database, so its keys carry a prefix of their own.
 CACHES = {
-    "default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL, "KEY_PREFIX": "int-cache"}
+    "default": {"BACKEND": "int_app.cache.ReusedClientRedisCache", "LOCATION": REDIS_URL, "KEY_PREFIX": "int-cache"}
     if REDIS_URL
     else {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}
 }
+# With the shared cache, a request reads its session from Redis; every change is still written to
+# the database first (cached_db), so a restart or a flushed Redis signs no one out, and ending a
+# session (log out, an account switched off) deletes both. Without Redis each process would keep
+# its own copy, and a session ended in one would live on in another: the database alone then.
+SESSION_ENGINE = "django.contrib.sessions.backends.cached_db" if REDIS_URL else "django.contrib.sessions.backends.db"
 from celery.schedules import crontab  # noqa: E402 - only the beat schedule needs it
 
 CELERY_BEAT_SCHEDULE: dict = {

@@ -9,7 +9,7 @@ from django.views.decorators.http import require_GET, require_http_methods
 from caseload.models import PopulationExtract
 from caseload.population import MONTHS_REQUIRED, population_extract_create
 from int_app.teams.models import Team
-from int_app.teams.page_cache import page_fragment
+from int_app.teams.page_cache import cached_page
 from int_app.teams.roles import Right
 from pressure.services import pressure_banner
 
@@ -51,9 +51,9 @@ def _chosen_scope(filters: KpiFilterForm, units: KpiUnits) -> Scope:
 @require_GET
 def kpi_dashboard(request: HttpRequest) -> HttpResponse:
     _require_kpi_right(request)
-    fragment = None if request.htmx else page_fragment(request, "kpi_dashboard")
-    if fragment and fragment.hit:
-        return render(request, "kpis/dashboard.html", {"fragment": fragment})
+    cached = None if request.htmx else cached_page(request, "kpi_dashboard")
+    if cached and cached.hit:
+        return cached.response(request)
     units = kpi_units_for(request.user)
     filters = KpiFilterForm(request.GET or None, units=units)
     scope = _chosen_scope(filters, units)
@@ -83,7 +83,7 @@ def kpi_dashboard(request: HttpRequest) -> HttpResponse:
     }
     if request.htmx:
         return render(request, "kpis/dashboard.html#figures", context)
-    return render(request, "kpis/dashboard.html", {**context, "fragment": fragment, "pressure_alerts": pressure_banner(request.user)})
+    return render(request, "kpis/dashboard.html", {**context, "cached_page": cached, "pressure_alerts": pressure_banner(request.user)})
 
 
 @require_GET

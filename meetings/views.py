@@ -23,7 +23,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from caseload.access import record_resident_access
 from caseload.models import ResidentAccess
 from int_app.teams.models import Team, User
-from int_app.teams.page_cache import page_fragment
+from int_app.teams.page_cache import cached_page
 from int_app.teams.roles import Right, has_right
 from int_app.teams.scoping import object_in_team, team_for
 from pressure.services import current_levels
@@ -204,14 +204,14 @@ def agenda(request: HttpRequest, slug: str, pk: int) -> HttpResponse:
     meeting = _meeting(request, slug, pk, Right.BUILD_AGENDA)
     if request.htmx:
         return render(request, "meetings/agenda.html#agenda", _agenda_context(request, meeting))
-    fragment = page_fragment(request, "agenda")
-    if fragment.hit:
-        record_resident_access(request, fragment.shown, ResidentAccess.Page.INFORMATION_PACK)
-        return render(request, "meetings/agenda.html", {"meeting": meeting, "fragment": fragment})
+    cached = cached_page(request, "agenda")
+    if cached.hit:
+        record_resident_access(request, cached.shown, ResidentAccess.Page.INFORMATION_PACK)
+        return cached.response(request)
     context = _agenda_context(request, meeting)
     _record_packs_shown(request, context["items"], ResidentAccess.Page.INFORMATION_PACK)
-    fragment.shown = [item.resident_id for item in context["items"]]
-    return render(request, "meetings/agenda.html", {**context, "fragment": fragment})
+    cached.shown = [item.resident_id for item in context["items"]]
+    return render(request, "meetings/agenda.html", {**context, "cached_page": cached})
 
 
 def _back_to_next(request: HttpRequest) -> HttpResponseRedirect | None:
@@ -703,14 +703,14 @@ def outcome_summary_correct(request: HttpRequest, slug: str, pk: int) -> HttpRes
 def my_actions(request: HttpRequest) -> HttpResponse:
     if not request.user.memberships_with_right(Right.OWN_ACTIONS):
         raise PermissionDenied
-    fragment = page_fragment(request, "my_actions")
-    if fragment.hit:
-        return render(request, "meetings/my_actions.html", {"fragment": fragment})
+    cached = cached_page(request, "my_actions")
+    if cached.hit:
+        return cached.response(request)
     groups = services.my_actions(user=request.user)
     for action in groups.overdue + groups.this_week + groups.later:
         action.status_form = ActionStatusForm(action=action, initial={"version": action.version})
         action.may_change = True
-    return render(request, "meetings/my_actions.html", {"groups": groups, "today": local_today(), "fragment": fragment})
+    return render(request, "meetings/my_actions.html", {"groups": groups, "today": local_today(), "cached_page": cached})
 
 
 @require_GET

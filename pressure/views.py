@@ -11,7 +11,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from int_app.teams.page_cache import page_fragment
+from int_app.teams.page_cache import cached_page
 from int_app.teams.roles import Right
 
 from .forms import HeatmapFilterForm, PracticeChoiceForm, PressureReportForm, SitrepWeekForm
@@ -36,9 +36,9 @@ from .sitrep import Sitrep, build_sitrep, sitrep_rows
 def pressure_heatmap(request: HttpRequest) -> HttpResponse:
     if not can_view_pressure(request.user):
         raise PermissionDenied("The pressure heatmap is for PCN leads and coordinators.")
-    fragment = None if request.htmx else page_fragment(request, "pressure_heatmap")
-    if fragment and fragment.hit:
-        return render(request, "pressure/heatmap.html", {"fragment": fragment})
+    cached = None if request.htmx else cached_page(request, "pressure_heatmap")
+    if cached and cached.hit:
+        return cached.response(request)
     filters = HeatmapFilterForm(request.GET or None, user=request.user)
     chosen = filters.cleaned_data if filters.is_valid() else {}
     practices = practices_for_heatmap(
@@ -47,11 +47,11 @@ def pressure_heatmap(request: HttpRequest) -> HttpResponse:
         neighbourhood_id=getattr(chosen.get("neighbourhood"), "pk", None),
     )
     heatmap = build_heatmap(practices)
-    if fragment:
+    if cached:
         # The missing reports turn overdue at the deadline, with no write.
-        fragment.expires_at = lambda: None if heatmap.deadline_passed else heatmap.deadline
+        cached.expires_at = lambda: None if heatmap.deadline_passed else heatmap.deadline
     context = {
-        "fragment": fragment,
+        "cached_page": cached,
         "filters": filters,
         "heatmap": heatmap,
         "pressure_alerts": pressure_banner(request.user),

@@ -135,7 +135,7 @@ def _shared_cache(redis_url) -> Iterator[None]:
     from django.core.cache import cache
     from django.test import override_settings
 
-    shared = {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": redis_url, "KEY_PREFIX": "int-cache"}
+    shared = {"BACKEND": "int_app.cache.ReusedClientRedisCache", "LOCATION": redis_url, "KEY_PREFIX": "int-cache"}
     with override_settings(CACHES={"default": shared}):
         cache.clear()
         yield

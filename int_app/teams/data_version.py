@@ -58,11 +58,26 @@ def install_triggers(*, using: str = "default", **kwargs) -> None:
                 cursor.execute(f"DROP TRIGGER IF EXISTS {TRIGGER} ON {connections[using].ops.quote_name(table)}")
 
 
+def in_a_transaction_of_its_own() -> bool:
+    """What is read now may yet be rolled back (a test's own transaction does not count)."""
+    return any(not getattr(block, "_from_testcase", False) for block in connection.atomic_blocks)
+
+
 def data_version() -> int | None:
     """The committed version of the team data, or None while a write is under way or when this
     request is inside a transaction of its own (what it reads there may yet be rolled back)."""
-    if any(not getattr(block, "_from_testcase", False) for block in connection.atomic_blocks):
+    if in_a_transaction_of_its_own():
         return None
     with connection.cursor() as cursor:
         cursor.execute("SELECT int_data_version_now()")
         return cursor.fetchone()[0]
+
+
+def data_version_of(request) -> int | None:
+    """The data version for this request, read once, before anything it shows is read: the person
+    (middleware.person_from_cache) and the page (page_cache.cached_page) are keyed on the same one."""
+    if in_a_transaction_of_its_own():
+        return None  # asked again inside one: nothing read there is cached
+    if not hasattr(request, "_int_data_version"):
+        request._int_data_version = data_version()
+    return request._int_data_version

@@ -4,13 +4,19 @@ import time
 from collections.abc import Callable
 
 from django.conf import settings
+from django.contrib import auth
 from django.contrib.auth import logout
+from django.core.cache import cache as shared_cache
 from django.http import HttpRequest, HttpResponse, HttpResponseNotAllowed
 from django.shortcuts import redirect
 from django.urls import reverse
 from django.utils.cache import add_never_cache_headers
+from django.utils.crypto import constant_time_compare
+from django.utils.functional import SimpleLazyObject
 
 from .cis2 import signed_in_through_cis2
+from .data_version import data_version_of
+from .page_cache import release
 from .signals import SESSION_STARTED_KEY
 
 SESSION_RENEWED_KEY = "int_session_renewed"
@@ -88,3 +94,54 @@ def refuse_other_methods(get_response: Callable[[HttpRequest], HttpResponse]):
         return get_response(request)
 
     return middleware
+
+
+# How long a person read from the database is kept for later requests; any write to the team data
+# (a renamed person, a membership ended, an account switched off, a changed password) makes a new key.
+PERSON_CACHE_SECONDS = 600
+
+
+def person_from_cache(get_response: Callable[[HttpRequest], HttpResponse]):
+    """On a GET, the signed-in person and their memberships (every rights check reads them) come
+    from the cache, keyed on the person and the data version (ADR 0026), instead of two queries:
+    a cached copy is never older than the version, as a cached page is not. The session's checks
+    are Django's: the backend is still allowed, the password has not changed since this session
+    signed in, the account is active; if any of them fails, Django's own get_user decides (and
+    ends the session). Right after AuthenticationMiddleware, replacing its lazy user."""
+
+    def middleware(request: HttpRequest) -> HttpResponse:
+        if request.method in ("GET", "HEAD"):
+            request.user = SimpleLazyObject(lambda: signed_in_person(request))
+        return get_response(request)
+
+    return middleware
+
+
+def signed_in_person(request: HttpRequest):
+    user_id = request.session.get(auth.SESSION_KEY)
+    version = data_version_of(request) if user_id is not None else None
+    if version is None:
+        return auth.get_user(request)
+    key = f"person:{release()}:{user_id}:{version}"
+    user = shared_cache.get(key)
+    if user is not None and session_still_holds(request, user):
+        return user
+    user = auth.get_user(request)
+    if user.is_authenticated:
+        user.memberships_with_teams()  # read now, kept with the person
+        shared_cache.set(key, user, PERSON_CACHE_SECONDS)
+    return user
+
+
+def session_still_holds(request: HttpRequest, user) -> bool:
+    """What django.contrib.auth.get_user checks of a session, for a person read from the cache."""
+    backend_path = request.session.get(auth.BACKEND_SESSION_KEY)
+    session_hash = request.session.get(auth.HASH_SESSION_KEY)
+    if backend_path not in settings.AUTHENTICATION_BACKENDS or not session_hash:
+        return False
+    if str(user.pk) != str(request.session.get(auth.SESSION_KEY)):
+        return False
+    backend = auth.load_backend(backend_path)
+    if hasattr(backend, "user_can_authenticate") and not backend.user_can_authenticate(user):
+        return False
+    return constant_time_compare(session_hash, user.get_session_auth_hash())

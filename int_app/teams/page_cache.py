@@ -1,6 +1,9 @@
-"""Rendered parts of pages kept in the cache, keyed on everything they show (ADR 0026).
+"""Rendered pages kept in the cache, keyed on everything they show (ADR 0026).
 
-A view asks `page_fragment(request, "<page>")` before it reads anything. The key holds the page,
+A view asks `cached_page(request, "<page>")` before it reads anything, and on a hit returns
+`cached.response(request)`: nothing read, nothing rendered. On a miss it renders as usual with the
+`cached_page` in the context, and base.html's `{% keep_page cached_page %}` keeps the whole page (header and
+navigation included: they show the person and their teams, which are in the key). The key holds the page,
 the person (their rights are team data, so one person's part is never another's), the committed
 version of the team data (data_version: any write anywhere makes every key new), today's date, the
 address with its query string and the release (templates and code). When the version cannot be
@@ -8,8 +11,9 @@ known (a write under way), nothing is cached. A part that changes with the clock
 (a deadline passing) says when, with `expires_at`.
 
 The view keeps doing, on every request, what is not about showing: the access log of the residents
-shown, the rights check (before the lookup), the messages. The cached HTML holds placeholders for
-the request's CSRF token and CSP nonce, put back on the way out.
+shown and the rights check (before the lookup). A page with a message to show is neither served
+from the cache nor kept. The cached HTML holds placeholders for the request's CSRF token and CSP
+nonce, put back on the way out, so a page never carries another session's token.
 """
 
 from __future__ import annotations
@@ -26,10 +30,12 @@ from django.conf import settings
 from django.core.cache import cache as shared_cache
 from django.core.signals import setting_changed
 from django.dispatch import receiver
-from django.http import HttpRequest
+from django.http import HttpRequest, HttpResponse
+from django.middleware.csp import get_nonce
+from django.middleware.csrf import get_token
 from django.utils import timezone
 
-from .data_version import data_version
+from .data_version import data_version_of
 
 PAGE_CACHE_SECONDS = 600
 CSRF_PLACEHOLDER = "__int_csrf_token__"
@@ -64,13 +70,13 @@ def _settings_changed(**kwargs) -> None:
 
 
 @dataclass
-class PageFragment:
+class CachedPage:
     key: str | None
     html: str | None = None
-    # Called after the part is rendered: the moment it would read differently with no write
+    # Called after the page is rendered: the moment it would read differently with no write
     # (a deadline, a date threshold), if sooner than PAGE_CACHE_SECONDS.
     expires_at: Callable[[], datetime.datetime | None] | None = None
-    # The residents the part shows, kept with it: a view that logs who was shown logs them from
+    # The residents the page shows, kept with it: a view that logs who was shown logs them from
     # here on a cached request.
     shown: list[int] = field(default_factory=list)
 
@@ -79,6 +85,7 @@ class PageFragment:
         return self.html is not None
 
     def store(self, html: str, *, csrf_token: str, nonce: str) -> None:
+        """Called by {% keep_page %} in base.html with the whole rendered page."""
         if self.key is None:
             return
         expires = self.expires_at() if self.expires_at else None
@@ -88,21 +95,39 @@ class PageFragment:
             html = html.replace(csrf_token, CSRF_PLACEHOLDER)
         if nonce:
             html = html.replace(nonce, NONCE_PLACEHOLDER)
-        # The moment kept with the part and checked on reading, by the clock the page reads.
+        # The moment kept with the page and checked on reading, by the clock the page reads.
         shared_cache.set(self.key, (expires, html, self.shown), PAGE_CACHE_SECONDS)
 
-    def restore(self, *, csrf_token: str, nonce: str) -> str:
-        return self.html.replace(CSRF_PLACEHOLDER, csrf_token).replace(NONCE_PLACEHOLDER, nonce)
+    def response(self, request: HttpRequest) -> HttpResponse:
+        """The kept page with this request's CSRF token and CSP nonce, nothing rendered."""
+        html = self.html
+        if CSRF_PLACEHOLDER in html:
+            html = html.replace(CSRF_PLACEHOLDER, get_token(request))
+        if NONCE_PLACEHOLDER in html:
+            html = html.replace(NONCE_PLACEHOLDER, str(get_nonce(request)))
+        response = HttpResponse(html)
+        response.from_page_cache = True  # for the tests: the view read and rendered nothing for it
+        return response
 
 
-def page_fragment(request: HttpRequest, page: str, *, expires_at: Callable[[], datetime.datetime | None] | None = None) -> PageFragment:
-    """The cached part of `page` for this request, or an empty one to fill (key None: not cacheable)."""
-    version = data_version()
-    if version is None or request.method != "GET":
-        return PageFragment(key=None)
+def messages_pending(request: HttpRequest) -> bool:
+    """Whether the page will show a message (after a redirect from a form): such a page is
+    neither served from the cache nor kept, as the message is this session's, for once only.
+    Counting does not mark the messages as shown."""
+    storage = getattr(request, "_messages", None)
+    return storage is not None and len(storage) > 0
+
+
+def cached_page(request: HttpRequest, page: str, *, expires_at: Callable[[], datetime.datetime | None] | None = None) -> CachedPage:
+    """The cached rendering of `page` for this request, or an empty one to fill (key None: not cacheable)."""
+    if request.method != "GET" or messages_pending(request):
+        return CachedPage(key=None)
+    version = data_version_of(request)
+    if version is None:
+        return CachedPage(key=None)
     parts = (page, release(), str(_settings_changes), str(request.user.pk), str(version), timezone.localdate().isoformat(), request.get_full_path(), str(bool(getattr(request, "htmx", False))))
     key = "page:" + hashlib.sha256("\x1f".join(parts).encode()).hexdigest()
     expires, html, shown = shared_cache.get(key, (None, None, []))
     if expires is not None and expires <= timezone.now():
         html, shown = None, []
-    return PageFragment(key=key, html=html, expires_at=expires_at, shown=shown)
+    return CachedPage(key=key, html=html, expires_at=expires_at, shown=shown)

@@ -161,5 +161,5 @@ def test_the_page_costs_the_same_queries_for_a_few_people_or_a_full_page(client,
         with CaptureQueriesContext(connection) as queries:
             assert client.get(url).status_code == 200
         counts.append(len(queries))
-    assert counts[0] == counts[1] == 8, [query["sql"][:80] for query in queries.captured_queries]
+    assert counts[0] == counts[1] == 6, [query["sql"][:80] for query in queries.captured_queries]
     assert PopulationPerson.objects.filter(extract__is_current=True).count() == 61

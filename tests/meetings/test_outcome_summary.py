@@ -370,7 +370,9 @@ def test_the_meeting_page_lists_the_summaries_in_a_fixed_number_of_queries(publi
 
         outcome_summaries_create(meeting=Meeting.objects.get(pk=published.pk), by=coordinator)
         assert item.outcome_summaries.exists()
-    with django_assert_max_num_queries(len(few.captured_queries)):
+    with_two = len(few.captured_queries)  # now: the next request clears the connection's query log
+    client.get(url)  # after the writes the person is read again once (keyed on the data version), as before the first count
+    with django_assert_max_num_queries(with_two):
         page = client.get(url)
     assert page.text.count("Preview<span") == 6
 

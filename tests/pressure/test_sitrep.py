@@ -225,12 +225,14 @@ def test_the_sitrep_reads_in_a_fixed_number_of_queries(client, own_team, lead, o
     client.get(url)
     with CaptureQueriesContext(connection) as few:
         assert client.get(url).status_code == 200
+    few_queries = [query["sql"] for query in few.captured_queries]  # now: the next request empties the log
     for practice in more_practices_in_the_place(own_team, 15) + PracticeFactory.create_batch(5, pcn=own_team.pcns.get()):
         reported(practice, 4, appointments_offered=80)
+    client.get(url)  # after the writes the person is read again once (keyed on the data version), as before the first count
     with CaptureQueriesContext(connection) as many:
         assert client.get(url).status_code == 200
-    assert len(many) == len(few)
-    assert len(few) <= 8, [query["sql"] for query in few.captured_queries]
+    assert len(many) == len(few_queries)
+    assert len(few_queries) <= 8, few_queries
 
 
 def test_the_demo_shows_list_sizes_and_a_sitrep(client, db, settings):

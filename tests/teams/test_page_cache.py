@@ -1,21 +1,29 @@
-"""Cached parts of pages (ADR 0026): keyed on the person, the committed version of the team data,
+"""Cached pages (ADR 0026): keyed on the person, the committed version of the team data,
 the day and the address, so a page never shows what a write has changed, nor one person's part to
 another; the access log and the rights checks still happen on every request."""
 
 import datetime
+import re
 from zoneinfo import ZoneInfo
 
 import psycopg2
 import pytest
 import time_machine
-from django.db import connection
+from django.conf import settings
+from django.contrib.messages import SUCCESS
+from django.contrib.messages.storage.session import SessionStorage
+from django.db import connection, transaction
+from django.http import HttpRequest, HttpResponse
+from django.middleware.csrf import _unmask_cipher_token
+from django.test import Client
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
 from caseload.models import Resident, ResidentAccess
-from int_app.teams.data_version import TRIGGER, data_tables, data_version, left_out_tables
-from int_app.teams.page_cache import CSRF_PLACEHOLDER
+from int_app.teams.data_version import TRIGGER, data_tables, data_version, data_version_of, left_out_tables
+from int_app.teams.models import User
+from int_app.teams.page_cache import CSRF_PLACEHOLDER, NONCE_PLACEHOLDER
 from int_app.teams.roles import Role
 from meetings.models import Action
 from pressure.models import week_start_of
@@ -23,14 +31,29 @@ from pressure.services import pressure_report_submit
 
 from ..caseload.factories import active, referred
 from ..conftest import member
+from ..factories import MembershipFactory
 from ..meetings.factories import active_resident, add_item, make_action, make_meeting
 
 LONDON = ZoneInfo("Europe/London")
 
 
 def cached(response) -> bool:
-    """The part came from the cache: the view read nothing for it, so its context is the fragment alone."""
-    return response.context["fragment"].hit
+    """The page came from the cache: the view read and rendered nothing for it."""
+    return getattr(response, "from_page_cache", False)
+
+
+def csrf_tokens_of(response) -> list[str]:
+    """Every CSRF token in the page: htmx's header on <body> and each form's hidden field."""
+    html = response.content.decode()
+    return re.findall(r'"X-CSRFToken": "([^"]+)"', html) + re.findall(r'name="csrfmiddlewaretoken" value="([^"]+)"', html)
+
+
+def csrf_tokens_are_this_sessions(client, response) -> bool:
+    """Each token in the page is a masking of this browser's CSRF secret (its cookie), so a form or
+    an htmx request from it would pass the CSRF check, and none is another browser's."""
+    secret = client.cookies[settings.CSRF_COOKIE_NAME].value
+    tokens = csrf_tokens_of(response)
+    return bool(tokens) and CSRF_PLACEHOLDER not in response.content.decode() and all(_unmask_cipher_token(token) == secret for token in tokens)
 
 
 def tables_with_the_trigger() -> set[str]:
@@ -82,7 +105,7 @@ def test_the_caseload_shows_a_changed_name_at_once_and_the_cached_list_before(cl
     with CaptureQueriesContext(connection) as queries:
         again = client.get(url)
     assert not cached(first) and cached(again)
-    assert len(queries) <= 4, "the session, the person, their memberships and the data version"
+    assert len(queries) == 1, "the data version; the session, the person, their memberships and the page come from the cache"
     assert again.content.count(b"Begum, Margaret") == 1
 
     resident.family_name = "Okafor"
@@ -165,7 +188,7 @@ def test_a_done_action_leaves_my_actions_at_once_and_the_form_carries_this_sessi
     client.get(url)
     again = client.get(url)
     assert cached(again) and b"Ring the falls team" in again.content
-    assert str(again.context["csrf_token"]).encode() in again.content and CSRF_PLACEHOLDER.encode() not in again.content
+    assert csrf_tokens_are_this_sessions(client, again)
 
     Action.objects.filter(pk=action.pk).update(status=Action.Status.DONE)
     after = client.get(url)
@@ -215,3 +238,85 @@ def test_each_opening_of_a_cached_agenda_logs_every_resident_on_it(client, own_t
     after = client.get(url)
     assert not cached(after) and b"Agenda2" in after.content
     assert [openings(r) for r in residents] == [3, 3, 1]
+
+
+def test_the_same_person_in_two_browsers_gets_the_cached_page_with_each_browsers_own_token_and_nonce(own_team, coordinator):
+    url = reverse("caseload:list", args=[own_team.slug])
+    first, second = Client(), Client()
+    first.force_login(coordinator)
+    second.force_login(coordinator)
+    kept = first.get(url)
+    served = second.get(url)
+    assert not cached(kept) and cached(served)
+    assert csrf_tokens_are_this_sessions(second, served)
+    assert first.cookies[settings.CSRF_COOKIE_NAME].value != second.cookies[settings.CSRF_COOKIE_NAME].value
+    assert not set(csrf_tokens_of(kept)) & set(csrf_tokens_of(served))
+    nonce = re.search(r"'nonce-([^']+)'", served["Content-Security-Policy"]).group(1)
+    assert f'nonce="{nonce}"'.encode() in served.content and NONCE_PLACEHOLDER.encode() not in served.content
+    assert nonce not in kept.content.decode()
+
+
+def test_a_message_is_shown_once_on_a_cached_page_and_never_kept_in_it(client, own_team, coordinator):
+    url = reverse("caseload:list", args=[own_team.slug])
+    client.force_login(coordinator)
+    client.get(url)
+    assert cached(client.get(url))
+    # As a form's view leaves it before redirecting here.
+    form_request = HttpRequest()
+    form_request.session = client.session
+    storage = SessionStorage(form_request)
+    storage.add(SUCCESS, "Referral recorded for Olive Begum")
+    storage.update(HttpResponse())
+    form_request.session.save()
+    with_message = client.get(url)
+    assert not cached(with_message) and b"Referral recorded for Olive Begum" in with_message.content
+    after = client.get(url)
+    assert cached(after) and b"Referral recorded" not in after.content
+
+
+def test_the_header_shows_a_changed_name_and_a_new_team_at_once(client, own_team, other_team, coordinator):
+    url = reverse("caseload:list", args=[own_team.slug])
+    client.force_login(coordinator)
+    client.get(url)
+    assert cached(client.get(url))
+    coordinator.full_name = "Grace Adeyemi-Okafor"
+    coordinator.save(update_fields=["full_name"])
+    renamed = client.get(url)
+    assert not cached(renamed) and b"Grace Adeyemi-Okafor" in renamed.content
+    assert other_team.name.encode() not in renamed.content
+    MembershipFactory(user=coordinator, team=other_team, role=Role.SOCIAL_WORKER)
+    two_teams = client.get(url)
+    assert not cached(two_teams) and other_team.name.encode() in two_teams.content
+    assert cached(client.get(url))
+
+
+def test_an_account_switched_off_or_a_password_changed_elsewhere_is_signed_out_at_once_though_the_person_was_cached(client, own_team, coordinator):
+    url = reverse("caseload:list", args=[own_team.slug])
+    client.force_login(coordinator)
+    client.get(url)
+    assert cached(client.get(url))
+    User.objects.filter(pk=coordinator.pk).update(is_active=False)  # no signal: only the data version moves
+    assert client.get(url).status_code == 302
+
+
+
+def test_a_session_from_before_a_password_change_is_refused_though_a_newer_session_put_the_person_in_the_cache(own_team, coordinator):
+    url = reverse("caseload:list", args=[own_team.slug])
+    before, after = Client(), Client()
+    before.force_login(coordinator)
+    assert before.get(url).status_code == 200
+    coordinator.set_password("a-new-passphrase-2026")
+    coordinator.save(update_fields=["password"])
+    after.force_login(coordinator)
+    assert after.get(url).status_code == 200  # the person as of now, in the cache
+    assert before.get(url).status_code == 302
+    assert cached(after.get(url))
+
+
+def test_the_version_a_request_read_is_not_used_inside_a_transaction_of_its_own(db, rf):
+    request = rf.get("/caseload/")
+    version = data_version_of(request)
+    assert version is not None
+    with transaction.atomic():
+        assert data_version_of(request) is None, "what is read here may yet be rolled back"
+    assert data_version_of(request) == version

@@ -1,35 +1,34 @@
-"""{% cached_fragment fragment %}…{% endcached_fragment %}: the part a view looked up with
-page_fragment (int_app/teams/page_cache.py), from the cache when it was there, else rendered and kept."""
+"""{% keep_page cached_page %}…{% endkeep_page %}, around the whole of base.html: on a page whose
+view looked itself up with cached_page (int_app/teams/page_cache.py) and missed, the rendered page
+is kept. Any other page renders as it always did. A hit never gets here: the view returns the kept
+page without rendering."""
 
 from django import template
-from django.utils.safestring import mark_safe
+
+from int_app.teams.page_cache import CachedPage, messages_pending
 
 register = template.Library()
 
 
-class CachedFragmentNode(template.Node):
-    def __init__(self, nodelist: template.NodeList, fragment: template.base.FilterExpression) -> None:
+class KeepPageNode(template.Node):
+    def __init__(self, nodelist: template.NodeList, cached_page: template.base.FilterExpression) -> None:
         self.nodelist = nodelist
-        self.fragment = fragment
+        self.cached_page = cached_page
 
     def render(self, context: template.Context) -> str:
-        fragment = self.fragment.resolve(context)
-        csrf_token = str(context.get("csrf_token") or "")
-        nonce = str(context.get("csp_nonce") or "")
-        if fragment is None:
-            return self.nodelist.render(context)
-        if fragment.hit:
-            return mark_safe(fragment.restore(csrf_token=csrf_token, nonce=nonce))  # noqa: S308 - our own rendering, kept
         html = self.nodelist.render(context)
-        fragment.store(html, csrf_token=csrf_token, nonce=nonce)
+        cached_page = self.cached_page.resolve(context)
+        request = context.get("request")
+        if isinstance(cached_page, CachedPage) and request is not None and not messages_pending(request):
+            cached_page.store(html, csrf_token=str(context.get("csrf_token") or ""), nonce=str(context.get("csp_nonce") or ""))
         return html
 
 
 @register.tag
-def cached_fragment(parser: template.base.Parser, token: template.base.Token) -> CachedFragmentNode:
+def keep_page(parser: template.base.Parser, token: template.base.Token) -> KeepPageNode:
     bits = token.split_contents()
     if len(bits) != 2:
-        raise template.TemplateSyntaxError("{% cached_fragment fragment %} takes the fragment the view looked up.")
-    nodelist = parser.parse(("endcached_fragment",))
+        raise template.TemplateSyntaxError("{% keep_page cached_page %} takes the page the view looked up.")
+    nodelist = parser.parse(("endkeep_page",))
     parser.delete_first_token()
-    return CachedFragmentNode(nodelist, parser.compile_filter(bits[1]))
+    return KeepPageNode(nodelist, parser.compile_filter(bits[1]))
