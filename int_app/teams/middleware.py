@@ -1,5 +1,6 @@
 """Session rules an information-governance lead asks for, in one place."""
 
+import copy
 import time
 from collections.abc import Callable
 
@@ -123,17 +124,34 @@ def signed_in_person(request: HttpRequest):
     if version is None:
         return auth.get_user(request)
     key = f"person:{release()}:{user_id}:{version}"
-    user = shared_cache.get(key)
-    if user is not None and session_still_holds(request, user):
-        return user
+    kept = shared_cache.get(key)
+    if kept is not None:
+        user, session_auth_hash = kept
+        if session_still_holds(request, user, session_auth_hash):
+            return user
     user = auth.get_user(request)
     if user.is_authenticated:
         user.memberships_with_teams()  # read now, kept with the person
-        shared_cache.set(key, user, PERSON_CACHE_SECONDS)
+        shared_cache.set(key, person_to_keep(user), PERSON_CACHE_SECONDS)
     return user
 
 
-def session_still_holds(request: HttpRequest, user) -> bool:
+def person_to_keep(user) -> tuple:
+    """The person as kept in the cache: without their password hash, which stays in the database
+    only. The hash's HMAC that sessions are checked against is kept beside them instead; the
+    password field is left deferred, so anything that needs it (a password check, a save) reads it
+    from the database, and a save cannot write a copy without it."""
+    session_auth_hash = user.get_session_auth_hash()
+    kept = copy.copy(user)  # its own __dict__ and related-object cache (Model.__getstate__)
+    del kept.__dict__["password"]
+    # Each membership read names its person: the kept one, not this request's (which has the hash).
+    kept._memberships_cache = [copy.copy(membership) for membership in user.memberships_with_teams()]
+    for membership in kept._memberships_cache:
+        membership._state.fields_cache["user"] = kept
+    return kept, session_auth_hash
+
+
+def session_still_holds(request: HttpRequest, user, session_auth_hash: str) -> bool:
     """What django.contrib.auth.get_user checks of a session, for a person read from the cache."""
     backend_path = request.session.get(auth.BACKEND_SESSION_KEY)
     session_hash = request.session.get(auth.HASH_SESSION_KEY)
@@ -144,4 +162,4 @@ def session_still_holds(request: HttpRequest, user) -> bool:
     backend = auth.load_backend(backend_path)
     if hasattr(backend, "user_can_authenticate") and not backend.user_can_authenticate(user):
         return False
-    return constant_time_compare(session_hash, user.get_session_auth_hash())
+    return constant_time_compare(session_hash, session_auth_hash)

@@ -23,7 +23,7 @@ from django.utils import timezone
 from caseload.models import Resident, ResidentAccess
 from int_app.teams.data_version import TRIGGER, data_tables, data_version, data_version_of, left_out_tables
 from int_app.teams.models import User
-from int_app.teams.page_cache import CSRF_PLACEHOLDER, NONCE_PLACEHOLDER
+from int_app.teams.page_cache import CSRF_PLACEHOLDER, NONCE_PLACEHOLDER, release
 from int_app.teams.roles import Role
 from meetings.models import Action
 from pressure.models import week_start_of
@@ -320,3 +320,24 @@ def test_the_version_a_request_read_is_not_used_inside_a_transaction_of_its_own(
     with transaction.atomic():
         assert data_version_of(request) is None, "what is read here may yet be rolled back"
     assert data_version_of(request) == version
+
+
+def test_the_person_kept_in_the_cache_holds_no_password_hash_and_a_save_of_it_keeps_the_password(client, own_team, coordinator):
+    from django.core.cache import cache
+
+    from int_app.teams.middleware import person_to_keep
+
+    url = reverse("caseload:list", args=[own_team.slug])
+    client.force_login(coordinator)
+    assert client.get(url).status_code == 200
+    password_hash = User.objects.get(pk=coordinator.pk).password
+    redis = cache._cache.get_client()
+    kept = redis.mget(redis.keys(f"{cache.key_prefix}*person:{release()}:{coordinator.pk}:*"))
+    assert kept, "the person was kept"
+    assert all(password_hash.encode() not in raw for raw in kept)
+    person, _session_auth_hash = person_to_keep(User.objects.get(pk=coordinator.pk))
+    assert "password" in person.get_deferred_fields()
+    person.full_name = "Renamed"
+    person.save()
+    assert User.objects.get(pk=coordinator.pk).password == password_hash, "a save of the kept person leaves the password"
+    assert client.get(url).status_code == 200
