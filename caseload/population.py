@@ -34,6 +34,7 @@ from django.db import DatabaseError, DataError, IntegrityError, connection, tran
 from django.db.transaction import TransactionManagementError
 from django.utils import timezone
 
+from int_app.celery import enqueue_on_commit
 from int_app.teams.dates import EARLIEST_RECORD
 from int_app.teams.models import Team, User
 
@@ -547,7 +548,7 @@ def population_import(*, extract: PopulationExtract, retry_on: tuple[type[BaseEx
         import_failed(extracts)
     if extracts.filter(status__in=PopulationExtract.Status.finished_values()).exists() and extract.stored_path is not None:
         extract.stored_path.unlink(missing_ok=True)
-    population_forget_old(team)
+    population_forget_old_later(team)
     extract.refresh_from_db()
     return extract
 
@@ -632,9 +633,19 @@ def population_load_unchecked(*, team: Team, rows: Iterable[tuple], file_name: s
         )
         cursor.execute(f"ANALYZE {TYPED}")
         _load_and_switch(extract, team, today, expected_rows=max(count - 1, 0), quick=False)
-    population_forget_old(team)
+    population_forget_old_later(team)
     extract.refresh_from_db()
     return extract
+
+
+def population_forget_old_later(team: Team) -> None:
+    """Once the load has committed, drop the old versions on a worker (`forget_old_population`): a
+    DETACH … CONCURRENTLY waits for every query that may read the old partition (a KPI run), and a
+    small upload loaded in its request must not wait for it. Without a worker (tasks run in-process)
+    it runs just after the commit, as before."""
+    from .tasks import forget_old_population
+
+    enqueue_on_commit(forget_old_population, team.pk)
 
 
 def population_forget_old(team: Team) -> int:

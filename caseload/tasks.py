@@ -16,6 +16,18 @@ def import_service_use(job_id: int) -> str:
 
 
 @durable_task
+def forget_old_population(team_id: int) -> int:
+    """Drop the contacts of a team's population extracts that are no longer current, after a load.
+    Safe to run twice: a version dropped is not found again."""
+    from int_app.teams.models import Team
+
+    from .population import population_forget_old
+
+    team = Team.objects.filter(pk=team_id).first()
+    return population_forget_old(team) if team is not None else 0
+
+
+@durable_task
 def retire_due_records() -> int:
     """Monthly (CELERY_BEAT_SCHEDULE): remove the personal details of every closed record whose
     retention period has ended. Idempotent: a retired record is never due again."""
