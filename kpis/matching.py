@@ -225,6 +225,14 @@ def _build_cells(cursor, *, extract_id: int, months: int, first: int) -> None:
 
 # --- 2. matching ----------------------------------------------------------------------------------
 
+
+def episode_ends(e: str) -> str:
+    """When the caseload episode `e` (a resident row) ends: a referral not accepted at its triage,
+    any other when it closed; NULL while open. Eligibility reads it, and so does the check of
+    which episodes changed since the stored matches were made."""
+    return f"CASE WHEN {e}.status = 'not_accepted' THEN coalesce({e}.triaged_on, {e}.referral_date) ELSE {e}.closed_on END"
+
+
 # A person is eligible for a resident if, at the resident's start, they were on no caseload (an
 # episode from its referral to its closing; a referral not accepted ends at triage) and had no
 # referral from the start of the resident's baseline to the end of their follow-up. Asked only of
@@ -236,9 +244,7 @@ ELIGIBLE = f"""
     0 = (
         SELECT count(*) FROM {T['resident']} e
         WHERE e.nhs_number = c.nhs COLLATE "default"
-          AND ((e.referral_date <= r.start
-                AND r.start < CASE WHEN e.status = 'not_accepted' THEN coalesce(e.triaged_on, e.referral_date)
-                                   ELSE coalesce(e.closed_on, 'infinity'::date) END)
+          AND ((e.referral_date <= r.start AND r.start < coalesce({episode_ends("e")}, 'infinity'::date))
                OR (e.referral_date >= r.window_start AND e.referral_date < r.window_end))
     )
 """  # noqa: S608
@@ -439,9 +445,8 @@ def _residents_to_search(cursor, *, reuse: bool) -> int:
         CREATE TEMP TABLE mchanged ON COMMIT DROP AS
         WITH now AS (
             -- When each episode ends, as ELIGIBLE reads it; empty while open.
-            SELECT id AS resident_id, nhs_number, referral_date,
-                   CASE WHEN status = 'not_accepted' THEN coalesce(triaged_on, referral_date) ELSE closed_on END AS ends
-            FROM {T['resident']}
+            SELECT id AS resident_id, nhs_number, referral_date, {episode_ends("r")} AS ends
+            FROM {T['resident']} r
         )
         SELECT coalesce(n.resident_id, e.resident_id) AS resident_id, n.resident_id IS NULL AS gone,
                n.nhs_number, n.referral_date, n.ends, e.nhs_number AS nhs_number_before
