@@ -255,7 +255,7 @@ def bench_service_use_import(bench: Bench) -> None:
     """The import of a small and a city-sized extract, each in a fresh process: its time against
     a plain COPY of the same file, and its peak memory, which must not grow with the file.
     IMPORT_SIZES=100000,1000000 chooses the sizes; the last is the one left loaded."""
-    if not bench.wants("import", "import_again"):
+    if not bench.wants("import", "import_again", "import_floor"):
         return
     import tempfile
 
@@ -290,6 +290,26 @@ def bench_service_use_import(bench: Bench) -> None:
             again = import_in_a_fresh_process(path, team, coordinator)
             assert again["loaded"] == 0 and ServiceUseEvent.objects.count() == rows, again
             bench.report("import_again", rows=rows, s=f"{again['s']:.1f}", added=again["loaded"], peak_mb=f"{again['peak_mb']:.0f}")
+            floor_s = indexed_insert_seconds(id_prefix="BENCH")
+            bench.report("import_floor", rows=rows, s=f"{floor_s:.1f}", copy_s=f"{copy_s:.1f}", ratio=f"{floor_s / copy_s:.2f}")
+
+
+def indexed_insert_seconds(*, id_prefix: str) -> float:
+    """What any import that keeps service use's indexes must at least do: insert the rows, already
+    checked and typed, into an empty table with service use's columns, constraints and indexes
+    (`bench import_floor`). Its ratio to the plain COPY is the least an import's ratio can be while
+    the table keeps its indexes (docs/adr/0025)."""
+    from caseload.models import ServiceUseEvent
+
+    table = ServiceUseEvent._meta.db_table
+    with connection.cursor() as cursor:
+        cursor.execute(f"CREATE TEMP TABLE bench_typed AS SELECT resident_id, date, kind, source, source_id FROM {table} WHERE source_id LIKE %s", [f"{id_prefix}-%"])
+        cursor.execute(f"CREATE TABLE bench_indexed_floor (LIKE {table} INCLUDING ALL)")
+        started = time.perf_counter()
+        cursor.execute("INSERT INTO bench_indexed_floor (resident_id, date, kind, source, source_id) SELECT * FROM bench_typed")
+        seconds = time.perf_counter() - started
+        cursor.execute("DROP TABLE bench_indexed_floor, bench_typed")
+    return seconds
 
 
 # --- the population extract ----------------------------------------------------------------------
