@@ -284,6 +284,29 @@ def test_the_linked_identities_page_works_with_cis2_configured_or_switched_off_s
     assert page.status_code == 200 and "NHS CIS2" in page.text
 
 
+def test_a_link_made_before_cis2_was_switched_off_is_kept_and_the_person_told_why(client, db, coordinator, settings):
+    """The server's CIS2 settings were removed after the coordinator linked their identity: the
+    page still offers the link by its id, and removing it says why it cannot be done now, rather
+    than failing, and leaves it linked."""
+    link = SocialAccount.objects.create(user=coordinator, provider="cis2", uid="5550-0013")
+    client.force_login(coordinator)
+    page = client.get("/accounts/3rdparty/")
+    assert f'value="{link.pk}"' in page.text and "NHS CIS2 identity 5550-0013" in page.text
+    response = client.post("/accounts/3rdparty/", {"account": link.pk})
+    assert response.status_code == 200 and "NHS CIS2 sign-in is switched off on this server" in response.text
+    assert SocialAccount.objects.filter(pk=link.pk).exists()
+
+
+def test_a_person_removes_the_link_to_their_cis2_identity(client, db, coordinator, settings):
+    link = SocialAccount.objects.create(user=coordinator, provider="cis2", uid="5550-0014")
+    client.force_login(coordinator)
+    with running_mock_cis2() as provider:
+        settings.SOCIALACCOUNT_PROVIDERS = provider.app_settings()
+        response = client.post("/accounts/3rdparty/", {"account": link.pk})
+    assert response.status_code == 302
+    assert not SocialAccount.objects.filter(pk=link.pk).exists()
+
+
 def test_a_sign_in_below_the_assurance_level_asked_for_is_refused(client, cis2, invited, settings, caplog):
     settings.SOCIALACCOUNT_PROVIDERS = cis2.app_settings(acr_values="AAL3_ANY")
     assert "acr_values=AAL3_ANY" in client.post(CIS2_LOGIN)["Location"]

@@ -4,8 +4,9 @@ CIS2 identity linked to it or else by its email address. Signing in never create
 import structlog
 from allauth.core.exceptions import ImmediateHttpResponse
 from allauth.socialaccount.adapter import DefaultSocialAccountAdapter
-from allauth.socialaccount.models import SocialLogin
+from allauth.socialaccount.models import SocialApp, SocialLogin
 from allauth.socialaccount.providers.base import AuthProcess
+from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.http import HttpRequest
 from django.shortcuts import render
@@ -21,7 +22,22 @@ def refuse(request: HttpRequest, reason: str) -> ImmediateHttpResponse:
     return ImmediateHttpResponse(render(request, "socialaccount/cis2_refused.html", {"reason": reason}, status=403))
 
 
+# Removing a link reads the provider's settings (allauth's disconnect flow); a link made while
+# CIS2 was configured outlives a server where it has been switched off since.
+PROVIDER_SWITCHED_OFF = (
+    "NHS CIS2 sign-in is switched off on this server, so the link to your CIS2 identity cannot be "
+    "removed now. A system admin can remove it in the admin (Social accounts)."
+)
+
+
 class SocialAccountAdapter(DefaultSocialAccountAdapter):
+    def validate_disconnect(self, account, accounts) -> None:
+        try:
+            account.get_provider()
+        except SocialApp.DoesNotExist:
+            raise ValidationError(PROVIDER_SWITCHED_OFF) from None
+        super().validate_disconnect(account, accounts)
+
     def is_open_for_signup(self, request: HttpRequest, sociallogin: SocialLogin) -> bool:
         return False
 
