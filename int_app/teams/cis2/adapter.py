@@ -26,7 +26,7 @@ def refuse(request: HttpRequest, reason: str) -> ImmediateHttpResponse:
 # CIS2 was configured outlives a server where it has been switched off since.
 PROVIDER_SWITCHED_OFF = (
     "NHS CIS2 sign-in is switched off on this server, so the link to your CIS2 identity cannot be "
-    "removed now. A system admin can remove it in the admin (Social accounts)."
+    "removed now. A superuser can remove it in the admin (Social accounts)."
 )
 
 
