@@ -217,6 +217,30 @@ def _own_import_folder(tmp_path_factory) -> Iterator[None]:
         os.environ["INT_IMPORT_DIR"] = previous
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _no_session_left_open(django_db_setup, django_db_blocker) -> Iterator[None]:
+    """At the end, no other session may still be connected to the test database, or dropping it
+    fails (pytest-django then only warns, and the database is left behind). A session still there
+    a few seconds after the last test is named in a warning, by what it last ran, and ended, so
+    the database is dropped all the same."""
+    yield
+    import warnings
+
+    from django.db import connection
+
+    with django_db_blocker.unblock(), connection.cursor() as cursor:
+        others = "FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        for _ in range(50):
+            cursor.execute(f"SELECT pid, application_name, state, left(query, 300) {others}")  # noqa: S608 - our SQL
+            left_open = cursor.fetchall()
+            if not left_open:
+                return
+            time.sleep(0.1)
+        for pid, application, state, query in left_open:
+            warnings.warn(f"A session was left connected to the test database ({application or 'no name'}, {state}): {query}", stacklevel=1)
+            cursor.execute("SELECT pg_terminate_backend(%s)", [pid])
+
+
 FAST_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
 
