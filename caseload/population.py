@@ -390,17 +390,17 @@ def _people_sql(*, quick: bool, first: datetime.date, last: datetime.date) -> st
     words = -(-months * KINDS_A_MONTH // BITS_A_WORD)
     distinct = " + ".join(f"coalesce(bit_count((bit_or(bit) FILTER (WHERE word = {word}))::bit(64)), 0)" for word in range(words))
     by_kind = ", ".join(f"coalesce(sum(contacts) FILTER (WHERE part = {number}), 0)" for number in sorted(KIND_NUMBERS.values()))
-    emergency = ", ".join(str(KIND_NUMBERS[kind]) for kind in EMERGENCY_KINDS)
+    # The recent sums from the recent months by kind, once a person rather than once a line.
+    recent_emergency = " + ".join(f"recent_by_kind[{KIND_NUMBERS[kind]}]" for kind in EMERGENCY_KINDS)
+    recent_total = " + ".join(f"recent_by_kind[{number}]" for number in sorted(KIND_NUMBERS.values()))
     return f"""
         WITH month_kind AS MATERIALIZED ({_month_kinds_sql(first=first, last=last)}),
         person AS MATERIALIZED (
             SELECT {_person_id_sql("nhs")} AS id, nhs, ods, birth_year, sex,
                    array_agg(slot) AS contact_slots, array_agg(contacts::smallint) AS contact_counts,
                    count(*) AS lines, {distinct} AS months_and_kinds,
-                   coalesce(sum(contacts) FILTER (WHERE part IN ({emergency})), 0) AS recent_emergency,
-                   coalesce(sum(contacts) FILTER (WHERE part <= {KINDS_A_MONTH}), 0) AS recent_total,
                    coalesce(sum(contacts) FILTER (WHERE part = {BEFORE_EMERGENCY}), 0) AS before_emergency,
-                   coalesce(sum(contacts) FILTER (WHERE part IN ({BEFORE_EMERGENCY}, {BEFORE_OTHER})), 0) AS before_total,
+                   coalesce(sum(contacts) FILTER (WHERE part = {BEFORE_OTHER}), 0) AS before_other,
                    ARRAY[{by_kind}] AS recent_by_kind
             FROM ({source}) AS line
             GROUP BY nhs, ods, birth_year, sex
@@ -409,7 +409,8 @@ def _people_sql(*, quick: bool, first: datetime.date, last: datetime.date) -> st
             INSERT INTO {PopulationPerson._meta.db_table} (id, extract_id, nhs_number, practice_id, birth_year, sex, recent_emergency,
                 recent_total, before_emergency, before_total, recent_by_kind, contact_slots, contact_counts)
             SELECT person.id, %(extract)s, person.nhs, {described},
-                   recent_emergency, recent_total, before_emergency, before_total, recent_by_kind, contact_slots, contact_counts
+                   {recent_emergency}, {recent_total}, before_emergency, before_emergency + before_other, recent_by_kind,
+                   contact_slots, contact_counts
             FROM person ORDER BY person.id
         )
         SELECT count(*), coalesce(sum(lines), 0), coalesce(bool_and(coalesce({_nhs_ok_sql("nhs")}, false)), true),
