@@ -445,7 +445,8 @@ class InvalidNumber(Exception):
 
 @dataclass(frozen=True)
 class Loaded:
-    """What a load wrote: people, contacts rows, and the extract's first and last month."""
+    """What a load wrote: people, the lines they hold (a month and kind with contacts each), and the
+    extract's first and last month."""
 
     people: int
     rows: int
