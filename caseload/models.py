@@ -1281,12 +1281,6 @@ def contact_slot(month: datetime.date, kind_number: int) -> int:
     return ((month.year - CONTACT_MONTH_ZERO.year) * 12 + month.month - CONTACT_MONTH_ZERO.month) * KINDS_A_MONTH + kind_number - 1
 
 
-def slot_month_and_kind(slot: int) -> tuple[datetime.date, int]:
-    """The month and kind number a slot of a person's contact arrays stands for."""
-    months, kind_index = divmod(slot, KINDS_A_MONTH)
-    return add_months(CONTACT_MONTH_ZERO, months), kind_index + 1
-
-
 class PopulationPersonQuerySet(models.QuerySet):
     def visible_to(self, user, right: Right | None = None) -> PopulationPersonQuerySet:
         return self.filter(extract__team__in=Team.objects.visible_to(user, right))
