@@ -1269,6 +1269,16 @@ EMERGENCY_KINDS: tuple[str, ...] = (
 )
 # Case finding's "recent": the extract's last six months, set against the six before them.
 RECENT_MONTHS = 6
+# A person's contacts are kept as two arrays (PopulationPerson.contact_slots and contact_counts):
+# slot = month index * 8 + kind number - 1, the month index counted from EARLIEST_RECORD's month,
+# the first an extract may hold. Fits a smallint until the year 2341.
+CONTACT_MONTH_ZERO = dates.EARLIEST_RECORD
+KINDS_A_MONTH = 8
+
+
+def contact_slot(month: datetime.date, kind_number: int) -> int:
+    """Where a month and kind is kept in a person's contact arrays."""
+    return ((month.year - CONTACT_MONTH_ZERO.year) * 12 + month.month - CONTACT_MONTH_ZERO.month) * KINDS_A_MONTH + kind_number - 1
 
 
 class PopulationPersonQuerySet(models.QuerySet):
@@ -1319,6 +1329,12 @@ class PopulationPerson(models.Model):
     before_total = models.IntegerField(default=0)
     # Contacts in the recent six months by kind number (KIND_NUMBERS): index 0 is kind 1.
     recent_by_kind = ArrayField(models.IntegerField(), size=8, default=list)
+    # Every month and kind with contacts, one element each (contact_slot), beside its count: the
+    # person's whole extract in one row, written by the same pass that makes the summary
+    # (docs/adr/0029-population-contacts-as-arrays-per-person.md). Read as rows through
+    # PopulationContacts.
+    contact_slots = ArrayField(models.SmallIntegerField(), default=list)
+    contact_counts = ArrayField(models.SmallIntegerField(), default=list)
 
     objects = PopulationPersonQuerySet.as_manager()
 
@@ -1346,27 +1362,25 @@ class PopulationContactsQuerySet(models.QuerySet):
 
 
 class PopulationContacts(models.Model):
-    """A person's contacts of one kind in one month, from one version of the extract. Compact:
-    about 16 bytes of data a row, so that 15 million rows stay about a gigabyte with indexes.
+    """A person's contacts of one kind in one month, from one version of the extract: a row of a
+    database view (migration 0017) that unnests each person's contact arrays, so readers that want
+    rows (tests, the odd report) still have them. Read only; the load writes the arrays.
 
-    The table is partitioned by extract, a partition per loaded version, made by the load and
-    dropped when the version stops being current (migration 0016, docs/adr/0028). In the database
-    the primary key also holds the extract (PostgreSQL asks it of a partitioned table)."""
+    Until migration 0017 this was a table partitioned by extract (ADR 0028); writing one row per
+    person instead of one per person, month and kind is what made the load fast (ADR 0029)."""
 
     pk = models.CompositePrimaryKey("person", "month", "kind")
-    # The primary key's index serves a person's rows: no index of its own.
-    person = models.ForeignKey(
-        PopulationPerson, on_delete=models.DO_NOTHING, db_constraint=False, related_name="+", db_index=False
-    )
-    # Carried on the row so the current extracts' contacts are read without the people (matched
-    # comparison). No index: those reads take every row of the current extracts, which are nearly
-    # all the table, and the primary key is the one index a load keeps up (ADR 0019, 0022).
+    person = models.ForeignKey(PopulationPerson, on_delete=models.DO_NOTHING, db_constraint=False, related_name="+", db_index=False)
     extract = models.ForeignKey(PopulationExtract, on_delete=models.DO_NOTHING, db_constraint=False, related_name="+", db_index=False)
     month = models.DateField()
     kind = models.SmallIntegerField()
     contacts = models.IntegerField()
 
     objects = PopulationContactsQuerySet.as_manager()
+
+    class Meta:
+        managed = False
+        db_table = "caseload_populationcontacts"
 
     def __str__(self) -> str:
         return f"{self.person_id} {self.month:%Y-%m} {KIND_OF_NUMBER.get(self.kind, self.kind)}: {self.contacts}"

@@ -14,10 +14,11 @@ rather than of a Python loop. Two ways, one answer:
   it does not expect, the file is checked again this way, which refuses it or loads it.
 
 A file with any error loads nothing. A file with none is written whole as a new version, which
-becomes the team's current extract in the same transaction; the old version's rows go after. Each
-version's contacts are a partition of their own, written unlogged and unindexed, then logged, keyed
-and attached in that transaction (docs/adr/0028-population-contacts-a-partition-per-version.md); the
-quick way's check is done by that load itself."""
+becomes the team's current extract in the same transaction; the old version's rows go after. A
+person's contacts are two arrays on their row, written by the same pass over the lines that groups
+them into people and makes their case-finding summary
+(docs/adr/0029-population-contacts-as-arrays-per-person.md); the quick way's check is done by that
+load itself."""
 
 from __future__ import annotations
 
@@ -39,10 +40,11 @@ from int_app.teams.dates import EARLIEST_RECORD
 from int_app.teams.models import Team, User
 
 from .models import (
+    CONTACT_MONTH_ZERO,
     EMERGENCY_KINDS,
     KIND_NUMBERS,
+    KINDS_A_MONTH,
     RECENT_MONTHS,
-    PopulationContacts,
     PopulationExtract,
     PopulationPerson,
     add_months,
@@ -65,9 +67,7 @@ STAGING = "population_staging"
 FIELDS = "population_fields"
 # The staged lines as typed values (and, line by line, their problems): every later step reads this.
 TYPED = "population_typed"
-# The load's people, one row a person with the id their PopulationPerson row gets.
-PEOPLE = "population_people"
-TEMP_TABLES = f"{STAGING}, {FIELDS}, {TYPED}, {PEOPLE}"
+TEMP_TABLES = f"{STAGING}, {FIELDS}, {TYPED}"
 # Room for the load's sorts and hashes (a million rows sort in memory), for its transaction only.
 LOAD_WORK_MEM = "256MB"
 # A person's id in a version is the extract's id times this plus their NHS number (ten digits): a
@@ -269,7 +269,7 @@ def population_stage_quickly(upload: BinaryIO, on_progress: Callable[[int], None
 def _restage() -> None:
     """Empty the staging for the file to be checked again, line by line, from its first line."""
     with connection.cursor() as cursor:
-        cursor.execute(f"DROP TABLE IF EXISTS {TYPED}, {PEOPLE}")
+        cursor.execute(f"DROP TABLE IF EXISTS {TYPED}")
         cursor.execute(f"TRUNCATE {STAGING}, {FIELDS} RESTART IDENTITY")
 
 
@@ -306,103 +306,116 @@ def _repeats(team: Team, today: datetime.date, checked: CheckedFile) -> None:
 
 
 def _quick_values_sql() -> dict[str, str]:
-    """The values each column may take, written as the file writes them (text) with the value it
-    stands for: a value with no match is one the quick way does not take."""
-    kinds = ", ".join(f"('{kind}', {number})" for kind, number in KIND_NUMBERS.items())
+    """The practices and years a person may have, written as the file writes them (text), each a
+    JSON object from that text to the value it stands for, made once and looked up once a person:
+    a value with no match is one the quick way does not take."""
     return {
         "practice": """(
-          SELECT practice.ods_code AS code, practice.id FROM teams_practice AS practice
+          SELECT jsonb_object_agg(practice.ods_code, practice.id) FROM teams_practice AS practice
           JOIN teams_pcn AS pcn ON pcn.id = practice.pcn_id
           JOIN teams_team AS team ON team.neighbourhood_id = pcn.neighbourhood_id WHERE team.id = %(team)s
         )""",
-        "year": "(SELECT n::text AS code, n::smallint AS value FROM generate_series(1900, %(this_year)s) AS n)",
-        "month": """(
-          SELECT to_char(m, 'YYYY-MM') AS code, m::date AS value
-          FROM generate_series((%(earliest_month)s || '-01')::timestamp, (%(this_month)s || '-01')::timestamp, interval '1 month') AS m
-        )""",
-        "kind": f"(VALUES {kinds})",
+        "year": "(SELECT jsonb_object_agg(n::text, n) FROM generate_series(1900, %(this_year)s) AS n)",
     }
 
 
 def _person_id_sql(nhs: str) -> str:
-    """A person's id in this version: the extract's id, then their NHS number as ten digits. Known
-    from the line alone, so a contacts row needs no look-up of its person (see PERSON_IDS_PER_EXTRACT)."""
+    """A person's id in this version: the extract's id, then their NHS number as ten digits (see
+    PERSON_IDS_PER_EXTRACT)."""
     return f"%(extract)s::bigint * {PERSON_IDS_PER_EXTRACT} + {nhs}::bigint"
 
 
-def _people_sql(*, quick: bool, last: datetime.date) -> str:
-    """One row a person: the id their PopulationPerson row gets, whether their lines agree on
-    practice, year of birth and sex, and their case-finding summary (the extract's last six months
-    against the six before, emergency and all, and the last six by kind). Quickly: from the text
-    values, a person's practice and year checked once against the values they may take rather than
-    on each line; a count that is no number stops the statement (the file is then checked line by line)."""
+# What a line adds to its person's case-finding summary, by its month and kind: the recent months
+# by kind number (1 to 8), or the six months before, emergency or not; nothing for other months.
+BEFORE_EMERGENCY, BEFORE_OTHER = 9, 10
+# A person's months and kinds as bits, 64 to a word: OR'd together, a person's bits count their
+# distinct months and kinds, which must be as many as their lines.
+BITS_A_WORD = 64
+
+
+def _month_kinds_sql(*, first: datetime.date, last: datetime.date) -> str:
+    """Every month of the extract with every kind: as the file writes them (text) and as the typed
+    staging holds them; the slot it is kept at in a person's contact arrays (contact_slot); what
+    it adds to the summary (`part`); and its bit among the extract's months and kinds (`word`,
+    `bit`). A short table, hashed once and probed once a line."""
     recent_from = add_months(last, -(RECENT_MONTHS - 1))
     before_from = add_months(recent_from, -RECENT_MONTHS)
-    if quick:
-        # Months compared as the file writes them (YYYY-MM sorts as the months do), kinds by code.
-        month_format, contacts = "'%Y-%m'", "contacts::int"
-        kind_of = {kind: f"'{kind}'" for kind in KIND_NUMBERS}
-        source, kind_column = FIELDS, "kind"
-    else:
-        month_format, contacts = "'%Y-%m-%d'", "contacts"
-        kind_of = {kind: str(number) for kind, number in KIND_NUMBERS.items()}
-        source, kind_column = TYPED, "kind_number"
-    recent = f"month >= {recent_from.strftime(month_format)}"
-    before = f"month >= {before_from.strftime(month_format)} AND month < {recent_from.strftime(month_format)}"
-    emergency = f"{kind_column} IN ({', '.join(kind_of[kind] for kind in EMERGENCY_KINDS)})"
-    by_kind = ", ".join(
-        f"coalesce(sum({contacts}) FILTER (WHERE {recent} AND {kind_column} = {kind_of[kind]}), 0)"
-        for kind, _number in sorted(KIND_NUMBERS.items(), key=lambda item: item[1])
-    )
-    summary = f"""
-        coalesce(sum({contacts}) FILTER (WHERE {recent} AND {emergency}), 0) AS recent_emergency,
-        coalesce(sum({contacts}) FILTER (WHERE {recent}), 0) AS recent_total,
-        coalesce(sum({contacts}) FILTER (WHERE {before} AND {emergency}), 0) AS before_emergency,
-        coalesce(sum({contacts}) FILTER (WHERE {before}), 0) AS before_total,
-        ARRAY[{by_kind}] AS recent_by_kind
+    kinds = ", ".join(f"('{kind}', {number})" for kind, number in KIND_NUMBERS.items())
+    emergency = ", ".join(str(KIND_NUMBERS[kind]) for kind in EMERGENCY_KINDS)
+    months_from = "(extract(year FROM m)::int - {0}) * 12 + extract(month FROM m)::int - {1}"
+    slot = f"({months_from.format(CONTACT_MONTH_ZERO.year, CONTACT_MONTH_ZERO.month)}) * {KINDS_A_MONTH} + kind.number - 1"
+    position = f"({months_from.format(first.year, first.month)}) * {KINDS_A_MONTH} + kind.number - 1"
+    return f"""
+        SELECT to_char(m, 'YYYY-MM') COLLATE "C" AS month_code, kind.code COLLATE "C" AS kind_code, m::date AS month, kind.number AS kind,
+               ({slot})::smallint AS slot,
+               CASE WHEN m >= '{recent_from}' THEN kind.number
+                    WHEN m >= '{before_from}' THEN CASE WHEN kind.number IN ({emergency}) THEN {BEFORE_EMERGENCY} ELSE {BEFORE_OTHER} END
+               END AS part,
+               ({position}) / {BITS_A_WORD} AS word, 1::bigint << mod({position}, {BITS_A_WORD}) AS bit
+        FROM generate_series('{first}'::timestamp, '{last}'::timestamp, interval '1 month') AS m CROSS JOIN (VALUES {kinds}) AS kind (code, number)
     """
-    if not quick:
-        return f"""
-            SELECT {_person_id_sql("nhs")} AS id, nhs, min(practice_id) AS practice_id, min(birth_year_value) AS birth_year, min(sex) AS sex,
-                   min(practice_id) = max(practice_id) AND min(birth_year_value) = max(birth_year_value) AND min(sex) = max(sex) AS agrees,
-                   {summary}
-            FROM {source} GROUP BY nhs
-        """  # noqa: S608
-    values = _quick_values_sql()
-    return f"""
-        SELECT person.id, person.nhs, practice.id AS practice_id, year.value AS birth_year, person.sex,
-               person.agrees AND practice.id IS NOT NULL AND year.value IS NOT NULL AND person.sex IN ('M', 'F', 'U') AS agrees,
-               recent_emergency, recent_total, before_emergency, before_total, recent_by_kind
-        FROM (
-          SELECT {_person_id_sql("nhs")} AS id, nhs, min(ods) AS ods, min(birth_year) AS birth_year, min(sex) AS sex,
-                 min(ods) = max(ods) AND min(birth_year) = max(birth_year) AND min(sex) = max(sex) AS agrees,
-                 {summary}
-          FROM {source} GROUP BY nhs
-        ) AS person
-        LEFT JOIN {values["practice"]} AS practice ON practice.code = person.ods
-        LEFT JOIN {values["year"]} AS year ON year.code = person.birth_year
-    """  # noqa: S608
 
 
-def _contacts_sql(*, quick: bool) -> str:
-    """Every line as a contacts row of its person. Quickly: a line whose month, kind or count is not
-    one written as the file writes them is left out, or stops the statement (a count or NHS number
-    that is no number)."""
-    if not quick:
-        return f"""
-            SELECT {_person_id_sql("line.nhs")}, %(extract)s, line.month, line.kind_number, line.contacts FROM {TYPED} AS line
-        """  # noqa: S608
-    values = _quick_values_sql()
-    # A month and kind looked up together (one hash probe a line, not two); a count cast, and kept
-    # only when written as the number it is (no sign, space or leading zero).
+def _people_sql(*, quick: bool, first: datetime.date, last: datetime.date) -> str:
+    """One pass over the staged lines, grouped by person: each person's row of PopulationPerson,
+    written in id order (each of its indexes at its end), with their contacts as two arrays and
+    their case-finding summary (the extract's last six months against the six before, emergency and
+    all, and the last six by kind). Returns the people written, the lines they hold, whether every
+    NHS number is one (checked once a person), and whether no person has a month and kind twice.
+
+    A person is grouped by their practice, year and sex too: a person whose lines disagree is two
+    rows with one NHS number, which the people's unique constraint refuses. Quickly, from the text
+    values: a practice, year or sex the quick way does not take is NULL, which the people's columns
+    refuse; a line whose month, kind or count is not written as the file writes them is left out
+    (fewer lines than the file has), and a count that is no number stops the statement."""
+    if quick:
+        source = f"""
+            SELECT line.nhs, line.ods, line.birth_year, line.sex, month_kind.slot, month_kind.part, month_kind.word, month_kind.bit, line.contacts
+            FROM (SELECT nhs, ods, birth_year, sex, month, kind, contacts::int AS contacts, contacts AS written FROM {FIELDS} OFFSET 0) AS line
+            JOIN month_kind ON month_kind.month_code = line.month AND month_kind.kind_code = line.kind
+            -- A count kept only when written as the number it is (no sign, space or leading zero).
+            WHERE line.contacts::text = line.written AND line.contacts BETWEEN 1 AND {CONTACTS_MAX}
+        """
+        values = _quick_values_sql()
+        described = f"""({values["practice"]} ->> person.ods)::bigint, ({values["year"]} ->> person.birth_year)::smallint,
+                        CASE WHEN person.sex IN ('M', 'F', 'U') THEN person.sex END"""
+    else:
+        source = f"""
+            SELECT line.nhs, line.practice_id AS ods, line.birth_year_value AS birth_year, line.sex, month_kind.slot, month_kind.part,
+                   month_kind.word, month_kind.bit, line.contacts
+            FROM {TYPED} AS line JOIN month_kind ON month_kind.month = line.month AND month_kind.kind = line.kind_number
+        """
+        described = "person.ods, person.birth_year, person.sex"
+    months = (last.year - first.year) * 12 + last.month - first.month + 1
+    words = -(-months * KINDS_A_MONTH // BITS_A_WORD)
+    distinct = " + ".join(f"coalesce(bit_count((bit_or(bit) FILTER (WHERE word = {word}))::bit(64)), 0)" for word in range(words))
+    by_kind = ", ".join(f"coalesce(sum(contacts) FILTER (WHERE part = {number}), 0)" for number in sorted(KIND_NUMBERS.values()))
+    # The recent sums from the recent months by kind, once a person rather than once a line.
+    recent_emergency = " + ".join(f"recent_by_kind[{KIND_NUMBERS[kind]}]" for kind in EMERGENCY_KINDS)
+    recent_total = " + ".join(f"recent_by_kind[{number}]" for number in sorted(KIND_NUMBERS.values()))
     return f"""
-        SELECT {_person_id_sql("line.nhs")}, %(extract)s, month_kind.month, month_kind.kind, line.contacts::int
-        FROM {FIELDS} AS line
-        JOIN (
-          SELECT month.code AS month_code, kind.code AS kind_code, month.value AS month, kind.number AS kind
-          FROM {values["month"]} AS month CROSS JOIN {values["kind"]} AS kind (code, number)
-        ) AS month_kind ON month_kind.month_code = line.month AND month_kind.kind_code = line.kind
-        WHERE line.contacts::int::text = line.contacts AND line.contacts::int BETWEEN 1 AND {CONTACTS_MAX}
+        WITH month_kind AS MATERIALIZED ({_month_kinds_sql(first=first, last=last)}),
+        person AS MATERIALIZED (
+            SELECT {_person_id_sql("nhs")} AS id, nhs, ods, birth_year, sex,
+                   array_agg(slot) AS contact_slots, array_agg(contacts::smallint) AS contact_counts,
+                   count(*) AS lines, {distinct} AS months_and_kinds,
+                   coalesce(sum(contacts) FILTER (WHERE part = {BEFORE_EMERGENCY}), 0) AS before_emergency,
+                   coalesce(sum(contacts) FILTER (WHERE part = {BEFORE_OTHER}), 0) AS before_other,
+                   ARRAY[{by_kind}] AS recent_by_kind
+            FROM ({source}) AS line
+            GROUP BY nhs, ods, birth_year, sex
+        ),
+        written AS (
+            INSERT INTO {PopulationPerson._meta.db_table} (id, extract_id, nhs_number, practice_id, birth_year, sex, recent_emergency,
+                recent_total, before_emergency, before_total, recent_by_kind, contact_slots, contact_counts)
+            SELECT person.id, %(extract)s, person.nhs, {described},
+                   {recent_emergency}, {recent_total}, before_emergency, before_emergency + before_other, recent_by_kind,
+                   contact_slots, contact_counts
+            FROM person ORDER BY person.id
+        )
+        SELECT count(*), coalesce(sum(lines), 0), coalesce(bool_and(coalesce({_nhs_ok_sql("nhs")}, false)), true),
+               coalesce(bool_and(lines = months_and_kinds), true)
+        FROM person
     """  # noqa: S608
 
 
@@ -432,7 +445,8 @@ class InvalidNumber(Exception):
 
 @dataclass(frozen=True)
 class Loaded:
-    """What a load wrote: people, contacts rows, and the extract's first and last month."""
+    """What a load wrote: people, the lines they hold (a month and kind with contacts each), and the
+    extract's first and last month."""
 
     people: int
     rows: int
@@ -444,82 +458,57 @@ class NotQuick(Exception):
     """The quick way met a value it does not take, or too few months: the file is checked line by line."""
 
 
-def contacts_partition(extract_id: int) -> str:
-    """The table holding one version's contacts: a partition of PopulationContacts' table."""
-    return f"{PopulationContacts._meta.db_table}_{int(extract_id)}"
-
-
 def population_load(*, extract: PopulationExtract, team: Team, today: datetime.date, expected_rows: int, quick: bool) -> Loaded:
-    """Write the staged rows as the extract's people and contacts, with each person's case-finding
-    summary. Runs inside the caller's transaction, which makes the version current. RepeatedRows
-    when a person's lines disagree or a person, month and kind comes twice; InvalidNumber when a
-    person's NHS number is not one; NotQuick (quick=True, the file read from the quick staging)
-    when a line holds a value the quick way does not take or the months are too few.
+    """Write the staged rows as the extract's people, each with their contacts and case-finding
+    summary, in one pass over the lines. Runs inside the caller's transaction, which makes the
+    version current. RepeatedRows when a person's lines disagree or a person, month and kind comes
+    twice; InvalidNumber when a person's NHS number is not one; NotQuick (quick=True, the file read
+    from the quick staging) when a line holds a value the quick way does not take or the months
+    are too few.
 
-    The contacts are written into a table of their own, made here: unlogged and unindexed while
-    rows go in, then logged and given its primary key in one pass each (a sort, and the table's
-    pages in the WAL whole, rather than a WAL record and an index insertion a row), then attached
-    as the extract's partition (docs/adr/0028-population-contacts-a-partition-per-version.md)."""
-    contacts_table = PopulationContacts._meta.db_table
-    person_table = PopulationPerson._meta.db_table
-    partition = contacts_partition(extract.pk)
+    One row a person, not one a person, month and kind: a person's contacts are two arrays on their
+    row (docs/adr/0029-population-contacts-as-arrays-per-person.md), so the load writes about a
+    twelfth of the rows, each with its indexes, and nothing else."""
     params = {**_params(today), "extract": extract.pk, "team": team.pk}
     with connection.cursor() as cursor, _hash_joins(cursor):
-        # A table left by an extract of this id that never became current (a test database
-        # flushed and its ids reused): the caller holds the extract's row, so no load of it runs.
-        cursor.execute(f"DROP TABLE IF EXISTS {partition}")
-        cursor.execute(
-            # Unlogged while the rows go in, logged whole after: under half the time of writing them logged (ADR 0028).
-            f"CREATE UNLOGGED TABLE {partition} (LIKE {contacts_table}, "
-            f"CONSTRAINT {partition}_extract CHECK (extract_id = {int(extract.pk)}))"
-        )
-        cursor.execute(f"INSERT INTO {partition} (person_id, extract_id, month, kind, contacts) {_contacts_sql(quick=quick)}", params)
-        rows = cursor.rowcount
-        if rows != expected_rows:
-            raise NotQuick if quick else RepeatedRows
-        first, last = _months(cursor, partition, quick=quick)
-        cursor.execute(f"DROP TABLE IF EXISTS {PEOPLE}")
-        cursor.execute(f"CREATE TEMP TABLE {PEOPLE} ON COMMIT DROP AS {_people_sql(quick=quick, last=last)}", params)
-        people = cursor.rowcount
-        # Each distinct NHS number checked once, not on each of its lines.
-        cursor.execute(f"SELECT coalesce(bool_and(agrees), true), coalesce(bool_and(coalesce({_nhs_ok_sql('nhs')}, false)), true) FROM {PEOPLE}", params)  # noqa: S608
-        agree, valid = cursor.fetchone()
-        if not agree:
+        first, last = _months(cursor, today=today, quick=quick)
+        try:
+            # A person described two ways (two rows with one NHS number), or quickly a practice,
+            # year or sex it does not take (NULL), is refused by the people's table.
+            with transaction.atomic():
+                cursor.execute(_people_sql(quick=quick, first=first, last=last), params)
+        except IntegrityError as refused:
+            raise (NotQuick if quick else RepeatedRows) from refused
+        people, rows, valid, once_each = cursor.fetchone()
+        if rows != expected_rows or not once_each:
             raise NotQuick if quick else RepeatedRows
         if not valid:
             raise InvalidNumber
-        cursor.execute(
-            f"""
-            INSERT INTO {person_table} (id, extract_id, nhs_number, practice_id, birth_year, sex, recent_emergency, recent_total,
-                                        before_emergency, before_total, recent_by_kind)
-            SELECT id, %(extract)s, nhs, practice_id, birth_year, sex, recent_emergency, recent_total, before_emergency, before_total,
-                   recent_by_kind
-            -- In the order of the id and of (extract, NHS number): each index is written at its end.
-            FROM {PEOPLE} ORDER BY id
-            """,  # noqa: S608
-            params,
-        )
-        cursor.execute(f"ALTER TABLE {partition} SET LOGGED")
-        try:
-            # A person, month and kind given twice breaks the key: the caller rolls back.
-            with transaction.atomic():
-                cursor.execute(f"ALTER TABLE {partition} ADD CONSTRAINT {partition}_pkey PRIMARY KEY (person_id, month, kind, extract_id)")
-        except IntegrityError as repeated:
-            raise RepeatedRows from repeated
-        # The CHECK constraint proves the partition's bound: no scan. The key is the parent's index's
-        # partition: none is built.
-        cursor.execute(f"ALTER TABLE {contacts_table} ATTACH PARTITION {partition} FOR VALUES IN ({int(extract.pk)})")
     return Loaded(people=people, rows=rows, first=first, last=last)
 
 
-def _months(cursor, partition: str, *, quick: bool) -> tuple[datetime.date, datetime.date]:
-    """The extract's first and last month, from its contacts. NotQuick when, quickly, they cover
-    fewer than MONTHS_REQUIRED (the line-by-line check words it)."""
-    cursor.execute(f"SELECT min(month), max(month) FROM {partition}")  # noqa: S608
+def _months(cursor, *, today: datetime.date, quick: bool) -> tuple[datetime.date, datetime.date]:
+    """The extract's first and last month, from the staged lines (the summary is counted back from
+    the last). Quickly, NotQuick when either is not a month written as the file writes them, or
+    they cover fewer than MONTHS_REQUIRED (the line-by-line check words it)."""
+    cursor.execute(f"SELECT min(month), max(month) FROM {FIELDS if quick else TYPED}")  # noqa: S608
     first, last = cursor.fetchone()
-    if quick and (first is None or (last.year - first.year) * 12 + last.month - first.month + 1 < MONTHS_REQUIRED):
-        raise NotQuick
+    if quick:
+        first, last = _month_written(first, today), _month_written(last, today)
+        if first is None or last is None or (last.year - first.year) * 12 + last.month - first.month + 1 < MONTHS_REQUIRED:
+            raise NotQuick
     return first, last
+
+
+def _month_written(text: str | None, today: datetime.date) -> datetime.date | None:
+    """The month a value written YYYY-MM stands for, from EARLIEST_RECORD to this month; None for
+    any other value."""
+    if text is None or len(text) != 7 or text[4] != "-" or not (text[:4].isdigit() and text[5:].isdigit() and text.isascii()):
+        return None
+    if not 1 <= int(text[5:]) <= 12:
+        return None
+    month = datetime.date(int(text[:4]), int(text[5:]), 1)
+    return month if EARLIEST_RECORD.replace(day=1) <= month <= today.replace(day=1) else None
 
 
 def population_import(*, extract: PopulationExtract, retry_on: tuple[type[BaseException], ...] = ()) -> PopulationExtract:
@@ -639,43 +628,23 @@ def population_load_unchecked(*, team: Team, rows: Iterable[tuple], file_name: s
 
 
 def population_forget_old_later(team: Team) -> None:
-    """Once the load has committed, drop the old versions on a worker (`forget_old_population`): a
-    DETACH … CONCURRENTLY waits for every query that may read the old partition (a KPI run), and a
-    small upload loaded in its request must not wait for it. Without a worker (tasks run in-process)
-    it runs just after the commit, as before."""
+    """Once the load has committed, delete the old versions on a worker (`forget_old_population`):
+    a city's old people take seconds to delete, which a small upload loaded in its request must not
+    wait for. Without a worker (tasks run in-process) it runs just after the commit, as before."""
     from .tasks import forget_old_population
 
     enqueue_on_commit(forget_old_population, team.pk)
 
 
 def population_forget_old(team: Team) -> int:
-    """Drop the contacts and delete the people of the team's extracts that are no longer current.
+    """Delete the people (and so their contacts) of the team's extracts that are no longer current.
     Their PopulationExtract rows stay, as the record of what was uploaded when and by whom."""
     old = list(PopulationExtract.objects.filter(team=team, is_current=False, people__gt=0).values_list("pk", flat=True))
     for pk in old:
-        _partition_dropped(pk)
         with transaction.atomic():
             PopulationPerson.objects.filter(extract_id=pk)._raw_delete(connection.alias)
             PopulationExtract.objects.filter(pk=pk).update(people=0)
     return len(old)
-
-
-def _partition_dropped(extract_id: int) -> None:
-    """Detach an old version's partition, then drop it. Outside a transaction (a worker's run),
-    DETACH … CONCURRENTLY: it waits for every query that began before it and may read the
-    partition, and blocks none (a plain DETACH would hold every reader of the contacts for its
-    time); the DROP then waits only for those still reading the detached table. Inside one (a
-    request, a test), where CONCURRENTLY cannot run, a plain DETACH: its lock is held to the commit.
-    A detach interrupted half way (a worker killed) is finished by FINALIZE on the next run."""
-    partition = contacts_partition(extract_id)
-    contacts_table = PopulationContacts._meta.db_table
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT inhdetachpending FROM pg_inherits WHERE inhrelid = to_regclass(%s)", [partition])
-        attached = cursor.fetchone()
-        if attached is not None:
-            how = "FINALIZE" if attached[0] else ("" if connection.in_atomic_block else "CONCURRENTLY")
-            cursor.execute(f"ALTER TABLE {contacts_table} DETACH PARTITION {partition} {how}")
-        cursor.execute(f"DROP TABLE IF EXISTS {partition}")
 
 
 def population_extract_create(

@@ -17,8 +17,8 @@ def import_service_use(job_id: int) -> str:
 
 @durable_task
 def forget_old_population(team_id: int) -> int:
-    """Drop the contacts of a team's population extracts that are no longer current, after a load.
-    Safe to run twice: a version dropped is not found again."""
+    """Delete the people, and with them the contacts, of a team's population extracts that are no
+    longer current, after a load. Safe to run twice: a version deleted is not found again."""
     from int_app.teams.models import Team
 
     from .population import population_forget_old

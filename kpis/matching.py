@@ -26,7 +26,15 @@ counted the same way) and for their comparisons alike.
 
 from __future__ import annotations
 
-from caseload.models import EMERGENCY_KINDS, KIND_NUMBERS, PopulationContacts, PopulationExtract, PopulationPerson, Resident
+from caseload.models import (
+    CONTACT_MONTH_ZERO,
+    EMERGENCY_KINDS,
+    KIND_NUMBERS,
+    KINDS_A_MONTH,
+    PopulationExtract,
+    PopulationPerson,
+    Resident,
+)
 from int_app.teams.models import PCN, Neighbourhood, Practice, Team
 
 from .models import (
@@ -65,7 +73,6 @@ BALANCE_VARIABLES = {
 
 T = {
     "person": PopulationPerson._meta.db_table,
-    "contacts": PopulationContacts._meta.db_table,
     "extract": PopulationExtract._meta.db_table,
     "resident": Resident._meta.db_table,
     "window": ResidentWindow._meta.db_table,
@@ -83,6 +90,11 @@ T = {
     "episode": MatchedEpisode._meta.db_table,
 }
 MONTH_INDEX = "(extract(year FROM {0})::int * 12 + extract(month FROM {0})::int - 1)"
+# A person's contacts as rows c(slot, contacts), from the arrays on their row (person alias {0}),
+# and a slot's month, as MONTH_INDEX counts months, and kind number (caseload's contact_slot).
+CONTACTS = "unnest({0}.contact_slots, {0}.contact_counts) AS c (slot, contacts)"
+CONTACT_MONTH_INDEX = f"({CONTACT_MONTH_ZERO.year * 12 + CONTACT_MONTH_ZERO.month - 1} + {{0}} / {KINDS_A_MONTH})"
+CONTACT_KIND = f"(mod({{0}}, {KINDS_A_MONTH}) + 1)"
 
 
 def _month_index(column: str) -> str:
@@ -174,11 +186,11 @@ def _build_histories(cursor, *, extract_id: int, months: int, first: int) -> Non
         f"""
         INSERT INTO {T['history']} (person_id, extract_id, nhs_number, practice_id, birth_year, sex, total, emergency)
         WITH by_month AS (
-            SELECT c.person_id, {_month_index('c.month')} - %(first)s + 1 AS position, sum(c.contacts)::int AS contacts,
-                   coalesce(sum(c.contacts) FILTER (WHERE c.kind = ANY(%(emergency)s)), 0)::int AS emergency
-            FROM {T['contacts']} c
-            WHERE c.extract_id = %(extract)s
-            GROUP BY c.person_id, c.month
+            SELECT p.id AS person_id, {CONTACT_MONTH_INDEX.format("c.slot")} - %(first)s + 1 AS position, sum(c.contacts)::int AS contacts,
+                   coalesce(sum(c.contacts) FILTER (WHERE {CONTACT_KIND.format("c.slot")} = ANY(%(emergency)s)), 0)::int AS emergency
+            FROM {T["person"]} p CROSS JOIN LATERAL {CONTACTS.format("p")}
+            WHERE p.extract_id = %(extract)s
+            GROUP BY p.id, position
         ),
         running AS (
             SELECT person_id, position, sum(contacts) OVER person_months AS contacts, sum(emergency) OVER person_months AS emergency
@@ -606,8 +618,8 @@ def write_matched_values(cursor, run: KpiRun) -> int:
     for kind, number in kinds:
         of_kind = "TRUE" if number is None else f"c.kind = {number}"
         sides += [
-            f"coalesce(sum(c.contacts) FILTER (WHERE {of_kind} AND c.month < s.cohort_month), 0) AS b_{kind}",
-            f"coalesce(sum(c.contacts) FILTER (WHERE {of_kind} AND c.month >= s.cohort_month), 0) AS f_{kind}",
+            f"coalesce(sum(c.contacts) FILTER (WHERE {of_kind} AND c.month < s.cohort_index), 0) AS b_{kind}",
+            f"coalesce(sum(c.contacts) FILTER (WHERE {of_kind} AND c.month >= s.cohort_index), 0) AS f_{kind}",
         ]
     columns = [f"{side}_{kind}" for kind, _n in kinds for side in ("b", "f")]
     # mcount: the matched residents whose contacts and comparisons' are counted from the extract:
@@ -629,18 +641,23 @@ def write_matched_values(cursor, run: KpiRun) -> int:
         f"""
         CREATE TEMP TABLE mout ON COMMIT DROP AS
         WITH subjects AS (
-            SELECT r.resident_id, 0 AS rank, r.person_id, TRUE AS is_resident, r.cohort_month, r.window_start, r.window_end
+            SELECT r.resident_id, 0 AS rank, r.person_id, TRUE AS is_resident, r.p0 AS cohort_index,
+                   {_month_index("r.window_start")} AS start_index, {_month_index("r.window_end")} AS end_index
             FROM mr r JOIN mcount k ON k.resident_id = r.resident_id
             WHERE r.person_id IS NOT NULL AND EXISTS (SELECT 1 FROM mpair p WHERE p.resident_id = r.resident_id)
             UNION ALL
-            SELECT r.resident_id, p.rank, p.person_id, FALSE, r.cohort_month, r.window_start, r.window_end
+            SELECT r.resident_id, p.rank, p.person_id, FALSE, r.p0, {_month_index("r.window_start")}, {_month_index("r.window_end")}
             FROM mpair p JOIN mr r ON r.resident_id = p.resident_id JOIN mcount k ON k.resident_id = r.resident_id
         ),
         counted AS (
             SELECT s.resident_id, s.rank, s.is_resident, {", ".join(sides)}
             FROM subjects s
-            LEFT JOIN {T['contacts']} c ON c.person_id = s.person_id AND c.month >= s.window_start AND c.month < s.window_end
-            GROUP BY s.resident_id, s.rank, s.person_id, s.is_resident, s.cohort_month
+            LEFT JOIN LATERAL (
+                SELECT {CONTACT_MONTH_INDEX.format("c.slot")} AS month, {CONTACT_KIND.format("c.slot")} AS kind, c.contacts
+                FROM {T["person"]} p CROSS JOIN LATERAL {CONTACTS.format("p")}
+                WHERE p.id = s.person_id
+            ) c ON c.month >= s.start_index AND c.month < s.end_index
+            GROUP BY s.resident_id, s.rank, s.person_id, s.is_resident, s.cohort_index
         ),
         stored AS (
             SELECT m.resident_id, x.i - 1 AS rank, x.i = 1 AS is_resident, {kept}

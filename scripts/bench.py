@@ -1198,7 +1198,7 @@ def matched_scale() -> float:
 def matched_database(scale: float):
     settings_dict = connection.settings_dict
     shared_name, shared_test_name = settings_dict["NAME"], settings_dict["TEST"].get("NAME")
-    settings_dict["TEST"]["NAME"] = f"int_bench_matched{str(scale).replace('.', '_')}"
+    settings_dict["TEST"]["NAME"] = os.environ.get("MATCHED_DATABASE") or f"int_bench_matched{str(scale).replace('.', '_')}"
     connection.creation.create_test_db(verbosity=0, autoclobber=True, serialize=False, keepdb=True)
     try:
         yield
@@ -1217,7 +1217,7 @@ def matched_build_city(residents: int, people: int) -> None:
     with connection.cursor() as cursor:
         cursor.execute(
             "TRUNCATE kpis_kpirun, kpis_kpivalue, kpis_residentwindow, kpis_residentusage, kpis_matchedpair, "
-            "kpis_matchedvalue, kpis_matchedbalance, caseload_populationcontacts, caseload_populationperson, "
+            "kpis_matchedvalue, kpis_matchedbalance, caseload_populationperson, "
             "caseload_populationextract, caseload_serviceuseevent, caseload_resident, teams_practice, teams_pcn, "
             "teams_team, teams_neighbourhood, teams_place CASCADE"
         )
@@ -1244,13 +1244,6 @@ def matched_build_city(residents: int, people: int) -> None:
             "rows_checked, rows_loaded, people, first_month, last_month, error_count, errors, created_at) "
             f"SELECT id, 'bench.csv', '', '', 'done', true, 0, 0, 0, 0, {first}, {last}, 0, '[]', now() FROM teams_team"
         )
-        # The contacts are partitioned by extract (caseload migration 0016): a partition for each.
-        cursor.execute("SELECT id FROM caseload_populationextract")
-        for (extract_id,) in cursor.fetchall():
-            cursor.execute(
-                f"CREATE TABLE IF NOT EXISTS caseload_populationcontacts_{extract_id} PARTITION OF caseload_populationcontacts "
-                f"FOR VALUES IN ({extract_id})"
-            )
         cursor.execute(
             """
             CREATE TEMP TABLE bench_people AS
@@ -1267,19 +1260,22 @@ def matched_build_city(residents: int, people: int) -> None:
             """,
             [people],
         )
-        cursor.execute(
-            "INSERT INTO caseload_populationperson (extract_id, nhs_number, practice_id, birth_year, sex, recent_emergency, "
-            "recent_total, before_emergency, before_total, recent_by_kind) "
-            "SELECT extract_id, nhs, practice_id, birth_year, sex, 0, 0, 0, 0, '{0,0,0,0,0,0,0,0}' FROM bench_people"
-        )
+        # Each person's contacts as the two arrays the load writes (caseload's contact_slot).
         cursor.execute(
             f"""
-            INSERT INTO caseload_populationcontacts (person_id, extract_id, month, kind, contacts)
-            SELECT pp.id, pp.extract_id, m.month, k.kind, 1 + (random() < 0.2)::int
-            FROM bench_people b JOIN caseload_populationperson pp ON pp.nhs_number = b.nhs
-            CROSS JOIN generate_series({first}, {last}, interval '1 month') m(month)
-            CROSS JOIN (VALUES (1, 0.45), (2, 0.08), (3, 0.03), (4, 0.04), (6, 0.14), (7, 0.14)) k(kind, share)
-            WHERE random() < b.need * k.share
+            INSERT INTO caseload_populationperson (extract_id, nhs_number, practice_id, birth_year, sex, recent_emergency,
+                recent_total, before_emergency, before_total, recent_by_kind, contact_slots, contact_counts)
+            SELECT b.extract_id, b.nhs, b.practice_id, b.birth_year, b.sex, 0, 0, 0, 0, '{{0,0,0,0,0,0,0,0}}',
+                   coalesce(c.slots, '{{}}'), coalesce(c.counts, '{{}}')
+            FROM bench_people b
+            CROSS JOIN LATERAL (
+                SELECT array_agg((((extract(year FROM m.month)::int - 2000) * 12 + extract(month FROM m.month)::int - 1) * 8 + k.kind - 1)::smallint
+                                 ORDER BY m.month, k.kind) AS slots,
+                       array_agg((1 + (random() < 0.2)::int)::smallint ORDER BY m.month, k.kind) AS counts
+                FROM generate_series({first}, {last}, interval '1 month') m(month)
+                CROSS JOIN (VALUES (1, 0.45), (2, 0.08), (3, 0.03), (4, 0.04), (6, 0.14), (7, 0.14)) k(kind, share)
+                WHERE random() < b.need * k.share
+            ) c
             """
         )
         with pgtrigger.ignore("caseload.Resident:insert_insert"):
@@ -1304,7 +1300,7 @@ def matched_build_city(residents: int, people: int) -> None:
                 """,
                 [residents],
             )
-    kpi_vacuum_analyse("caseload_populationperson", "caseload_populationcontacts", "caseload_resident")
+    kpi_vacuum_analyse("caseload_populationperson", "caseload_resident")
 
 
 def bench_kpi_matched(bench: Bench) -> None:

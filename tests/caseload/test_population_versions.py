@@ -1,14 +1,14 @@
-"""Each version of a team's population extract keeps its contacts in a table of its own, a partition
-of the contacts' table (docs/adr/0028-population-contacts-a-partition-per-version.md): written whole,
-attached in the commit that makes the version current, detached and dropped once another is."""
+"""Each version of a team's population extract is its people, each with their contacts as two
+arrays on their row (docs/adr/0029-population-contacts-as-arrays-per-person.md): written whole in
+the commit that makes the version current, deleted once another one is."""
 
 import psycopg2
 import pytest
 from django.db import connection
 
 from caseload import population
-from caseload.models import PopulationContacts, PopulationExtract, PopulationPerson
-from caseload.population import contacts_partition, population_extract_create
+from caseload.models import KIND_NUMBERS, PopulationContacts, PopulationExtract, PopulationPerson, contact_slot
+from caseload.population import population_extract_create
 from tests.factories import valid_nhs_number
 
 from .population_builders import HEADER, extract_csv, extract_rows, month
@@ -29,50 +29,40 @@ def two_people(team, *, alice_ae: int = 3) -> bytes:
     )
 
 
-def partitions(team) -> dict[str, bool]:
-    """The contacts' partitions of the team's extracts, and whether each is being detached. (A test
-    that commits leaves its partitions to the tests after it, as Django empties the tables it knows.)"""
-    ours = {contacts_partition(pk) for pk in PopulationExtract.objects.filter(team=team).values_list("pk", flat=True)}
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT inhrelid::regclass::text, inhdetachpending FROM pg_inherits WHERE inhparent = %s::regclass",
-            [PopulationContacts._meta.db_table],
-        )
-        return {name: pending for name, pending in cursor.fetchall() if name in ours}
-
-
-def table_exists(name: str) -> bool:
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT to_regclass(%s) IS NOT NULL", [name])
-        return cursor.fetchone()[0]
-
-
-def test_each_version_is_a_partition_and_the_old_one_is_dropped_once_the_new_one_is_current(coordinator, own_team, django_capture_on_commit_callbacks):
+def test_each_version_is_its_people_with_their_contacts_and_the_old_one_goes_once_the_new_one_is_current(
+    coordinator, own_team, django_capture_on_commit_callbacks
+):
     first = population_extract_create(content=two_people(own_team, alice_ae=3), file_name="a.csv", team=own_team, by=coordinator)
-    assert partitions(own_team) == {contacts_partition(first.pk): False}
 
     with django_capture_on_commit_callbacks() as after_commit:
         second = population_extract_create(content=two_people(own_team, alice_ae=7), file_name="b.csv", team=own_team, by=coordinator)
-    # The load itself (a small file: in the uploader's request) does not wait to drop the old
+    # The load itself (a small file: in the uploader's request) does not wait to delete the old
     # version: a task does, once the load has committed.
-    assert table_exists(contacts_partition(first.pk)) and second.is_current
+    assert PopulationPerson.objects.filter(extract=first).count() == 3 and second.is_current
     for callback in after_commit:
         callback()
 
-    assert partitions(own_team) == {contacts_partition(second.pk): False}
-    assert not table_exists(contacts_partition(first.pk))
+    assert not PopulationPerson.objects.filter(extract=first).exists()
+    assert not PopulationContacts.objects.filter(extract_id=first.pk).exists()
+    alice = PopulationPerson.objects.get(extract=second, nhs_number=ALICE)
+    # One element a month and kind with contacts: the month and kind as one number, the count beside it.
+    assert sorted(zip(alice.contact_slots, alice.contact_counts, strict=True)) == [
+        (contact_slot(month(2), KIND_NUMBERS["emergency_admission"]), 1),
+        (contact_slot(month(0), KIND_NUMBERS["ae_attendance"]), 7),
+    ]
+    # Read as rows, as the contacts table held them.
+    assert sorted(PopulationContacts.objects.filter(person_id=alice.pk).values_list("month", "kind", "contacts")) == [
+        (month(2), KIND_NUMBERS["emergency_admission"], 1),
+        (month(0), KIND_NUMBERS["ae_attendance"], 7),
+    ]
     assert PopulationContacts.objects.filter(extract_id=second.pk).count() == 5
-    # The partition's key is the parent's: a person's months are read through it.
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT indexdef FROM pg_indexes WHERE tablename = %s", [contacts_partition(second.pk)])
-        assert [row[0].split(" USING ")[1] for row in cursor.fetchall()] == ["btree (person_id, month, kind, extract_id)"]
 
 
-def test_a_refused_file_leaves_no_table_behind_whichever_way_it_was_checked(coordinator, own_team):
+def test_a_refused_file_leaves_no_person_behind_whichever_way_it_was_checked(coordinator, own_team):
     ods = own_team.practices.order_by("pk").first().ods_code
     spans = [f"{ALICE},{ods},1948,F,{month(24):%Y-%m},ae_attendance,1", f"{ALICE},{ods},1948,F,{month(0):%Y-%m},ae_attendance,1"]
     files = {
-        # Plain values throughout: only the primary key, built after the rows, finds the repeat.
+        # Plain values throughout: only the count of a person's distinct months and kinds finds the repeat.
         "repeated": [*spans, f"{ALICE},{ods},1948,F,{month(0):%Y-%m},ae_attendance,2"],
         # A count that is no number stops the quick load's cast; the line-by-line check names it.
         "not a number": [*spans, f"{BOB},{ods},1990,M,{month(1):%Y-%m},ae_attendance,two"],
@@ -91,9 +81,7 @@ def test_a_refused_file_leaves_no_table_behind_whichever_way_it_was_checked(coor
     assert "Bad contacts two" in extracts["not a number"].errors[0]["message"]
     assert "Bad contacts 99999999999" in extracts["too big"].errors[0]["message"]
     assert "Bad contacts +2" in extracts["signed"].errors[0]["message"]
-    assert partitions(own_team) == {}
-    assert not any(table_exists(contacts_partition(extract.pk)) for extract in extracts.values())
-    assert not PopulationPerson.objects.exists()
+    assert not PopulationPerson.objects.exists() and not PopulationContacts.objects.exists()
 
 
 def test_a_count_written_with_a_leading_zero_is_loaded_line_by_line_as_its_number(coordinator, own_team):
@@ -108,10 +96,9 @@ def test_a_count_written_with_a_leading_zero_is_loaded_line_by_line_as_its_numbe
 
 
 @pytest.mark.django_db(transaction=True)
-def test_the_old_version_stays_readable_by_others_until_the_switch_commits_then_is_detached_and_dropped(own_team, monkeypatch):
-    """Outside a transaction (a worker's run): another connection reads the current version while the
-    new one is written and attached, without waiting; the old one goes only after the commit, by a
-    DETACH … CONCURRENTLY that leaves nothing half detached."""
+def test_the_old_version_stays_readable_by_others_until_the_switch_commits_then_is_deleted(own_team, monkeypatch):
+    """Outside a transaction (a worker's run): another connection reads the current version's
+    contacts while the new one is written, without waiting; the old one goes only after the commit."""
     first = population_extract_create(content=two_people(own_team, alice_ae=3), file_name="a.csv", team=own_team, by=None)
     seen_at_the_switch = []
     announce = population.announce_population_extract_loaded
@@ -134,13 +121,8 @@ def test_the_old_version_stays_readable_by_others_until_the_switch_commits_then_
     monkeypatch.setattr(population, "announce_population_extract_loaded", read_from_another_connection)
     second = population_extract_create(content=two_people(own_team, alice_ae=7), file_name="b.csv", team=own_team, by=None)
 
-    try:
-        assert seen_at_the_switch == [(first.pk, 5)]
-        second.refresh_from_db()
-        assert second.is_current and second.status == PopulationExtract.Status.DONE
-        assert partitions(own_team) == {contacts_partition(second.pk): False}
-        assert not table_exists(contacts_partition(first.pk))
-        assert not PopulationPerson.objects.filter(extract_id=first.pk).exists()
-    finally:
-        with connection.cursor() as cursor:  # committed: not left to the tests after this one
-            cursor.execute(f"DROP TABLE IF EXISTS {contacts_partition(first.pk)}, {contacts_partition(second.pk)}")
+    assert seen_at_the_switch == [(first.pk, 5)]
+    second.refresh_from_db()
+    assert second.is_current and second.status == PopulationExtract.Status.DONE
+    assert not PopulationPerson.objects.filter(extract_id=first.pk).exists()
+    assert PopulationContacts.objects.filter(extract_id=second.pk).count() == 5
