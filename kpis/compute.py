@@ -578,49 +578,61 @@ def figures_view_sql(kinds: tuple[str, ...] = OUTCOME_KINDS) -> str:
     these formulas change): ProcessValue's rows as they are, and each OutcomeSums row spread into
     its figures, one per kind of contact, in progress, feedback and each feedback score, with each
     change and its interval worked out as the recompute used to store them (kpis/statistics.py in
-    SQL). A figure about nobody (n = 0) is not there."""
-    measure = {name: f"'{value}'" for name, value in Measure.__members__.items()}
-    zeros = "0::bigint, 0::bigint, 0::bigint, 0::bigint, 0::bigint"
-    scores = [f"o.feedback_scores[{score}]" for score in FEEDBACK_SCORES]
-    feedback_n = " + ".join(scores)
-    feedback_total = " + ".join(f"{score} * {count}" for score, count in zip(FEEDBACK_SCORES, scores, strict=True))
-    rows = [
-        f"({position}, {measure['SERVICE_USE']}, '{kind}', o.n, o.baseline[{position + 1}], o.followup[{position + 1}], "
-        f"o.baseline_sq[{position + 1}], o.followup_sq[{position + 1}], o.baseline_followup[{position + 1}], NULL::float8)"
-        for position, kind in enumerate(kinds)
-    ]
-    rows += [
-        f"({len(rows)}, {measure['IN_PROGRESS']}, '{ALL_KINDS}', o.in_progress, {zeros}, NULL)",
-        f"({len(rows) + 1}, {measure['FEEDBACK']}, '{ALL_KINDS}', {feedback_n}, {zeros}, "
-        f"({feedback_total})::float8 / nullif({feedback_n}, 0))",
-    ]
-    rows += [
-        f"({len(rows) + index}, {measure['FEEDBACK_SCORE']}, '{score}', {count}, {zeros}, NULL)"
-        for index, (score, count) in enumerate(zip(FEEDBACK_SCORES, scores, strict=True))
-    ]
+    SQL). A figure about nobody (n = 0) is not there.
+
+    A branch of a UNION ALL per measure, each naming its measure as a constant, so PostgreSQL
+    leaves out the branches a reader's filter on the measure rules out (and, by the tables' level
+    constraints, on the level); the kinds and the scores are the arrays unnested, so the view
+    stays small to plan. An interval is worked out only where a reader asks for it."""
     # Ids unique across both tables: a process row's id doubled, an outcome row's odd.
-    stride = len(rows)
+    stride = len(kinds) + 2 + len(FEEDBACK_SCORES)
+    kind_names = "ARRAY[" + ", ".join(f"'{kind}'" for kind in kinds) + "]::text[]"
+    zeros = "0::bigint, 0::bigint, 0::bigint, 0::bigint, 0::bigint"
+    no_change = "NULL::float8, NULL::float8, NULL::float8"
+    feedback_n = "(" + " + ".join(f"o.feedback_scores[{score}]" for score in FEEDBACK_SCORES) + ")"
+    feedback_total = " + ".join(f"{score} * o.feedback_scores[{score}]" for score in FEEDBACK_SCORES)
     stats = interval_sql("r.ratio", "s.se")
+
+    def outcome_row(position: str, measure: str, kind: str) -> str:
+        return (
+            f"(o.id * {stride} + {position}) * 2 + 1, o.run_id, o.level::text, o.unit_id, o.unit_label::text, "
+            f"'{measure}'::text, {kind}, o.cohort::text, o.period"
+        )
+
     return f"""
-        SELECT p.id * 2 AS id, p.run_id, p.level::text, p.unit_id, p.unit_label::text, p.measure::text,
-               p.kind::text, p.cohort::text, p.period, p.n, p.baseline, p.followup, p.baseline_sq,
-               p.followup_sq, p.baseline_followup, p.value, p.pct_change, p.ci_low, p.ci_high, p.too_few,
-               p.residents
+        SELECT p.id * 2 AS id, p.run_id, p.level::text AS level, p.unit_id, p.unit_label::text AS unit_label,
+               p.measure::text AS measure, p.kind::text AS kind, p.cohort::text AS cohort, p.period, p.n,
+               p.baseline, p.followup, p.baseline_sq, p.followup_sq, p.baseline_followup, p.value, p.pct_change,
+               p.ci_low, p.ci_high, p.too_few, p.residents
         FROM {T['process']} p
         UNION ALL
-        SELECT (o.id * {stride} + k.position) * 2 + 1, o.run_id, o.level::text, o.unit_id, o.unit_label::text,
-               k.measure, k.kind, o.cohort::text, o.period, k.n, k.b, k.f, k.bb, k.ff, k.bf, k.value,
-               {stats['pct']}, {stats['low']}, {stats['high']},
-               k.measure IN ({measure['SERVICE_USE']}, {measure['FEEDBACK']}) AND k.n < o.min_residents,
-               NULL::int
+        SELECT {outcome_row("k.position - 1", Measure.SERVICE_USE, "k.kind")}, o.n, k.b, k.f, k.bb, k.ff, k.bf,
+               NULL::float8, {stats['pct']}, {stats['low']}, {stats['high']}, o.n < o.min_residents, NULL::int
         FROM {T['outcome']} o
-        CROSS JOIN LATERAL (VALUES {", ".join(rows)}) k(position, measure, kind, n, b, f, bb, ff, bf, value)
-        -- The ratio only where there were contacts before (so for service use only), then its error.
+        CROSS JOIN LATERAL unnest({kind_names}, o.baseline, o.followup, o.baseline_sq, o.followup_sq, o.baseline_followup)
+            WITH ORDINALITY k(kind, b, f, bb, ff, bf, position)
+        -- The ratio where there were contacts before, then its standard error.
         CROSS JOIN LATERAL (SELECT k.f::float8 / nullif(k.b, 0) AS ratio) r
         CROSS JOIN LATERAL (
-            SELECT CASE WHEN r.ratio IS NOT NULL THEN {standard_error_sql('k.n', 'k.b', 'k.bb', 'k.ff', 'k.bf', 'r.ratio')} END AS se
+            SELECT CASE WHEN r.ratio IS NOT NULL THEN {standard_error_sql('o.n', 'k.b', 'k.bb', 'k.ff', 'k.bf', 'r.ratio')} END AS se
         ) s
-        WHERE k.n > 0
+        WHERE o.n > 0
+        UNION ALL
+        SELECT {outcome_row(str(len(kinds)), Measure.IN_PROGRESS, f"'{ALL_KINDS}'::text")}, o.in_progress, {zeros},
+               NULL::float8, {no_change}, FALSE, NULL::int
+        FROM {T['outcome']} o
+        WHERE o.in_progress > 0
+        UNION ALL
+        SELECT {outcome_row(str(len(kinds) + 1), Measure.FEEDBACK, f"'{ALL_KINDS}'::text")}, {feedback_n}, {zeros},
+               ({feedback_total})::float8 / {feedback_n}, {no_change}, {feedback_n} < o.min_residents, NULL::int
+        FROM {T['outcome']} o
+        WHERE {feedback_n} > 0
+        UNION ALL
+        SELECT {outcome_row(f"{len(kinds) + 1} + k.score", Measure.FEEDBACK_SCORE, "k.score::text")}, k.residents,
+               {zeros}, NULL::float8, {no_change}, FALSE, NULL::int
+        FROM {T['outcome']} o
+        CROSS JOIN LATERAL unnest(o.feedback_scores) WITH ORDINALITY k(residents, score)
+        WHERE k.residents > 0
     """  # noqa: S608
 
 
