@@ -456,19 +456,28 @@ def count_everyone(cursor) -> int:
     cursor.execute(f"DROP TABLE IF EXISTS {COUNTS_TABLE}")
     cursor.execute(f"CREATE TEMPORARY TABLE {COUNTS_TABLE} ON COMMIT DROP AS {_usage_select('', every_window=True)}")
     windows_counted = cursor.rowcount  # a row for every complete window
-    # The usage table keeps only windows with contacts in them.
+    # The usage table keeps only windows with contacts in them. One pass over the counts and the
+    # stored rows (a full join) finds the few that differ: rows to delete (a window no longer
+    # complete, no longer there, or without contacts now) and rows to write (new or changed).
     contacts = "c.baseline_total + c.followup_total > 0"
     cursor.execute(
         f"""
-        WITH gone AS (
-            -- Windows no longer complete, or no longer there, or without contacts now.
+        WITH differing AS MATERIALIZED (
+            SELECT c.resident_id AS counted_id, u.resident_id AS stored_id, coalesce({contacts}, FALSE) AS has_contacts,
+                   {counted}
+            FROM {COUNTS_TABLE} c FULL JOIN {T['usage']} u ON u.resident_id = c.resident_id
+            WHERE c.resident_id IS NULL OR u.resident_id IS NULL OR NOT ({contacts})
+               OR ({stored}) IS DISTINCT FROM ({counted})
+        ),
+        gone AS (
             DELETE FROM {T['usage']} u
-            WHERE NOT EXISTS (SELECT 1 FROM {COUNTS_TABLE} c WHERE c.resident_id = u.resident_id AND {contacts})
+            USING differing d
+            WHERE u.resident_id = d.stored_id AND NOT d.has_contacts
         )
         INSERT INTO {T['usage']} (resident_id, {columns})
-        SELECT c.resident_id, {counted}
-        FROM {COUNTS_TABLE} c LEFT JOIN {T['usage']} u ON u.resident_id = c.resident_id
-        WHERE {contacts} AND (u.resident_id IS NULL OR ({stored}) IS DISTINCT FROM ({counted}))
+        SELECT d.counted_id, {", ".join(f"d.{column}" for column in USAGE_COLUMNS)}
+        FROM differing d
+        WHERE d.has_contacts
         ON CONFLICT (resident_id) DO UPDATE SET {updates}
         """  # noqa: S608
     )

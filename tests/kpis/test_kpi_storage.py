@@ -67,3 +67,24 @@ def test_pruning_an_old_run_deletes_its_rows_from_both_tables(residents):
     prune_old_runs()
     for model in (OutcomeSums, ProcessValue):
         assert set(model.objects.values_list("run", flat=True).distinct()) == {run.pk for run in runs[1:]}
+
+
+def test_a_full_run_brings_each_residents_stored_counts_in_step_with_their_contacts(own_team):
+    """What an incremental run builds on: after a full run, a stored row for each resident with
+    contacts in a complete window, with their counts now, and none for anyone else."""
+    from caseload.models import ServiceUseEvent as Event
+    from kpis.models import ResidentUsage
+
+    kept, changed, emptied = (supported(own_team) for _ in range(3))
+    for resident in (kept, changed, emptied):
+        before_and_after(resident, 3, 1)
+    kpis_recompute()
+    before_and_after(changed, 2, 2)
+    Event.objects.filter(resident=emptied).delete()
+    newcomer = supported(own_team)
+    before_and_after(newcomer, 1, 4)
+    supported(own_team, start=IN_PROGRESS_START)  # in follow-up: not counted yet
+
+    kpis_recompute()
+    stored = {row.resident_id: (row.baseline_total, row.followup_total) for row in ResidentUsage.objects.all()}
+    assert stored == {kept.pk: (3, 1), changed.pk: (5, 3), newcomer.pk: (1, 4)}
