@@ -518,7 +518,7 @@ def write_service_use_values(cursor, run: KpiRun, *, recount: bool = False) -> t
         f"ARRAY[{', '.join(f'u.{prefix}_{kind}' for kind in OUTCOME_KINDS)}]" for prefix in ("b", "f", "bb", "ff", "bf")
     )
     scores = f"ARRAY[{', '.join(f'u.score_{score}' for score in FEEDBACK_SCORES)}]"
-    # The figures KpiValue shows of a row (its WHERE k.n > 0): every kind when anyone's window is
+    # The figures KpiValue shows of a row (none about nobody): every kind when anyone's window is
     # complete, in progress, feedback, and each score somebody gave.
     figures = " + ".join(
         [
