@@ -1,5 +1,8 @@
 """The KPI recompute: service use before and after each resident's start, feedback and the
-process measures, written as one run of KpiValue rows and then made current in one step.
+process measures, written as one run and then made current in one step. Readers read the run's
+figures as KpiValue rows: a view over the two tables written here, OutcomeSums (service use, in
+progress and feedback, one row per unit, cohort and period) and ProcessValue (the process and
+decision-closure figures), see docs/adr/0030-kpi-figures-a-view.md.
 
 The heavy work is SQL, in a handful of statements whatever the number of residents:
 
@@ -13,8 +16,10 @@ The heavy work is SQL, in a handful of statements whatever the number of residen
    that step 3 reads instead of joining windows to counts; only usage rows whose counts changed
    are written.
 3. `write_service_use_values`: ResidentWindow + the counts added up to every team, PCN,
-   neighbourhood and place, per cohort month and for all months, with the interval (the sums
-   and formulas of kpis/statistics.py), and the feedback scores kept on the windows.
+   neighbourhood and place, per cohort month and for all months: the sums the change and its
+   interval need, for every kind in one OutcomeSums row, and the feedback scores kept on the
+   windows. The view works out each change and its interval (the formulas of kpis/statistics.py)
+   as it is read.
 4. `write_process_values`: from caseload and meetings, per team and place.
 5. `write_closure_values`: whether discussions end in decisions and actions that get done.
 
@@ -41,13 +46,15 @@ from int_app.teams.roles import KEY_WORKER_ROLES, Role
 from .matching import write_matched
 from .models import (
     ALL_KINDS,
+    OUTCOME_KINDS,
     Cohort,
     KpiRun,
-    KpiValue,
     MatchedBalance,
     MatchedPair,
     MatchedValue,
     Measure,
+    OutcomeSums,
+    ProcessValue,
     ResidentUsage,
     ResidentWindow,
 )
@@ -76,7 +83,8 @@ T = {
     "resident": Resident._meta.db_table,
     "window": ResidentWindow._meta.db_table,
     "usage": ResidentUsage._meta.db_table,
-    "value": KpiValue._meta.db_table,
+    "process": ProcessValue._meta.db_table,
+    "outcome": OutcomeSums._meta.db_table,
     "team": Team._meta.db_table,
     "pcn": PCN._meta.db_table,
     "practice": Practice._meta.db_table,
@@ -215,8 +223,7 @@ def prune_old_runs(keep: int = RUNS_KEPT) -> int:
         return 0
     old_runs = KpiRun.objects.filter(pk__lt=min(kept)).exclude(status=KpiRun.Status.RUNNING)
     with transaction.atomic():
-        KpiValue.objects.filter(run__in=old_runs).delete()
-        for model in (MatchedPair, MatchedValue, MatchedBalance):
+        for model in (ProcessValue, OutcomeSums, MatchedPair, MatchedValue, MatchedBalance):
             model.objects.filter(run__in=old_runs).delete()
         deleted, _ = old_runs.delete()
     return deleted
@@ -449,19 +456,28 @@ def count_everyone(cursor) -> int:
     cursor.execute(f"DROP TABLE IF EXISTS {COUNTS_TABLE}")
     cursor.execute(f"CREATE TEMPORARY TABLE {COUNTS_TABLE} ON COMMIT DROP AS {_usage_select('', every_window=True)}")
     windows_counted = cursor.rowcount  # a row for every complete window
-    # The usage table keeps only windows with contacts in them.
+    # The usage table keeps only windows with contacts in them. One pass over the counts and the
+    # stored rows (a full join) finds the few that differ: rows to delete (a window no longer
+    # complete, no longer there, or without contacts now) and rows to write (new or changed).
     contacts = "c.baseline_total + c.followup_total > 0"
     cursor.execute(
         f"""
-        WITH gone AS (
-            -- Windows no longer complete, or no longer there, or without contacts now.
+        WITH differing AS MATERIALIZED (
+            SELECT c.resident_id AS counted_id, u.resident_id AS stored_id, coalesce({contacts}, FALSE) AS has_contacts,
+                   {counted}
+            FROM {COUNTS_TABLE} c FULL JOIN {T['usage']} u ON u.resident_id = c.resident_id
+            WHERE c.resident_id IS NULL OR u.resident_id IS NULL OR NOT ({contacts})
+               OR ({stored}) IS DISTINCT FROM ({counted})
+        ),
+        gone AS (
             DELETE FROM {T['usage']} u
-            WHERE NOT EXISTS (SELECT 1 FROM {COUNTS_TABLE} c WHERE c.resident_id = u.resident_id AND {contacts})
+            USING differing d
+            WHERE u.resident_id = d.stored_id AND NOT d.has_contacts
         )
         INSERT INTO {T['usage']} (resident_id, {columns})
-        SELECT c.resident_id, {counted}
-        FROM {COUNTS_TABLE} c LEFT JOIN {T['usage']} u ON u.resident_id = c.resident_id
-        WHERE {contacts} AND (u.resident_id IS NULL OR ({stored}) IS DISTINCT FROM ({counted}))
+        SELECT d.counted_id, {", ".join(f"d.{column}" for column in USAGE_COLUMNS)}
+        FROM differing d
+        WHERE d.has_contacts
         ON CONFLICT (resident_id) DO UPDATE SET {updates}
         """  # noqa: S608
     )
@@ -470,17 +486,17 @@ def count_everyone(cursor) -> int:
 
 def write_service_use_values(cursor, run: KpiRun, *, recount: bool = False) -> tuple[int, int]:
     """Contacts before and after, residents counted and in progress, and feedback: one pass
-    over the windows and their counts. With `recount` (a full run), everyone's contacts are
-    counted first (count_everyone), and the roll-up reads those counts rather than the table.
-    Returns the windows counted (0 without `recount`) and the rows written."""
-    kinds = (ALL_KINDS, *KINDS)
+    over the windows and their counts, into one OutcomeSums row per unit, cohort and period
+    (KpiValue spreads each into its figures). With `recount` (a full run), everyone's contacts
+    are counted first (count_everyone), and the roll-up reads those counts rather than the table.
+    Returns the windows counted (0 without `recount`) and the figures written (KpiValue rows)."""
     # Sums of whole numbers run in float8: exact up to 2^53 (9 × 10^15), far beyond any count
     # here, and several times faster than the numeric that sum(bigint) would accumulate in.
     # A full run reads its counts, which carry each window's cell (count_everyone), and the
     # windows in progress; an incremental one the windows and the usage table.
     counted = "w" if recount else "u"
     cell_sums = []
-    for kind in kinds:
+    for kind in OUTCOME_KINDS:
         b, f = f"{counted}.{ResidentUsage.column('baseline', kind)}", f"{counted}.{ResidentUsage.column('followup', kind)}"
         cell_sums += [
             f"coalesce(sum({b}), 0) AS b_{kind}",
@@ -495,31 +511,23 @@ def write_service_use_values(cursor, run: KpiRun, *, recount: bool = False) -> t
         for score in FEEDBACK_SCORES
     ]
     unit_sums = [
-        f"sum(c.{prefix}_{kind}::float8)::int8 AS {prefix}_{kind}" for kind in kinds for prefix in ("b", "f", "bb", "ff", "bf")
+        f"sum(c.{prefix}_{kind}::float8)::int8 AS {prefix}_{kind}" for kind in OUTCOME_KINDS for prefix in ("b", "f", "bb", "ff", "bf")
     ]
     unit_sums += [f"sum(c.score_{score}::float8)::int AS score_{score}" for score in FEEDBACK_SCORES]
-    ratios = [f"u.f_{kind}::float8 / nullif(u.b_{kind}, 0) AS r_{kind}" for kind in kinds]
-    errors = [
-        f"CASE WHEN r.r_{kind} IS NOT NULL THEN "
-        f"{standard_error_sql('r.n', f'r.b_{kind}', f'r.bb_{kind}', f'r.ff_{kind}', f'r.bf_{kind}', f'r.r_{kind}')} "
-        f"END AS se_{kind}"
-        for kind in kinds
-    ]
-    nothing = "0, 0, 0, 0, 0, NULL::float8, NULL::float8"
-    figure_rows = [
-        f"('{Measure.SERVICE_USE}', '{kind}', e.n, e.b_{kind}, e.f_{kind}, e.bb_{kind}, e.ff_{kind}, e.bf_{kind}, "
-        f"NULL::float8, e.r_{kind}, e.se_{kind})"
-        for kind in kinds
-    ]
-    feedback_n = " + ".join(f"e.score_{score}" for score in FEEDBACK_SCORES)
-    feedback_total = " + ".join(f"{score} * e.score_{score}" for score in FEEDBACK_SCORES)
-    figure_rows += [
-        f"('{Measure.IN_PROGRESS}', '{ALL_KINDS}', e.in_progress, 0, 0, 0, 0, 0, NULL, NULL, NULL)",
-        f"('{Measure.FEEDBACK}', '{ALL_KINDS}', {feedback_n}, 0, 0, 0, 0, 0, "
-        f"({feedback_total})::float8 / nullif({feedback_n}, 0), NULL, NULL)",
-    ]
-    figure_rows += [f"('{Measure.FEEDBACK_SCORE}', '{score}', e.score_{score}, {nothing}, NULL)" for score in FEEDBACK_SCORES]
-    stats = interval_sql("k.ratio", "k.se")
+    arrays = ", ".join(
+        f"ARRAY[{', '.join(f'u.{prefix}_{kind}' for kind in OUTCOME_KINDS)}]" for prefix in ("b", "f", "bb", "ff", "bf")
+    )
+    scores = f"ARRAY[{', '.join(f'u.score_{score}' for score in FEEDBACK_SCORES)}]"
+    # The figures KpiValue shows of a row (none about nobody): every kind when anyone's window is
+    # complete, in progress, feedback, and each score somebody gave.
+    figures = " + ".join(
+        [
+            f"{len(OUTCOME_KINDS)} * (o.n > 0)::int",
+            "(o.in_progress > 0)::int",
+            f"(({' + '.join(f'o.feedback_scores[{score}]' for score in FEEDBACK_SCORES)}) > 0)::int",
+            *(f"(o.feedback_scores[{score}] > 0)::int" for score in FEEDBACK_SCORES),
+        ]
+    )
     windows_counted = count_everyone(cursor) if recount else 0
     if recount:
         cell = ", ".join(WINDOW_CELL)
@@ -542,7 +550,7 @@ def write_service_use_values(cursor, run: KpiRun, *, recount: bool = False) -> t
             FROM {windows}
             GROUP BY w.cohort, w.team_id, w.pcn_id, w.neighbourhood_id, w.place_id, w.cohort_month
         ),
-        units AS MATERIALIZED (
+        units AS (
             -- Stage 2: the cells added up to every level, per cohort month and for all months
             -- (cohort_month is NULL in the second grouping set), a few thousand rows, named.
             SELECT sums.*, {LABEL} AS unit_label
@@ -556,30 +564,85 @@ def write_service_use_values(cursor, run: KpiRun, *, recount: bool = False) -> t
             ) sums
             {label_joins("sums")}
         ),
-        -- The ratio and its standard error per kind, worked out once on these few rows (each a
-        -- CTE of its own, as PostgreSQL would otherwise repeat the expressions where used).
-        ratios AS MATERIALIZED (SELECT u.*, {', '.join(ratios)} FROM units u),
-        errors AS MATERIALIZED (SELECT r.*, {', '.join(errors)} FROM ratios r)
-        INSERT INTO {T['value']} ({VALUE_COLUMNS})
-        SELECT %(run)s, e.level, e.unit_id, e.unit_label, k.measure, k.kind, e.cohort, e.cohort_month,
-               k.n, k.b, k.f, k.bb, k.ff, k.bf, k.value,
-               {stats['pct']}, {stats['low']}, {stats['high']},
-               k.measure IN (%(service_use)s, %(feedback)s) AND k.n < %(min_residents)s
-        FROM errors e
-        -- One row per unit, period, cohort and measure (and kind).
-        CROSS JOIN LATERAL (VALUES {", ".join(figure_rows)}) k(measure, kind, n, b, f, bb, ff, bf, value, ratio, se)
-        -- Only what there is: a month whose residents are all in progress has no change,
-        -- nobody in the comparator gives feedback, and most months have nobody in progress.
-        WHERE k.n > 0
+        written AS (
+            -- One row per unit, cohort and period; the change and its interval are worked out
+            -- when KpiValue reads it.
+            INSERT INTO {T['outcome']} AS o
+                (run_id, level, unit_id, unit_label, cohort, period, n, in_progress,
+                 baseline, followup, baseline_sq, followup_sq, baseline_followup, feedback_scores, min_residents)
+            SELECT %(run)s, u.level, u.unit_id, u.unit_label, u.cohort, u.cohort_month, u.n, u.in_progress,
+                   {arrays}, {scores}, %(min_residents)s
+            FROM units u
+            RETURNING {figures} AS figures
+        )
+        SELECT coalesce(sum(figures), 0) FROM written
         """,  # noqa: S608
-        {
-            "run": run.pk,
-            "service_use": Measure.SERVICE_USE,
-            "feedback": Measure.FEEDBACK,
-            "min_residents": settings.KPI_MIN_RESIDENTS,
-        },
+        {"run": run.pk, "min_residents": settings.KPI_MIN_RESIDENTS},
     )
-    return windows_counted, cursor.rowcount
+    return windows_counted, cursor.fetchone()[0]
+
+
+def figures_view_sql(kinds: tuple[str, ...] = OUTCOME_KINDS) -> str:
+    """The view KpiValue reads (made by migration; make it again by migration when the kinds or
+    these formulas change): ProcessValue's rows as they are, and each OutcomeSums row spread into
+    its figures, one per kind of contact, in progress, feedback and each feedback score, with each
+    change and its interval worked out as the recompute used to store them (kpis/statistics.py in
+    SQL). A figure about nobody (n = 0) is not there.
+
+    A branch of a UNION ALL per measure, each naming its measure as a constant, so PostgreSQL
+    leaves out the branches a reader's filter on the measure rules out (and, by the tables' level
+    constraints, on the level); the kinds and the scores are the arrays unnested, so the view
+    stays small to plan. An interval is worked out only where a reader asks for it."""
+    # Ids unique across both tables: a process row's id doubled, an outcome row's odd.
+    stride = len(kinds) + 2 + len(FEEDBACK_SCORES)
+    kind_names = "ARRAY[" + ", ".join(f"'{kind}'" for kind in kinds) + "]::text[]"
+    zeros = "0::bigint, 0::bigint, 0::bigint, 0::bigint, 0::bigint"
+    no_change = "NULL::float8, NULL::float8, NULL::float8"
+    feedback_n = "(" + " + ".join(f"o.feedback_scores[{score}]" for score in FEEDBACK_SCORES) + ")"
+    feedback_total = " + ".join(f"{score} * o.feedback_scores[{score}]" for score in FEEDBACK_SCORES)
+    stats = interval_sql("r.ratio", "s.se")
+
+    def outcome_row(position: str, measure: str, kind: str) -> str:
+        return (
+            f"(o.id * {stride} + {position}) * 2 + 1, o.run_id, o.level::text, o.unit_id, o.unit_label::text, "
+            f"'{measure}'::text, {kind}, o.cohort::text, o.period"
+        )
+
+    return f"""
+        SELECT p.id * 2 AS id, p.run_id, p.level::text AS level, p.unit_id, p.unit_label::text AS unit_label,
+               p.measure::text AS measure, p.kind::text AS kind, p.cohort::text AS cohort, p.period, p.n,
+               p.baseline, p.followup, p.baseline_sq, p.followup_sq, p.baseline_followup, p.value, p.pct_change,
+               p.ci_low, p.ci_high, p.too_few, p.residents
+        FROM {T['process']} p
+        UNION ALL
+        SELECT {outcome_row("k.position - 1", Measure.SERVICE_USE, "k.kind")}, o.n, k.b, k.f, k.bb, k.ff, k.bf,
+               NULL::float8, {stats['pct']}, {stats['low']}, {stats['high']}, o.n < o.min_residents, NULL::int
+        FROM {T['outcome']} o
+        CROSS JOIN LATERAL unnest({kind_names}, o.baseline, o.followup, o.baseline_sq, o.followup_sq, o.baseline_followup)
+            WITH ORDINALITY k(kind, b, f, bb, ff, bf, position)
+        -- The ratio where there were contacts before, then its standard error.
+        CROSS JOIN LATERAL (SELECT k.f::float8 / nullif(k.b, 0) AS ratio) r
+        CROSS JOIN LATERAL (
+            SELECT CASE WHEN r.ratio IS NOT NULL THEN {standard_error_sql('o.n', 'k.b', 'k.bb', 'k.ff', 'k.bf', 'r.ratio')} END AS se
+        ) s
+        WHERE o.n > 0
+        UNION ALL
+        SELECT {outcome_row(str(len(kinds)), Measure.IN_PROGRESS, f"'{ALL_KINDS}'::text")}, o.in_progress, {zeros},
+               NULL::float8, {no_change}, FALSE, NULL::int
+        FROM {T['outcome']} o
+        WHERE o.in_progress > 0
+        UNION ALL
+        SELECT {outcome_row(str(len(kinds) + 1), Measure.FEEDBACK, f"'{ALL_KINDS}'::text")}, {feedback_n}, {zeros},
+               ({feedback_total})::float8 / {feedback_n}, {no_change}, {feedback_n} < o.min_residents, NULL::int
+        FROM {T['outcome']} o
+        WHERE {feedback_n} > 0
+        UNION ALL
+        SELECT {outcome_row(f"{len(kinds) + 1} + k.score", Measure.FEEDBACK_SCORE, "k.score::text")}, k.residents,
+               {zeros}, NULL::float8, {no_change}, FALSE, NULL::int
+        FROM {T['outcome']} o
+        CROSS JOIN LATERAL unnest(o.feedback_scores) WITH ORDINALITY k(residents, score)
+        WHERE k.residents > 0
+    """  # noqa: S608
 
 
 # --- 4. process -----------------------------------------------------------------------------------
@@ -697,7 +760,7 @@ def write_process_values(cursor, run: KpiRun) -> int:
             UNION ALL
             SELECT level, unit_id, %(m_days)s, n, median FROM medians
         )
-        INSERT INTO {T['value']} ({VALUE_COLUMNS})
+        INSERT INTO {T['process']} ({VALUE_COLUMNS})
         SELECT %(run)s, u.level, u.unit_id, {LABEL}, u.measure, %(all)s, '', NULL,
                u.n, 0, 0, 0, 0, 0, u.value, NULL, NULL, NULL, FALSE
         FROM figures u
@@ -844,7 +907,7 @@ def write_closure_values(cursor, run: KpiRun) -> int:
                 (%(m_carried)s, coalesce(cf.n, 0), coalesce(cf.n, 0)::float8, coalesce(cf.residents, 0))
             ) f(measure, n, value, residents)
         )
-        INSERT INTO {T['value']} ({VALUE_COLUMNS}, residents)
+        INSERT INTO {T['process']} ({VALUE_COLUMNS}, residents)
         SELECT %(run)s, u.level, u.unit_id, {LABEL}, u.measure, %(all)s, '', NULL,
                u.n, 0, 0, 0, 0, 0, u.value, NULL, NULL, NULL, u.residents < %(min_residents)s, u.residents
         FROM figures u

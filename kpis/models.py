@@ -7,6 +7,7 @@ from django.db import models
 from django.db.models import F, Q
 from django.utils import timezone
 
+from caseload.models import ServiceUseEvent
 from int_app.teams.models import Team
 from int_app.teams.roles import Right
 
@@ -48,6 +49,8 @@ class Measure(models.TextChoices):
 
 
 ALL_KINDS = "all"
+# The order of OutcomeSums' arrays: all kinds together, then each kind of contact.
+OUTCOME_KINDS: tuple[str, ...] = (ALL_KINDS, *ServiceUseEvent.Kind.values)
 
 
 class ResidentWindowQuerySet(models.QuerySet):
@@ -304,11 +307,14 @@ class KpiValue(models.Model):
     all months).
 
     For service use the row keeps the sums the interval needs, so rows of several months or
-    units add up to the same figure a single row would give (see kpis/statistics.py)."""
+    units add up to the same figure a single row would give (see kpis/statistics.py).
 
-    # No database foreign key: only the recompute writes these rows, in the transaction that
-    # creates their run, and a per-row key check doubled the time to write a run (~30,000 rows).
-    # prune_old_runs deletes a run's values with it.
+    What every reader reads, and never written: a database view (docs/adr/0030-kpi-figures-a-view.md)
+    over the two tables the recompute writes, ProcessValue (process and decision-closure figures,
+    stored in this shape) and OutcomeSums (one row per unit, cohort and period holding every kind,
+    in progress and the feedback scores, which the view spreads into these rows, working out each
+    change and its interval as it is read)."""
+
     run = models.ForeignKey(KpiRun, on_delete=models.DO_NOTHING, db_constraint=False, related_name="values", db_index=False)
     level = models.CharField(max_length=20, choices=Level.choices)
     unit_id = models.BigIntegerField()
@@ -338,16 +344,87 @@ class KpiValue(models.Model):
     objects = KpiValueQuerySet.as_manager()
 
     class Meta:
-        # Every dashboard read is by run, level, unit and measure. A unique index over the whole
-        # key (adding kind, cohort and period) would make writing a run 40 % slower; the
-        # recompute's GROUP BY makes the key unique, and a test checks it.
-        indexes = [models.Index(fields=["run", "level", "unit_id", "measure"], name="kpi_value_run_unit_measure")]
-        constraints = [
-            models.CheckConstraint(condition=Q(level__in=["team", "pcn", "neighbourhood", "place"]), name="kpi_value_level_known"),
-        ]
+        managed = False  # the view is made by migration 0012
 
     def __str__(self) -> str:
         return f"{self.unit_label} {self.measure} {self.kind} {self.cohort} {self.period or 'all months'}"
+
+
+class ProcessValue(models.Model):
+    """A process or decision-closure figure of one run, per team or place, stored as KpiValue
+    reads it (a few hundred rows a run). Written only by the recompute."""
+
+    # No database foreign key: only the recompute writes these rows, in the transaction that
+    # creates their run; prune_old_runs deletes a run's rows with it.
+    run = models.ForeignKey(KpiRun, on_delete=models.DO_NOTHING, db_constraint=False, related_name="+", db_index=False)
+    level = models.CharField(max_length=20, choices=Level.choices)
+    unit_id = models.BigIntegerField()
+    unit_label = models.CharField(max_length=200)
+    measure = models.CharField(max_length=40, choices=Measure.choices)
+    kind = models.CharField(max_length=30, default=ALL_KINDS)
+    cohort = models.CharField(max_length=20, choices=Cohort.choices, blank=True)
+    period = models.DateField(null=True, blank=True)
+    n = models.IntegerField(default=0)
+    baseline = models.BigIntegerField(default=0)
+    followup = models.BigIntegerField(default=0)
+    baseline_sq = models.BigIntegerField(default=0)
+    followup_sq = models.BigIntegerField(default=0)
+    baseline_followup = models.BigIntegerField(default=0)
+    value = models.FloatField(null=True, blank=True)
+    pct_change = models.FloatField(null=True, blank=True)
+    ci_low = models.FloatField(null=True, blank=True)
+    ci_high = models.FloatField(null=True, blank=True)
+    too_few = models.BooleanField(default=False)
+    residents = models.IntegerField(null=True, blank=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["run", "level", "unit_id", "measure"], name="process_value_run_unit_measure")]
+        constraints = [
+            models.CheckConstraint(condition=Q(level__in=["team", "place"]), name="process_value_level_known"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.unit_label} {self.measure} {self.period or 'all months'}"
+
+
+class OutcomeSums(models.Model):
+    """Service use, residents in progress and feedback of one unit, cohort and period (a cohort
+    month, or none for all months) in one run: one row where KpiValue shows up to sixteen (one per
+    kind of contact, in progress, feedback and each feedback score), so a run writes a tenth of
+    the rows. Written only by the recompute; read through KpiValue.
+
+    The five sums of each kind are arrays in the order of OUTCOME_KINDS ("all", then the kinds of
+    contact); a change of the kinds is a migration that makes the view again
+    (kpis/compute.figures_view_sql) with them."""
+
+    run = models.ForeignKey(KpiRun, on_delete=models.DO_NOTHING, db_constraint=False, related_name="+", db_index=False)
+    level = models.CharField(max_length=20, choices=Level.choices)
+    unit_id = models.BigIntegerField()
+    unit_label = models.CharField(max_length=200)
+    cohort = models.CharField(max_length=20, choices=Cohort.choices)
+    period = models.DateField(null=True, blank=True, help_text="The cohort month; empty for all months.")
+    # Residents with a complete window (the n of every kind), and those still in follow-up.
+    n = models.IntegerField()
+    in_progress = models.IntegerField()
+    baseline = ArrayField(models.BigIntegerField())
+    followup = ArrayField(models.BigIntegerField())
+    baseline_sq = ArrayField(models.BigIntegerField())
+    followup_sq = ArrayField(models.BigIntegerField())
+    baseline_followup = ArrayField(models.BigIntegerField())
+    # Residents giving each score, 1 to 5.
+    feedback_scores = ArrayField(models.IntegerField())
+    # KPI_MIN_RESIDENTS when the run was written: the view marks a figure about fewer as too few.
+    min_residents = models.IntegerField()
+
+    class Meta:
+        verbose_name_plural = "outcome sums"
+        indexes = [models.Index(fields=["run", "level", "unit_id"], name="outcome_sums_run_unit")]
+        constraints = [
+            models.CheckConstraint(condition=Q(level__in=["team", "pcn", "neighbourhood", "place"]), name="outcome_sums_level_known"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.unit_label} {self.cohort} {self.period or 'all months'}"
 
 
 # --- Matched comparison (docs/adr/0021-matched-comparison.md) ------------------------------------

@@ -566,7 +566,7 @@ def kpi_build_city(scale: int) -> None:
     residents, contacts = KPI_RESIDENTS_AT_1X * scale, KPI_CONTACTS_AT_1X * scale
     with connection.cursor() as cursor:
         cursor.execute(
-            "TRUNCATE kpis_kpirun, kpis_kpivalue, kpis_residentwindow, kpis_residentusage, "
+            "TRUNCATE kpis_kpirun, kpis_processvalue, kpis_outcomesums, kpis_residentwindow, kpis_residentusage, "
             "caseload_serviceuseevent, caseload_resident, teams_membership, teams_user, teams_practice, "
             "teams_pcn, teams_team, teams_neighbourhood, teams_place, teams_organisation CASCADE"
         )
@@ -724,7 +724,7 @@ def kpi_prune_runs() -> None:
     from kpis.compute import prune_old_runs
 
     prune_old_runs()
-    kpi_vacuum_analyse("kpis_kpivalue", "kpis_kpirun", "kpis_residentwindow", "kpis_residentusage")
+    kpi_vacuum_analyse("kpis_processvalue", "kpis_outcomesums", "kpis_kpirun", "kpis_residentwindow", "kpis_residentusage")
 
 
 # --- the timings --------------------------------------------------------------------------------
@@ -1216,7 +1216,7 @@ def matched_build_city(residents: int, people: int) -> None:
 
     with connection.cursor() as cursor:
         cursor.execute(
-            "TRUNCATE kpis_kpirun, kpis_kpivalue, kpis_residentwindow, kpis_residentusage, kpis_matchedpair, "
+            "TRUNCATE kpis_kpirun, kpis_processvalue, kpis_outcomesums, kpis_residentwindow, kpis_residentusage, kpis_matchedpair, "
             "kpis_matchedvalue, kpis_matchedbalance, caseload_populationperson, "
             "caseload_populationextract, caseload_serviceuseevent, caseload_resident, teams_practice, teams_pcn, "
             "teams_team, teams_neighbourhood, teams_place CASCADE"
