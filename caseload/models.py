@@ -1380,7 +1380,6 @@ class PopulationContacts(models.Model):
 
     class Meta:
         managed = False
-        db_table = "caseload_populationcontacts"
 
     def __str__(self) -> str:
         return f"{self.person_id} {self.month:%Y-%m} {KIND_OF_NUMBER.get(self.kind, self.kind)}: {self.contacts}"

@@ -313,3 +313,14 @@ def test_collectstatic_succeeds_with_the_production_storage_and_hashes_every_fil
         used.add("django_htmx/htmx-2.min.js")  # the name django-htmx asks the storage for
     assert used
     assert used - manifest.keys() == set()
+
+
+def test_every_model_change_has_its_migration(db):
+    """`migrate` on a deployment makes the tables the models describe: a model changed without its
+    migration (an option, a field) would leave the two apart, unseen until an operator runs
+    makemigrations. Found once: an unmanaged model's table named in its options but not in its
+    migration."""
+    try:
+        call_command("makemigrations", "--check", "--dry-run", verbosity=0)
+    except SystemExit as missing:
+        pytest.fail(f"A model has changed without its migration (makemigrations --check exited {missing.code}).")
