@@ -301,21 +301,9 @@ class KpiValueQuerySet(models.QuerySet):
         return self.filter(run=run)
 
 
-class KpiValue(models.Model):
-    """One figure of one run: a unit (team, PCN, neighbourhood or place), a measure, a kind of
-    contact ("all" for every kind together), a cohort and a period (a cohort month, or none for
-    all months).
+class FigureColumns(models.Model):
+    """The columns of one figure, as KpiValue shows it and ProcessValue stores it."""
 
-    For service use the row keeps the sums the interval needs, so rows of several months or
-    units add up to the same figure a single row would give (see kpis/statistics.py).
-
-    What every reader reads, and never written: a database view (docs/adr/0030-kpi-figures-a-view.md)
-    over the two tables the recompute writes, ProcessValue (process and decision-closure figures,
-    stored in this shape) and OutcomeSums (one row per unit, cohort and period holding every kind,
-    in progress and the feedback scores, which the view spreads into these rows, working out each
-    change and its interval as it is read)."""
-
-    run = models.ForeignKey(KpiRun, on_delete=models.DO_NOTHING, db_constraint=False, related_name="values", db_index=False)
     level = models.CharField(max_length=20, choices=Level.choices)
     unit_id = models.BigIntegerField()
     unit_label = models.CharField(max_length=200)
@@ -341,6 +329,26 @@ class KpiValue(models.Model):
     # many residents those are about, for the small-numbers rule. Empty where n itself says it.
     residents = models.IntegerField(null=True, blank=True)
 
+    class Meta:
+        abstract = True
+
+
+class KpiValue(FigureColumns):
+    """One figure of one run: a unit (team, PCN, neighbourhood or place), a measure, a kind of
+    contact ("all" for every kind together), a cohort and a period (a cohort month, or none for
+    all months).
+
+    For service use the row keeps the sums the interval needs, so rows of several months or
+    units add up to the same figure a single row would give (see kpis/statistics.py).
+
+    What every reader reads, and never written: a database view (docs/adr/0030-kpi-figures-a-view.md)
+    over the two tables the recompute writes, ProcessValue (process and decision-closure figures,
+    stored in this shape) and OutcomeSums (one row per unit, cohort and period holding every kind,
+    in progress and the feedback scores, which the view spreads into these rows, working out each
+    change and its interval as it is read)."""
+
+    run = models.ForeignKey(KpiRun, on_delete=models.DO_NOTHING, db_constraint=False, related_name="values", db_index=False)
+
     objects = KpiValueQuerySet.as_manager()
 
     class Meta:
@@ -350,32 +358,13 @@ class KpiValue(models.Model):
         return f"{self.unit_label} {self.measure} {self.kind} {self.cohort} {self.period or 'all months'}"
 
 
-class ProcessValue(models.Model):
+class ProcessValue(FigureColumns):
     """A process or decision-closure figure of one run, per team or place, stored as KpiValue
     reads it (a few hundred rows a run). Written only by the recompute."""
 
     # No database foreign key: only the recompute writes these rows, in the transaction that
     # creates their run; prune_old_runs deletes a run's rows with it.
     run = models.ForeignKey(KpiRun, on_delete=models.DO_NOTHING, db_constraint=False, related_name="+", db_index=False)
-    level = models.CharField(max_length=20, choices=Level.choices)
-    unit_id = models.BigIntegerField()
-    unit_label = models.CharField(max_length=200)
-    measure = models.CharField(max_length=40, choices=Measure.choices)
-    kind = models.CharField(max_length=30, default=ALL_KINDS)
-    cohort = models.CharField(max_length=20, choices=Cohort.choices, blank=True)
-    period = models.DateField(null=True, blank=True)
-    n = models.IntegerField(default=0)
-    baseline = models.BigIntegerField(default=0)
-    followup = models.BigIntegerField(default=0)
-    baseline_sq = models.BigIntegerField(default=0)
-    followup_sq = models.BigIntegerField(default=0)
-    baseline_followup = models.BigIntegerField(default=0)
-    value = models.FloatField(null=True, blank=True)
-    pct_change = models.FloatField(null=True, blank=True)
-    ci_low = models.FloatField(null=True, blank=True)
-    ci_high = models.FloatField(null=True, blank=True)
-    too_few = models.BooleanField(default=False)
-    residents = models.IntegerField(null=True, blank=True)
 
     class Meta:
         indexes = [models.Index(fields=["run", "level", "unit_id", "measure"], name="process_value_run_unit_measure")]

@@ -133,7 +133,7 @@ class Migration(migrations.Migration):
                 ('measure', models.CharField(choices=[('service_use', 'Contacts with services, before and after'), ('in_progress', 'Residents whose follow-up has not ended'), ('feedback', 'Resident feedback (mean of 1 to 5)'), ('feedback_score', 'Residents giving each feedback score'), ('referrals_per_week', 'Referrals per week'), ('days_to_first_discussion', 'Days from referral to first discussion (median)'), ('caseload_per_key_worker', 'Active residents per key worker'), ('actions_on_time', 'Actions done by their due date (%)'), ('overdue_actions', 'Overdue actions'), ('gp_attendance', 'Meetings a GP attended (%)'), ('cases_per_meeting', 'Residents discussed per meeting'), ('discussions_closed', 'Discussions ending with a decision or action (%)'), ('decisions_done_on_time', 'Decisions whose actions were all done by their due date (%)'), ('days_to_last_action', 'Days from decision to its last action done (median)'), ('carried_forward', 'Items carried forward more than twice')], max_length=40)),
                 ('kind', models.CharField(default='all', max_length=30)),
                 ('cohort', models.CharField(blank=True, choices=[('intervention', 'Supported by the INT'), ('comparator', 'Referred, not supported (comparator)')], max_length=20)),
-                ('period', models.DateField(blank=True, null=True)),
+                ('period', models.DateField(blank=True, help_text='The cohort month; empty for all months.', null=True)),
                 ('n', models.IntegerField(default=0)),
                 ('baseline', models.BigIntegerField(default=0)),
                 ('followup', models.BigIntegerField(default=0)),
