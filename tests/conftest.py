@@ -217,6 +217,26 @@ def _own_import_folder(tmp_path_factory) -> Iterator[None]:
         os.environ["INT_IMPORT_DIR"] = previous
 
 
+# When each test of this process started (the real clock, which PostgreSQL's backend_start uses
+# whatever INT_TEST_NOW says), to name the test that opened a session left connected at the end.
+_TESTS_STARTED: list[tuple[float, str]] = []
+
+
+def _real_time() -> float:
+    import time_machine
+
+    return time_machine.escape_hatch.time.time() if time_machine.escape_hatch.is_travelling() else time.time()
+
+
+def pytest_runtest_logstart(nodeid: str, location) -> None:
+    _TESTS_STARTED.append((_real_time(), nodeid))
+
+
+def _test_running_at(moment: float) -> str:
+    started = [nodeid for at, nodeid in _TESTS_STARTED if at <= moment]
+    return started[-1] if started else "before the first test"
+
+
 @pytest.fixture(scope="session", autouse=True)
 def _no_session_left_open(django_db_setup, django_db_blocker) -> Iterator[None]:
     """At the end, no other session may still be connected to the test database, or dropping it
@@ -231,13 +251,17 @@ def _no_session_left_open(django_db_setup, django_db_blocker) -> Iterator[None]:
     with django_db_blocker.unblock(), connection.cursor() as cursor:
         others = "FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()"
         for _ in range(50):
-            cursor.execute(f"SELECT pid, application_name, state, left(query, 300) {others}")  # noqa: S608 - our SQL
+            cursor.execute(f"SELECT pid, application_name, state, left(query, 300), extract(epoch FROM backend_start) {others}")  # noqa: S608 - our SQL
             left_open = cursor.fetchall()
             if not left_open:
                 return
             time.sleep(0.1)
-        for pid, application, state, query in left_open:
-            warnings.warn(f"A session was left connected to the test database ({application or 'no name'}, {state}): {query}", stacklevel=1)
+        for pid, application, state, query, opened in left_open:
+            warnings.warn(
+                f"A session was left connected to the test database ({application or 'no name'}, {state}), "
+                f"opened while {_test_running_at(float(opened))} ran; its last statement: {query}",
+                stacklevel=1,
+            )
             cursor.execute("SELECT pg_terminate_backend(%s)", [pid])
 
 
