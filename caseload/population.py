@@ -75,6 +75,8 @@ LOAD_WORK_MEM = "256MB"
 # load) stay below it; extract ids up to 900 million fit a bigint.
 PERSON_IDS_PER_EXTRACT = 10_000_000_000
 SEXES = ("M", "F", "U")
+# The same, as an SQL list for IN.
+SEXES_SQL = "(" + ", ".join(f"'{sex}'" for sex in SEXES) + ")"
 CONTACTS_MAX = 10_000
 
 
@@ -180,13 +182,13 @@ def _parsed_sql(team_id: int) -> str:
                CASE WHEN month_ok THEN to_date(month_text || '-01', 'YYYY-MM-DD') END AS month,
                CASE WHEN birth_ok THEN birth_text::smallint END AS birth_year_value,
                CASE WHEN contacts_ok THEN contacts_text::int END AS contacts,
-               CASE WHEN n = 7 AND nhs_ok AND practice.id IS NOT NULL AND birth_ok AND sex IN ('M', 'F', 'U') AND month_ok
+               CASE WHEN n = 7 AND nhs_ok AND practice.id IS NOT NULL AND birth_ok AND sex IN {SEXES_SQL} AND month_ok
                          AND kind_number IS NOT NULL AND contacts_ok THEN '{{}}'::text[] ELSE array_remove(ARRAY[
                  CASE WHEN n <> 7 THEN 'expected 7 values separated by commas, found ' || n END,
                  CASE WHEN n = 7 AND NOT nhs_ok THEN 'NHS number ' || coalesce(nullif(nhs, ''), '(empty)') || ' is not valid (10 digits, the last a check digit)' END,
                  CASE WHEN n = 7 AND practice.id IS NULL THEN 'practice ' || coalesce(nullif(ods, ''), '(empty)') || ' is not one of the team''s practices' END,
                  CASE WHEN n = 7 AND NOT birth_ok THEN 'bad birth_year ' || coalesce(nullif(birth_text, ''), '(empty)') || ': a year from 1900 to this year' END,
-                 CASE WHEN n = 7 AND sex NOT IN ('M', 'F', 'U') THEN 'bad sex ' || coalesce(nullif(sex, ''), '(empty)') || ': use M, F or U' END,
+                 CASE WHEN n = 7 AND sex NOT IN {SEXES_SQL} THEN 'bad sex ' || coalesce(nullif(sex, ''), '(empty)') || ': use M, F or U' END,
                  CASE WHEN n = 7 AND NOT month_ok THEN 'bad month ' || coalesce(nullif(month_text, ''), '(empty)') || ': write months as YYYY-MM, from {EARLIEST_RECORD:%Y-%m} to this month' END,
                  CASE WHEN n = 7 AND kind_number IS NULL THEN 'unknown kind ' || coalesce(nullif(kind_text, ''), '(empty)') || ': use one of {", ".join(sorted(KIND_NUMBERS))}' END,
                  CASE WHEN n = 7 AND NOT contacts_ok THEN 'bad contacts ' || coalesce(nullif(contacts_text, ''), '(empty)') || ': a whole number from 1 to {CONTACTS_MAX:,}' END
@@ -378,7 +380,7 @@ def _people_sql(*, quick: bool, first: datetime.date, last: datetime.date) -> st
         """
         values = _quick_values_sql()
         described = f"""({values["practice"]} ->> person.ods)::bigint, ({values["year"]} ->> person.birth_year)::smallint,
-                        CASE WHEN person.sex IN ('M', 'F', 'U') THEN person.sex END"""
+                        CASE WHEN person.sex IN {SEXES_SQL} THEN person.sex END"""
     else:
         source = f"""
             SELECT line.nhs, line.practice_id AS ods, line.birth_year_value AS birth_year, line.sex, month_kind.slot, month_kind.part,
