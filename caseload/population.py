@@ -26,8 +26,9 @@ import contextlib
 import datetime
 import io
 import logging
+import threading
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import BinaryIO
 
 import psycopg2
@@ -70,6 +71,15 @@ TYPED = "population_typed"
 TEMP_TABLES = f"{STAGING}, {FIELDS}, {TYPED}"
 # Room for the load's sorts and hashes (a million rows sort in memory), for its transaction only.
 LOAD_WORK_MEM = "256MB"
+# A file of this many lines or more is loaded in two halves at once, each on a connection of its
+# own (docs/adr/0031-population-load-in-two-halves.md); a smaller one on one connection.
+HALVES_FROM_ROWS = 200_000
+# How far past the middle of the file the second half's start is looked for (the first line of
+# another person): a file grouped by person finds it within one person's lines.
+HALF_START_LINES = 10_000
+# How long the second half waits for a lock before giving up: a row the first half holds means a
+# person in both halves (the file is then loaded on one connection, which waits as long as it must).
+HALF_LOCK_TIMEOUT = "200ms"
 # A person's id in a version is the extract's id times this plus their NHS number (ten digits): a
 # contacts row carries it without a look-up. Ids from the people's own sequence (none is taken by a
 # load) stay below it; extract ids up to 900 million fit a bigint.
@@ -391,10 +401,11 @@ def _people_sql(*, quick: bool, first: datetime.date, last: datetime.date) -> st
     months = (last.year - first.year) * 12 + last.month - first.month + 1
     words = -(-months * KINDS_A_MONTH // BITS_A_WORD)
     distinct = " + ".join(f"coalesce(bit_count((bit_or(bit) FILTER (WHERE word = {word}))::bit(64)), 0)" for word in range(words))
-    by_kind = ", ".join(f"coalesce(sum(contacts) FILTER (WHERE part = {number}), 0)" for number in sorted(KIND_NUMBERS.values()))
-    # The recent sums from the recent months by kind, once a person rather than once a line.
-    recent_emergency = " + ".join(f"recent_by_kind[{KIND_NUMBERS[kind]}]" for kind in EMERGENCY_KINDS)
-    recent_total = " + ".join(f"recent_by_kind[{number}]" for number in sorted(KIND_NUMBERS.values()))
+    recent = {number: f"coalesce(sum(contacts) FILTER (WHERE part = {number}), 0)" for number in sorted(KIND_NUMBERS.values())}
+    by_kind = ", ".join(f"{total}::int" for total in recent.values())
+    # The recent sums from the sums by kind: each sum is counted once, however often it is named.
+    recent_emergency = " + ".join(recent[KIND_NUMBERS[kind]] for kind in EMERGENCY_KINDS)
+    recent_total = " + ".join(recent.values())
     return f"""
         WITH month_kind AS MATERIALIZED ({_month_kinds_sql(first=first, last=last)}),
         person AS MATERIALIZED (
@@ -403,7 +414,7 @@ def _people_sql(*, quick: bool, first: datetime.date, last: datetime.date) -> st
                    count(*) AS lines, {distinct} AS months_and_kinds,
                    coalesce(sum(contacts) FILTER (WHERE part = {BEFORE_EMERGENCY}), 0) AS before_emergency,
                    coalesce(sum(contacts) FILTER (WHERE part = {BEFORE_OTHER}), 0) AS before_other,
-                   ARRAY[{by_kind}] AS recent_by_kind
+                   ARRAY[{by_kind}] AS recent_by_kind, ({recent_emergency})::int AS recent_emergency, ({recent_total})::int AS recent_total
             FROM ({source}) AS line
             GROUP BY nhs, ods, birth_year, sex
         ),
@@ -411,7 +422,7 @@ def _people_sql(*, quick: bool, first: datetime.date, last: datetime.date) -> st
             INSERT INTO {PopulationPerson._meta.db_table} (id, extract_id, nhs_number, practice_id, birth_year, sex, recent_emergency,
                 recent_total, before_emergency, before_total, recent_by_kind, contact_slots, contact_counts)
             SELECT person.id, %(extract)s, person.nhs, {described},
-                   {recent_emergency}, {recent_total}, before_emergency, before_emergency + before_other, recent_by_kind,
+                   recent_emergency, recent_total, before_emergency, before_emergency + before_other, recent_by_kind,
                    contact_slots, contact_counts
             FROM person ORDER BY person.id
         )
@@ -471,35 +482,61 @@ def population_load(*, extract: PopulationExtract, team: Team, today: datetime.d
     One row a person, not one a person, month and kind: a person's contacts are two arrays on their
     row (docs/adr/0029-population-contacts-as-arrays-per-person.md), so the load writes about a
     twelfth of the rows, each with its indexes, and nothing else."""
-    params = {**_params(today), "extract": extract.pk, "team": team.pk}
     with connection.cursor() as cursor, _hash_joins(cursor):
         first, last = _months(cursor, today=today, quick=quick)
-        try:
-            # A person described two ways (two rows with one NHS number), or quickly a practice,
-            # year or sex it does not take (NULL), is refused by the people's table.
-            with transaction.atomic():
-                cursor.execute(_people_sql(quick=quick, first=first, last=last), params)
-        except IntegrityError as refused:
-            raise (NotQuick if quick else RepeatedRows) from refused
-        people, rows, valid, once_each = cursor.fetchone()
-        if rows != expected_rows or not once_each:
-            raise NotQuick if quick else RepeatedRows
-        if not valid:
-            raise InvalidNumber
-    return Loaded(people=people, rows=rows, first=first, last=last)
+        written = _write_people(cursor, params=_load_params(extract, team, today), quick=quick, first=first, last=last)
+    return _loaded([written], expected_rows=expected_rows, quick=quick, first=first, last=last)
+
+
+def _load_params(extract: PopulationExtract, team: Team, today: datetime.date) -> dict:
+    return {**_params(today), "extract": extract.pk, "team": team.pk}
+
+
+def _write_people(cursor, *, params: dict, quick: bool, first: datetime.date, last: datetime.date) -> tuple[int, int, bool, bool]:
+    """The one pass over the staged lines (_people_sql): the people written, the lines they hold,
+    whether every NHS number is one, and whether no person has a month and kind twice."""
+    try:
+        # A person described two ways (two rows with one NHS number), or quickly a practice,
+        # year or sex it does not take (NULL), is refused by the people's table.
+        with transaction.atomic():
+            cursor.execute(_people_sql(quick=quick, first=first, last=last), params)
+    except IntegrityError as refused:
+        raise (NotQuick if quick else RepeatedRows) from refused
+    return cursor.fetchone()
+
+
+def _loaded(written: list[tuple[int, int, bool, bool]], *, expected_rows: int, quick: bool, first: datetime.date, last: datetime.date) -> Loaded:
+    """What one or more passes wrote, once it is checked: every line held, each month and kind
+    once a person, every NHS number valid."""
+    rows = sum(lines for _, lines, _, _ in written)
+    if rows != expected_rows or not all(once_each for *_, once_each in written):
+        raise NotQuick if quick else RepeatedRows
+    if not all(valid for _, _, valid, _ in written):
+        raise InvalidNumber
+    return Loaded(people=sum(people for people, *_ in written), rows=rows, first=first, last=last)
 
 
 def _months(cursor, *, today: datetime.date, quick: bool) -> tuple[datetime.date, datetime.date]:
     """The extract's first and last month, from the staged lines (the summary is counted back from
     the last). Quickly, NotQuick when either is not a month written as the file writes them, or
     they cover fewer than MONTHS_REQUIRED (the line-by-line check words it)."""
+    first, last = _month_bounds(cursor, quick=quick)
+    return _months_written(first, last, today) if quick else (first, last)
+
+
+def _month_bounds(cursor, *, quick: bool = True) -> tuple:
+    """The least and greatest month staged (as written, quickly)."""
     cursor.execute(f"SELECT min(month), max(month) FROM {FIELDS if quick else TYPED}")  # noqa: S608
-    first, last = cursor.fetchone()
-    if quick:
-        first, last = _month_written(first, today), _month_written(last, today)
-        if first is None or last is None or (last.year - first.year) * 12 + last.month - first.month + 1 < MONTHS_REQUIRED:
-            raise NotQuick
-    return first, last
+    return cursor.fetchone()
+
+
+def _months_written(first: str | None, last: str | None, today: datetime.date) -> tuple[datetime.date, datetime.date]:
+    """The first and last month the quick staging's least and greatest month stand for; NotQuick
+    when either is not a month written as the file writes them, or they cover too few months."""
+    first_month, last_month = _month_written(first, today), _month_written(last, today)
+    if first_month is None or last_month is None or (last_month.year - first_month.year) * 12 + last_month.month - first_month.month + 1 < MONTHS_REQUIRED:
+        raise NotQuick
+    return first_month, last_month
 
 
 def _month_written(text: str | None, today: datetime.date) -> datetime.date | None:
@@ -558,6 +595,15 @@ def _check_and_load(extract: PopulationExtract, team: Team, today: datetime.date
         logger.info("Population extract %s loaded for %s: %s people, %s rows", extract.pk, team.slug, loaded.people, loaded.rows)
 
     body = upload.tell()
+    _forget_unfinished(extract)  # a load in halves cut short by a crash
+    if extract.rows_total >= HALVES_FROM_ROWS and not connection.in_atomic_block:
+        try:
+            if _load_in_halves(extract, team, today, upload, checked, on_progress):
+                return
+        except (NotQuick, RepeatedRows, InvalidNumber, DataError):
+            logger.info("Population extract %s is loaded on one connection", extract.pk)
+        upload.seek(body)
+        _restage()
     if staged := population_stage_quickly(upload, on_progress):
         checked.rows = staged
         try:
@@ -579,25 +625,171 @@ def _check_and_load(extract: PopulationExtract, team: Team, today: datetime.date
 
 def _load_and_switch(extract: PopulationExtract, team: Team, today: datetime.date, *, expected_rows: int, quick: bool) -> Loaded:
     with transaction.atomic():
-        # One load of an extract at a time (a task delivered twice): the second finds it finished.
-        if PopulationExtract.objects.select_for_update().get(pk=extract.pk).is_finished:
-            raise NotQuick if quick else RepeatedRows
+        _lock_unfinished(extract, quick=quick)
         loaded = population_load(extract=extract, team=team, today=today, expected_rows=expected_rows, quick=quick)
-        # The switch: the old version stops being current and the new one starts, in one commit.
-        PopulationExtract.objects.filter(team=team, is_current=True).update(is_current=False)
-        PopulationExtract.objects.filter(pk=extract.pk).update(
-            status=PopulationExtract.Status.DONE,
-            is_current=True,
-            rows_loaded=loaded.rows,
-            people=loaded.people,
-            first_month=loaded.first,
-            last_month=loaded.last,
-            finished_at=timezone.now(),
-            stored_as="",
-        )
-        # The KPIs' matched comparison reads the current extract: it is recomputed after the commit.
-        announce_population_extract_loaded(extract, team)
+        _switch(extract, team, loaded)
     return loaded
+
+
+def _lock_unfinished(extract: PopulationExtract, *, quick: bool) -> None:
+    """One load of an extract at a time (a task delivered twice): the second finds it finished."""
+    if PopulationExtract.objects.select_for_update().get(pk=extract.pk).is_finished:
+        raise NotQuick if quick else RepeatedRows
+
+
+def _switch(extract: PopulationExtract, team: Team, loaded: Loaded) -> None:
+    """The old version stops being current and the new one starts, in the caller's commit."""
+    PopulationExtract.objects.filter(team=team, is_current=True).update(is_current=False)
+    PopulationExtract.objects.filter(pk=extract.pk).update(
+        status=PopulationExtract.Status.DONE,
+        is_current=True,
+        rows_loaded=loaded.rows,
+        people=loaded.people,
+        first_month=loaded.first,
+        last_month=loaded.last,
+        finished_at=timezone.now(),
+        stored_as="",
+    )
+    # The KPIs' matched comparison reads the current extract: it is recomputed after the commit.
+    announce_population_extract_loaded(extract, team)
+
+
+class _FileRange:
+    """An open file read from where it stands up to `end`, and no further: the first half."""
+
+    def __init__(self, file: BinaryIO, end: int) -> None:
+        self.file, self.end = file, end
+
+    def _left(self, size: int) -> int:
+        left = self.end - self.file.tell()
+        return left if size < 0 else min(size, left)
+
+    def read(self, size: int = -1) -> bytes:
+        return self.file.read(left) if (left := self._left(size)) > 0 else b""
+
+    def readline(self, size: int = -1) -> bytes:
+        return self.file.readline(left) if (left := self._left(size)) > 0 else b""
+
+
+def _second_half_start(upload: BinaryIO, body: int, end: int) -> int | None:
+    """Where the second half of the file's lines starts: the first line past the middle with
+    another NHS number than the line before, so that a file grouped by person has each person in
+    one half. None when there is none within HALF_START_LINES lines."""
+    upload.seek(body + (end - body) // 2)
+    upload.readline()  # the rest of the line the middle falls in
+    previous = None
+    for _ in range(HALF_START_LINES):
+        start = upload.tell()
+        line = upload.readline()
+        if not line:
+            return None
+        nhs_number = line.split(b",", 1)[0]
+        if previous is not None and nhs_number != previous:
+            return start
+        previous = nhs_number
+    return None
+
+
+@dataclass
+class _SecondHalf:
+    """What the two halves of a load tell each other. The second half stages its lines and says
+    its least and greatest month; the first says the extract's first and last month (None: it
+    gave up); the second then writes its people and commits, or says what stopped it."""
+
+    path: str
+    start: int
+    params: dict
+    staged: int = 0
+    months: tuple | None = None
+    months_read: threading.Event = field(default_factory=threading.Event)
+    bounds: tuple[datetime.date, datetime.date] | None = None
+    bounds_set: threading.Event = field(default_factory=threading.Event)
+    written: tuple[int, int, bool, bool] | None = None
+    error: BaseException | None = None
+
+
+def _load_second_half(half: _SecondHalf) -> None:
+    """The second half's thread, on a connection of its own (closed at the end): stage, say the
+    months, wait for the bounds, write its people and commit. Its people belong to a version that
+    is not current yet: nobody reads them until the first half's commit makes it current."""
+    try:
+        with population_staging(), open(half.path, "rb") as upload:
+            upload.seek(half.start)
+            staged = population_stage_quickly(upload, on_progress=lambda rows: setattr(half, "staged", rows))
+            if staged is None:
+                raise NotQuick
+            half.staged = staged
+            with connection.cursor() as cursor:
+                half.months = _month_bounds(cursor)
+            half.months_read.set()
+            half.bounds_set.wait()
+            if half.bounds is None:
+                return  # the first half gave up
+            first, last = half.bounds
+            with transaction.atomic(), connection.cursor() as cursor, _hash_joins(cursor):
+                # A person in both halves: waiting for the first half's row would wait for ever
+                # (it commits only once this half has finished).
+                cursor.execute("SELECT set_config('lock_timeout', %s, true)", [HALF_LOCK_TIMEOUT])
+                half.written = _write_people(cursor, params=half.params, quick=True, first=first, last=last)
+    except BaseException as stopped:  # noqa: BLE001 - said to the first half, which falls back
+        half.error = stopped
+    finally:
+        half.months_read.set()
+        connection.close()
+
+
+def _load_in_halves(
+    extract: PopulationExtract, team: Team, today: datetime.date, upload: BinaryIO, checked: CheckedFile, on_progress: Callable[[int], None]
+) -> bool:
+    """Load a large file the quick way in two halves at once, each staged and grouped into people
+    on a connection of its own (docs/adr/0031-population-load-in-two-halves.md); the version
+    becomes current in the first half's commit, after the second half's people have committed.
+    False when the file has no second half to start; NotQuick, RepeatedRows, InvalidNumber or
+    DataError when the quick way cannot load it, with nothing of it left behind."""
+    body = upload.tell()
+    start = _second_half_start(upload, body, extract.stored_path.stat().st_size)
+    upload.seek(body)
+    if start is None:
+        return False
+    half = _SecondHalf(path=str(extract.stored_path), start=start, params=_load_params(extract, team, today))
+    second = threading.Thread(target=_load_second_half, args=(half,), name=f"population-{extract.pk}-second-half", daemon=True)
+    second.start()
+    try:
+        staged = population_stage_quickly(_FileRange(upload, start), lambda rows: on_progress(rows + half.staged))
+        with connection.cursor() as cursor:
+            mine = _month_bounds(cursor) if staged is not None else None
+        half.months_read.wait()
+        if mine is None or half.months is None or None in (*mine, *half.months):
+            raise NotQuick
+        half.bounds = first, last = _months_written(min(mine[0], half.months[0]), max(mine[1], half.months[1]), today)
+        half.bounds_set.set()
+        checked.rows = staged + half.staged
+        PopulationExtract.objects.filter(pk=extract.pk).update(
+            status=PopulationExtract.Status.LOADING, rows_total=checked.rows, rows_checked=checked.rows
+        )
+        with transaction.atomic():
+            _lock_unfinished(extract, quick=True)
+            with connection.cursor() as cursor, _hash_joins(cursor):
+                written = _write_people(cursor, params=half.params, quick=True, first=first, last=last)
+            second.join()
+            if half.written is None:
+                raise NotQuick from half.error
+            loaded = _loaded([written, half.written], expected_rows=checked.rows, quick=True, first=first, last=last)
+            _switch(extract, team, loaded)
+    except BaseException:
+        half.bounds_set.set()  # the second half stops waiting
+        second.join()
+        _forget_unfinished(extract)  # the second half's people, if it committed them
+        raise
+    logger.info("Population extract %s loaded in two halves for %s: %s people, %s rows", extract.pk, team.slug, loaded.people, loaded.rows)
+    return True
+
+
+def _forget_unfinished(extract: PopulationExtract) -> None:
+    """Delete the people of an extract that is not current: what a load in halves cut short left
+    (the second half commits before the first)."""
+    if not PopulationExtract.objects.filter(pk=extract.pk, is_current=True).exists():
+        PopulationPerson.objects.filter(extract_id=extract.pk)._raw_delete(connection.alias)
 
 
 def population_load_unchecked(*, team: Team, rows: Iterable[tuple], file_name: str) -> PopulationExtract:
