@@ -18,7 +18,8 @@ becomes the team's current extract in the same transaction; the old version's ro
 person's contacts are two arrays on their row, written by the same pass over the lines that groups
 them into people and makes their case-finding summary
 (docs/adr/0029-population-contacts-as-arrays-per-person.md); the quick way's check is done by that
-load itself."""
+load itself. A large file is loaded that way in two halves at once, each on a connection of its own
+(docs/adr/0031-population-load-in-two-halves.md)."""
 
 from __future__ import annotations
 
