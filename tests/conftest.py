@@ -237,12 +237,36 @@ def _test_running_at(moment: float) -> str:
     return started[-1] if started else "before the first test"
 
 
+# Who opened each database session of this process, by its backend pid: the thread and the code,
+# to say where a session left connected at the end came from.
+_SESSIONS_OPENED: dict[int, str] = {}
+
+
+def _note_who_opened(sender, connection, **kwargs) -> None:
+    import threading
+    import traceback
+
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_backend_pid()")
+        pid = cursor.fetchone()[0]
+    # The nearest frames of ours, then the nearest of the libraries' (a worker thread may have none of ours).
+    stack = traceback.extract_stack()[:-1]
+    ours = [frame for frame in stack if "/site-packages/" not in frame.filename and "/lib/python" not in frame.filename][-5:]
+    theirs = [frame for frame in stack if frame not in ours][-4:]
+    _SESSIONS_OPENED[pid] = f"thread {threading.current_thread().name}, from " + " <- ".join(
+        f"{'/'.join(Path(frame.filename).parts[-2:])}:{frame.lineno} {frame.name}" for frame in reversed(ours + theirs)
+    )
+
+
 @pytest.fixture(scope="session", autouse=True)
 def _no_session_left_open(django_db_setup, django_db_blocker) -> Iterator[None]:
     """At the end, no other session may still be connected to the test database, or dropping it
     fails (pytest-django then only warns, and the database is left behind). A session still there
     a few seconds after the last test is named in a warning, by what it last ran, and ended, so
     the database is dropped all the same."""
+    from django.db.backends.signals import connection_created
+
+    connection_created.connect(_note_who_opened, dispatch_uid="tests-note-who-opened")
     yield
     import warnings
 
@@ -259,7 +283,8 @@ def _no_session_left_open(django_db_setup, django_db_blocker) -> Iterator[None]:
         for pid, application, state, query, opened in left_open:
             warnings.warn(
                 f"A session was left connected to the test database ({application or 'no name'}, {state}), "
-                f"opened while {_test_running_at(float(opened))} ran; its last statement: {query}",
+                f"opened while {_test_running_at(float(opened))} ran, by {_SESSIONS_OPENED.get(pid, 'another process')}; "
+                f"its last statement: {query}",
                 stacklevel=1,
             )
             cursor.execute("SELECT pg_terminate_backend(%s)", [pid])
