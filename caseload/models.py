@@ -1281,6 +1281,23 @@ def contact_slot(month: datetime.date, kind_number: int) -> int:
     return ((month.year - CONTACT_MONTH_ZERO.year) * 12 + month.month - CONTACT_MONTH_ZERO.month) * KINDS_A_MONTH + kind_number - 1
 
 
+# The same in SQL, for the load that writes the arrays and the readers that take them apart.
+def contact_slot_sql(month: str, kind_number: str) -> str:
+    """contact_slot of a date (or timestamp) expression and a kind number expression."""
+    months = f"(extract(year FROM {month})::int - {CONTACT_MONTH_ZERO.year}) * 12 + extract(month FROM {month})::int - {CONTACT_MONTH_ZERO.month}"
+    return f"(({months}) * {KINDS_A_MONTH} + {kind_number} - 1)"
+
+
+def contact_month_index_sql(slot: str) -> str:
+    """The month a slot holds, counted as year * 12 + month - 1."""
+    return f"({CONTACT_MONTH_ZERO.year * 12 + CONTACT_MONTH_ZERO.month - 1} + {slot} / {KINDS_A_MONTH})"
+
+
+def contact_kind_sql(slot: str) -> str:
+    """The kind number a slot holds."""
+    return f"(mod({slot}, {KINDS_A_MONTH}) + 1)"
+
+
 class PopulationPersonQuerySet(models.QuerySet):
     def visible_to(self, user, right: Right | None = None) -> PopulationPersonQuerySet:
         return self.filter(extract__team__in=Team.objects.visible_to(user, right))

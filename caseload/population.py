@@ -42,7 +42,6 @@ from int_app.teams.dates import EARLIEST_RECORD
 from int_app.teams.models import Team, User
 
 from .models import (
-    CONTACT_MONTH_ZERO,
     EMERGENCY_KINDS,
     KIND_NUMBERS,
     KINDS_A_MONTH,
@@ -50,6 +49,7 @@ from .models import (
     PopulationExtract,
     PopulationPerson,
     add_months,
+    contact_slot_sql,
 )
 from .services import ERRORS_KEPT, CheckedFile, import_failed, import_file_store, import_refused, import_waits_again
 from .signals import announce_population_extract_loaded
@@ -355,12 +355,11 @@ def _month_kinds_sql(*, first: datetime.date, last: datetime.date) -> str:
     before_from = add_months(recent_from, -RECENT_MONTHS)
     kinds = ", ".join(f"('{kind}', {number})" for kind, number in KIND_NUMBERS.items())
     emergency = ", ".join(str(KIND_NUMBERS[kind]) for kind in EMERGENCY_KINDS)
-    months_from = "(extract(year FROM m)::int - {0}) * 12 + extract(month FROM m)::int - {1}"
-    slot = f"({months_from.format(CONTACT_MONTH_ZERO.year, CONTACT_MONTH_ZERO.month)}) * {KINDS_A_MONTH} + kind.number - 1"
-    position = f"({months_from.format(first.year, first.month)}) * {KINDS_A_MONTH} + kind.number - 1"
+    # Its place among the extract's own months and kinds, counted from its first month.
+    position = f"((extract(year FROM m)::int - {first.year}) * 12 + extract(month FROM m)::int - {first.month}) * {KINDS_A_MONTH} + kind.number - 1"
     return f"""
         SELECT to_char(m, 'YYYY-MM') COLLATE "C" AS month_code, kind.code COLLATE "C" AS kind_code, m::date AS month, kind.number AS kind,
-               ({slot})::smallint AS slot,
+               {contact_slot_sql("m", "kind.number")}::smallint AS slot,
                CASE WHEN m >= '{recent_from}' THEN kind.number
                     WHEN m >= '{before_from}' THEN CASE WHEN kind.number IN ({emergency}) THEN {BEFORE_EMERGENCY} ELSE {BEFORE_OTHER} END
                END AS part,

@@ -27,13 +27,13 @@ counted the same way) and for their comparisons alike.
 from __future__ import annotations
 
 from caseload.models import (
-    CONTACT_MONTH_ZERO,
     EMERGENCY_KINDS,
     KIND_NUMBERS,
-    KINDS_A_MONTH,
     PopulationExtract,
     PopulationPerson,
     Resident,
+    contact_kind_sql,
+    contact_month_index_sql,
 )
 from int_app.teams.models import PCN, Neighbourhood, Practice, Team
 
@@ -90,11 +90,10 @@ T = {
     "episode": MatchedEpisode._meta.db_table,
 }
 MONTH_INDEX = "(extract(year FROM {0})::int * 12 + extract(month FROM {0})::int - 1)"
-# A person's contacts as rows c(slot, contacts), from the arrays on their row (person alias {0}),
-# and a slot's month, as MONTH_INDEX counts months, and kind number (caseload's contact_slot).
+# A person's contacts as rows c(slot, contacts), from the arrays on their row (person alias {0});
+# a slot's month (as MONTH_INDEX counts months) and kind number are caseload's
+# contact_month_index_sql and contact_kind_sql.
 CONTACTS = "unnest({0}.contact_slots, {0}.contact_counts) AS c (slot, contacts)"
-CONTACT_MONTH_INDEX = f"({CONTACT_MONTH_ZERO.year * 12 + CONTACT_MONTH_ZERO.month - 1} + {{0}} / {KINDS_A_MONTH})"
-CONTACT_KIND = f"(mod({{0}}, {KINDS_A_MONTH}) + 1)"
 
 
 def _month_index(column: str) -> str:
@@ -186,8 +185,8 @@ def _build_histories(cursor, *, extract_id: int, months: int, first: int) -> Non
         f"""
         INSERT INTO {T['history']} (person_id, extract_id, nhs_number, practice_id, birth_year, sex, total, emergency)
         WITH by_month AS (
-            SELECT p.id AS person_id, {CONTACT_MONTH_INDEX.format("c.slot")} - %(first)s + 1 AS position, sum(c.contacts)::int AS contacts,
-                   coalesce(sum(c.contacts) FILTER (WHERE {CONTACT_KIND.format("c.slot")} = ANY(%(emergency)s)), 0)::int AS emergency
+            SELECT p.id AS person_id, {contact_month_index_sql("c.slot")} - %(first)s + 1 AS position, sum(c.contacts)::int AS contacts,
+                   coalesce(sum(c.contacts) FILTER (WHERE {contact_kind_sql("c.slot")} = ANY(%(emergency)s)), 0)::int AS emergency
             FROM {T["person"]} p CROSS JOIN LATERAL {CONTACTS.format("p")}
             WHERE p.extract_id = %(extract)s
             GROUP BY p.id, position
@@ -653,7 +652,7 @@ def write_matched_values(cursor, run: KpiRun) -> int:
             SELECT s.resident_id, s.rank, s.is_resident, {", ".join(sides)}
             FROM subjects s
             LEFT JOIN LATERAL (
-                SELECT {CONTACT_MONTH_INDEX.format("c.slot")} AS month, {CONTACT_KIND.format("c.slot")} AS kind, c.contacts
+                SELECT {contact_month_index_sql("c.slot")} AS month, {contact_kind_sql("c.slot")} AS kind, c.contacts
                 FROM {T["person"]} p CROSS JOIN LATERAL {CONTACTS.format("p")}
                 WHERE p.id = s.person_id
             ) c ON c.month >= s.start_index AND c.month < s.end_index
