@@ -35,16 +35,26 @@ document.addEventListener('securitypolicyviolation', (event) => {
 """
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[object]:
+    """Chromium, for one module's tests. Not for the whole session: while Playwright's sync API is
+    started, this thread has an event loop marked running, and Django then keeps the thread's
+    database connections per context (asgiref's Local) instead of per thread. A later test's
+    connection, opened meanwhile, was then out of reach once Playwright stopped and was never
+    closed (the session left connected at the end of a run). So Playwright is stopped after each
+    module, and the connections opened while it ran are closed first."""
     if not Path(CHROMIUM).exists() and not shutil.which("chromium"):
         pytest.fail(f"Chromium is needed for the browser tests: apt-get install chromium (looked for {CHROMIUM}).")
+    from django.db import connections
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:
         chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
-        yield chromium
-        chromium.close()
+        try:
+            yield chromium
+        finally:
+            chromium.close()
+            connections.close_all()
 
 
 class PageProblems:
