@@ -1,7 +1,6 @@
 """In a real browser: the coordinator records a referral, triages it with a key worker, and finds
 the resident again by a misspelled name, with no console error and no CSP violation."""
 
-import os
 import re
 
 import pytest
@@ -12,9 +11,6 @@ from int_app.teams.roles import Role
 from ..caseload.factories import days_ago, referred
 from ..conftest import member
 from .conftest import log_in
-
-# Playwright's sync API runs an event loop in this thread; the ORM calls between steps are safe.
-os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
 
 
 @pytest.mark.browser

@@ -1,7 +1,6 @@
 """In a real browser: the coordinator uploads the team's population extract, watches it load, opens
 case finding and refers the person at the top of the list, with the form filled in from the extract."""
 
-import os
 
 import pytest
 
@@ -12,8 +11,6 @@ from tests.factories import valid_nhs_number
 from ..caseload.population_builders import extract_csv, extract_rows
 from ..conftest import member
 from .conftest import log_in
-
-os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
 
 
 @pytest.mark.browser
