@@ -185,3 +185,24 @@ def test_inside_a_transaction_the_extract_is_loaded_on_one_connection(own_team, 
     extract, was_halves = load(own_team, extract_csv(many_people(own_team)), halves=True, monkeypatch=monkeypatch, caplog=caplog)
 
     assert extract.status == PopulationExtract.Status.DONE and not was_halves
+
+
+def test_a_load_in_halves_reports_its_progress_as_both_halves_are_staged(own_team, monkeypatch, caplog):
+    """The progress bar: the lines staged so far, the second half's counted in as it goes."""
+    import threading
+
+    monkeypatch.setattr(population, "COPY_CHUNK_BYTES", 512)  # many chunks in a small file
+    reported = []
+    stage = population.population_stage_quickly
+
+    def staging_with_its_reports_seen(upload, on_progress=None):
+        if threading.current_thread() is not threading.main_thread():
+            return stage(upload, on_progress)
+        return stage(upload, lambda rows: (reported.append(rows), on_progress(rows)))
+
+    monkeypatch.setattr(population, "population_stage_quickly", staging_with_its_reports_seen)
+    extract, was_halves = load(own_team, extract_csv(many_people(own_team)), halves=True, monkeypatch=monkeypatch, caplog=caplog)
+
+    assert was_halves and extract.status == PopulationExtract.Status.DONE
+    assert len(reported) > 3 and reported == sorted(reported) and reported[-1] <= extract.rows_loaded
+    assert extract.rows_checked == extract.rows_total == extract.rows_loaded
