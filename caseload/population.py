@@ -143,7 +143,7 @@ def _copied_in_chunks(upload: BinaryIO, copy_sql: str, on_progress: Callable[[in
             lines = chunk.count(b"\n") + (0 if chunk.endswith(b"\n") else 1)
             try:
                 with transaction.atomic():
-                    cursor.copy_expert(copy_sql, io.BytesIO(chunk), size=1 << 20)
+                    cursor.copy_expert(copy_sql, io.BytesIO(chunk), 1 << 20)  # positional: DEBUG's cursor wrapper takes no keywords
             except (DatabaseError, psycopg2.Error) as refused:
                 return staged, refused
             staged += lines

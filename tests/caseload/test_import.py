@@ -53,6 +53,17 @@ def test_the_coordinator_uploads_an_extract_and_it_is_loaded(client, coordinator
     assert sorted(resident.service_use.values_list("kind", flat=True)) == ["ae_attendance", "primary_care_appointment"]
 
 
+def test_an_extract_loads_with_debug_on_as_under_make_run(client, coordinator, resident, settings):
+    """`make run` serves with DEBUG on, where Django sends every query, COPY included, through a
+    cursor wrapper of its own that logs it."""
+    settings.DEBUG = True
+    client.force_login(coordinator)
+
+    job, page = upload(client, csv_file(f"{resident.nhs_number},{days_ago(40)},ae_attendance,BHAM-ED,ED-1"))
+
+    assert job.status == ImportJob.Status.DONE and job.rows_loaded == 1, job.errors
+
+
 def test_loading_the_same_file_again_adds_nothing(client, coordinator, resident):
     client.force_login(coordinator)
     content = csv_file(f"{resident.nhs_number},{days_ago(40)},ae_attendance,BHAM-ED,ED-1")

@@ -59,6 +59,17 @@ def test_the_coordinator_uploads_an_extract_and_it_becomes_the_teams_current_one
     assert PopulationExtractChange.objects.filter(pgh_obj=extract, checksum=extract.checksum).exists()
 
 
+def test_an_extract_loads_with_debug_on_as_under_make_run(client, coordinator, own_team, settings):
+    """`make run` serves with DEBUG on, where Django sends every query, COPY included, through a
+    cursor wrapper of its own that logs it."""
+    settings.DEBUG = True
+    client.force_login(coordinator)
+
+    extract, page = upload(client, own_team, extract_csv(two_people(own_team)))
+
+    assert extract.status == PopulationExtract.Status.DONE and extract.people == 3, extract.errors
+
+
 def test_a_new_extract_replaces_the_old_one_whole_and_the_old_rows_are_deleted(client, coordinator, own_team, django_capture_on_commit_callbacks):
     client.force_login(coordinator)
     first, _page = upload(client, own_team, extract_csv(two_people(own_team, alice_ae=3)))
