@@ -158,7 +158,6 @@ def test_a_load_cut_short_after_the_second_half_committed_leaves_no_person_and_t
 
 
 def test_people_a_crashed_run_left_are_deleted_before_the_extract_is_loaded_again(own_team, monkeypatch, caplog):
-    monkeypatch.setattr(population, "HALVES_FROM_ROWS", 2)
     monkeypatch.setattr(population, "population_import", lambda extract, retry_on=(): extract)  # the upload, not its load
     extract = population_extract_create(content=extract_csv(many_people(own_team)), file_name="a.csv", team=own_team, by=None, background=False)
     monkeypatch.undo()
