@@ -49,6 +49,7 @@ from .models import (
     PopulationExtract,
     PopulationPerson,
     add_months,
+    contact_slot,
     contact_slot_sql,
 )
 from .services import ERRORS_KEPT, CheckedFile, import_failed, import_file_store, import_refused, import_waits_again
@@ -226,6 +227,11 @@ def _parsed_sql(team_id: int) -> str:
     """
 
 
+def months_covered(first: datetime.date, last: datetime.date) -> int:
+    """How many calendar months an extract from `first` to `last` covers, both included."""
+    return (last.year - first.year) * 12 + last.month - first.month + 1
+
+
 def _params(today: datetime.date) -> dict:
     return {"this_year": today.year, "this_month": f"{today:%Y-%m}", "earliest_month": f"{EARLIEST_RECORD:%Y-%m}"}
 
@@ -252,7 +258,7 @@ def population_check(*, team: Team, today: datetime.date, checked: CheckedFile) 
         if rows == 0:
             checked.refuse(2, "The file has no rows under the column names.")
             return None
-        months = (last.year - first.year) * 12 + last.month - first.month + 1
+        months = months_covered(first, last)
         if months < MONTHS_REQUIRED:
             checked.refuse(
                 0,
@@ -355,11 +361,12 @@ def _month_kinds_sql(*, first: datetime.date, last: datetime.date) -> str:
     before_from = add_months(recent_from, -RECENT_MONTHS)
     kinds = ", ".join(f"('{kind}', {number})" for kind, number in KIND_NUMBERS.items())
     emergency = ", ".join(str(KIND_NUMBERS[kind]) for kind in EMERGENCY_KINDS)
-    # Its place among the extract's own months and kinds, counted from its first month.
-    position = f"((extract(year FROM m)::int - {first.year}) * 12 + extract(month FROM m)::int - {first.month}) * {KINDS_A_MONTH} + kind.number - 1"
+    slot = contact_slot_sql("m", "kind.number")
+    # Its place among the extract's own months and kinds: its slot counted from the first month's first.
+    position = f"({slot} - {contact_slot(first, 1)})"
     return f"""
         SELECT to_char(m, 'YYYY-MM') COLLATE "C" AS month_code, kind.code COLLATE "C" AS kind_code, m::date AS month, kind.number AS kind,
-               {contact_slot_sql("m", "kind.number")}::smallint AS slot,
+               {slot}::smallint AS slot,
                CASE WHEN m >= '{recent_from}' THEN kind.number
                     WHEN m >= '{before_from}' THEN CASE WHEN kind.number IN ({emergency}) THEN {BEFORE_EMERGENCY} ELSE {BEFORE_OTHER} END
                END AS part,
@@ -398,8 +405,7 @@ def _people_sql(*, quick: bool, first: datetime.date, last: datetime.date) -> st
             FROM {TYPED} AS line JOIN month_kind ON month_kind.month = line.month AND month_kind.kind = line.kind_number
         """
         described = "person.ods, person.birth_year, person.sex"
-    months = (last.year - first.year) * 12 + last.month - first.month + 1
-    words = -(-months * KINDS_A_MONTH // BITS_A_WORD)
+    words = -(-months_covered(first, last) * KINDS_A_MONTH // BITS_A_WORD)
     distinct = " + ".join(f"coalesce(bit_count((bit_or(bit) FILTER (WHERE word = {word}))::bit(64)), 0)" for word in range(words))
     recent = {number: f"coalesce(sum(contacts) FILTER (WHERE part = {number}), 0)" for number in sorted(KIND_NUMBERS.values())}
     by_kind = ", ".join(f"{total}::int" for total in recent.values())
@@ -534,7 +540,7 @@ def _months_written(first: str | None, last: str | None, today: datetime.date) -
     """The first and last month the quick staging's least and greatest month stand for; NotQuick
     when either is not a month written as the file writes them, or they cover too few months."""
     first_month, last_month = _month_written(first, today), _month_written(last, today)
-    if first_month is None or last_month is None or (last_month.year - first_month.year) * 12 + last_month.month - first_month.month + 1 < MONTHS_REQUIRED:
+    if first_month is None or last_month is None or months_covered(first_month, last_month) < MONTHS_REQUIRED:
         raise NotQuick
     return first_month, last_month
 
@@ -590,7 +596,7 @@ def _check_and_load(extract: PopulationExtract, team: Team, today: datetime.date
         extracts.update(rows_checked=rows)
 
     def load(*, quick: bool) -> None:
-        extracts.update(status=PopulationExtract.Status.LOADING, rows_total=checked.rows, rows_checked=checked.rows)
+        _loading(extract, checked.rows)
         loaded = _load_and_switch(extract, team, today, expected_rows=checked.rows, quick=quick)
         logger.info("Population extract %s loaded for %s: %s people, %s rows", extract.pk, team.slug, loaded.people, loaded.rows)
 
@@ -621,6 +627,11 @@ def _check_and_load(extract: PopulationExtract, team: Team, today: datetime.date
             load(quick=False)
         except RepeatedRows:
             _repeats(team, today, checked)
+
+
+def _loading(extract: PopulationExtract, rows: int) -> None:
+    """Every line is staged: the progress bar says the load is under way."""
+    PopulationExtract.objects.filter(pk=extract.pk).update(status=PopulationExtract.Status.LOADING, rows_total=rows, rows_checked=rows)
 
 
 def _load_and_switch(extract: PopulationExtract, team: Team, today: datetime.date, *, expected_rows: int, quick: bool) -> Loaded:
@@ -764,9 +775,7 @@ def _load_in_halves(
         half.bounds = first, last = _months_written(min(mine[0], half.months[0]), max(mine[1], half.months[1]), today)
         half.bounds_set.set()
         checked.rows = staged + half.staged
-        PopulationExtract.objects.filter(pk=extract.pk).update(
-            status=PopulationExtract.Status.LOADING, rows_total=checked.rows, rows_checked=checked.rows
-        )
+        _loading(extract, checked.rows)
         with transaction.atomic():
             _lock_unfinished(extract, quick=True)
             with connection.cursor() as cursor, _hash_joins(cursor):
