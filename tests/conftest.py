@@ -240,7 +240,6 @@ def _test_running_at(moment: float) -> str:
 # Who opened each database session of this process, by its backend pid: the thread and the code,
 # to say where a session left connected at the end came from.
 _SESSIONS_OPENED: dict[int, str] = {}
-_LAST_OPENED_BY_THREAD: dict[int, tuple[int, int]] = {}
 
 
 def _note_who_opened(sender, connection, **kwargs) -> None:
@@ -256,16 +255,6 @@ def _note_who_opened(sender, connection, **kwargs) -> None:
     theirs = [frame for frame in stack if frame not in ours][-4:]
     where = " <- ".join(f"{'/'.join(Path(frame.filename).parts[-2:])}:{frame.lineno} {frame.name}" for frame in reversed(ours + theirs))
     _SESSIONS_OPENED[pid] = f"thread {threading.current_thread().name}, from {where}"
-    # A thread opening a session while its last one is still open has let go of that one: say where.
-    thread = threading.get_ident()
-    before = _LAST_OPENED_BY_THREAD.get(thread)
-    if before is not None and before[0] != pid:
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT 1 FROM pg_stat_activity WHERE pid = %s", [before[0]])
-            if cursor.fetchone():
-                same = "the same" if before[1] == id(connection) else "another"
-                _SESSIONS_OPENED[before[0]] += f"; still open when {same} connection object opened {pid} from {where}"
-    _LAST_OPENED_BY_THREAD[thread] = (pid, id(connection))
 
 
 @pytest.fixture(scope="session", autouse=True)
